@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   create .venv, install pinned dependencies, run the main job on embedded defaults
+#   make test   the test suite (what CI runs)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/contraband demo
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python bench/generate_world.py
+
+# Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
+lock:
+	rm -rf /tmp/contraband-lock && $(PYTHON) -m venv /tmp/contraband-lock
+	/tmp/contraband-lock/bin/pip install --quiet '.[dev]'
+	{ echo "# Pinned versions of every dependency (pip constraints file), resolved on Python 3.11 / Linux."; \
+	  echo "# Regenerate: make lock"; \
+	  /tmp/contraband-lock/bin/pip freeze --exclude-editable | grep -v '^contraband'; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

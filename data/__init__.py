@@ -1,0 +1,16 @@
+"""Declarations in: everything between a file on disk and a frame in the declaration contract.
+
+- ``contract``   the canonical declaration fields (one source of truth) and its pandera schema;
+- ``normalise``  value normalisers (HS codes, countries, units, currencies, codes, dates);
+- ``mapping``    TOML mappings of other customs systems' columns onto the contract;
+- ``load``       ``load_declarations``: read -> map -> normalise -> validate, strict or lenient;
+- ``reference``  the domain reference tables in ``reference/`` (goods, controls, countries);
+- ``world``      the synthetic customs world with hidden ground truth.
+
+Mapping files shipped with the product live in ``mappings/``.
+"""
+
+from contraband.data.load import ContractError, LoadResult, load_declarations
+from contraband.data.mapping import Mapping, MappingError, load_mapping
+
+__all__ = ["ContractError", "LoadResult", "Mapping", "MappingError", "load_declarations", "load_mapping"]

@@ -1,0 +1,287 @@
+"""Contraband declarations: every smuggling mode from the reports, with its fingerprints.
+
+Smuggling pressure comes from the calendar (after each control date, not while a measure is
+suspended). Each shipment belongs to a network that specialises in one typology, ships to a
+small pool of its own consignees through one forwarder on a habitual route, and uses shell
+exporters that are replaced by new names every few dozen shipments (or an established exporter
+it has infiltrated). Each typology leaves some of the fingerprints a real one would, each with a
+probability, so that no single rule catches them all:
+
+- value: declared USD/kg far from the cover good's norm (the concealed material's value shows);
+- physical: kg per m2, litre, piece or package impossible for the declared good;
+- route: Chinese goods declared with a hub's origin, routed through Thailand, Mexico, Vietnam,
+  Malaysia or Hong Kong;
+- entities: new exporters and consignees, linked through shared consignees and forwarders;
+- small repeated courier consignments for the high-value materials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from contraband.data import reference as ref
+from contraband.data.world.entities import Population, _choice
+from contraband.data.world.trade import MODES, lognormal_in_range
+
+TYPOLOGY_WEIGHTS = {
+    "solder_paste": 0.17, "ceramic_tiles": 0.12, "tile_adhesive": 0.06, "mannequins": 0.08,
+    "bottled_water": 0.06, "non_controlled": 0.21, "origin_relabel": 0.30,
+}
+TYPOLOGIES = tuple(TYPOLOGY_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one typology ships and which fingerprints it leaves (probabilities)."""
+
+    kg_median: float
+    kg_sigma: float
+    modes: dict[str, float]
+    concealed: tuple[float, float]  # share of the net weight that is contraband
+    p_value_off: float  # declared value reflects the hidden material
+    p_physical: float  # weight per unit or package impossible for the cover good
+    p_hub: float  # routed through a transshipment hub
+    p_origin_lie: float  # a hub country declared as origin of goods shipped from China
+    p_vague: float  # vague goods description
+
+
+PROFILES = {
+    "solder_paste": Profile(25, 0.7, {"courier": 0.5, "air": 0.35, "post": 0.15}, (0.8, 1.0), 0.5, 0.5, 0.45, 0.15, 0.2),
+    "ceramic_tiles": Profile(12000, 0.5, {"sea": 1.0}, (0.1, 0.35), 0.4, 0.7, 0.4, 0.2, 0.15),
+    "tile_adhesive": Profile(9000, 0.7, {"sea": 1.0}, (0.5, 1.0), 0.6, 0.0, 0.4, 0.2, 0.2),
+    "mannequins": Profile(900, 0.6, {"sea": 0.6, "air": 0.4}, (0.3, 0.7), 0.4, 0.7, 0.4, 0.2, 0.15),
+    "bottled_water": Profile(9000, 0.5, {"sea": 0.8, "road": 0.2}, (0.1, 0.3), 0.4, 0.7, 0.4, 0.2, 0.1),
+    "non_controlled": Profile(300, 1.0, {"sea": 0.4, "air": 0.3, "courier": 0.3}, (0.8, 1.0), 0.6, 0.3, 0.45, 0.2, 0.25),
+    "origin_relabel": Profile(2500, 1.0, {"sea": 0.7, "air": 0.3}, (1.0, 1.0), 0.1, 0.0, 1.0, 0.0, 0.1),
+}
+#: impossible weight per declared unit, by cover HS code: (low, high) kg per unit
+IMPOSSIBLE_KG_PER_UNIT = {
+    "690721": (28, 40), "690722": (27, 38), "690723": (24, 34),
+    "961800": (25, 60), "220190": (1.3, 2.2), "220110": (1.3, 2.2), "970390": (60, 150),
+}
+VAGUE_WORDS = np.array([
+    "samples", "industrial material", "general merchandise", "goods", "raw materials",
+    "spare parts", "chemical product", "building materials", "gift", "mixed goods",
+])
+DESTINATIONS = {"US": 40, "JP": 10, "DE": 10, "KR": 8, "IN": 8, "NL": 6, "GB": 6, "FR": 4, "TR": 4, "AE": 4}
+HUBS = {"TH": 35, "MX": 20, "VN": 20, "MY": 15, "HK": 10}
+
+
+@dataclass
+class Networks:
+    """Smuggling networks and the entities they add to the population."""
+
+    typology: np.ndarray
+    destination: np.ndarray
+    hub: np.ndarray  # "" for direct routes
+    ships_from_china: np.ndarray  # origin relabellers: probability of shipping from a Chinese port
+    forwarder: np.ndarray
+    consignee_start: np.ndarray  # first of the network's new consignees
+    n_consignees: np.ndarray
+    infiltrated: np.ndarray  # index of an established exporter used as cover, or -1
+    shipments_per_shell: np.ndarray
+    shell_life_days: np.ndarray
+
+
+def compatibility(materials: list[str]) -> np.ndarray:
+    """Typology x material matrix: 1 where reporting shows the material hidden that way.
+
+    Origin relabelling works for every controlled material (declared under its own HS code).
+    """
+    cover = ref.cover_goods()
+    out = np.zeros((len(TYPOLOGIES), len(materials)))
+    for i, typ in enumerate(TYPOLOGIES):
+        named = set(";".join(cover.loc[cover["typology"] == typ, "materials"]).split(";"))
+        out[i] = [typ == "origin_relabel" or m in named for m in materials]
+    return out
+
+
+def cover_codes(typology: str, material: str) -> list[str]:
+    """HS codes a material is declared under in a typology."""
+    if typology == "origin_relabel":
+        return [ref.controlled_materials().loc[material, "hs_code"]]
+    cover = ref.cover_goods()
+    rows = cover[(cover["typology"] == typology) & cover["materials"].str.split(";").apply(lambda m: material in m)]
+    return rows["hs_code"].tolist()
+
+
+def _pick(rng: np.random.Generator, table: dict[str, float], n: int) -> np.ndarray:
+    keys = np.array(list(table))
+    return keys[_choice(rng, np.array(list(table.values()), dtype=float), n)]
+
+
+def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, first_new_consignee: int) -> Networks:
+    counts = {t: max(2, round(max(20, n_shipments / 50) * w)) for t, w in TYPOLOGY_WEIGHTS.items()}
+    typology = np.repeat(np.array(TYPOLOGIES), [counts[t] for t in TYPOLOGIES])
+    n = len(typology)
+    destination = _pick(rng, DESTINATIONS, n)
+    hub = _pick(rng, HUBS, n)
+    p_hub = np.array([PROFILES[t].p_hub for t in typology])
+    hub = np.where(rng.random(n) < p_hub, hub, "")
+    destination = np.where(hub == "MX", "US", destination)  # Mexico is the door to the US
+    n_consignees = rng.integers(2, 7, n)
+    consignee_start = first_new_consignee + np.concatenate([[0], np.cumsum(n_consignees)[:-1]])
+    # a few networks work through an established exporter instead of shells: in China for cover
+    # goods, in the hub for origin relabelling (a Thai firm whose volume suddenly multiplies)
+    infiltrated = np.full(n, -1)
+    for i in np.flatnonzero(rng.random(n) < 0.25):
+        home = hub[i] if typology[i] == "origin_relabel" and hub[i] else "CN"
+        established = np.flatnonzero((pop.exporter_country == home) & (pop.exporter_first_day < -180))
+        if len(established):
+            infiltrated[i] = rng.choice(established)
+    return Networks(
+        typology=typology,
+        destination=destination,
+        hub=hub,
+        # relabellers ship from a Chinese port under a hub's origin, or re-export from the hub;
+        # each network has a habit (mostly one, sometimes the other)
+        ships_from_china=np.where(typology == "origin_relabel", np.where(np.arange(n) % 2 == 0, 0.75, 0.25), 0.0),
+        forwarder=rng.integers(0, len(pop.forwarder_id), n),
+        consignee_start=consignee_start,
+        n_consignees=n_consignees,
+        infiltrated=infiltrated,
+        shipments_per_shell=rng.integers(6, 40, n),
+        shell_life_days=rng.integers(45, 150, n),
+    )
+
+
+def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, materials: list[str]) -> tuple:
+    """Days, typologies and materials of ``n`` smuggling shipments.
+
+    Drawn from day x typology x material weights: the calendar's pressure on each material,
+    times the typology's share, spread over the materials the typology can hide, so that each
+    typology keeps its share whenever its materials are controlled.
+    """
+    compat = compatibility(materials)
+    demand = pressure.max(axis=0) + 1e-12
+    per_typology = np.array(list(TYPOLOGY_WEIGHTS.values()))[:, None] * compat / (compat * demand).sum(axis=1, keepdims=True)
+    cube = pressure[:, None, :] * per_typology[None, :, :]
+    flat = cube.ravel()
+    if n == 0 or flat.sum() == 0:
+        return np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=object)
+    cell = _choice(rng, flat, n)
+    day, rest = np.divmod(cell, cube.shape[1] * cube.shape[2])
+    typ, mat = np.divmod(rest, cube.shape[2])
+    return day, np.array(TYPOLOGIES, dtype=object)[typ], np.array(materials, dtype=object)[mat]
+
+
+def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.ndarray, materials: list[str],
+               n_exporters: int, n_consignees: int) -> tuple[dict, Networks]:
+    """``n`` contraband declarations as column arrays, plus the networks behind them.
+
+    New shell exporters are numbered from ``n_exporters``; new consignees from ``n_consignees``.
+    """
+    goods = ref.goods()
+    mats = ref.controlled_materials()
+    day, typology, material = sample_shipments(rng, n, pressure, materials)
+    n = len(day)
+    cover_hs = np.empty(n, dtype=object)
+    for typ, mat in sorted(set(zip(typology, material))):
+        rows = np.flatnonzero((typology == typ) & (material == mat))
+        codes = cover_codes(typ, mat)
+        cover_hs[rows] = np.array(codes, dtype=object)[rng.integers(0, len(codes), len(rows))]
+
+    nets = plan_networks(rng, n, pop, n_consignees)
+    network = np.empty(n, dtype=np.int64)
+    for t in TYPOLOGIES:
+        rows = np.flatnonzero(typology == t)
+        members = np.flatnonzero(nets.typology == t)
+        network[rows] = members[_choice(rng, rng.pareto(1.0, len(members)) + 1.0, len(rows))]
+
+    # shells: within a network, a new exporter name every few dozen shipments
+    order = np.lexsort((day, network))
+    rank = np.empty(n, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(network[order])) + 1]
+    sizes = np.diff(np.r_[starts, n])
+    rank[order] = np.arange(n) - np.repeat(starts, sizes)
+    # a shell is dropped after a few dozen shipments or a few months, whichever comes first
+    network_start = np.full(len(nets.typology), np.iinfo(np.int64).max)
+    np.minimum.at(network_start, network, day)
+    period = (day - network_start[network]) // nets.shell_life_days[network]
+    shell_key = (network * 1_000 + rank // nets.shipments_per_shell[network]) * 1_000 + period
+    _, shell = np.unique(shell_key, return_inverse=True)
+    exporter = n_exporters + shell
+    infiltrated = nets.infiltrated[network]
+    exporter = np.where(infiltrated >= 0, infiltrated, exporter)
+    consignee = nets.consignee_start[network] + (rng.random(n) * nets.n_consignees[network]).astype(np.int64)
+    forwarder = nets.forwarder[network]
+
+    # route: Chinese goods, some routed or relabelled through a hub
+    hub = nets.hub[network]
+    relabel = typology == "origin_relabel"
+    from_china = ~relabel | (rng.random(n) < nets.ships_from_china[network]) | (hub == "")
+    export_country = np.where(from_china, "CN", hub)
+    lie = ~relabel & (hub != "") & (rng.random(n) < np.array([PROFILES[t].p_origin_lie for t in typology]))
+    origin = np.where((relabel & (hub != "")) | lie, hub, "CN")
+    transit = np.where(from_china & ~relabel & (hub != ""), hub, "")
+
+    prof = [PROFILES[t] for t in typology]
+    net_kg = np.array([p.kg_median for p in prof]) * np.exp(rng.normal(0, 1, n) * np.array([p.kg_sigma for p in prof]))
+    small_lots = np.isin(material, ["gallium", "germanium", "GeO2", "Sc2O3", "Lu2O3", "Tb4O7", "Tb-metal"])
+    net_kg = np.where(small_lots & (typology != "ceramic_tiles") & (typology != "bottled_water"),
+                      np.minimum(net_kg, rng.uniform(20, 250, n)), net_kg)  # ~200 kg a month per buyer
+    net_kg = np.maximum(np.round(net_kg, 1), 1.0)
+    mode = np.empty(n, dtype=np.int64)
+    for t in TYPOLOGIES:
+        rows = np.flatnonzero(typology == t)
+        mode[rows] = pd.Index(MODES).get_indexer(_pick(rng, PROFILES[t].modes, len(rows)))
+
+    good = goods.index.get_indexer(cover_hs.astype(str))
+    material_low = mats.loc[material, "usd_per_kg_low"].to_numpy(float)
+    material_high = mats.loc[material, "usd_per_kg_high"].to_numpy(float)
+    material_usd_kg = np.sqrt(material_low * material_high)
+    share = np.array([rng.uniform(*p.concealed) for p in prof])
+    truth_value = net_kg * share * material_usd_kg
+
+    # declared value: the cover good's norm, or a value that betrays the hidden material
+    cover_usd_kg = lognormal_in_range(rng, goods["usd_per_kg_low"].to_numpy(float)[good],
+                                      goods["usd_per_kg_high"].to_numpy(float)[good])
+    off = rng.random(n) < np.array([p.p_value_off for p in prof])
+    betrayed = material_usd_kg * share * rng.uniform(0.3, 1.0, n)
+    usd_per_kg = np.where(off, np.maximum(betrayed, cover_usd_kg), cover_usd_kg)
+    usd_per_kg = np.where(relabel, material_usd_kg * rng.uniform(0.6, 1.0, n), usd_per_kg)
+    value = np.round(net_kg * usd_per_kg, 2)
+
+    # physical fingerprint: weight per declared unit impossible for the good
+    kg_low = goods["kg_per_unit_low"].to_numpy(float)[good]
+    kg_high = goods["kg_per_unit_high"].to_numpy(float)[good]
+    kg_per_unit = kg_low + (kg_high - kg_low) * rng.random(n)
+    physical = rng.random(n) < np.array([p.p_physical for p in prof])
+    for code, (lo, hi) in IMPOSSIBLE_KG_PER_UNIT.items():
+        rows = physical & (cover_hs == code)
+        kg_per_unit[rows] = rng.uniform(lo, hi, rows.sum())
+    # solder paste and loose powders: packages of an impossible weight for jars of paste
+    package_kg = np.where(physical & (typology != "ceramic_tiles") & np.isnan(kg_low),
+                          np.where(rng.random(n) < 0.5, rng.uniform(35, 60, n), rng.uniform(0.5, 2, n)), np.nan)
+
+    vague = rng.random(n) < np.array([p.p_vague for p in prof])
+    return {
+        "day": day,
+        "exporter": exporter,
+        "consignee": consignee,
+        "forwarder": forwarder,
+        "good": good,
+        "kg_per_unit": kg_per_unit,
+        "package_kg": package_kg,
+        "net_weight_kg": net_kg,
+        "declared_value_usd": value,
+        "mode": mode,
+        "export_country": export_country.astype(str),
+        "origin_country": origin.astype(str),
+        "transit": transit.astype(str),
+        "destination": nets.destination[network],
+        "vague": vague,
+        "truth_typology": typology.astype(str),
+        "truth_material": material.astype(str),
+        "truth_value_usd": np.round(truth_value, 2),
+        "network": network,
+    }, nets
+
+
+def shell_first_days(rows: dict, n_exporters: int) -> pd.Series:
+    """First day each new shell exporter appears (it has no history before)."""
+    shells = rows["exporter"] >= n_exporters
+    return pd.Series(rows["day"][shells]).groupby(rows["exporter"][shells]).min()

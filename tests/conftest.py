@@ -1,0 +1,37 @@
+"""Shared fixtures: a small synthetic world, and the shared KCS dataset (skipped when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contraband.data.world import WorldConfig, generate
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+KCS_DIR = SHARED / "data" / "kcs"
+KCS_FILES = {"train": KCS_DIR / "df_syn_train_eng.csv", "valid": KCS_DIR / "df_syn_valid_eng.csv"}
+
+
+@pytest.fixture(scope="session")
+def kcs_path():
+    """``kcs_path("train" | "valid")``: a shared KCS file, or a clear skip when ../shared is absent."""
+
+    def find(split: str) -> Path:
+        path = KCS_FILES[split]
+        if not path.exists():
+            pytest.skip(f"shared KCS dataset not found at {path} (../shared is absent on this machine)")
+        return path
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def world_config() -> WorldConfig:
+    return WorldConfig(rows=120_000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def world(world_config):
+    return generate(world_config)

@@ -1,0 +1,75 @@
+"""The ``contraband`` command line: generate and validate, run as a user runs them."""
+
+import subprocess
+import sys
+
+import pandas as pd
+from click.testing import CliRunner
+
+from contraband.cli import main
+
+
+def test_generate_writes_a_world_and_prints_its_summary(tmp_path):
+    out = tmp_path / "world.csv"
+    result = CliRunner().invoke(main, ["generate", "--rows", "5000", "--seed", "3", "--start", "2025-01-01",
+                                       "--months", "12", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "5,000 declarations, 2025-01-01 to 2025-12-31" in result.output
+    assert "typology" in result.output and f"wrote {out}" in result.output
+    frame = pd.read_csv(out, dtype={"hs_code": "str"})
+    assert len(frame) == 5000 and frame["hs_code"].str.len().min() >= 6
+
+
+def test_generate_refuses_bad_parameters(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "--rows", "10", "-o", str(tmp_path / "w.csv")])
+    assert result.exit_code == 2 and "at least 1,000 rows" in result.output
+    result = CliRunner().invoke(main, ["generate", "--rows", "5000", "-o", str(tmp_path / "w.xlsx")])
+    assert result.exit_code != 0 and "choose a .csv" in str(result.exception)
+
+
+def test_validate_reports_rejected_rows_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "manifest.csv"
+    pd.DataFrame({
+        "declaration_id": ["A1", "A2"], "declaration_date": ["2025-05-01", "2025-05-02"],
+        "hs_code": ["381010", "38"], "goods_description": ["solder paste", "paste"],
+        "origin_country": ["CN", "CN"], "export_country": ["CN", "CN"], "destination_country": ["US", "US"],
+        "net_weight_kg": ["10", "10"], "declared_value_usd": ["100", "100"],
+    }).to_csv(path, index=False)
+    rejected = tmp_path / "rejected.csv"
+    runner = CliRunner()
+    result = runner.invoke(main, ["validate", str(path), "--rejected", str(rejected)])
+    assert result.exit_code == 0, result.output
+    assert "2 rows read, 1 valid, 1 rejected" in result.output
+    table = pd.read_csv(rejected)
+    assert table[["row", "column", "value"]].values.tolist() == [[2, "hs_code", 38]]
+    strict = runner.invoke(main, ["validate", str(path), "--strict"])
+    assert strict.exit_code == 1 and "row 2, column hs_code, value '38'" in strict.output
+
+
+def test_validate_with_a_mapping_and_currency_rate(tmp_path):
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        'absent = ["goods_description"]\n[fields]\ndeclaration_id = "ID"\ndeclaration_date = "Date"\n'
+        'hs_code = "HS"\norigin_country = "Origin"\nexport_country = "From"\n'
+        'destination_country = { value = "DE" }\nnet_weight_kg = { column = "Kg", unit = "kg" }\n'
+        'declared_value_usd = { column = "Price", currency = "EUR" }\n'
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("ID,Date,HS,Origin,From,Kg,Price\n1,2025-01-02,850511,CHN,CN,5,100\n")
+    runner = CliRunner()
+    missing_rate = runner.invoke(main, ["validate", str(data), "--mapping", str(mapping)])
+    assert missing_rate.exit_code != 0 and "no USD rate given for currency EUR" in str(missing_rate.exception)
+    ok = runner.invoke(main, ["validate", str(data), "--mapping", str(mapping), "--fx", "EUR=1.1"])
+    assert ok.exit_code == 0 and "1 valid, 0 rejected" in ok.output
+
+
+def test_installed_command_runs_and_claims_no_generic_top_level_names(tmp_path):
+    bindir = sys.executable.rsplit("/", 1)[0]
+    out = subprocess.run([f"{bindir}/contraband", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "generate" in out.stdout and "validate" in out.stdout
+    probe = "import importlib.util as u; print([n for n in ('api','models','features','data') if u.find_spec(n)])"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert found.stdout.strip() == "[]"
+    ok = subprocess.run([sys.executable, "-c", "import contraband.data, contraband.features, contraband.models, contraband.api"],
+                        capture_output=True, text=True, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr

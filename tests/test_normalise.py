@@ -1,0 +1,103 @@
+"""Every normaliser: the spellings it accepts, and the values it refuses (flagged, not dropped)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contraband.data import normalise as norm
+
+
+def s(*values):
+    return pd.Series(values, dtype="object")
+
+
+def test_hs_code_strips_dots_spaces_and_keeps_leading_zeros():
+    p = norm.hs_code(s("3810.10", "6907 21 00", "0101.21", "8505-11-0070", "12", "abc", None))
+    assert p.values.tolist()[:4] == ["381010", "69072100", "010121", "85051100" + "70"]
+    assert p.bad.tolist() == [False, False, False, False, True, True, False]
+    assert pd.isna(p.values.iloc[4]) and pd.isna(p.values.iloc[6])
+
+
+def test_hs_code_pad_restores_zeros_lost_by_numeric_storage():
+    p = norm.hs_code(s("10129", "10129.0", "381010"), pad=6)
+    assert p.values.tolist() == ["010129", "010129", "381010"]
+    assert not p.bad.any()
+
+
+def test_country_accepts_alpha2_alpha3_names_and_aliases():
+    p = norm.country(s("CN", "tha", "Thailand", "Viet Nam", "Vietnam", "USA", "Korea, Republic of", "MEX", "ZZ"))
+    assert p.values.tolist() == ["CN", "TH", "TH", "VN", "VN", "US", "KR", "MX", "ZZ"]
+    assert not p.bad.any()
+
+
+def test_country_flags_unknown_names_without_guessing():
+    p = norm.country(s("Narnia", "XX", "", None))
+    assert p.bad.tolist() == [True, True, False, False]
+    assert p.values.isna().all()
+
+
+def test_transit_country_list_normalises_every_member():
+    p = norm.country_list(s("Thailand; Mexico", "CN,HK", "VNM", "TH;Narnia"))
+    assert p.values.tolist()[:3] == ["TH;MX", "CN;HK", "VN"]
+    assert p.bad.tolist() == [False, False, False, True]
+
+
+def test_number_reads_thousands_separators_and_flags_text():
+    p = norm.number(s("1,234.5", "12", "-3", "x", None))
+    assert p.values.tolist()[:3] == [1234.5, 12.0, -3.0]
+    assert p.bad.tolist() == [False, False, False, True, False]
+
+
+@pytest.mark.parametrize("unit,factor", [("kg", 1.0), ("lb", 0.45359237), ("t", 1000.0), ("g", 0.001), ("LBS", 0.45359237)])
+def test_weight_units_convert_to_kg(unit, factor):
+    p = norm.weight_kg(s("10", "2.5"), unit)
+    np.testing.assert_allclose(p.values, [10 * factor, 2.5 * factor])
+
+
+def test_weight_unit_per_row_and_unknown_unit_flagged():
+    p = norm.weight_kg(s("10", "10", "10"), pd.Series(["lb", "t", "stone"]))
+    np.testing.assert_allclose(p.values[:2], [4.5359237, 10000.0])
+    assert p.bad.tolist() == [False, False, True]
+    with pytest.raises(ValueError, match="unknown weight unit"):
+        norm.weight_kg(s("1"), "stone")
+
+
+def test_money_converts_at_the_callers_rate():
+    p = norm.money_usd(s("1300000", "100"), "KRW", {"KRW": 1 / 1300})
+    np.testing.assert_allclose(p.values, [1000.0, 100 / 1300])
+    per_row = norm.money_usd(s("100", "100", "100"), pd.Series(["EUR", "USD", "GBP"]), {"EUR": 1.1})
+    np.testing.assert_allclose(per_row.values[:2], [110.0, 100.0])
+    assert per_row.bad.tolist() == [False, False, True]
+    with pytest.raises(ValueError, match="no USD rate given for currency JPY"):
+        norm.money_usd(s("1"), "JPY", {})
+
+
+def test_transport_mode_aliases_and_source_codes():
+    p = norm.transport_mode(s("Ocean", "AIR", "express", "truck", "boat"))
+    assert p.values.tolist()[:4] == ["sea", "air", "courier", "road"]
+    assert p.bad.tolist() == [False, False, False, False, True]
+    coded = norm.transport_mode(s("10", "40", "90"), {"10": "sea", "40": "air", "90": ""})
+    assert coded.values.tolist()[:2] == ["sea", "air"] and pd.isna(coded.values.iloc[2])
+    assert not coded.bad.any()  # an explicit "unknown" code is missing, not an error
+
+
+def test_quantity_unit_aliases():
+    p = norm.quantity_unit(s("kgs", "LTR", "pce", "MTK", "m2", "bags"))
+    assert p.values.tolist()[:5] == ["KG", "L", "PCS", "M2", "M2"]
+    assert p.bad.tolist() == [False] * 5 + [True]
+
+
+def test_dates_iso_by_default_and_source_format():
+    p = norm.date(s("2025-04-04", "2025-13-01", None))
+    assert p.values.iloc[0] == pd.Timestamp("2025-04-04")
+    assert p.bad.tolist() == [False, True, False]
+    q = norm.date(s("04/05/2025"), "%d/%m/%Y")
+    assert q.values.iloc[0] == pd.Timestamp("2025-05-04")
+
+
+def test_flags_and_codes():
+    f = norm.flag(s("1", "0", "yes", "n", "2", None))
+    assert f.values.tolist()[:4] == [1, 0, 1, 0]
+    assert f.bad.tolist() == [False, False, False, False, True, False]
+    c = norm.code(s("fob", "XYZ"), ("FOB", "CIF"))
+    assert c.values.iloc[0] == "FOB" and c.bad.tolist() == [False, True]

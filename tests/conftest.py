@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from contraband.data.world import WorldConfig, generate
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+#: the shared material beside the project (``../shared``); CONTRABAND_SHARED points elsewhere
+SHARED = Path(os.environ.get("CONTRABAND_SHARED", REPO.parent / "shared"))
 KCS_DIR = SHARED / "data" / "kcs"
 KCS_FILES = {"train": KCS_DIR / "df_syn_train_eng.csv", "valid": KCS_DIR / "df_syn_valid_eng.csv"}
 

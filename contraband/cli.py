@@ -13,13 +13,20 @@ import click
 
 
 def _fx(values: tuple[str, ...]) -> dict[str, float]:
+    from contraband.data.mapping import usd_rate
+
     rates = {}
     for item in values:
         code, _, rate = item.partition("=")
         try:
-            rates[code.strip().upper()] = float(rate)
+            value = float(rate)
         except ValueError:
-            raise click.BadParameter(f"{item!r}: use CODE=USD_PER_UNIT, e.g. KRW=0.00077", param_hint="--fx") from None
+            value = None
+        problem = usd_rate(code, value) if value is not None else f"rate {rate!r} is not a number"
+        if problem:
+            raise click.BadParameter(f"{item!r}: {problem}; use CODE=USD_PER_UNIT, e.g. KRW=0.00077",
+                                     param_hint="--fx")
+        rates[code.strip().upper()] = value
     return rates
 
 
@@ -31,7 +38,8 @@ def main() -> None:
 
 @main.command()
 @click.option("--rows", default=200_000, show_default=True, help="Declarations to generate.")
-@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same world).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Random seed (same seed, same world).")
 @click.option("--start", default="2024-11-01", show_default=True, help="First declaration date.")
 @click.option("--months", default=24, show_default=True, help="Months of trade.")
 @click.option("--prevalence", default=0.003, show_default=True, help="Share of declarations carrying contraband.")
@@ -42,6 +50,9 @@ def generate(rows, seed, start, months, prevalence, inspection_rate, output):
     from contraband.data.world import WorldConfig, summarise, write
     from contraband.data.world import generate as make_world
 
+    suffix = "".join(Path(output).suffixes[-2:]).lower()
+    if not suffix.endswith((".csv", ".csv.gz", ".parquet")):
+        raise click.BadParameter(f"{output}: choose a .csv, .csv.gz or .parquet file", param_hint="--output")
     try:
         config = WorldConfig(rows=rows, seed=seed, start=start, months=months, prevalence=prevalence,
                              inspection_rate=inspection_rate)
@@ -67,10 +78,11 @@ def validate(path, mapping, strict, fx, rejected_out):
     from contraband.data.load import ContractError, load_declarations
     from contraband.data.mapping import MappingError, load_mapping
 
+    rates = _fx(fx)
     try:
         result = load_declarations(path, load_mapping(mapping) if mapping else None,
-                                   mode="strict" if strict else "lenient", fx=_fx(fx))
-    except (ContractError, MappingError) as exc:
+                                   mode="strict" if strict else "lenient", fx=rates)
+    except (ContractError, MappingError, OSError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(result.summary())

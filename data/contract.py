@@ -107,7 +107,7 @@ def _country_list_ok(values: pd.Series) -> pd.Series:
 
 def _checks(field: Field) -> list[pa.Check]:
     if field.kind == "hs_code":
-        return [pa.Check.str_matches(r"^\d{6,10}$", error="HS code must have 6 to 10 digits")]
+        return [pa.Check.str_matches(r"^[0-9]{6,10}$", error="HS code must have 6 to 10 digits")]
     if field.kind == "country":
         return [pa.Check.isin(sorted(country_codes()), error="not an ISO 3166 alpha-2 country code")]
     if field.kind == "countries":

@@ -4,7 +4,8 @@
 exports through a mapping, analysts' uploads). In *lenient* mode it returns the valid rows plus
 a table of rejected rows (file, row, column, value, reason); in *strict* mode any problem
 rejects the whole file with a :class:`ContractError` listing every problem. Row numbers count
-records from 1 (row 1 is the first record after the header, line 2 of a CSV file).
+records from 1 (row 1 is the first record after the header). Blank lines in a CSV file are
+skipped and not counted, so row N is line N + 1 only in a file without blank lines.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from contraband.data.contract import (
     is_truth_column,
     schema,
 )
-from contraband.data.mapping import FieldSource, Mapping, identity
+from contraband.data.mapping import FieldSource, Mapping, identity, usd_rate
 
 STRICT = "strict"
 LENIENT = "lenient"
 REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
+_TRUTH_TEXT = ("truth_typology", "truth_material")
 
 
 class ContractError(ValueError):
@@ -66,20 +68,47 @@ class LoadResult:
                 lines.append(f"  {n:>8,}  {column}: {reason}")
         if self.absent:
             lines.append(f"  not recorded by this source: {', '.join(sorted(self.absent))}")
+        if self.ignored_columns:
+            lines.append(f"  ignored columns (not in the contract or the mapping): {', '.join(self.ignored_columns)}")
         return "\n".join(lines)
 
 
+def _one_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV (every column as text, so codes keep their leading zeros) or Parquet."""
+    """Read CSV (every column as text, so codes keep their leading zeros) or Parquet.
+
+    A file that cannot be read (empty, ragged rows, corrupt, duplicated column names, unknown
+    type) raises :class:`ContractError` naming the file. Blank CSV lines are skipped.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"declarations file not found: {path}")
     suffix = "".join(path.suffixes[-2:]).lower()
-    if suffix.endswith(".parquet") or suffix.endswith(".pq"):
-        return pd.read_parquet(path)
-    if suffix.endswith(".csv") or suffix.endswith(".csv.gz") or suffix.endswith(".txt"):
+    try:
+        if suffix.endswith(".parquet") or suffix.endswith(".pq"):
+            return pd.read_parquet(path)
+        if not (suffix.endswith(".csv") or suffix.endswith(".csv.gz") or suffix.endswith(".txt")):
+            raise ContractError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
+        # the header as written: the CSV reader renames a repeated name to 'name.1'
+        header = pd.read_csv(path, header=None, nrows=1, dtype="str", keep_default_na=False).iloc[0]
+        _check_unique_columns(pd.Index(header), str(path))
         return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], engine="pyarrow")
-    raise ValueError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
+    except ContractError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise ContractError(f"{path}: the file is empty (no header line)") from None
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ContractError(f"{path}: cannot read the file: {_one_line(exc)}") from None
+
+
+def _check_unique_columns(columns: pd.Index, source: str) -> None:
+    repeated = sorted(set(columns[columns.duplicated()].astype("str")))
+    if repeated:
+        raise ContractError(f"{source}: duplicated column names: {', '.join(repeated)}")
 
 
 def _raw(frame: pd.DataFrame, src: FieldSource) -> pd.Series:
@@ -127,11 +156,22 @@ def _shown(values: pd.Series) -> pd.Series:
     return values.astype("object").where(values.notna(), "").astype("str")
 
 
-def _problems(source: str, rows: pd.Series, column: str, values: pd.Series, reason: str) -> pd.DataFrame:
+def _problems(source: str, rows: pd.Series, column: str, values: pd.Series, reason: str | pd.Series) -> pd.DataFrame:
     return pd.DataFrame(
         {"file": source, "row": rows.to_numpy(), "column": column,
-         "value": _shown(values).to_numpy(), "reason": reason}
+         "value": _shown(values).to_numpy(), "reason": reason if isinstance(reason, str) else reason.to_numpy()}
     )
+
+
+def _passthrough(raw: pd.Series, name: str) -> pd.Series:
+    """``truth_*``/``x_*`` columns come out alike from CSV, Parquet or a frame: numbers if every
+    present value is a number (``truth_contraband`` as int8), else text."""
+    parsed = None if name in _TRUTH_TEXT else norm.number(raw)
+    if parsed is None or parsed.bad.any():
+        return norm.text(raw).values
+    if name == "truth_contraband" and parsed.values.notna().all():
+        return parsed.values.astype("int8")
+    return parsed.values
 
 
 def canonicalise(frame: pd.DataFrame, mapping: Mapping | None = None, fx: dict[str, float] | None = None,
@@ -143,9 +183,13 @@ def canonicalise(frame: pd.DataFrame, mapping: Mapping | None = None, fx: dict[s
     """
     mapping = mapping or identity()
     fx = fx or {}
+    for code, rate in fx.items():
+        if problem := usd_rate(code, rate):
+            raise ValueError(f"fx: {problem}")
+    _check_unique_columns(frame.columns, source)
     frame = frame.reset_index(drop=True)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    if mapping.name == "canonical":
+    if mapping.identity:
         fields = {n: s for n, s in mapping.fields.items() if s.column in frame.columns}
         absent = frozenset()
     else:
@@ -160,13 +204,16 @@ def canonicalise(frame: pd.DataFrame, mapping: Mapping | None = None, fx: dict[s
     if missing_required:
         raise ContractError(
             f"{source}: required columns missing: {', '.join(missing_required)}"
-            + ("" if mapping.name != "canonical" else " (give a --mapping for another system's columns)")
+            + (" (give a --mapping for another system's columns)" if mapping.identity else "")
         )
     out: dict[str, pd.Series] = {}
     problems = []
     for f in FIELDS:
         if f.name in fields:
-            parsed = _normalise_field(f.name, frame, fields[f.name], mapping, fx)
+            try:
+                parsed = _normalise_field(f.name, frame, fields[f.name], mapping, fx)
+            except ValueError as exc:  # a unit or currency the mapping or caller got wrong
+                raise ContractError(f"{source}: {f.name}: {exc}") from None
             out[f.name] = parsed.values
             if parsed.bad.any():
                 src = fields[f.name]
@@ -182,12 +229,12 @@ def canonicalise(frame: pd.DataFrame, mapping: Mapping | None = None, fx: dict[s
             bad = raw[parsed.bad]
             problems.append(_problems(source, bad.index.to_series(), EXTRA_PREFIX + name, bad, parsed.reason))
     passthrough = [c for c in frame.columns if is_truth_column(c)]
-    if mapping.name == "canonical":
+    if mapping.identity:
         passthrough += [c for c in frame.columns if c.startswith(EXTRA_PREFIX)]
     for c in passthrough:
-        out[c] = frame[c]
+        out[c] = _passthrough(frame[c], c)
     used = mapping.source_columns() | set(passthrough)
-    if mapping.name == "canonical":
+    if mapping.identity:
         used |= set(fields)
     ignored = [c for c in frame.columns if c not in used]
     canonical = pd.DataFrame(out, index=frame.index)
@@ -212,6 +259,14 @@ def validate(canonical: pd.DataFrame, absent: frozenset[str] = frozenset(),
     for mask, column, reason in cross_field_problems(canonical):
         if mask.any():
             found.append(_problems(source, canonical.index[mask].to_series(), column, canonical.loc[mask, column], reason))
+    if "declaration_id" in canonical:
+        ids = canonical["declaration_id"]
+        again = ids.notna() & ids.duplicated()
+        if again.any():
+            rows = canonical.index.to_series()
+            first = rows.groupby(ids.to_numpy()).transform("min")[again]
+            reason = "duplicate declaration_id (first at row " + first.astype("int64").astype("str") + ")"
+            found.append(_problems(source, rows[again], "declaration_id", ids[again], reason))
     return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=REJECTED_COLUMNS)
 
 

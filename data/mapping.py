@@ -27,12 +27,15 @@ Format (see ``data/mappings/kcs.toml`` and ``docs/data.md``)::
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contraband.data.contract import EXTRA_PREFIX, FIELD_BY_NAME, LABEL, REQUIRED_FIELDS
+from contraband.data.contract import EXTRA_PREFIX, FIELD_BY_NAME, LABEL, REQUIRED_FIELDS, TRUTH_PREFIX
+from contraband.data.normalise import WEIGHT_UNITS
 
 _FIELD_KEYS = {"column", "value", "pad", "unit", "unit_column", "currency", "currency_column", "values"}
 _EXTRA_KINDS = ("category", "number")
@@ -71,6 +74,7 @@ class Mapping:
     rates: dict[str, float] = field(default_factory=dict)
     date_format: str | None = None
     path: str | None = None
+    identity: bool = False  # the file is already in contract columns (see :func:`identity`)
 
     def source_columns(self) -> set[str]:
         cols = set()
@@ -85,7 +89,27 @@ class Mapping:
 
 def identity() -> Mapping:
     """The mapping of a file already in the contract's column names."""
-    return Mapping(name="canonical", fields={name: FieldSource(column=name) for name in FIELD_BY_NAME})
+    return Mapping(name="canonical", fields={name: FieldSource(column=name) for name in FIELD_BY_NAME},
+                   identity=True)
+
+
+def is_currency_code(code: Any) -> bool:
+    """A 3-letter alphabetic currency code (ISO 4217 style, any case)."""
+    return isinstance(code, str) and re.fullmatch(r"[A-Za-z]{3}", code.strip()) is not None
+
+
+def usd_rate(code: Any, rate: Any) -> str | None:
+    """What is wrong with one 'USD per unit' rate, or None if it is usable."""
+    if not is_currency_code(code):
+        return f"{code!r} is not a 3-letter currency code"
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        return f"rate {rate!r} must be a finite number > 0 (US dollars per one {str(code).upper()})"
+    return None
+
+
+def _check_type(path: str, where: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        raise MappingError(f"{path}: {where} must be {expected}, not {value!r}")
 
 
 def _field_source(path: str, name: str, spec: Any) -> FieldSource:
@@ -102,7 +126,23 @@ def _field_source(path: str, name: str, spec: Any) -> FieldSource:
         raise MappingError(f"{path}: [fields] {name}: weight units apply to *_kg fields only")
     if (spec.get("currency") or spec.get("currency_column")) and not name.endswith("_usd"):
         raise MappingError(f"{path}: [fields] {name}: currencies apply to *_usd fields only")
+    where = f"[fields] {name}"
+    for key in ("column", "unit_column", "currency_column"):
+        if key in spec:
+            _check_type(path, f"{where}.{key}", spec[key], isinstance(spec[key], str), "a column name (text)")
+    if "pad" in spec:
+        pad = spec["pad"]
+        _check_type(path, f"{where}.pad", pad, type(pad) is int and 6 <= pad <= 10, "a whole number from 6 to 10")
+    if "unit" in spec:
+        unit = spec["unit"]
+        _check_type(path, f"{where}.unit", unit, isinstance(unit, str) and unit.strip().lower() in WEIGHT_UNITS,
+                    "a weight unit (kg, g, lb, t)")
+    if "currency" in spec:
+        _check_type(path, f"{where}.currency", spec["currency"], is_currency_code(spec["currency"]),
+                    "a 3-letter currency code")
     values = spec.get("values")
+    if "values" in spec:
+        _check_type(path, f"{where}.values", values, isinstance(values, dict), 'a table of codes ({ "10" = "sea" })')
     return FieldSource(
         column=spec.get("column"),
         value=spec.get("value"),
@@ -121,7 +161,7 @@ def from_dict(doc: dict, path: str = "<mapping>") -> Mapping:
     unknown = set(doc) - known_top
     if unknown:
         raise MappingError(f"{path}: unknown top-level keys {sorted(unknown)}")
-    raw_fields = dict(doc.get("fields", {}))
+    raw_fields = dict(_table(path, "fields", doc))
     if "label" in doc:
         if LABEL in raw_fields:
             raise MappingError(f"{path}: give the label either as 'label' or as [fields] {LABEL}")
@@ -131,7 +171,10 @@ def from_dict(doc: dict, path: str = "<mapping>") -> Mapping:
         if name not in FIELD_BY_NAME:
             raise MappingError(f"{path}: [fields] {name} is not a field of the declaration contract")
         fields[name] = _field_source(path, name, spec)
-    absent = frozenset(doc.get("absent", []))
+    absent = doc.get("absent", [])
+    _check_type(path, "absent", absent, isinstance(absent, list) and all(isinstance(a, str) for a in absent),
+                "a list of field names")
+    absent = frozenset(absent)
     bad_absent = absent - set(REQUIRED_FIELDS)
     if bad_absent:
         raise MappingError(f"{path}: absent lists {sorted(bad_absent)}, which are not required fields")
@@ -144,23 +187,56 @@ def from_dict(doc: dict, path: str = "<mapping>") -> Mapping:
             f"{path}: required fields {sorted(missing)} are neither mapped nor declared absent"
         )
     extras = {}
-    for name, spec in doc.get("extras", {}).items():
+    for name, spec in _table(path, "extras", doc).items():
         if isinstance(spec, str):
             spec = {"column": spec, "kind": "category"}
+        _check_type(path, f"[extras] {name}", spec, isinstance(spec, dict), "a column name or a table")
         kind = spec.get("kind", "category")
         if kind not in _EXTRA_KINDS or "column" not in spec:
             raise MappingError(f"{path}: [extras] {name} needs a column and kind in {_EXTRA_KINDS}")
+        _check_type(path, f"[extras] {name}.column", spec["column"], isinstance(spec["column"], str),
+                    "a column name (text)")
         extras[name] = Extra(column=spec["column"], kind=kind)
-    source = doc.get("source", {})
+    _check_leaks(path, fields, extras)
+    rates = {}
+    for code, rate in _table(path, "rates", doc).items():
+        problem = usd_rate(code, rate)
+        if problem:
+            raise MappingError(f"{path}: [rates] {code}: {problem}")
+        rates[code.strip().upper()] = float(rate)
+    source = _table(path, "source", doc)
+    date_format = source.get("date_format")
+    _check_type(path, "[source] date_format", date_format, date_format is None or isinstance(date_format, str),
+                'a strptime format such as "%d/%m/%Y"')
     return Mapping(
-        name=source.get("name", Path(path).stem),
+        name=str(source.get("name", Path(path).stem)),
         fields=fields,
         absent=absent,
         extras=extras,
-        rates={str(k).upper(): float(v) for k, v in doc.get("rates", {}).items()},
-        date_format=source.get("date_format"),
+        rates=rates,
+        date_format=date_format,
         path=path,
     )
+
+
+def _table(path: str, key: str, doc: dict) -> dict:
+    value = doc.get(key, {})
+    _check_type(path, f"[{key}]", value, isinstance(value, dict), "a table")
+    return value
+
+
+def _check_leaks(path: str, fields: dict[str, FieldSource], extras: dict[str, Extra]) -> None:
+    """No input may read the outcome's source column or a hidden truth_* column."""
+    label = fields[LABEL].column if LABEL in fields else None
+    reads = [(f"[fields] {n}", c) for n, s in fields.items() for c in (s.column, s.unit_column, s.currency_column)]
+    reads += [(f"[extras] {n}", e.column) for n, e in extras.items()]
+    for where, column in reads:
+        if column is None:
+            continue
+        if column.startswith(TRUTH_PREFIX):
+            raise MappingError(f"{path}: {where} reads {column!r}, hidden ground truth that no input may use")
+        if column == label and where != f"[fields] {LABEL}":
+            raise MappingError(f"{path}: {where} reads the label column {column!r}; the outcome cannot be an input")
 
 
 def load_mapping(path: str | Path) -> Mapping:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pycountry
 
@@ -51,27 +53,31 @@ def text(raw: pd.Series) -> Parsed:
 
 def identifier(raw: pd.Series) -> Parsed:
     """Identifiers are text; numbers read from Excel lose a spurious '.0'."""
-    values = _as_text(raw).str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    values = _as_text(raw).str.replace(r"^([0-9]+)\.0$", r"\1", regex=True)
     return Parsed(values, pd.Series(False, index=raw.index), "")
 
 
 # --- HS codes -------------------------------------------------------------------------------
 
 _HS_SEPARATORS = re.compile(r"[\s.\-]")
+#: a code stored as a float ('381010.0', '10129.0'). Dotted HS notation has 4 digits before the
+#: dot ('7504.00' is heading 7504, subheading 00), and no real code stored as a number has fewer
+#: than 5 (chapter 01 becomes 1xxxx), so 5+ digits with a zero decimal part is a float.
+_FLOAT_CODE = re.compile(r"^([0-9]{5,})\.0+$")
 
 
 def hs_code(raw: pd.Series, pad: int | None = None) -> Parsed:
     """HS codes as digit strings: '3810.10', '3810 10 00' -> '381010', '38101000'.
 
-    ``pad`` restores leading zeros lost by a system that stored the code as a number
-    (``pad=6`` turns 10129 into '010129'). Codes that are not 6-10 digits afterwards are bad.
+    A float rendering loses its decimal part ('381010.0' -> '381010'); ``pad`` restores leading
+    zeros lost by a system that stored the code as a number (``pad=6`` turns 10129 into '010129').
+    Codes that are not 6-10 ASCII digits afterwards are bad.
     """
-    s = _as_text(raw)
-    s = s.str.replace(r"\.0$", "", regex=True) if pad else s  # 10129.0 from a numeric column
+    s = _as_text(raw).str.replace(_FLOAT_CODE, r"\1", regex=True)
     s = s.str.replace(_HS_SEPARATORS, "", regex=True)
     if pad:
         s = s.str.zfill(pad)
-    ok = s.str.fullmatch(r"\d{6,10}").fillna(False).astype(bool)
+    ok = s.str.fullmatch(r"[0-9]{6,10}").fillna(False).astype(bool)
     present = s.notna()
     return Parsed(s.where(ok), present & ~ok, "HS code must have 6 to 10 digits")
 
@@ -139,18 +145,20 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
 def number(raw: pd.Series) -> Parsed:
-    """Numbers; '1,234.5' thousands separators accepted. Unreadable text is bad."""
+    """Finite numbers; '1,234.5' thousands separators accepted. Text, inf and NaN spelt out are bad."""
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        return Parsed(values, pd.Series(False, index=raw.index), "")
-    s = _as_text(raw)
-    has_commas = s.str.contains(",", regex=False).fillna(False).astype(bool)
-    if has_commas.any():
-        thousands = s.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
-        s = s.where(~thousands, s.str.replace(",", "", regex=False))
-    values = pd.to_numeric(s, errors="coerce").astype("float64")
-    bad = s.notna() & values.isna()
-    return Parsed(values, bad, "not a number")
+        present = raw.notna()
+    else:
+        s = _as_text(raw)
+        has_commas = s.str.contains(",", regex=False).fillna(False).astype(bool)
+        if has_commas.any():
+            thousands = s.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
+            s = s.where(~thousands, s.str.replace(",", "", regex=False))
+        values = pd.to_numeric(s, errors="coerce").astype("float64")
+        present = s.notna()
+    bad = present & ~np.isfinite(values)  # unreadable text (NaN) or inf
+    return Parsed(values.where(~bad), bad, "not a finite number")
 
 
 #: kilograms per unit of weight
@@ -179,7 +187,7 @@ def weight_kg(raw: pd.Series, unit: str | pd.Series = "kg") -> Parsed:
     bad_unit = parsed.values.notna() & factors.isna()
     values = parsed.values * factors
     bad = parsed.bad | bad_unit
-    reason = "not a number, or a weight unit other than kg, g, lb, t"
+    reason = "not a finite number, or a weight unit other than kg, g, lb, t"
     return Parsed(values, bad, reason)
 
 
@@ -196,7 +204,7 @@ def money_usd(raw: pd.Series, currency: str | pd.Series, usd_rates: dict[str, fl
     codes = _as_text(currency).str.upper()
     factors = codes.map(rates).astype("float64")
     bad = parsed.bad | (parsed.values.notna() & factors.isna())
-    return Parsed(parsed.values * factors, bad, "not a number, or a currency with no USD rate given")
+    return Parsed(parsed.values * factors, bad, "not a finite number, or a currency with no USD rate given")
 
 
 # --- codes ----------------------------------------------------------------------------------
@@ -259,13 +267,35 @@ def code(raw: pd.Series, choices: tuple[str, ...]) -> Parsed:
     return Parsed(s.where(ok), s.notna() & ~ok, f"must be one of {', '.join(choices)}")
 
 
+#: YYYY-MM-DD, optionally with a time and then optionally a UTC offset ('2024-11-01T23:00+05:00')
+_ISO_DATE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
+
+
+def _strftime(value: str, fmt: str) -> str | None:
+    try:
+        return datetime.strptime(value, fmt).strftime("%Y-%m-%d")  # the date as written, offset ignored
+    except ValueError:
+        return None
+
+
 def date(raw: pd.Series, fmt: str | None = None) -> Parsed:
-    """Dates (day precision). ISO 8601 unless the source's ``fmt`` says otherwise."""
+    """Dates (day precision): YYYY-MM-DD (a time may follow) unless the source's ``fmt`` says otherwise.
+
+    A value with a UTC offset counts on its own local calendar date ('2024-11-01T23:00+05:00' is
+    2024-11-01); '2024' or '2024-11' alone is not a date.
+    """
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         values = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
         return Parsed(values.dt.normalize(), pd.Series(False, index=raw.index), "")
     s = _as_text(raw)
-    values = pd.to_datetime(s, format=fmt or "ISO8601", errors="coerce").dt.normalize()
+    if fmt is None:
+        ymd = s.str.slice(0, 10).where(s.str.fullmatch(_ISO_DATE).fillna(False).astype(bool))
+    else:
+        ymd = s.map({v: _strftime(v, fmt) for v in pd.unique(s.dropna())})
+    values = pd.to_datetime(ymd, format="%Y-%m-%d", errors="coerce")
     bad = s.notna() & values.isna()
     return Parsed(values, bad, f"not a date{' in format ' + fmt if fmt else ' (YYYY-MM-DD)'}")
 

@@ -1,6 +1,13 @@
 """Classifiers, budget metrics, reasons and MLflow tracking of the detector.
 
-Owns training on inspected rows with time-based windows, calibration, the baselines, the
-per-budget metrics analysts use, the reasons attached to each score, and the champion /
-challenger gate in the MLflow registry. Arrives with the detection issue (#4).
+- ``detector``     the one fitted object: features + LightGBM + calibration + attribution;
+- ``attribution``  per-feature contributions at predict speed (path attribution over leaves);
+- ``reasons``      contributions grouped by family, worded as evidence for an analyst;
+- ``scoring``      rank, inspection budget, exploration share, reasons for flagged rows;
+- ``metrics``      precision, recall and value recall at budgets, ROC-AUC, PR-AUC;
+- ``baselines``    rules, anomaly score alone, plain LightGBM on raw columns;
+- ``training``     time windows and a full training run;
+- ``tracking``     MLflow runs, registry and the champion/challenger gate (imports mlflow);
+- ``pyfunc``       the MLflow model that serves raw canonical records;
+- ``plots``        PNG figures logged with each run.
 """

@@ -24,7 +24,10 @@ def test_generate_refuses_bad_parameters(tmp_path):
     result = CliRunner().invoke(main, ["generate", "--rows", "10", "-o", str(tmp_path / "w.csv")])
     assert result.exit_code == 2 and "at least 1,000 rows" in result.output
     result = CliRunner().invoke(main, ["generate", "--rows", "5000", "-o", str(tmp_path / "w.xlsx")])
-    assert result.exit_code != 0 and "choose a .csv" in str(result.exception)
+    assert result.exit_code == 2 and "choose a .csv, .csv.gz or .parquet" in result.output
+    assert "typology" not in result.output  # refused before generating
+    result = CliRunner().invoke(main, ["generate", "--seed", "-1", "-o", str(tmp_path / "w.csv")])
+    assert result.exit_code == 2 and "--seed" in result.output
 
 
 def test_validate_reports_rejected_rows_and_keeps_the_rest(tmp_path):
@@ -58,7 +61,10 @@ def test_validate_with_a_mapping_and_currency_rate(tmp_path):
     data.write_text("ID,Date,HS,Origin,From,Kg,Price\n1,2025-01-02,850511,CHN,CN,5,100\n")
     runner = CliRunner()
     missing_rate = runner.invoke(main, ["validate", str(data), "--mapping", str(mapping)])
-    assert missing_rate.exit_code != 0 and "no USD rate given for currency EUR" in str(missing_rate.exception)
+    assert missing_rate.exit_code == 1 and "no USD rate given for currency EUR" in missing_rate.output
+    for bad in ("EUR=-1", "EUR=inf", "EU=1.1", "EUR=x"):
+        refused = runner.invoke(main, ["validate", str(data), "--mapping", str(mapping), "--fx", bad])
+        assert refused.exit_code == 2 and "Invalid value for --fx" in refused.output
     ok = runner.invoke(main, ["validate", str(data), "--mapping", str(mapping), "--fx", "EUR=1.1"])
     assert ok.exit_code == 0 and "1 valid, 0 rejected" in ok.output
 
@@ -73,3 +79,13 @@ def test_installed_command_runs_and_claims_no_generic_top_level_names(tmp_path):
     ok = subprocess.run([sys.executable, "-c", "import contraband.data, contraband.features, contraband.models, contraband.api"],
                         capture_output=True, text=True, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_validate_gives_one_line_errors_for_unreadable_files(tmp_path):
+    files = {"empty.csv": b"", "ragged.csv": b"a,b\n1,2,3\n", "d.xlsx": b"PK", "bad.parquet": b"junk",
+             "dup.csv": b"a,b,a\n1,2,3\n"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        result = CliRunner().invoke(main, ["validate", str(tmp_path / name)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), name
+        assert len(result.output.strip().splitlines()) == 1 and name in result.output

@@ -61,7 +61,7 @@ def test_lenient_keeps_valid_rows_and_reports_every_problem_by_row_and_column():
     reasons = dict(zip(zip(rej["row"], rej["column"]), rej["reason"]))
     assert "6 to 10 digits" in reasons[(2, "hs_code")]
     assert "not inspected" in reasons[(2, "contraband")]
-    assert "not a number" in reasons[(3, "net_weight_kg")]
+    assert "not a finite number" in reasons[(3, "net_weight_kg")]
     assert "negative" in reasons[(4, "net_weight_kg")]
     # nothing lost: every input row is either valid or rejected
     assert len(result.declarations) + result.rows_rejected == result.rows_read == 5
@@ -122,3 +122,74 @@ def test_every_contract_field_is_documented():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "data.md").read_text()
     missing = [f.name for f in contract.FIELDS if f"| `{f.name}` |" not in doc]
     assert not missing
+
+
+def test_duplicated_column_names_reject_the_file_by_name(tmp_path):
+    path = tmp_path / "dup.csv"
+    manifest().assign(dup=manifest()["hs_code"]).to_csv(path, index=False)
+    path.write_text(path.read_text().replace(",dup\n", ",hs_code\n", 1))
+    with pytest.raises(ContractError, match=r"dup.csv: duplicated column names: hs_code"):
+        load_declarations(path)
+    frame = pd.concat([manifest(), manifest()[["hs_code"]]], axis=1)
+    with pytest.raises(ContractError, match=r"upload: duplicated column names: hs_code"):
+        load_declarations(frame, source="upload")
+
+
+def test_summary_lists_ignored_columns():
+    summary = load_declarations(manifest(gross_wieght_kg=["1"] * 5)).summary()
+    assert "ignored columns (not in the contract or the mapping): gross_wieght_kg" in summary
+
+
+def test_pass_through_columns_are_alike_from_csv_and_parquet(tmp_path):
+    df = manifest(truth_contraband=[1, 0, 0, 0, 0], truth_value_usd=[5.5, 0, 0, 0, 0],
+                  truth_typology=pd.Categorical(["a", "b", "b", "b", "b"]), x_tax=["1.5"] * 5, x_office=["A1"] * 5)
+    df.to_csv(tmp_path / "m.csv", index=False)
+    df.to_parquet(tmp_path / "m.parquet")
+    for path in (tmp_path / "m.csv", tmp_path / "m.parquet"):
+        d = load_declarations(path).declarations
+        assert [str(d[c].dtype) for c in ("truth_contraband", "truth_value_usd", "x_tax")] == ["int8", "float64", "float64"]
+        assert d["truth_typology"].tolist()[:2] == ["a", "b"] and d["x_office"].iloc[0] == "A1"
+        assert pd.api.types.is_string_dtype(d["truth_typology"]) and pd.api.types.is_string_dtype(d["x_office"])
+
+
+def test_repeated_declaration_id_is_rejected_after_the_first():
+    result = load_declarations(manifest(declaration_id=["A1", "A2", "A1", "A4", "A1"]))
+    rej = result.rejected
+    assert rej[["row", "column", "value"]].values.tolist() == [[3, "declaration_id", "A1"], [5, "declaration_id", "A1"]]
+    assert set(rej["reason"]) == {"duplicate declaration_id (first at row 1)"}
+    assert result.declarations.index.tolist() == [1, 2, 4]
+
+
+def test_offset_and_partial_dates_are_reported_per_cell_not_as_a_crash():
+    dates = ["2025-05-01T23:00+05:00", "2025-05-01T23:00+01:00", "2025", "2025-05", "2025-05-01T10:00:00"]
+    result = load_declarations(manifest(declaration_date=dates))
+    assert result.declarations.index.tolist() == [1, 2, 5]
+    assert (result.declarations["declaration_date"] == pd.Timestamp("2025-05-01")).all()
+    assert set(result.rejected["reason"]) == {"not a date (YYYY-MM-DD)"}
+
+
+def test_blank_csv_lines_are_skipped_and_not_counted(tmp_path):
+    path = tmp_path / "blank.csv"
+    manifest().to_csv(path, index=False)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")
+    result = load_declarations(path)
+    assert result.rows_read == 5 and result.declarations.index.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_unreadable_files_raise_a_contract_error_naming_the_file(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "ragged.csv").write_text("a,b\n1,2,3\n")
+    (tmp_path / "bad.parquet").write_bytes(b"junk")
+    (tmp_path / "d.xlsx").write_bytes(b"junk")
+    for name in ("empty.csv", "ragged.csv", "bad.parquet", "d.xlsx"):
+        with pytest.raises(ContractError, match=name):
+            load_declarations(tmp_path / name)
+
+
+def test_contract_hs_check_takes_ascii_digits_only():
+    from contraband.data.load import canonicalise, validate
+
+    canonical, _, _ = canonicalise(manifest())
+    canonical.loc[1, "hs_code"] = "３８１０１０"
+    assert validate(canonical)[["row", "column"]].values.tolist() == [[1, "hs_code"]]

@@ -99,3 +99,50 @@ def test_mapping_naming_a_column_the_file_lacks(kcs_mapping, kcs_path):
     raw = pd.read_csv(kcs_path("valid"), nrows=5).drop(columns=["Net Mass"])
     with pytest.raises(ContractError, match=r"columns \['Net Mass'\] named by mapping"):
         load_declarations(raw, kcs_mapping)
+
+
+def complete(**changes):
+    doc = {
+        "label": "Fraud", "absent": ["goods_description"],
+        "fields": {"declaration_id": "ID", "declaration_date": "Date", "hs_code": {"column": "HS", "pad": 6},
+                   "origin_country": "Origin", "export_country": "From", "destination_country": {"value": "KR"},
+                   "net_weight_kg": {"column": "Kg", "unit": "kg"},
+                   "declared_value_usd": {"column": "Price", "currency": "KRW"}},
+        "rates": {"KRW": 0.00077}, "extras": {"office": "Office"},
+    }
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            doc[section] = {**doc[section], name: value}
+        else:
+            doc[section] = value
+    return doc
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"fields__hs_code": {"column": "HS", "pad": "6"}}, r"\[fields\] hs_code.pad must be a whole number"),
+    ({"fields__net_weight_kg": {"column": "Kg", "unit": "stone"}}, r"\[fields\] net_weight_kg.unit must be a weight unit"),
+    ({"fields__declared_value_usd": {"column": "P", "currency": "KRWX"}}, r"\[fields\] declared_value_usd.currency must be a 3-letter"),
+    ({"fields__transport_mode": {"column": "M", "values": "x"}}, r"\[fields\] transport_mode.values must be a table"),
+    ({"absent": "goods_description"}, r"absent must be a list of field names"),
+    ({"extras__courier": 5}, r"\[extras\] courier must be a column name or a table"),
+    ({"extras__courier": {"column": 5}}, r"\[extras\] courier.column must be a column name"),
+    ({"rates__KRW": "abc"}, r"\[rates\] KRW: rate 'abc' must be a finite number > 0"),
+    ({"rates__KRW": -1}, r"\[rates\] KRW: rate -1 must be a finite number > 0"),
+    ({"rates__K1": 1.0}, r"\[rates\] K1: 'K1' is not a 3-letter currency code"),
+    ({"extras__fraud_copy": "Fraud"}, r"\[extras\] fraud_copy reads the label column 'Fraud'"),
+    ({"fields__exporter_id": "Fraud"}, r"\[fields\] exporter_id reads the label column"),
+    ({"extras__hidden": {"column": "truth_typology"}}, r"\[extras\] hidden reads 'truth_typology'"),
+])
+def test_mapping_values_of_the_wrong_kind_name_the_file_and_key(changes, message):
+    assert from_dict(complete(), "m.toml").rates == {"KRW": 0.00077}
+    with pytest.raises(MappingError, match="m.toml: " + message):
+        from_dict(complete(**changes), "m.toml")
+
+
+def test_a_user_mapping_named_canonical_is_still_a_mapping():
+    mapping = from_dict(complete(fields__gross_weight_kg="GrossWt"), "canonical.toml")
+    raw = pd.DataFrame({c: ["1"] for c in ["ID", "Date", "HS", "Origin", "From", "Kg", "Price", "Fraud", "Office"]})
+    assert mapping.name == "canonical" and not mapping.identity
+    with pytest.raises(ContractError, match=r"columns \['GrossWt'\] named by mapping canonical.toml"):
+        load_declarations(raw, mapping)

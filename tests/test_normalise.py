@@ -101,3 +101,25 @@ def test_flags_and_codes():
     assert f.bad.tolist() == [False, False, False, False, True, False]
     c = norm.code(s("fob", "XYZ"), ("FOB", "CIF"))
     assert c.values.iloc[0] == "FOB" and c.bad.tolist() == [False, True]
+
+
+def test_hs_code_from_floats_loses_the_decimal_and_only_ascii_digits_pass():
+    p = norm.hs_code(s("381010.0", 381010.0, "3810100000.00", "٣٨١٠١٠", "３８１０１０"))
+    assert p.values.tolist()[:3] == ["381010", "381010", "3810100000"]
+    assert p.bad.tolist() == [False, False, False, True, True]
+    assert norm.hs_code(pd.Series([381010.0, np.nan])).values.tolist()[0] == "381010"
+
+
+def test_number_refuses_non_finite_values():
+    p = norm.number(s("inf", "-Infinity", "1e400", "nan", "12"))
+    assert p.bad.tolist() == [True, True, True, True, False] and p.reason == "not a finite number"
+    assert p.values.iloc[:4].isna().all()
+    assert norm.number(pd.Series([np.inf, 1.0])).bad.tolist() == [True, False]
+
+
+def test_dates_with_offsets_keep_their_local_date_and_partial_dates_are_refused():
+    p = norm.date(s("2024-11-01T23:00+05:00", "2024-11-01T23:00-08:00", "2025-05-01T10:00:00", "2024", "2024-11"))
+    assert p.values.tolist()[:3] == [pd.Timestamp("2024-11-01")] * 2 + [pd.Timestamp("2025-05-01")]
+    assert p.bad.tolist() == [False, False, False, True, True] and p.reason == "not a date (YYYY-MM-DD)"
+    q = norm.date(s("01/11/2024 23:00 +0500", "01/11/2024 23:00 +0100"), "%d/%m/%Y %H:%M %z")
+    assert q.values.tolist() == [pd.Timestamp("2024-11-01")] * 2 and str(q.values.dtype).startswith("datetime64")

@@ -30,8 +30,8 @@ TRANSIT_WEIGHTS = np.array([6, 4, 4, 2, 2, 2, 1, 2], dtype=float)
 
 @dataclass
 class Population:
-    exporter_id: np.ndarray
     exporter_country: np.ndarray
+    exporter_occasional: np.ndarray  # bool: one of the long tail of small, short-lived traders
     exporter_first_day: np.ndarray  # day offset from the world's start (negative: existed before)
     exporter_last_day: np.ndarray
     exporter_size: np.ndarray
@@ -44,15 +44,21 @@ class Population:
     exporter_consignees: np.ndarray  # E x MAX_CONSIGNEES
     exporter_n_consignees: np.ndarray
     exporter_forwarder: np.ndarray  # E x 2
-    consignee_id: np.ndarray
     consignee_country: np.ndarray
+    consignee_first_day: np.ndarray
     forwarder_id: np.ndarray
 
 
-def _ids(prefix: str, n: int, rng: np.random.Generator, start: int = 0) -> np.ndarray:
+def make_ids(prefix: str, n: int, rng: np.random.Generator, start: int = 0) -> np.ndarray:
     """Opaque identifiers such as 'EX7F3A20', unique and stable for a seed."""
     numbers = rng.permutation(np.arange(start, start + n) * 7919 % 16**6 + 16**6)
     return np.array([f"{prefix}{v:07X}"[: len(prefix) + 7] for v in numbers])
+
+
+def _entry_days(rng: np.random.Generator, n: int, horizon_days: int) -> np.ndarray:
+    """First day of activity: half before the world starts (negative), half during it."""
+    existing = rng.random(n) < 0.5
+    return np.where(existing, -rng.integers(30, 3 * 365, n), rng.integers(0, horizon_days, n))
 
 
 def _choice(rng: np.random.Generator, weights: np.ndarray, size) -> np.ndarray:
@@ -79,16 +85,20 @@ def sample_goods(rng: np.random.Generator, goods: pd.DataFrame, n: int) -> tuple
 def build(rng: np.random.Generator, n_rows: int, horizon_days: int, rows_per_exporter: int) -> Population:
     goods = ref.goods()
     countries = ref.countries()
-    n_exp = max(200, n_rows // rows_per_exporter)
+    n_regular = max(200, n_rows // rows_per_exporter)
+    n_occasional = max(100, n_rows // 30)  # the long tail: traders with a handful of declarations
+    n_exp = n_regular + n_occasional
     n_con = max(300, n_rows // 60)
     n_fwd = max(40, n_rows // 4000)
 
     origin_w = countries["origin_weight"].to_numpy(float)
     exp_country = countries.index.to_numpy()[_choice(rng, origin_w, n_exp)]
-    # two in three exporters predate the world; the rest enter during it
-    existing = rng.random(n_exp) < 0.67
-    first = np.where(existing, -rng.integers(30, 3 * 365, n_exp), rng.integers(0, horizon_days, n_exp))
-    lifetime = rng.exponential(3 * 365, n_exp).astype(int) + 60
+    occasional = np.zeros(n_exp, dtype=bool)
+    occasional[rng.permutation(n_exp)[:n_occasional]] = True
+    # half the regular exporters predate the world; the rest enter during it, and many leave
+    # again; occasional traders appear during the world and trade for a few weeks or months
+    first = np.where(occasional, rng.integers(0, horizon_days, n_exp), _entry_days(rng, n_exp, horizon_days))
+    lifetime = np.where(occasional, rng.integers(20, 240, n_exp), rng.exponential(2 * 365, n_exp).astype(int) + 60)
     last = first + lifetime
     size = np.exp(rng.normal(0.0, 1.3, n_exp))  # log-normal: a long tail, no single giant
     goods_idx, n_goods = sample_goods(rng, goods, n_exp)
@@ -132,12 +142,23 @@ def build(rng: np.random.Generator, n_rows: int, horizon_days: int, rows_per_exp
     own = con_country[consignees] == exp_country[:, None]
     consignees[own] = us_idx[_choice(rng, popularity[us_idx], own.sum())]
     n_consignees = rng.integers(1, MAX_CONSIGNEES + 1, n_exp)
+    con_first = _entry_days(rng, n_con, horizon_days)
+    # half the occasional traders sell to a buyer as new as they are
+    one_off = np.flatnonzero(occasional & (rng.random(n_exp) < 0.5))
+    new_buyers = n_con + np.arange(len(one_off))
+    consignees[one_off, 0] = new_buyers
+    n_consignees[one_off] = 1
+    con_country = np.concatenate([con_country, con_country[consignees[one_off, 1]]])
+    con_country[new_buyers[con_country[new_buyers] == exp_country[one_off]]] = "US"
+    con_first = np.concatenate([con_first, first[one_off] - rng.integers(0, 30, len(one_off))])
+    # consignees come and go too: each exporter's list is ordered oldest first
+    consignees = np.take_along_axis(consignees, np.argsort(con_first[consignees], axis=1), axis=1)
     fwd_pop = np.exp(rng.normal(0.0, 1.2, n_fwd))
     forwarders = _choice(rng, fwd_pop, (n_exp, 2))
 
     return Population(
-        exporter_id=_ids("EX", n_exp, rng),
         exporter_country=exp_country,
+        exporter_occasional=occasional,
         exporter_first_day=first,
         exporter_last_day=last,
         exporter_size=size,
@@ -150,7 +171,7 @@ def build(rng: np.random.Generator, n_rows: int, horizon_days: int, rows_per_exp
         exporter_consignees=consignees,
         exporter_n_consignees=n_consignees,
         exporter_forwarder=forwarders,
-        consignee_id=_ids("CS", n_con, rng),
         consignee_country=con_country,
-        forwarder_id=_ids("FW", n_fwd, rng),
+        consignee_first_day=con_first,
+        forwarder_id=make_ids("FW", n_fwd, rng),
     )

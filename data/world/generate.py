@@ -103,10 +103,10 @@ def generate(config: WorldConfig | None = None) -> pd.DataFrame:
     goods = ref.goods()
 
     # entity tables, extended with the networks' shells and consignees
-    n_shells = int(exporter.max() + 1 - n_exp) if n_sm else 0
-    exporter_ids = entities._ids("EX", n_exp + n_shells, rng)
-    consignee_country = np.concatenate([pop.consignee_country, np.repeat(nets.destination, nets.n_consignees)])
-    consignee_ids = entities._ids("CS", len(consignee_country), rng)
+    n_shells = max(0, int(exporter.max() + 1 - n_exp)) if n_sm else 0
+    exporter_ids = entities.make_ids("EX", n_exp + n_shells, rng)
+    consignee_country = np.concatenate([pop.consignee_country, nets.new_consignee_country if n_sm else []])
+    consignee_ids = entities.make_ids("CS", len(consignee_country), rng)
     first_day = np.concatenate([pop.exporter_first_day, np.zeros(n_shells, np.int64)])
     if n_shells:
         shells = smuggling.shell_first_days(sm, n_exp)
@@ -175,7 +175,35 @@ def generate(config: WorldConfig | None = None) -> pd.DataFrame:
     )
     for name, values in outcomes.items():
         frame.insert(frame.columns.get_loc("truth_contraband"), name, values)
+    _rename_after_seizure(frame, rng, "exporter_id", "EX", start=n_exp + n_shells)
+    _rename_after_seizure(frame, rng, "consignee_id", "CS", start=len(consignee_ids), share=0.5)
+    # categories in sorted order: the order of first appearance (honest rows were generated
+    # first) would let a category's code betray the hidden truth
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype) and not c.startswith("truth_"):
+            frame[c] = frame[c].cat.set_categories(sorted(frame[c].cat.categories))
     return frame
+
+
+def _rename_after_seizure(frame: pd.DataFrame, rng: np.random.Generator, column: str, prefix: str,
+                          start: int, share: float = 1.0) -> None:
+    """A network caught through one of its traders carries on under a new name: later contraband
+    shipments of that exporter (or, for ``share`` of them, that consignee) get a fresh id."""
+    smuggled = np.flatnonzero(frame["truth_contraband"].to_numpy() == 1)
+    if not len(smuggled):
+        return
+    entity = frame[column].to_numpy()[smuggled].astype(str)
+    found = (frame["contraband"].to_numpy()[smuggled] == 1).astype(int)
+    seizures_before = pd.Series(found).groupby(entity).cumsum().to_numpy() - found
+    key = pd.Series(entity) + "#" + pd.Series(seizures_before).astype(str)
+    codes, uniques = pd.factorize(key)
+    moves = (seizures_before > 0) & (rng.random(len(uniques)) < share)[codes]
+    if not moves.any():
+        return
+    new_ids = entities.make_ids(prefix, len(uniques), rng, start=start)
+    ids = frame[column].astype("object").to_numpy().copy()
+    ids[smuggled[moves]] = new_ids[codes[moves]]
+    frame[column] = pd.Categorical(ids)
 
 
 def write(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -195,7 +223,11 @@ def write(frame: pd.DataFrame, path: str | Path) -> Path:
         table = table.cast(pa.schema([
             pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f for f in table.schema
         ]))
-        pacsv.write_csv(table, path)
+        if suffix.endswith(".gz"):
+            with pa.CompressedOutputStream(str(path), "gzip") as stream:
+                pacsv.write_csv(table, stream)
+        else:
+            pacsv.write_csv(table, path)
     else:
         raise ValueError(f"{path}: choose a .csv, .csv.gz or .parquet file")
     return path

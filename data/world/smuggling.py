@@ -49,12 +49,12 @@ class Profile:
 
 
 PROFILES = {
-    "solder_paste": Profile(25, 0.7, {"courier": 0.5, "air": 0.35, "post": 0.15}, (0.8, 1.0), 0.5, 0.5, 0.45, 0.15, 0.2),
-    "ceramic_tiles": Profile(12000, 0.5, {"sea": 1.0}, (0.1, 0.35), 0.4, 0.7, 0.4, 0.2, 0.15),
-    "tile_adhesive": Profile(9000, 0.7, {"sea": 1.0}, (0.5, 1.0), 0.6, 0.0, 0.4, 0.2, 0.2),
-    "mannequins": Profile(900, 0.6, {"sea": 0.6, "air": 0.4}, (0.3, 0.7), 0.4, 0.7, 0.4, 0.2, 0.15),
-    "bottled_water": Profile(9000, 0.5, {"sea": 0.8, "road": 0.2}, (0.1, 0.3), 0.4, 0.7, 0.4, 0.2, 0.1),
-    "non_controlled": Profile(300, 1.0, {"sea": 0.4, "air": 0.3, "courier": 0.3}, (0.8, 1.0), 0.6, 0.3, 0.45, 0.2, 0.25),
+    "solder_paste": Profile(25, 0.7, {"courier": 0.5, "air": 0.35, "post": 0.15}, (0.8, 1.0), 0.35, 0.35, 0.35, 0.15, 0.2),
+    "ceramic_tiles": Profile(12000, 0.5, {"sea": 1.0}, (0.1, 0.35), 0.3, 0.55, 0.35, 0.2, 0.15),
+    "tile_adhesive": Profile(9000, 0.7, {"sea": 1.0}, (0.5, 1.0), 0.45, 0.0, 0.35, 0.2, 0.2),
+    "mannequins": Profile(900, 0.6, {"sea": 0.6, "air": 0.4}, (0.3, 0.7), 0.3, 0.55, 0.35, 0.2, 0.15),
+    "bottled_water": Profile(9000, 0.5, {"sea": 0.8, "road": 0.2}, (0.1, 0.3), 0.3, 0.55, 0.35, 0.2, 0.1),
+    "non_controlled": Profile(300, 1.0, {"sea": 0.4, "air": 0.3, "courier": 0.3}, (0.8, 1.0), 0.45, 0.3, 0.35, 0.2, 0.25),
     "origin_relabel": Profile(2500, 1.0, {"sea": 0.7, "air": 0.3}, (1.0, 1.0), 0.1, 0.0, 1.0, 0.0, 0.1),
 }
 #: impossible weight per declared unit, by cover HS code: (low, high) kg per unit
@@ -79,8 +79,9 @@ class Networks:
     hub: np.ndarray  # "" for direct routes
     ships_from_china: np.ndarray  # origin relabellers: probability of shipping from a Chinese port
     forwarder: np.ndarray
-    consignee_start: np.ndarray  # first of the network's new consignees
+    consignees: np.ndarray  # network x 6 consignee indices (new ones numbered after the population's)
     n_consignees: np.ndarray
+    new_consignee_country: np.ndarray  # destination country of each new consignee, in numbering order
     infiltrated: np.ndarray  # index of an established exporter used as cover, or -1
     shipments_per_shell: np.ndarray
     shell_life_days: np.ndarray
@@ -122,8 +123,19 @@ def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, f
     p_hub = np.array([PROFILES[t].p_hub for t in typology])
     hub = np.where(rng.random(n) < p_hub, hub, "")
     destination = np.where(hub == "MX", "US", destination)  # Mexico is the door to the US
-    n_consignees = rng.integers(2, 7, n)
-    consignee_start = first_new_consignee + np.concatenate([[0], np.cumsum(n_consignees)[:-1]])
+    # each network's consignees: new companies, or (for two in five) established importers
+    size = rng.integers(2, 7, n)
+    consignees = np.full((n, 6), -1)
+    new_country = []
+    next_new = first_new_consignee
+    for i in range(n):
+        local = np.flatnonzero((pop.consignee_country == destination[i]) & (pop.consignee_first_day < -180))
+        if rng.random() < 0.4 and len(local) >= size[i]:
+            consignees[i, : size[i]] = rng.choice(local, size[i], replace=False)
+        else:
+            consignees[i, : size[i]] = np.arange(next_new, next_new + size[i])
+            new_country += [destination[i]] * size[i]
+            next_new += size[i]
     # a few networks work through an established exporter instead of shells: in China for cover
     # goods, in the hub for origin relabelling (a Thai firm whose volume suddenly multiplies)
     infiltrated = np.full(n, -1)
@@ -139,9 +151,10 @@ def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, f
         # relabellers ship from a Chinese port under a hub's origin, or re-export from the hub;
         # each network has a habit (mostly one, sometimes the other)
         ships_from_china=np.where(typology == "origin_relabel", np.where(np.arange(n) % 2 == 0, 0.75, 0.25), 0.0),
-        forwarder=rng.integers(0, len(pop.forwarder_id), n),
-        consignee_start=consignee_start,
-        n_consignees=n_consignees,
+        forwarder=_choice(rng, np.bincount(pop.exporter_forwarder.ravel(), minlength=len(pop.forwarder_id)) + 1.0, n),
+        consignees=consignees,
+        n_consignees=size,
+        new_consignee_country=np.array(new_country, dtype=object),
         infiltrated=infiltrated,
         shipments_per_shell=rng.integers(6, 40, n),
         shell_life_days=rng.integers(45, 150, n),
@@ -206,7 +219,7 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
     exporter = n_exporters + shell
     infiltrated = nets.infiltrated[network]
     exporter = np.where(infiltrated >= 0, infiltrated, exporter)
-    consignee = nets.consignee_start[network] + (rng.random(n) * nets.n_consignees[network]).astype(np.int64)
+    consignee = nets.consignees[network, (rng.random(n) * nets.n_consignees[network]).astype(np.int64)]
     forwarder = nets.forwarder[network]
 
     # route: Chinese goods, some routed or relabelled through a hub

@@ -26,6 +26,7 @@ def heavy_tile_goods() -> np.ndarray:
     return ref.goods().index.get_indexer(["690721", "690722"])
 
 
+OCCASIONAL_SHARE = 0.15
 #: share of the unit-value variance that is the exporter's own price level
 EXPORTER_PRICE_SHARE = 0.15
 
@@ -81,7 +82,10 @@ def background(rng: np.random.Generator, n: int, pop: Population, seasonality: n
     first = np.clip(pop.exporter_first_day, 0, horizon - 1)
     last = np.clip(pop.exporter_last_day, 0, horizon - 1)
     active = np.maximum(last - first + 1, 0) * (pop.exporter_last_day >= 0) * (pop.exporter_first_day < horizon)
-    exporter = _choice(rng, pop.exporter_size * active, n)
+    # the long tail of occasional traders lodges about one declaration line in six
+    occasional = rng.random(n) < OCCASIONAL_SHARE
+    exporter = np.where(occasional, _choice(rng, active * pop.exporter_occasional, n),
+                        _choice(rng, pop.exporter_size * active * ~pop.exporter_occasional, n))
     day = sample_days(rng, n, first[exporter], last[exporter], seasonality)
 
     slot = (rng.random(n) * pop.exporter_n_goods[exporter]).astype(np.int64)
@@ -90,8 +94,12 @@ def background(rng: np.random.Generator, n: int, pop: Population, seasonality: n
     # heavy but honest tiles: thick porcelain slabs and outdoor pavers weigh 25-45 kg per m2
     heavy = np.isin(good, heavy_tile_goods()) & (rng.random(n) < 0.12)
     kg_per_unit[heavy] = rng.uniform(25, 45, heavy.sum())
-    c_slot = (rng.random(n) * pop.exporter_n_consignees[exporter]).astype(np.int64)
-    consignee = pop.exporter_consignees[exporter, c_slot]
+    # a consignee is chosen among the exporter's consignees already active on that day
+    slots = pop.exporter_consignees[exporter]
+    usable = (np.arange(slots.shape[1])[None, :] < pop.exporter_n_consignees[exporter][:, None]) & (
+        pop.consignee_first_day[slots] <= day[:, None])
+    active = np.maximum(usable.sum(axis=1), 1)
+    consignee = slots[np.arange(n), (rng.random(n) * active).astype(np.int64)]
     forwarder = pop.exporter_forwarder[exporter, (rng.random(n) < 0.2).astype(np.int64)]
 
     median_kg = goods["consignment_kg_median"].to_numpy(float)[good]
@@ -105,7 +113,7 @@ def background(rng: np.random.Generator, n: int, pop: Population, seasonality: n
     low = goods["usd_per_kg_low"].to_numpy(float)[good]
     high = goods["usd_per_kg_high"].to_numpy(float)[good]
     usd_per_kg = lognormal_in_range(rng, low, high, pop.exporter_price[exporter])
-    outlier = rng.random(n) < 0.01  # samples, discounts, mis-keyed decimals: honest but odd
+    outlier = rng.random(n) < 0.02  # samples, discounts, mis-keyed decimals: honest but odd
     usd_per_kg[outlier] *= np.exp(rng.normal(0.0, 1.6, outlier.sum()))
     value = net_kg * usd_per_kg
     rounded = rng.random(n) < 0.15

@@ -1,0 +1,36 @@
+"""Extra columns a mapping passes through (``x_*``, e.g. the KCS customs office or tax rate),
+plus the HS chapter and heading as categories. Categories are learned on the training window;
+an unseen value becomes missing."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from contraband.data.contract import EXTRA_PREFIX
+from contraband.features.base import Family, categorical, hs, number, text
+
+MAX_CATEGORIES = 500
+
+
+class ExtraColumns(Family):
+    family = "declared"
+    requires = ("hs_code",)
+
+    def _fit(self, X):
+        self.numeric_ = [c for c in X if c.startswith(EXTRA_PREFIX) and pd.api.types.is_numeric_dtype(X[c])]
+        extras = [c for c in X if c.startswith(EXTRA_PREFIX) and c not in self.numeric_]
+        columns = {"hs2": hs(X, 2), "hs4": hs(X, 4), "incoterm": text(X, "incoterm"), **{c: text(X, c) for c in extras}}
+        self.categories_ = {}
+        for name, values in columns.items():
+            counts = values.value_counts()
+            if len(counts):
+                self.categories_[name] = sorted(counts.index[: MAX_CATEGORIES])
+
+    def _transform(self, X):
+        out = pd.DataFrame(index=X.index)
+        for name, cats in self.categories_.items():
+            values = hs(X, 2) if name == "hs2" else hs(X, 4) if name == "hs4" else text(X, name)
+            out[name] = categorical(values, cats)
+        for c in self.numeric_:
+            out[c] = number(X, c)
+        return out

@@ -1,0 +1,63 @@
+"""Policy features: does the HS code concern controlled materials or known cover goods, and how
+long has the relevant export control been in force on the declaration date?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from contraband.data import reference as ref
+from contraband.features.base import DAY0, Family, days, hs
+
+
+def _relevant_measures() -> dict[str, list[str]]:
+    """HS6 -> control measures of the materials declared under it or hidden under it."""
+    mats = ref.controlled_materials()
+    out: dict[str, set[str]] = {}
+    for code, measure in zip(mats["hs_code"], mats["measure_id"]):
+        out.setdefault(code, set()).add(measure)
+    for _, row in ref.cover_goods().iterrows():
+        for m in row["materials"].split(";"):
+            out.setdefault(row["hs_code"], set()).add(mats.loc[m, "measure_id"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+class PolicyFeatures(Family):
+    family = "policy"
+    requires = ("hs_code", "declaration_date")
+
+    def _fit(self, X):
+        goods = ref.goods()
+        self.controlled_codes_ = sorted(goods.index[goods["role"] == "controlled"])
+        self.cover_codes_ = sorted(set(ref.cover_goods()["hs_code"]))
+        self.measures_ = _relevant_measures()
+        timeline = ref.control_timeline()
+        self.timeline_ = {
+            m: tuple(((timeline.loc[m, c] - DAY0).days if pd.notna(timeline.loc[m, c]) else None)
+                     for c in ("effective_date", "suspended_from", "suspended_until"))
+            for m in timeline.index
+        }
+
+    def _transform(self, X):
+        code6 = hs(X, 6)
+        d = days(X)
+        out = pd.DataFrame(index=X.index)
+        out["controlled_hs"] = code6.isin(self.controlled_codes_).astype("float64")
+        out["cover_hs"] = code6.isin(self.cover_codes_).astype("float64")
+        since = np.full(len(X), np.nan)
+        in_force = np.zeros(len(X))
+        for code, measures in self.measures_.items():
+            rows = np.flatnonzero((code6 == code).to_numpy())
+            if not len(rows):
+                continue
+            for m in measures:
+                start, s_from, s_until = self.timeline_[m]
+                active = d[rows] >= start
+                if s_from is not None:
+                    active &= ~((d[rows] >= s_from) & (d[rows] < s_until))
+                days_in = np.where(active, d[rows] - start, np.nan)
+                since[rows] = np.fmin(since[rows], days_in)  # the most recent control in force
+                in_force[rows] = np.maximum(in_force[rows], active)
+        out["days_since_control"] = since
+        out["control_in_force"] = in_force
+        return out

@@ -1,0 +1,71 @@
+"""Baselines trained and scored on the same windows as the detector.
+
+- ``rules``: what a targeting unit does without a model: cover or controlled HS code plus a hub
+  route (ties broken by how far the unit value is from the HS norm in the reference table);
+- ``anomaly``: the detector's own IsolationForest score alone (no labels);
+- ``plain_lightgbm``: LightGBM on the raw columns, label-encoded, no feature engineering.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from contraband.data import reference as ref
+from contraband.data.contract import EXTRA_PREFIX, FEATURE_FIELDS
+from contraband.features.base import days, hs, number, ratio, text
+
+PLAIN_PARAMS = {"n_estimators": 500, "num_leaves": 63, "learning_rate": 0.05, "verbose": -1}
+
+
+def rules_score(X: pd.DataFrame) -> np.ndarray:
+    goods = ref.goods()
+    code6 = hs(X, 6)
+    cover = code6.isin(set(ref.cover_goods()["hs_code"]) | set(goods.index[goods["role"] == "controlled"]))
+    hubs = ref.hub_countries()
+    hub = text(X, "export_country").isin(hubs) | text(X, "transit_countries").fillna("").str.contains("|".join(hubs))
+    usd_kg = ratio(number(X, "declared_value_usd"), number(X, "net_weight_kg"))
+    prior = np.sqrt(goods["usd_per_kg_low"] * goods["usd_per_kg_high"])
+    expected = code6.map(prior).to_numpy(dtype=float, na_value=np.nan)
+    oddness = np.nan_to_num(np.abs(np.log(ratio(usd_kg, expected))), nan=0.0)
+    return cover.to_numpy() * 2.0 + hub.to_numpy() * 1.0 + np.tanh(oddness / 5)
+
+
+def _raw_columns(X: pd.DataFrame) -> list[str]:
+    cols = [c for c in FEATURE_FIELDS if c in X and c != "declaration_id" and X[c].notna().any()]
+    return cols + [c for c in X if c.startswith(EXTRA_PREFIX)]
+
+
+class PlainLightGBM:
+    """LightGBM on raw columns label-encoded by the training window (unseen -> -1)."""
+
+    def __init__(self, params: dict | None = None, n_jobs: int = 2, random_state: int = 0):
+        self.params = {**PLAIN_PARAMS, **(params or {})}
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=X.index)
+        for c in self.columns_:
+            if c == "declaration_date":
+                out[c] = days(X)
+            elif c in self.codes_:
+                out[c] = text(X, c).map(self.codes_[c]).fillna(-1).to_numpy(dtype=float)
+            else:
+                out[c] = number(X, c)
+        return out
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray):
+        self.columns_ = _raw_columns(X)
+        self.codes_ = {}
+        for c in self.columns_:
+            if c != "declaration_date" and not pd.api.types.is_numeric_dtype(X[c]):
+                values = pd.unique(text(X, c).dropna())
+                self.codes_[c] = {v: i for i, v in enumerate(sorted(values))}
+        self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **self.params)
+        self.model_.fit(self._encode(X), y)
+        return self
+
+    def score(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(self._encode(X), raw_score=True)

@@ -1,0 +1,137 @@
+"""A training run: time windows, the detector and its baselines, metrics, MLflow, the gate.
+
+Windows are split by ``declaration_date`` only (train < valid_from <= valid < test_from <= test);
+every encoding and statistic is learned from the training window. By default the last 20 % of
+the days are the test window and the 20 % before them the validation window.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from contraband.models import metrics as M
+from contraband.models.baselines import PlainLightGBM, rules_score
+from contraband.models.detector import Detector, labelled, labels
+
+
+@dataclass
+class Windows:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    valid_from: pd.Timestamp
+    test_from: pd.Timestamp
+
+    def as_dict(self) -> dict[str, pd.DataFrame]:
+        return {"train": self.train, "valid": self.valid, "test": self.test}
+
+
+def split_by_time(frame: pd.DataFrame, valid_from=None, test_from=None) -> Windows:
+    dates = pd.to_datetime(frame["declaration_date"])
+    start, end = dates.min(), dates.max()
+    span = end - start
+    test_from = pd.Timestamp(test_from) if test_from else (start + span * 0.8).normalize()
+    valid_from = pd.Timestamp(valid_from) if valid_from else (start + span * 0.6).normalize()
+    if not valid_from < test_from:
+        raise ValueError(f"valid-from {valid_from:%Y-%m-%d} must come before test-from {test_from:%Y-%m-%d}")
+    windows = Windows(frame[dates < valid_from], frame[(dates >= valid_from) & (dates < test_from)],
+                      frame[dates >= test_from], valid_from, test_from)
+    for name, part in windows.as_dict().items():
+        if not len(part):
+            raise ValueError(f"the {name} window is empty (data from {start:%Y-%m-%d} to {end:%Y-%m-%d}, "
+                             f"valid from {valid_from:%Y-%m-%d}, test from {test_from:%Y-%m-%d})")
+    return windows
+
+
+def has_truth(frame: pd.DataFrame) -> bool:
+    return "truth_contraband" in frame
+
+
+def evaluate_scores(scores: dict[str, np.ndarray], frame: pd.DataFrame, truth: bool = True) -> dict[str, dict]:
+    """Each ranking against the inspected labels, and (on generated data) against the truth."""
+    results = {}
+    lab = labelled(frame)
+    y, value = labels(frame)[lab], M.outcome_value(frame)[lab]
+    for name, s in scores.items():
+        results[name] = M.budget_metrics(s[lab], y, value)
+    if truth and has_truth(frame):
+        y_all = frame["truth_contraband"].to_numpy().astype(int)
+        v_all = M.truth_value(frame)
+        for name, s in scores.items():
+            results[f"{name}_truth"] = M.budget_metrics(s, y_all, v_all)
+            results[f"{name}_truth"].update({f"recall_at_5pct_{t}": r for t, r in M.typology_recall(s, frame).items()})
+    return results
+
+
+@dataclass
+class TrainOutcome:
+    detector: Detector
+    windows: Windows
+    results: dict[str, dict[str, float]]
+    timings: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    run_id: str | None = None
+    version: str | None = None
+    decision: object | None = None
+
+
+def fit_and_evaluate(frame: pd.DataFrame, valid_from=None, test_from=None, baselines: bool = True,
+                     plain_params: dict | None = None, log=print, n_jobs: int = 2) -> TrainOutcome:
+    t0 = time.perf_counter()
+    w = split_by_time(frame, valid_from, test_from)
+    log(f"windows: train {len(w.train):,} rows < {w.valid_from:%Y-%m-%d} <= valid {len(w.valid):,} rows "
+        f"< {w.test_from:%Y-%m-%d} <= test {len(w.test):,} rows")
+    detector = Detector(log=log, n_jobs=n_jobs).fit(w.train, w.valid)
+    detector.log = None  # the fitted object is logged and served: keep no reference to a printer
+    t1 = time.perf_counter()
+    features = detector.features(w.test)
+    scores = {"model": detector.margin(w.test, features)}
+    t2 = time.perf_counter()
+    if baselines:
+        scores["rules"] = rules_score(w.test)
+        if "anomaly_score" in features:
+            scores["anomaly"] = features["anomaly_score"].to_numpy()
+        lab = labelled(w.train)
+        plain = PlainLightGBM(plain_params, n_jobs=n_jobs).fit(w.train[lab], labels(w.train)[lab])
+        scores["plain_lightgbm"] = plain.score(w.test)
+    log(f"baselines scored ({time.perf_counter() - t2:.1f} s)")
+    results = evaluate_scores(scores, w.test)
+    lab = labelled(w.test)
+    curves = {name: (s[lab], labels(w.test)[lab]) for name, s in scores.items()}
+    curves["model_probability"] = (detector.calibrate(scores["model"][lab]), labels(w.test)[lab])
+    return TrainOutcome(detector, w, results, {"fit_s": t1 - t0, "score_test_s": t2 - t1}, curves)
+
+
+def train(frame: pd.DataFrame, valid_from=None, test_from=None, experiment: str | None = None,
+          model_name: str | None = None, promote: bool = True, force: bool = False, params: dict | None = None,
+          log=print) -> TrainOutcome:
+    """Fit, evaluate beside the baselines, log to MLflow, register, and run the champion gate."""
+    from contraband.models import tracking
+
+    outcome = fit_and_evaluate(frame, valid_from, test_from, log=log)
+    model_name = model_name or tracking.DEFAULT_MODEL_NAME
+    client = tracking.setup(experiment or tracking.DEFAULT_EXPERIMENT)
+    t0 = time.perf_counter()
+    run_params = {"valid_from": f"{outcome.windows.valid_from:%Y-%m-%d}", "test_from": f"{outcome.windows.test_from:%Y-%m-%d}",
+                  "model_name": model_name, **(params or {})}
+    outcome.run_id, model_uri = tracking.log_training(outcome.detector, outcome.windows.as_dict(), outcome.results,
+                                                      outcome.curves, run_params)
+    outcome.version = tracking.register(model_uri, model_name)
+    log(f"logged run {outcome.run_id}, registered {model_name} version {outcome.version} "
+        f"({time.perf_counter() - t0:.1f} s)")
+    test = outcome.windows.test
+    lab = labelled(test)
+
+    def champion_score(uri: str) -> float:
+        champion = tracking.load_detector(uri)
+        # the champion scores the whole test window (its histories see every row), like the challenger
+        return M.budget_metrics(champion.margin(test)[lab], labels(test)[lab])[tracking.GATE_METRIC]
+
+    outcome.decision = tracking.gate(client, outcome.run_id, model_name, outcome.version,
+                                     outcome.results["model"][tracking.GATE_METRIC], champion_score,
+                                     force=force, promote=promote)
+    return outcome

@@ -1,4 +1,5 @@
-"""The ``contraband`` command: generate worlds, check declaration files, run the demo.
+"""The ``contraband`` command: generate worlds and check declaration files here; train, evaluate,
+score and the demo live in ``contraband.cli_detect``.
 
 Heavy libraries are imported inside each command, so ``contraband --help`` stays fast.
 """
@@ -95,22 +96,14 @@ def validate(path, mapping, strict, fx, rejected_out):
             click.echo(result.rejected.head(20).to_string(index=False))
 
 
-@main.command()
-@click.option("--rows", default=200_000, show_default=True, help="Declarations in the demo world.")
-@click.option("--workdir", default="outputs", show_default=True, type=click.Path(file_okay=False),
-              help="Where the demo writes its files.")
-def demo(rows, workdir):
-    """The main job on embedded defaults: generate a world and read it back through the contract."""
-    from contraband.data.load import load_declarations
-    from contraband.data.world import WorldConfig, generate as make_world, summarise, write
+def _register_detection_commands() -> None:
+    from contraband import cli_detect
 
-    out = Path(workdir)
-    click.echo(f"[1/2] generating a world of {rows:,} declarations")
-    world = make_world(WorldConfig(rows=rows))
-    path = write(world, out / "world.parquet")
-    click.echo(summarise(world))
-    click.echo(f"[2/2] reading {path} back through the declaration contract")
-    click.echo(load_declarations(path).summary())
+    for command in (cli_detect.train, cli_detect.evaluate, cli_detect.score, cli_detect.demo):
+        main.add_command(command)
+
+
+_register_detection_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

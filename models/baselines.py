@@ -3,7 +3,10 @@
 - ``rules``: what a targeting unit does without a model: cover or controlled HS code plus a hub
   route (ties broken by how far the unit value is from the HS norm in the reference table);
 - ``anomaly``: the detector's own IsolationForest score alone (no labels);
-- ``plain_lightgbm``: LightGBM on the raw columns, label-encoded, no feature engineering.
+- ``plain_lightgbm``: LightGBM on the raw columns, label-encoded, no feature engineering, with
+  the parameters the KCS dataset's authors report for a tuned plain LightGBM (500 trees, 63
+  leaves, learning rate 0.05). The declaration date is left out: as a raw number it only
+  extrapolates out of time (on KCS it costs the baseline 9 points of precision at 5 %).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pandas as pd
 
 from contraband.data import reference as ref
 from contraband.data.contract import EXTRA_PREFIX, FEATURE_FIELDS
-from contraband.features.base import days, hs, number, ratio, text
+from contraband.features.base import hs, number, ratio, text
 
 PLAIN_PARAMS = {"n_estimators": 500, "num_leaves": 63, "learning_rate": 0.05, "verbose": -1}
 
@@ -33,7 +36,8 @@ def rules_score(X: pd.DataFrame) -> np.ndarray:
 
 
 def _raw_columns(X: pd.DataFrame) -> list[str]:
-    cols = [c for c in FEATURE_FIELDS if c in X and c != "declaration_id" and X[c].notna().any()]
+    skip = ("declaration_id", "declaration_date")
+    cols = [c for c in FEATURE_FIELDS if c in X and c not in skip and X[c].notna().any()]
     return cols + [c for c in X if c.startswith(EXTRA_PREFIX)]
 
 
@@ -48,9 +52,7 @@ class PlainLightGBM:
     def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=X.index)
         for c in self.columns_:
-            if c == "declaration_date":
-                out[c] = days(X)
-            elif c in self.codes_:
+            if c in self.codes_:
                 out[c] = text(X, c).map(self.codes_[c]).fillna(-1).to_numpy(dtype=float)
             else:
                 out[c] = number(X, c)
@@ -60,7 +62,7 @@ class PlainLightGBM:
         self.columns_ = _raw_columns(X)
         self.codes_ = {}
         for c in self.columns_:
-            if c != "declaration_date" and not pd.api.types.is_numeric_dtype(X[c]):
+            if not pd.api.types.is_numeric_dtype(X[c]):
                 values = pd.unique(text(X, c).dropna())
                 self.codes_[c] = {v: i for i, v in enumerate(sorted(values))}
         self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **self.params)

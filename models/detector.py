@@ -2,8 +2,13 @@
 
 ``Detector.fit(train, valid)`` fits the feature pipeline on every row of the training window
 (inspected or not), a LightGBM classifier on its inspected rows (class imbalance handled with
-``scale_pos_weight``, early stopping on the validation window's inspected rows), and an isotonic
-calibration on the validation window so that a risk score reads as a probability. Rows are
+``scale_pos_weight``, early stopping on the validation window's inspected rows), and a calibration
+on the validation window (isotonic, or Platt's sigmoid when positives are few) so that a risk
+score reads as a probability. With
+``refit`` (the default) the features and classifier are then refitted on training + validation
+windows with the number of trees early stopping chose, so that the most recent weeks count; the
+calibration learned on the validation window is kept (the refitted model has the same number of
+trees and a comparable score scale). Rows are
 ranked by the model's raw margin (the calibration is monotone, so the order is the same, but
 ties in the calibrated score do not blur the ranking). This object is what is logged, loaded
 and served.
@@ -18,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from contraband.features import DeclarationFeatures
@@ -27,7 +33,7 @@ from contraband.models.reasons import MAX_REASONS, reasons
 DEFAULT_LGBM = {
     "n_estimators": 1000,
     "learning_rate": 0.05,
-    "num_leaves": 31,
+    "num_leaves": 63,
     "min_child_samples": 20,
     "subsample": 0.8,
     "subsample_freq": 1,
@@ -35,6 +41,33 @@ DEFAULT_LGBM = {
     "reg_lambda": 1.0,
     "verbose": -1,
 }
+
+
+class Calibrator(BaseEstimator):
+    """Margin -> probability. Isotonic where the validation window has enough positives to
+    support it, else Platt's sigmoid (a strictly monotone map: no ties in the ranking)."""
+
+    def __init__(self, method: str = "auto", min_isotonic_positives: int = 100):
+        self.method = method
+        self.min_isotonic_positives = min_isotonic_positives
+
+    def fit(self, margin: np.ndarray, y: np.ndarray):
+        method = self.method
+        if method == "auto":
+            method = "isotonic" if y.sum() >= self.min_isotonic_positives else "sigmoid"
+        if method == "isotonic":
+            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
+        elif method == "sigmoid":
+            self.model_ = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y)
+        else:
+            raise ValueError(f"calibration must be auto, isotonic or sigmoid, not {self.method!r}")
+        self.method_ = method
+        return self
+
+    def predict(self, margin: np.ndarray) -> np.ndarray:
+        if self.method_ == "isotonic":
+            return self.model_.predict(margin)
+        return self.model_.predict_proba(np.asarray(margin).reshape(-1, 1))[:, 1]
 
 
 def labelled(frame: pd.DataFrame) -> np.ndarray:
@@ -52,10 +85,13 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
 
 class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, families: tuple[str, ...] | None = None, lgbm_params: dict | None = None,
-                 early_stopping_rounds: int = 50, n_jobs: int = 2, random_state: int = 0, log=None):
+                 early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto", n_jobs: int = 2,
+                 random_state: int = 0, log=None):
         self.families = families
         self.lgbm_params = lgbm_params
         self.early_stopping_rounds = early_stopping_rounds
+        self.refit = refit
+        self.calibration = calibration
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.log = log
@@ -89,7 +125,22 @@ class Detector(ClassifierMixin, BaseEstimator):
         self._say(f"classifier: {self.best_iteration_} trees on {len(y_t):,} inspected rows "
                   f"({int(y_t.sum()):,} with contraband) ({time.perf_counter() - t1:.1f} s)")
         raw_v = self.model_.predict(f_valid[lab_v], raw_score=True)
-        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw_v, y_v)
+        self.calibrator_ = Calibrator(self.calibration).fit(raw_v, y_v)
+        self._say(f"calibration: {self.calibrator_.method_} on {len(y_v):,} validation rows ({int(y_v.sum())} positive)")
+        if self.refit:
+            # the most recent weeks matter most under drift: refit features and classifier on
+            # training + validation windows with the number of trees early stopping chose
+            t2 = time.perf_counter()
+            both = pd.concat([train, valid])
+            self.features_ = DeclarationFeatures(n_jobs=self.n_jobs, **kwargs)
+            f_both = self.features_.fit_transform(both)
+            lab_b = labelled(both)
+            y_b = labels(both)[lab_b]
+            refit_params = {**params, "n_estimators": self.best_iteration_}
+            self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **refit_params)
+            self.model_.fit(f_both[lab_b], y_b)
+            self._say(f"refit on training + validation windows: {len(y_b):,} inspected rows "
+                      f"({time.perf_counter() - t2:.1f} s)")
         self.attribution_ = PathAttribution.from_booster(self.model_.booster_, self.best_iteration_)
         self.classes_ = np.array([0, 1])
         self.train_summary_ = {"train_rows": len(train), "train_labelled": int(lab_t.sum()),

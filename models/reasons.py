@@ -16,6 +16,8 @@ import pandas as pd
 from contraband.data import reference as ref
 
 MAX_REASONS = 3
+#: for a row inside the budget whose risk is no higher than the average declaration's
+NO_EVIDENCE = "no single strong signal: inside the budget on the sum of weak ones"
 
 
 def _hs(code: str) -> str:
@@ -58,7 +60,8 @@ def _route(row: pd.Series) -> str:
 
 
 def _unit(row) -> str:
-    return {"M2": "m2", "L": "litre", "PCS": "piece", "PR": "pair", "SET": "set"}.get(str(row.get("quantity_unit")), "unit")
+    return {"M2": "m2", "L": "litre", "PCS": "piece", "PR": "pair", "SET": "set", "KG": "kg"}.get(
+        str(row.get("quantity_unit")), "unit")
 
 
 def describe(feature: str, f: pd.Series, row: pd.Series) -> str:
@@ -93,23 +96,23 @@ def describe(feature: str, f: pd.Series, row: pd.Series) -> str:
         return f"route {_route(row)} is rare for HS heading {str(code)[:4]}"
     if feature == "transport_mode":
         return f"sent by {row.get('transport_mode')}"
-    if feature == "exporter_age_days" or feature == "exporter_prior_declarations":
+    if feature in ("exporter_age_days", "exporter_prior_declarations", "exporter_declarations_30d"):
         age = f.get("exporter_age_days", np.nan)
         if f.get("exporter_prior_declarations", 1) == 0:
             return "exporter never seen before"
-        return f"exporter first seen {_num(age)} days ago"
+        if feature != "exporter_declarations_30d" or age < 90:
+            return f"exporter first seen {age:.0f} days ago"
+        return f"exporter lodged {f[feature]:.0f} declarations in the last 30 days"
     if feature in ("consignee_age_days", "consignee_prior_declarations"):
         if f.get("consignee_prior_declarations", 1) == 0:
             return "consignee never seen before"
         return f"consignee first seen {_num(f.get('consignee_age_days', np.nan))} days ago"
-    if feature == "exporter_declarations_30d":
-        return f"exporter lodged {_num(f[feature])} declarations in the last 30 days"
     if feature == "exporter_route_new":
         return f"route {_route(row)} is new for this exporter"
     if feature == "exporter_hs4_diversity":
-        return f"exporter has traded {_num(f[feature])} different HS headings"
+        return f"exporter has traded {f[feature]:.0f} different HS headings"
     if feature == "consignee_exporters":
-        return f"consignee received goods from {_num(f[feature])} different exporters"
+        return f"consignee received goods from {f[feature]:.0f} different exporters"
     for entity in ("exporter", "consignee", "declarant", "hs6", "route"):
         if feature.startswith(entity + "_"):
             seizures = math.expm1(f.get(f"{entity}_prior_seizures", 0.0))
@@ -127,7 +130,7 @@ def describe(feature: str, f: pd.Series, row: pd.Series) -> str:
     if feature == "cover_hs":
         return f"{_hs_label(code)} is a cover good named in rare-earth smuggling reports"
     if feature == "days_since_control":
-        return f"declared {_num(f[feature])} days after the export control on this material took effect"
+        return f"declared {f[feature]:.0f} days after the export control on this material took effect"
     if feature == "anomaly_score":
         return "unusual combination of weight, value and route for this trade"
     if feature in ("hs2", "hs4"):
@@ -157,5 +160,5 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
             members = np.flatnonzero(fam_index == fam)
             best = members[np.argmax(contributions[i, members])]
             texts.append(describe(feature_names[best], feats.iloc[i], recs.iloc[i]))
-        out.append(texts)
+        out.append(texts or [NO_EVIDENCE])
     return out

@@ -21,7 +21,7 @@ class AnomalyScore(TransformerMixin, BaseEstimator):
 
     family = "anomaly"
 
-    def __init__(self, n_estimators: int = 100, max_fit_rows: int = 200_000, random_state: int = 0, n_jobs: int = 1):
+    def __init__(self, n_estimators: int = 50, max_fit_rows: int = 200_000, random_state: int = 0, n_jobs: int = 1):
         self.n_estimators = n_estimators
         self.max_fit_rows = max_fit_rows
         self.random_state = random_state
@@ -46,11 +46,16 @@ class AnomalyScore(TransformerMixin, BaseEstimator):
         m = data.fillna(self.fill_).to_numpy(dtype=np.float32)
         return np.clip(np.nan_to_num(m, nan=0.0, posinf=1e12, neginf=-1e12), -1e12, 1e12)
 
+    def score(self, X: pd.DataFrame) -> np.ndarray:
+        """The anomaly score of each row (needs only the input columns)."""
+        check_is_fitted(self, "active_")
+        return -self.model_.score_samples(self._matrix(X[self.inputs_]))
+
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "active_")
         out = X.copy()
         if self.active_:
-            out["anomaly_score"] = -self.model_.score_samples(self._matrix(X[self.inputs_]))
+            out["anomaly_score"] = self.score(X)
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

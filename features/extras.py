@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from contraband.data.contract import EXTRA_PREFIX
-from contraband.features.base import Family, categorical, hs, number, text
+from contraband.features.base import Family, cat, categorical, hs, number
 
 MAX_CATEGORIES = 500
 
@@ -16,21 +16,24 @@ class ExtraColumns(Family):
     family = "declared"
     requires = ("hs_code",)
 
+    def _columns(self, X, extras) -> dict[str, pd.Series]:
+        return {"hs2": hs(X, 2), "hs4": hs(X, 4), "incoterm": cat(X, "incoterm"), **{c: cat(X, c) for c in extras}}
+
     def _fit(self, X):
         self.numeric_ = [c for c in X if c.startswith(EXTRA_PREFIX) and pd.api.types.is_numeric_dtype(X[c])]
         extras = [c for c in X if c.startswith(EXTRA_PREFIX) and c not in self.numeric_]
-        columns = {"hs2": hs(X, 2), "hs4": hs(X, 4), "incoterm": text(X, "incoterm"), **{c: text(X, c) for c in extras}}
         self.categories_ = {}
-        for name, values in columns.items():
+        for name, values in self._columns(X, extras).items():
             counts = values.value_counts()
+            counts = counts[counts > 0]
             if len(counts):
-                self.categories_[name] = sorted(counts.index[: MAX_CATEGORIES])
+                self.categories_[name] = sorted(counts.index[:MAX_CATEGORIES])
 
     def _transform(self, X):
         out = pd.DataFrame(index=X.index)
+        columns = self._columns(X, [c for c in self.categories_ if c.startswith(EXTRA_PREFIX)])
         for name, cats in self.categories_.items():
-            values = hs(X, 2) if name == "hs2" else hs(X, 4) if name == "hs4" else text(X, name)
-            out[name] = categorical(values, cats)
+            out[name] = categorical(columns[name], cats)
         for c in self.numeric_:
             out[c] = number(X, c)
         return out

@@ -8,13 +8,16 @@ appends the anomaly score fitted on their numeric output. It records which famil
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from contraband.data.contract import is_truth_column
+from contraband.data.contract import FIELDS, is_extra_column, is_truth_column
 from contraband.features.anomaly import AnomalyScore
+from contraband.features.base import prepare
 from contraband.features.entities import EntityHistory
 from contraband.features.extras import ExtraColumns
 from contraband.features.physical import PhysicalFeatures
@@ -36,7 +39,10 @@ ALL_FAMILIES = tuple(FAMILIES) + ("anomaly",)
 
 
 def without_truth(X: pd.DataFrame) -> pd.DataFrame:
-    return X[[c for c in X.columns if not is_truth_column(c)]]
+    """The declarations as features may see them: no ``truth_*`` column, text as categoricals."""
+    X = X[[c for c in X.columns if not is_truth_column(c)]]
+    text_columns = [f.name for f in FIELDS if f.kind not in ("number", "flag", "date") and f.name != "declaration_id"]
+    return prepare(X, text_columns + [c for c in X.columns if is_extra_column(c)])
 
 
 class DeclarationFeatures(TransformerMixin, BaseEstimator):
@@ -75,9 +81,20 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "families_")
-        frame = self._union(without_truth(X))
-        if self.anomaly_ is not None and self.anomaly_.active_:
-            frame = self.anomaly_.transform(frame)
+        X = without_truth(X)
+        if self.anomaly_ is None or not self.anomaly_.active_:
+            return self._union(X)[self.feature_names_out_]
+        # the anomaly score needs only the declaration's own shape, not the entity histories:
+        # score it in a second thread while the histories are counted (both release the GIL)
+        own = [n for n, f in self.families_.items() if f.active_ and n != "entities"]
+        parts = {n: self.families_[n].transform(X) for n in own}
+        shape = pd.concat(parts.values(), axis=1)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            anomaly = pool.submit(self.anomaly_.score, shape)
+            if "entities" in self.families_ and self.families_["entities"].active_:
+                parts["entities"] = self.families_["entities"].transform(X)
+            frame = pd.concat([parts[n] for n in self.families_ if n in parts], axis=1)
+            frame["anomaly_score"] = anomaly.result()
         return frame[self.feature_names_out_]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import DAY0, Family, days, hs
+from contraband.features.base import DAY0, Family, days, hs, values_of
 
 
 def _relevant_measures() -> dict[str, list[str]]:
@@ -42,22 +42,19 @@ class PolicyFeatures(Family):
         code6 = hs(X, 6)
         d = days(X)
         out = pd.DataFrame(index=X.index)
-        out["controlled_hs"] = code6.isin(self.controlled_codes_).astype("float64")
-        out["cover_hs"] = code6.isin(self.cover_codes_).astype("float64")
+        out["controlled_hs"] = code6.isin(self.controlled_codes_).to_numpy().astype("float64")
+        out["cover_hs"] = code6.isin(self.cover_codes_).to_numpy().astype("float64")
         since = np.full(len(X), np.nan)
         in_force = np.zeros(len(X))
-        for code, measures in self.measures_.items():
-            rows = np.flatnonzero((code6 == code).to_numpy())
+        for m, (start, s_from, s_until) in self.timeline_.items():
+            rows = np.flatnonzero(values_of(code6, lambda c: m in self.measures_.get(c, ()), default=False, dtype=bool))
             if not len(rows):
                 continue
-            for m in measures:
-                start, s_from, s_until = self.timeline_[m]
-                active = d[rows] >= start
-                if s_from is not None:
-                    active &= ~((d[rows] >= s_from) & (d[rows] < s_until))
-                days_in = np.where(active, d[rows] - start, np.nan)
-                since[rows] = np.fmin(since[rows], days_in)  # the most recent control in force
-                in_force[rows] = np.maximum(in_force[rows], active)
+            active = d[rows] >= start
+            if s_from is not None:
+                active &= ~((d[rows] >= s_from) & (d[rows] < s_until))
+            since[rows] = np.fmin(since[rows], np.where(active, d[rows] - start, np.nan))  # most recent control
+            in_force[rows] = np.maximum(in_force[rows], active)
         out["days_since_control"] = since
         out["control_in_force"] = in_force
         return out

@@ -11,15 +11,23 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, categorical, hs, safe_log, text
+from contraband.features.base import Family, cat, categorical, combine, hs, safe_log, values_of
 
 CATEGORIES = ("origin_country", "export_country", "destination_country", "transport_mode")
 
 
 def route_key(X: pd.DataFrame) -> pd.Series:
-    """origin>export>transit>destination, the route as an analyst reads it."""
-    return (text(X, "origin_country").fillna("?") + ">" + text(X, "export_country").fillna("?") + ">"
-            + text(X, "transit_countries").fillna("") + ">" + text(X, "destination_country").fillna("?"))
+    """origin>export>transit>destination, the route as an analyst reads it (categorical)."""
+    return combine(cat(X, "origin_country"), cat(X, "export_country"), cat(X, "transit_countries"),
+                   cat(X, "destination_country"), sep=">", missing="")
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Row-wise equality of two categoricals; missing on either side counts as different."""
+    union = a.cat.categories.union(b.cat.categories)
+    ca = a.cat.set_categories(union).cat.codes.to_numpy()
+    cb = b.cat.set_categories(union).cat.codes.to_numpy()
+    return (ca == cb) & (ca >= 0)
 
 
 class RouteFeatures(Family):
@@ -31,26 +39,25 @@ class RouteFeatures(Family):
 
     def _fit(self, X):
         self.hubs_ = sorted(ref.hub_countries())
-        key = hs(X, 4) + "|" + route_key(X)
-        counts = key.value_counts()
+        counts = combine(hs(X, 4), route_key(X), sep="|").value_counts()
         self.route_counts_ = counts[counts >= self.min_count].to_dict()
         self.hs4_counts_ = hs(X, 4).value_counts().to_dict()
-        self.categories_ = {c: sorted(text(X, c).dropna().unique()) for c in CATEGORIES if c in X}
+        self.categories_ = {c: sorted(cat(X, c).dropna().unique()) for c in CATEGORIES if c in X}
 
     def _transform(self, X):
-        origin, export = text(X, "origin_country"), text(X, "export_country")
-        transit = text(X, "transit_countries").fillna("")
+        origin, export = cat(X, "origin_country"), cat(X, "export_country")
+        transit = cat(X, "transit_countries")
         out = pd.DataFrame(index=X.index)
-        out["origin_not_export"] = (origin != export).fillna(False).astype("float64")
-        out["export_from_hub"] = export.isin(self.hubs_).astype("float64")
-        out["hub_origin_shipped_from_china"] = (origin.isin(self.hubs_) & (export == "CN")).astype("float64")
-        out["transit_hubs"] = sum(transit.str.contains(h, regex=False).astype("float64") for h in self.hubs_)
-        out["transit_countries_count"] = transit.str.count(";").add(1).where(transit != "", 0).astype("float64")
-        key = hs(X, 4) + "|" + route_key(X)
-        seen = key.map(self.route_counts_).to_numpy(dtype="float64", na_value=0.0)
-        total = hs(X, 4).map(self.hs4_counts_).to_numpy(dtype="float64", na_value=0.0)
+        out["origin_not_export"] = (~_same(origin, export)).astype("float64")
+        out["export_from_hub"] = export.isin(self.hubs_).to_numpy().astype("float64")
+        out["hub_origin_shipped_from_china"] = (origin.isin(self.hubs_).to_numpy()
+                                                & (export == "CN").to_numpy()).astype("float64")
+        out["transit_hubs"] = values_of(transit, lambda t: sum(h in t.split(";") for h in self.hubs_), default=0.0)
+        out["transit_countries_count"] = values_of(transit, lambda t: len(t.split(";")), default=0.0)
+        seen = values_of(combine(hs(X, 4), route_key(X), sep="|"), self.route_counts_, default=0.0)
+        total = values_of(hs(X, 4), self.hs4_counts_, default=0.0)
         out["route_share_for_hs4"] = (seen + 1.0) / (total + 2.0)
         out["log_route_count"] = safe_log(seen + 1.0)
         for c, cats in self.categories_.items():
-            out[c] = categorical(text(X, c), cats)
+            out[c] = categorical(cat(X, c), cats)
         return out

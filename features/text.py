@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, hs, text
+from contraband.features.base import Family, cat, combine, derive, hs, values_of
 
 VAGUE = ("sample", "samples", "goods", "general merchandise", "mixed goods", "gift", "gifts", "parts",
          "spare parts", "raw materials", "raw material", "industrial material", "materials",
@@ -29,11 +29,14 @@ class TextFeatures(Family):
     def __init__(self, max_features: int = 20_000):
         self.max_features = max_features
 
+    @staticmethod
+    def _descriptions(X) -> pd.Series:
+        return derive(cat(X, "goods_description"), lambda v: v.lower().strip() or None)
+
     def _fit(self, X):
-        desc = text(X, "goods_description").str.lower()
-        code6 = hs(X, 6)
-        pairs = pd.DataFrame({"d": desc, "c": code6}).dropna()
+        pairs = pd.DataFrame({"d": self._descriptions(X).to_numpy(), "c": hs(X, 6).to_numpy()}).dropna()
         counts = pairs.value_counts().reset_index(name="n")
+        counts = counts[counts["n"] > 0].astype({"d": "str", "c": "str"})
         goods = ref.goods()
         hs_text = {c: (ref.hs_description(c) or "").lower() for c in set(counts["c"]) | set(goods.index)}
         typical_ref = {c: " ".join(d.lower().split("|")) for c, d in goods["goods_descriptions"].items()}
@@ -43,7 +46,7 @@ class TextFeatures(Family):
         self.vectorizer_.fit(corpus)
         self.hs_codes_ = sorted(hs_text)
         self.hs_matrix_ = self.vectorizer_.transform([hs_text[c] for c in self.hs_codes_])
-        # centroid of what is declared under each code, weighted by frequency
+        # what is declared under each code, weighted by frequency (reference texts for unseen codes)
         typical = {}
         for code, grp in counts.groupby("c"):
             weights = sparse.csr_matrix(grp["n"].to_numpy(dtype=np.float32)[None, :])
@@ -54,29 +57,29 @@ class TextFeatures(Family):
         self.typical_codes_ = sorted(typical)
         self.typical_matrix_ = normalize(sparse.vstack([typical[c] for c in self.typical_codes_]).tocsr())
 
-    def _similarities(self, desc: pd.Series, code6: pd.Series) -> pd.DataFrame:
-        pairs = pd.DataFrame({"d": desc, "c": code6})
-        distinct = pairs.dropna().drop_duplicates().reset_index(drop=True)
-        out = pd.DataFrame({"d": distinct["d"], "c": distinct["c"]})
-        if len(distinct):
-            vecs = self.vectorizer_.transform(distinct["d"])
-            hs_pos = pd.Index(self.hs_codes_).get_indexer(distinct["c"])
-            typ_pos = pd.Index(self.typical_codes_).get_indexer(distinct["c"])
-            hs_sim = np.asarray(vecs.multiply(self.hs_matrix_[np.maximum(hs_pos, 0)]).sum(axis=1)).ravel()
-            typ_sim = np.asarray(vecs.multiply(self.typical_matrix_[np.maximum(typ_pos, 0)]).sum(axis=1)).ravel()
-            out["hs_sim"] = np.where(hs_pos >= 0, hs_sim, np.nan)
-            out["typ_sim"] = np.where(typ_pos >= 0, typ_sim, np.nan)
-        else:
-            out["hs_sim"], out["typ_sim"] = [], []
-        return pairs.merge(out, on=["d", "c"], how="left")
-
     def _transform(self, X):
-        desc = text(X, "goods_description").str.lower().str.strip()
-        sims = self._similarities(desc, hs(X, 6))
+        desc = self._descriptions(X)
+        pairs = combine(desc, hs(X, 6), sep="\t", missing="")
+        distinct = [p.split("\t") for p in pairs.cat.categories]
+        d = [p[0] for p in distinct]
+        c = [p[1] for p in distinct]
+        hs_sim = np.full(len(distinct), np.nan)
+        typ_sim = np.full(len(distinct), np.nan)
+        ok = np.array([bool(a) and bool(b) for a, b in zip(d, c)], dtype=bool)
+        if ok.any():
+            vecs = self.vectorizer_.transform([d[i] for i in np.flatnonzero(ok)])
+            codes = [c[i] for i in np.flatnonzero(ok)]
+            hs_pos = pd.Index(self.hs_codes_).get_indexer(codes)
+            typ_pos = pd.Index(self.typical_codes_).get_indexer(codes)
+            sim_h = np.asarray(vecs.multiply(self.hs_matrix_[np.maximum(hs_pos, 0)]).sum(axis=1)).ravel()
+            sim_t = np.asarray(vecs.multiply(self.typical_matrix_[np.maximum(typ_pos, 0)]).sum(axis=1)).ravel()
+            hs_sim[ok] = np.where(hs_pos >= 0, sim_h, np.nan)
+            typ_sim[ok] = np.where(typ_pos >= 0, sim_t, np.nan)
+        codes = pairs.cat.codes.to_numpy()
+        take = lambda per_pair: np.append(per_pair, np.nan)[codes]  # noqa: E731
         out = pd.DataFrame(index=X.index)
-        out["description_vs_hs_text"] = sims["hs_sim"].to_numpy(dtype="float64", na_value=np.nan)
-        out["description_vs_typical"] = sims["typ_sim"].to_numpy(dtype="float64", na_value=np.nan)
-        words = desc.str.split().str.len()
-        out["vague_description"] = (desc.isin(VAGUE) | (words <= 1)).astype("float64").where(desc.notna())
-        out["description_words"] = words.astype("float64")
+        out["description_vs_hs_text"] = take(hs_sim)
+        out["description_vs_typical"] = take(typ_sim)
+        out["vague_description"] = values_of(desc, lambda v: float(v in VAGUE or len(v.split()) <= 1))
+        out["description_words"] = values_of(desc, lambda v: float(len(v.split())))
         return out

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, hs, number, ratio, safe_log
+from contraband.features.base import Family, hs, number, ratio, safe_log, values_of
 
 
 def _medians(keys: pd.Series, values: np.ndarray) -> tuple[dict, dict]:
     frame = pd.DataFrame({"k": keys.to_numpy(), "v": values}).dropna()
-    grouped = frame.groupby("k")["v"]
+    grouped = frame.groupby("k", observed=True)["v"]
     return grouped.median().to_dict(), grouped.size().to_dict()
 
 
@@ -52,9 +52,7 @@ class ValueFeatures(Family):
         return self.hs2_.get(code6[:2], self.global_median_)
 
     def expected_log_usd_kg(self, codes6: pd.Series) -> np.ndarray:
-        distinct = pd.unique(codes6.dropna())
-        table = {c: self.hs6_.get(c, self._prior(c)) for c in distinct}
-        return codes6.map(table).to_numpy(dtype="float64", na_value=np.nan)
+        return values_of(codes6, lambda c: self.hs6_.get(c, self._prior(c)))
 
     def _transform(self, X):
         value = number(X, "declared_value_usd")
@@ -63,11 +61,11 @@ class ValueFeatures(Family):
         out = pd.DataFrame(index=X.index)
         out["usd_per_kg"] = np.exp(log_usd_kg)
         out["value_vs_hs6"] = log_usd_kg - self.expected_log_usd_kg(code6)
-        out["value_vs_hs4"] = log_usd_kg - hs(X, 4).map(self.hs4_).to_numpy(dtype="float64", na_value=np.nan)
-        out["value_vs_hs2"] = log_usd_kg - hs(X, 2).map(self.hs2_).to_numpy(dtype="float64", na_value=np.nan)
+        out["value_vs_hs4"] = log_usd_kg - values_of(hs(X, 4), self.hs4_)
+        out["value_vs_hs2"] = log_usd_kg - values_of(hs(X, 2), self.hs2_)
         log_unit = safe_log(ratio(value, number(X, "quantity")))
         out["usd_per_unit"] = np.exp(log_unit)
-        out["unit_value_vs_hs6"] = log_unit - code6.map(self.unit_hs6_).to_numpy(dtype="float64", na_value=np.nan)
+        out["unit_value_vs_hs6"] = log_unit - values_of(code6, self.unit_hs6_)
         with np.errstate(invalid="ignore"):
             out["round_value"] = ((value >= 100) & (np.mod(value, 100) == 0)).astype("float64")
         out["log_value_usd"] = safe_log(value)

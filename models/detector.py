@@ -30,10 +30,13 @@ from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
 from contraband.models.reasons import MAX_REASONS, reasons
 
+#: the validation metric early stopping watches
+EVAL_METRIC = "average_precision"
+
 DEFAULT_LGBM = {
     "n_estimators": 1000,
-    "learning_rate": 0.05,
-    "num_leaves": 63,
+    "learning_rate": 0.1,
+    "num_leaves": 31,
     "min_child_samples": 20,
     "subsample": 0.8,
     "subsample_freq": 1,
@@ -119,7 +122,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         t1 = time.perf_counter()
         self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **params)
         callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)] if self.early_stopping_rounds else []
-        self.model_.fit(f_train[lab_t], y_t, eval_X=(f_valid[lab_v],), eval_y=(y_v,), eval_metric="average_precision",
+        self.model_.fit(f_train[lab_t], y_t, eval_X=(f_valid[lab_v],), eval_y=(y_v,), eval_metric=EVAL_METRIC,
                         callbacks=callbacks)
         self.best_iteration_ = int(self.model_.best_iteration_ or self.model_.n_estimators)
         self._say(f"classifier: {self.best_iteration_} trees on {len(y_t):,} inspected rows "

@@ -16,6 +16,10 @@ import pandas as pd
 from contraband.data import reference as ref
 
 MAX_REASONS = 3
+#: the declaration fields reasons quote
+RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
+                  "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
+                  "incoterm")
 #: for a row inside the budget whose risk is no higher than the average declaration's
 NO_EVIDENCE = "no single strong signal: inside the budget on the sum of weak ones"
 
@@ -64,7 +68,7 @@ def _unit(row) -> str:
         str(row.get("quantity_unit")), "unit")
 
 
-def describe(feature: str, f: pd.Series, row: pd.Series) -> str:
+def describe(feature: str, f, row) -> str:
     """One reason for one row, from its strongest feature in a family."""
     code = row.get("hs_code", "")
     if feature in ("value_vs_hs6", "value_vs_hs4", "value_vs_hs2", "usd_per_kg", "log_value_usd"):
@@ -148,17 +152,44 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
     by_family = np.zeros((contributions.shape[0], len(families)))
     for j, fam in enumerate(fam_index):
         by_family[:, fam] += contributions[:, j]
+    feats = _Columns({c: features[c].to_numpy() for c in features.columns
+                      if not isinstance(features[c].dtype, pd.CategoricalDtype)})
+    columns = [c for c in RECORD_COLUMNS if c in records] + [c for c in records if c.startswith("x_")]
+    recs = _Columns({c: records[c].astype("object").to_numpy() for c in columns})
+    strongest = np.argsort(-by_family, axis=1)[:, :max_reasons]
+    members_of = {fam: np.flatnonzero(fam_index == fam) for fam in range(len(families))}
     out = []
-    feats = features.reset_index(drop=True)
-    recs = records.reset_index(drop=True)
     for i in range(contributions.shape[0]):
-        order = np.argsort(-by_family[i])
         texts = []
-        for fam in order[:max_reasons]:
+        for fam in strongest[i]:
             if by_family[i, fam] <= 0:
                 break
-            members = np.flatnonzero(fam_index == fam)
+            members = members_of[fam]
             best = members[np.argmax(contributions[i, members])]
-            texts.append(describe(feature_names[best], feats.iloc[i], recs.iloc[i]))
+            texts.append(describe(feature_names[best], feats.row(i), recs.row(i)))
         out.append(texts or [NO_EVIDENCE])
     return out
+
+
+class _Columns:
+    """Column arrays read one row at a time without building a pandas row (or a dict) per row."""
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+
+    def row(self, i: int) -> "_Row":
+        return _Row(self.columns, i)
+
+
+class _Row:
+    __slots__ = ("columns", "i")
+
+    def __init__(self, columns, i):
+        self.columns, self.i = columns, i
+
+    def get(self, name, default=None):
+        col = self.columns.get(name)
+        return default if col is None else col[self.i]
+
+    def __getitem__(self, name):
+        return self.columns[name][self.i]

@@ -26,6 +26,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate_world.py
+	$(BIN)/python bench/kcs.py
+	$(BIN)/python bench/train_world.py
 
 # Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
 lock:

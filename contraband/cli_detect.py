@@ -7,11 +7,17 @@ inside the commands that need them.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 import click
+
+# a command-line run reports its own progress: no MLflow info chatter or download bars
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 DEFAULT_MODEL_URI = "models:/contraband-detector@champion"
 

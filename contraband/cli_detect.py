@@ -15,9 +15,13 @@ from pathlib import Path
 
 import click
 
-# a command-line run reports its own progress: no MLflow info chatter or download bars
+# a command-line run reports its own progress: no MLflow download bars
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _quiet_mlflow() -> None:
+    """MLflow sets its own log level when imported: lower its info chatter afterwards."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 DEFAULT_MODEL_URI = "models:/contraband-detector@champion"
 
@@ -45,6 +49,7 @@ def _load(paths, mapping, fx, say=click.echo):
 def _detector(model_uri: str):
     from contraband.models.tracking import load_detector, tracking_uri
 
+    _quiet_mlflow()
     t0 = time.perf_counter()
     try:
         detector = load_detector(model_uri)
@@ -74,6 +79,7 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
     from contraband.models.tracking import describe, tracking_uri
     from contraband.models.training import train as run_training
 
+    _quiet_mlflow()
     frame, _ = _load(paths, mapping, _fx(fx))
     click.echo(f"tracking store: {tracking_uri()}")
     try:

@@ -46,6 +46,12 @@ def _load(paths, mapping, fx, say=click.echo):
     return frame.reset_index(drop=True), results
 
 
+def _require_rows(frame, paths) -> None:
+    if not len(frame):
+        click.echo(f"error: no valid declarations in {', '.join(map(str, paths))}", err=True)
+        sys.exit(1)
+
+
 def _detector(model_uri: str):
     from contraband.models.tracking import load_detector, tracking_uri
 
@@ -81,6 +87,7 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
 
     _quiet_mlflow()
     frame, _ = _load(paths, mapping, _fx(fx))
+    _require_rows(frame, paths)
     click.echo(f"tracking store: {tracking_uri()}")
     try:
         outcome = run_training(frame, valid_from, test_from, experiment, model_name, promote, force,
@@ -111,6 +118,7 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json):
 
     say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
     frame, _ = _load(paths, mapping, _fx(fx), say=say)
+    _require_rows(frame, paths)
     detector = _detector(model_uri)
     margin = detector.margin(frame)
     if truth:
@@ -134,11 +142,20 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json):
 
 def _write(frame, output: str) -> None:
     path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output}: {exc}", err=True)
+        sys.exit(1)
+
+
+def _check_output(output: str) -> None:
+    if not output.lower().endswith((".csv", ".csv.gz", ".parquet")):
+        raise click.BadParameter(f"{output}: choose a .csv, .csv.gz or .parquet file", param_hint="--output")
 
 
 def score_file(paths, output, model_uri, mapping, fx, budget, exploration, seed, top):
@@ -147,7 +164,12 @@ def score_file(paths, output, model_uri, mapping, fx, budget, exploration, seed,
     from contraband.models.scoring import score_declarations
 
     t0 = time.perf_counter()
+    _check_output(output)
     frame, results = _load(paths, mapping, fx)
+    if not len(frame):  # nothing to score: hand back the rejected rows with their reasons
+        _write(pd.concat([r.rejected for r in results], ignore_index=True), output)
+        click.echo(f"error: no valid declarations to score; rejected rows written to {output}", err=True)
+        sys.exit(1)
     detector = _detector(model_uri)
     t1 = time.perf_counter()
     scored = score_declarations(detector, frame, budget=budget, exploration=exploration, seed=seed)
@@ -168,12 +190,13 @@ def score_file(paths, output, model_uri, mapping, fx, budget, exploration, seed,
                f"({int(scored['exploration'].sum()):,} exploration picks); wrote {output} ({time.perf_counter() - t0:.1f} s)")
     if top:
         best = out[out["flagged"] == True].sort_values("rank").head(top)  # noqa: E712
-        for r in best.itertuples():
-            click.echo(f"#{r.rank:<4} {r.risk_score:.3f}  {r.declaration_id}  HS {r.hs_code}  {r.goods_description!s:<28.28}  "
-                       f"{r.origin_country}->{r.destination_country}  {r.exporter_id}")
+        for _, r in best.iterrows():
+            click.echo(f"#{int(r['rank']):<4} {r['risk_score']:.3f}  {r['declaration_id']}  HS {r['hs_code']}  "
+                       f"{str(r.get('goods_description', '')):<28.28}  {r['origin_country']}->{r['destination_country']}  "
+                       f"{r.get('exporter_id', '') if pd.notna(r.get('exporter_id')) else ''}")
             for k in (1, 2, 3):
-                reason = getattr(r, f"reason_{k}")
-                if reason:
+                reason = r[f"reason_{k}"]
+                if isinstance(reason, str) and reason:
                     click.echo(f"        - {reason}")
     return out
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from contraband.features.base import Family, cat, days, hs
+from contraband.features.base import Family, cat, combine, days, hs
 from contraband.features.route import route_key
 
 SHIFT = np.int64(1) << np.int64(24)  # composite key = entity * SHIFT + day (days < 2^24)
-ENTITIES = ("exporter", "consignee", "declarant", "hs6", "route")
+ENTITIES = ("exporter", "consignee", "declarant", "hs6", "route", "hs4_route")
 _SOURCE = {"exporter": "exporter_id", "consignee": "consignee_id", "declarant": "declarant_id"}
 
 
@@ -25,6 +25,8 @@ def _keys(X: pd.DataFrame, entity: str) -> pd.Series:
         return hs(X, 6)
     if entity == "route":
         return route_key(X)
+    if entity == "hs4_route":  # how usual this route is for this kind of goods
+        return combine(hs(X, 4), route_key(X), sep="|")
     return cat(X, _SOURCE[entity])
 
 
@@ -47,7 +49,8 @@ def _joint_codes(history: pd.Series, batch: pd.Series) -> tuple[np.ndarray, np.n
     unseen = idx < 0
     idx[unseen] = len(known) + np.arange(unseen.sum())
     b = batch.cat.codes.to_numpy()
-    return history.cat.codes.to_numpy().astype(np.int64), np.where(b >= 0, idx[b], -1).astype(np.int64)
+    idx = np.append(idx, -1)  # code -1 (missing) stays -1, even when the batch has no category at all
+    return history.cat.codes.to_numpy().astype(np.int64), idx[b].astype(np.int64)
 
 
 class Counter:
@@ -59,8 +62,26 @@ class Counter:
     def __init__(self, key: np.ndarray, day: np.ndarray, weights: np.ndarray):
         comp = key.astype(np.int64) * SHIFT + day
         order = np.argsort(comp)  # ties (same key and day) need no order: searches stop before them
-        self.comp = comp[order]
+        self.key, self.order, self.comp = key, order, comp[order]
         self.cum = np.vstack([np.zeros((1, weights.shape[1])), np.cumsum(weights[order], axis=0)])
+
+    def own(self, start: int) -> np.ndarray:
+        """``before`` for the events themselves from position ``start`` on, read off the sort:
+        an event's count is the cumulative sum up to the first event of its (key, day) group,
+        minus the sum up to the first event of its key."""
+        n = len(self.comp)
+        position = np.arange(n)
+        new_day = np.r_[True, self.comp[1:] != self.comp[:-1]]
+        sorted_key = self.comp // SHIFT
+        new_key = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+        day_start = np.maximum.accumulate(np.where(new_day, position, 0))
+        key_start = np.maximum.accumulate(np.where(new_key, position, 0))
+        out_sorted = self.cum[day_start] - self.cum[key_start]
+        rank = np.empty(n, dtype=np.int64)
+        rank[self.order] = position
+        out = out_sorted[rank[start:]]
+        out[self.key[start:] < 0] = np.nan
+        return out
 
     def before(self, key: np.ndarray, day: np.ndarray) -> np.ndarray:
         q = key.astype(np.int64) * SHIFT + day
@@ -136,7 +157,7 @@ class EntityHistory(Family):
         for e in self.entities_:
             code = codes[e]
             counter = Counter(code, day, weights)
-            counts = counter.before(code[n_hist:], q_day)
+            counts = counter.own(n_hist)
             out[f"{e}_prior_declarations"] = np.log1p(counts[:, 0])
             out[f"{e}_prior_inspections"] = np.log1p(counts[:, 1])
             out[f"{e}_prior_seizures"] = np.log1p(counts[:, 2])
@@ -155,7 +176,7 @@ class EntityHistory(Family):
             out["exporter_hs4_diversity"] = self._distinct_before(ex, codes["hs4"], day, n_hist)
             if "route" in codes:
                 pair = _pair(ex, codes["route"])
-                seen = Counter(pair, day, ones).before(pair[n_hist:], q_day)[:, 0]
+                seen = Counter(pair, day, ones).own(n_hist)[:, 0]
                 out["exporter_route_new"] = np.where(np.isnan(seen), np.nan, (seen == 0).astype(float))
         if "consignee" in codes and "exporter" in codes:
             out["consignee_exporters"] = self._distinct_before(codes["consignee"], codes["exporter"], day, n_hist)

@@ -2,7 +2,8 @@
 
 Origin differing from the export country (a hub origin on goods shipped from China), export
 from or transit through a transshipment hub, how rare the route is for this HS4 in the training
-window, and the countries and transport mode themselves as categories.
+window, and the countries and transport mode themselves as categories. How rare a route is
+(overall and for the HS heading) is counted out of time by the entity histories.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, cat, categorical, combine, hs, safe_log, values_of
+from contraband.features.base import Family, cat, categorical, combine, values_of
 
 CATEGORIES = ("origin_country", "export_country", "destination_country", "transport_mode")
 
@@ -34,14 +35,8 @@ class RouteFeatures(Family):
     family = "route"
     requires = ("origin_country", "export_country")
 
-    def __init__(self, min_count: int = 1):
-        self.min_count = min_count
-
     def _fit(self, X):
         self.hubs_ = sorted(ref.hub_countries())
-        counts = combine(hs(X, 4), route_key(X), sep="|").value_counts()
-        self.route_counts_ = counts[counts >= self.min_count].to_dict()
-        self.hs4_counts_ = hs(X, 4).value_counts().to_dict()
         self.categories_ = {c: sorted(cat(X, c).dropna().unique()) for c in CATEGORIES if c in X}
 
     def _transform(self, X):
@@ -54,10 +49,6 @@ class RouteFeatures(Family):
                                                 & (export == "CN").to_numpy()).astype("float64")
         out["transit_hubs"] = values_of(transit, lambda t: sum(h in t.split(";") for h in self.hubs_), default=0.0)
         out["transit_countries_count"] = values_of(transit, lambda t: len(t.split(";")), default=0.0)
-        seen = values_of(combine(hs(X, 4), route_key(X), sep="|"), self.route_counts_, default=0.0)
-        total = values_of(hs(X, 4), self.hs4_counts_, default=0.0)
-        out["route_share_for_hs4"] = (seen + 1.0) / (total + 2.0)
-        out["log_route_count"] = safe_log(seen + 1.0)
         for c, cats in self.categories_.items():
             out[c] = categorical(cat(X, c), cats)
         return out

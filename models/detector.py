@@ -21,9 +21,10 @@ import time
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from contraband.features import DeclarationFeatures
@@ -61,7 +62,7 @@ class Calibrator(BaseEstimator):
         if method == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
         elif method == "sigmoid":
-            self.model_ = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y)
+            self.model_ = _platt(margin, y)
         else:
             raise ValueError(f"calibration must be auto, isotonic or sigmoid, not {self.method!r}")
         self.method_ = method
@@ -70,7 +71,27 @@ class Calibrator(BaseEstimator):
     def predict(self, margin: np.ndarray) -> np.ndarray:
         if self.method_ == "isotonic":
             return self.model_.predict(margin)
-        return self.model_.predict_proba(np.asarray(margin).reshape(-1, 1))[:, 1]
+        a, b = self.model_
+        return expit(a * np.asarray(margin, dtype=float) + b)
+
+
+def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt's sigmoid with his smoothed targets ((n+ + 1)/(n+ + 2) and 1/(n- + 2)), which keeps
+    a handful of validation positives from producing near-0 or near-1 certainties."""
+    m = np.asarray(margin, dtype=float)
+    pos = y.sum()
+    target = np.where(y == 1, (pos + 1.0) / (pos + 2.0), 1.0 / (len(y) - pos + 2.0))
+
+    def loss(ab):
+        z = ab[0] * m + ab[1]
+        p = expit(z)
+        eps = 1e-15
+        value = -np.sum(target * np.log(p + eps) + (1 - target) * np.log(1 - p + eps))
+        grad_z = p - target
+        return value, np.array([np.sum(grad_z * m), np.sum(grad_z)])
+
+    result = minimize(loss, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
 
 
 def labelled(frame: pd.DataFrame) -> np.ndarray:
@@ -111,6 +132,8 @@ class Detector(ClassifierMixin, BaseEstimator):
         f_valid = self.features_.transform(valid)
         self._say(f"features: {f_train.shape[1]} from families {', '.join(self.features_.active_families_)} "
                   f"({time.perf_counter() - t0:.1f} s)")
+        if "contraband" not in train or "contraband" not in valid:
+            raise ValueError("training needs inspection outcomes: a 'contraband' column (and 'inspected')")
         lab_t, lab_v = labelled(train), labelled(valid)
         y_t, y_v = labels(train)[lab_t], labels(valid)[lab_v]
         for name, y in (("training", y_t), ("validation", y_v)):

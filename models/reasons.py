@@ -9,6 +9,7 @@ the row's own evidence: "declared 212 USD/kg is 40x the median for HS 3810.10 (s
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ def _hs(code: str) -> str:
     return f"{code[:4]}.{code[4:6]}" if len(code) >= 6 else code
 
 
+@lru_cache(maxsize=4096)
 def _hs_label(code: str) -> str:
     desc = ref.hs_description(str(code)[:6]) or ""
     short = desc.split(";")[0].split(",")[0].strip()
@@ -96,8 +98,12 @@ def describe(feature: str, f, row) -> str:
     if feature in ("export_from_hub", "transit_hubs", "transit_countries_count", "origin_country",
                    "export_country", "destination_country"):
         return f"routed {_route(row)}"
-    if feature in ("route_share_for_hs4", "log_route_count"):
-        return f"route {_route(row)} is rare for HS heading {str(code)[:4]}"
+    if feature.startswith("hs4_route_"):
+        n = math.expm1(f.get("hs4_route_prior_declarations", 0.0))
+        seizures = math.expm1(f.get("hs4_route_prior_seizures", 0.0))
+        if seizures >= 0.5:
+            return f"route {_route(row)} for HS heading {str(code)[:4]} linked to {seizures:.0f} earlier seizures"
+        return f"route {_route(row)} is rare for HS heading {str(code)[:4]} ({n:.0f} earlier declarations)"
     if feature == "transport_mode":
         return f"sent by {row.get('transport_mode')}"
     if feature in ("exporter_age_days", "exporter_prior_declarations", "exporter_declarations_30d"):
@@ -149,24 +155,26 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
     """Up to ``max_reasons`` reasons per row, strongest family first (positive pushes only)."""
     families = sorted(set(feature_family.get(n, "other") for n in feature_names))
     fam_index = np.array([families.index(feature_family.get(n, "other")) for n in feature_names])
-    by_family = np.zeros((contributions.shape[0], len(families)))
-    for j, fam in enumerate(fam_index):
-        by_family[:, fam] += contributions[:, j]
+    indicator = np.zeros((len(feature_names), len(families)))
+    indicator[np.arange(len(feature_names)), fam_index] = 1.0
+    by_family = contributions @ indicator
+    # each family's strongest feature, for every row at once
+    best = np.zeros_like(by_family, dtype=np.int64)
+    for fam in range(len(families)):
+        members = np.flatnonzero(fam_index == fam)
+        best[:, fam] = members[np.argmax(contributions[:, members], axis=1)]
+    strongest = np.argsort(-by_family, axis=1)[:, :max_reasons]
+    rows = np.arange(len(by_family))[:, None]
+    chosen = best[rows, strongest]
+    positive = by_family[rows, strongest] > 0
     feats = _Columns({c: features[c].to_numpy() for c in features.columns
                       if not isinstance(features[c].dtype, pd.CategoricalDtype)})
     columns = [c for c in RECORD_COLUMNS if c in records] + [c for c in records if c.startswith("x_")]
     recs = _Columns({c: records[c].astype("object").to_numpy() for c in columns})
-    strongest = np.argsort(-by_family, axis=1)[:, :max_reasons]
-    members_of = {fam: np.flatnonzero(fam_index == fam) for fam in range(len(families))}
     out = []
-    for i in range(contributions.shape[0]):
-        texts = []
-        for fam in strongest[i]:
-            if by_family[i, fam] <= 0:
-                break
-            members = members_of[fam]
-            best = members[np.argmax(contributions[i, members])]
-            texts.append(describe(feature_names[best], feats.row(i), recs.row(i)))
+    for i in range(len(by_family)):
+        f, r = feats.row(i), recs.row(i)
+        texts = [describe(feature_names[j], f, r) for j, ok in zip(chosen[i], positive[i]) if ok]
         out.append(texts or [NO_EVIDENCE])
     return out
 

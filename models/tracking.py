@@ -3,7 +3,8 @@
 Default store: ``sqlite:///mlflow.db`` in the working directory; ``MLFLOW_TRACKING_URI`` wins.
 Every model registers under ``contraband-detector`` (or the name given); the ``champion`` alias
 moves to a new version only when it beats the current champion on the same test window
-(precision at 5 % of the inspected rows), or when forced. The decision and both scores are
+(precision at 5 % of the inspected rows), or when forced. Both are scored on the same inspected test
+rows, dated after every row the champion was fitted on. The decision and both scores are
 logged on the run and on the version; the previous champion keeps its version and the
 ``previous-champion`` alias, so it stays loadable.
 """
@@ -72,6 +73,7 @@ class GateDecision:
     challenger_score: float
     champion_version: str | None = None
     champion_score: float | None = None
+    rows: int = 0
 
 
 def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, dict[str, float]],
@@ -133,36 +135,56 @@ def load_detector(model_uri: str):
     return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().detector
 
 
+def champion_data_end(client: MlflowClient, model_name: str, version: str) -> str | None:
+    """The last day of data a registered version was fitted on (its validation window's end)."""
+    try:
+        run_id = client.get_model_version(model_name, version).run_id
+        return client.get_run(run_id).data.params.get("valid_to") if run_id else None
+    except MlflowException:
+        return None
+
+
 def gate(client: MlflowClient, run_id: str, model_name: str, version: str, challenger_score: float,
-         champion_score_fn, force: bool = False, promote: bool = True) -> GateDecision:
-    """Move ``champion`` to ``version`` if it beats the current champion (or is forced)."""
+         compare, force: bool = False, promote: bool = True) -> GateDecision:
+    """Move ``champion`` to ``version`` if it beats the current champion (or is forced).
+
+    ``compare(champion_uri, champion_data_end)`` scores both models on the same inspected test
+    rows dated after everything the champion was fitted on, and returns (challenger score,
+    champion score, rows compared): a champion is never judged on rows it has seen.
+    """
     current = champion_version(client, model_name)
     decision = GateDecision(False, "", version, challenger_score, current)
     if current is not None:
-        decision.champion_score = float(champion_score_fn(f"models:/{model_name}/{current}"))
+        data_end = champion_data_end(client, model_name, current)
+        decision.challenger_score, decision.champion_score, decision.rows = compare(
+            f"models:/{model_name}/{current}", data_end)
     if not promote:
         decision.reason = "promotion not requested (--no-promote)"
     elif force:
         decision.promoted, decision.reason = True, "forced"
     elif current is None:
         decision.promoted, decision.reason = True, "first model: no champion yet"
-    elif challenger_score > decision.champion_score:
+    elif not decision.rows:
+        decision.reason = f"no inspected test rows after the champion's data (to {data_end}): no fair comparison"
+    elif decision.challenger_score > decision.champion_score:
         decision.promoted = True
-        decision.reason = f"challenger beats champion v{current} on {GATE_METRIC}"
+        decision.reason = f"challenger beats champion v{current} on {GATE_METRIC} ({decision.rows:,} rows)"
     else:
-        decision.reason = f"challenger does not beat champion v{current} on {GATE_METRIC}"
+        decision.reason = f"challenger does not beat champion v{current} on {GATE_METRIC} ({decision.rows:,} rows)"
     if decision.promoted:
         if current is not None:
             client.set_registered_model_alias(model_name, PREVIOUS, current)
         client.set_registered_model_alias(model_name, CHAMPION, version)
     tags = {"gate.decision": "promoted" if decision.promoted else "kept champion", "gate.reason": decision.reason,
-            "gate.metric": GATE_METRIC, "gate.challenger_score": f"{challenger_score:.6f}",
-            "gate.champion_version": str(current), "gate.champion_score": str(decision.champion_score)}
+            "gate.metric": GATE_METRIC, "gate.challenger_score": f"{decision.challenger_score:.6f}",
+            "gate.champion_version": str(current), "gate.champion_score": str(decision.champion_score),
+            "gate.rows": str(decision.rows)}
     for k, v in tags.items():
         client.set_tag(run_id, k, v)
         client.set_model_version_tag(model_name, version, k, v)
-    client.log_metric(run_id, f"gate/challenger_{GATE_METRIC}", challenger_score)
-    if decision.champion_score is not None:
+    if np.isfinite(decision.challenger_score):
+        client.log_metric(run_id, f"gate/challenger_{GATE_METRIC}", decision.challenger_score)
+    if decision.champion_score is not None and np.isfinite(decision.champion_score):
         client.log_metric(run_id, f"gate/champion_{GATE_METRIC}", decision.champion_score)
     return decision
 

@@ -95,8 +95,10 @@ def fit_and_evaluate(frame: pd.DataFrame, valid_from=None, test_from=None, basel
         scores["rules"] = rules_score(w.test)
         if "anomaly_score" in features:
             scores["anomaly"] = features["anomaly_score"].to_numpy()
-        lab = labelled(w.train)
-        plain = PlainLightGBM(plain_params, n_jobs=n_jobs).fit(w.train[lab], labels(w.train)[lab])
+        # the baseline sees the same rows the detector's final refit sees: training + validation
+        seen = pd.concat([w.train, w.valid])
+        lab = labelled(seen)
+        plain = PlainLightGBM(plain_params, n_jobs=n_jobs).fit(seen[lab], labels(seen)[lab])
         scores["plain_lightgbm"] = plain.score(w.test)
     log(f"baselines scored ({time.perf_counter() - t2:.1f} s)")
     results = evaluate_scores(scores, w.test)
@@ -124,14 +126,23 @@ def train(frame: pd.DataFrame, valid_from=None, test_from=None, experiment: str 
     log(f"logged run {outcome.run_id}, registered {model_name} version {outcome.version} "
         f"({time.perf_counter() - t0:.1f} s)")
     test = outcome.windows.test
-    lab = labelled(test)
+    challenger_margin = outcome.detector.margin(test)
 
-    def champion_score(uri: str) -> float:
-        champion = tracking.load_detector(uri)
-        # the champion scores the whole test window (its histories see every row), like the challenger
-        return M.budget_metrics(champion.margin(test)[lab], labels(test)[lab])[tracking.GATE_METRIC]
+    def compare(champion_uri: str, champion_data_to: str | None) -> tuple[float, float, int]:
+        """Both models on the same inspected test rows, dated after every row the champion saw."""
+        champion = tracking.load_detector(champion_uri)
+        rows = labelled(test)
+        if champion_data_to:
+            rows &= (pd.to_datetime(test["declaration_date"]) > pd.Timestamp(champion_data_to)).to_numpy()
+        if not rows.any():
+            return float("nan"), float("nan"), 0
+        # both score the whole test window (their histories see every row), then the same rows count
+        y = labels(test)[rows]
+        ours = M.budget_metrics(challenger_margin[rows], y)[tracking.GATE_METRIC]
+        theirs = M.budget_metrics(champion.margin(test)[rows], y)[tracking.GATE_METRIC]
+        return ours, theirs, int(rows.sum())
 
     outcome.decision = tracking.gate(client, outcome.run_id, model_name, outcome.version,
-                                     outcome.results["model"][tracking.GATE_METRIC], champion_score,
+                                     outcome.results["model"][tracking.GATE_METRIC], compare,
                                      force=force, promote=promote)
     return outcome

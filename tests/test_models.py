@@ -145,3 +145,14 @@ def test_budget_metrics_by_hand():
     # the top 10 % are the ten rows scoring 0.9: rows 0 and 50 among them carry contraband
     assert m["precision_at_10pct"] == pytest.approx(0.2) and m["recall_at_10pct"] == pytest.approx(0.5)
     assert m["value_recall_at_10pct"] == pytest.approx(98 / 100)
+
+
+def test_a_manifest_with_only_the_required_fields_is_scored(outcome):
+    from contraband.data.contract import REQUIRED_FIELDS
+
+    manifest = outcome.windows.test[list(REQUIRED_FIELDS)].head(300)  # no ids, route or outcomes
+    out = score_declarations(outcome.detector, manifest, budget=0.05)
+    assert out["risk_score"].notna().all() and out["flagged"].sum() == 15
+    assert (out.loc[out["flagged"], "reason_1"] != "").all()
+    single = score_declarations(outcome.detector, manifest.head(1), budget=0.05)
+    assert len(single) == 1 and single["flagged"].all()

@@ -40,24 +40,33 @@ def _versions(client, name, n, tmp_path):
 def test_gate_promotes_only_a_better_challenger_unless_forced(sqlite_store, tmp_path):
     client, name = sqlite_store, "gate-test"
     (r1, v1), (r2, v2), (r3, v3), (r4, v4), (r5, v5) = _versions(client, name, 5, tmp_path)
-    scores = {f"models:/{name}/{v1}": 0.30, f"models:/{name}/{v3}": 0.40}
-    champion_score = scores.__getitem__
+    champion_scores = {f"models:/{name}/{v1}": 0.30, f"models:/{name}/{v3}": 0.40}
+    client.log_param(r1, "valid_to", "2026-05-31")
 
-    first = tracking.gate(client, r1, name, v1, 0.30, champion_score)
+    def versus(challenger, rows=500):
+        def compare(champion_uri, champion_data_end):
+            compare.seen = champion_data_end
+            return challenger, champion_scores.get(champion_uri, 0.0), rows
+        return compare
+
+    first = tracking.gate(client, r1, name, v1, 0.30, versus(0.30))
     assert first.promoted and tracking.champion_version(client, name) == v1
-    worse = tracking.gate(client, r2, name, v2, 0.25, champion_score)
+    worse_compare = versus(0.25)
+    worse = tracking.gate(client, r2, name, v2, 0.25, worse_compare)
     assert not worse.promoted and worse.champion_score == 0.30 and tracking.champion_version(client, name) == v1
-    tie = tracking.gate(client, r2, name, v2, 0.30, champion_score)
-    assert not tie.promoted
-    better = tracking.gate(client, r3, name, v3, 0.40, champion_score)
+    assert worse_compare.seen == "2026-05-31"  # judged only on rows after the champion's data
+    assert not tracking.gate(client, r2, name, v2, 0.30, versus(0.30)).promoted  # a tie keeps the champion
+    unfair = tracking.gate(client, r2, name, v2, 0.90, versus(0.90, rows=0))
+    assert not unfair.promoted and "no fair comparison" in unfair.reason
+    better = tracking.gate(client, r3, name, v3, 0.40, versus(0.40))
     assert better.promoted and tracking.champion_version(client, name) == v3
     assert str(client.get_model_version_by_alias(name, tracking.PREVIOUS).version) == v1
-    forced = tracking.gate(client, r4, name, v4, 0.10, champion_score, force=True)
+    forced = tracking.gate(client, r4, name, v4, 0.10, versus(0.10), force=True)
     assert forced.promoted and forced.reason == "forced" and tracking.champion_version(client, name) == v4
-    kept = tracking.gate(client, r5, name, v5, 0.99, lambda uri: 0.0, promote=False)
+    kept = tracking.gate(client, r5, name, v5, 0.99, versus(0.99), promote=False)
     assert not kept.promoted and tracking.champion_version(client, name) == v4
-    tags = client.get_run(r2).data.tags
-    assert tags["gate.decision"] == "kept champion" and tags["gate.champion_score"] == "0.3"
+    tags = client.get_run(r5).data.tags
+    assert tags["gate.decision"] == "kept champion" and tags["gate.champion_version"] == v4
     assert client.get_model_version(name, v3).tags["gate.decision"] == "promoted"
 
 

@@ -32,9 +32,15 @@ def _hs(code: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _hs_label(code: str) -> str:
-    desc = ref.hs_description(str(code)[:6]) or ""
-    short = desc.split(";")[0].split(",")[0].strip()
-    return f"HS {_hs(code)}" + (f" ({short.lower()[:40]})" if short else "")
+    """'HS 3810.10 (solder paste SAC305)': the goods as traders name them where the reference
+    table knows the code, else the start of the HS 2022 description."""
+    goods = ref.goods()
+    code6 = str(code)[:6]
+    if code6 in goods.index:
+        short = goods.at[code6, "goods_descriptions"].split("|")[0]
+    else:
+        short = (ref.hs_description(code6) or "").split(";")[0].split(",")[0].strip().lower()
+    return f"HS {_hs(code)}" + (f" ({short[:40]})" if short else "")
 
 
 def _num(x: float) -> str:

@@ -104,12 +104,6 @@ def describe(feature: str, f, row) -> str:
     if feature in ("export_from_hub", "transit_hubs", "transit_countries_count", "origin_country",
                    "export_country", "destination_country"):
         return f"routed {_route(row)}"
-    if feature.startswith("hs4_route_"):
-        n = math.expm1(f.get("hs4_route_prior_declarations", 0.0))
-        seizures = math.expm1(f.get("hs4_route_prior_seizures", 0.0))
-        if seizures >= 0.5:
-            return f"route {_route(row)} for HS heading {str(code)[:4]} linked to {seizures:.0f} earlier seizures"
-        return f"route {_route(row)} is rare for HS heading {str(code)[:4]} ({n:.0f} earlier declarations)"
     if feature == "transport_mode":
         return f"sent by {row.get('transport_mode')}"
     if feature in ("exporter_age_days", "exporter_prior_declarations", "exporter_declarations_30d"):
@@ -129,11 +123,12 @@ def describe(feature: str, f, row) -> str:
         return f"exporter has traded {f[feature]:.0f} different HS headings"
     if feature == "consignee_exporters":
         return f"consignee received goods from {f[feature]:.0f} different exporters"
-    for entity in ("exporter", "consignee", "declarant", "hs6", "route"):
+    for entity in ("exporter", "consignee", "declarant", "hs6", "route", "hs4_route"):
         if feature.startswith(entity + "_"):
             seizures = math.expm1(f.get(f"{entity}_prior_seizures", 0.0))
             inspections = math.expm1(f.get(f"{entity}_prior_inspections", 0.0))
-            name = {"hs6": f"HS {_hs(code)}", "route": f"route {_route(row)}"}.get(entity, entity)
+            name = {"hs6": f"HS {_hs(code)}", "route": f"route {_route(row)}",
+                    "hs4_route": f"route {_route(row)} for HS heading {str(code)[:4]}"}.get(entity, entity)
             if seizures >= 0.5:
                 return f"{name} linked to {seizures:.0f} earlier seizures in {inspections:.0f} inspections"
             return f"{name} has {math.expm1(f.get(f'{entity}_prior_declarations', 0.0)):.0f} earlier declarations, {inspections:.0f} inspected"

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from contraband.data.load import load_declarations
 from contraband.data.mapping import bundled_mapping, load_mapping

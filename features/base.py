@@ -89,7 +89,8 @@ def hs(X: pd.DataFrame, digits: int) -> pd.Series:
 
 def text(X: pd.DataFrame, name: str) -> pd.Series:
     """A column as strings with missing kept missing (for the few places that need real text)."""
-    return cat(X, name).astype("object").astype("str").where(cat(X, name).notna())
+    c = cat(X, name)
+    return c.astype("object").astype("str").where(c.notna())
 
 
 def prepare(X: pd.DataFrame, columns) -> pd.DataFrame:

@@ -1,0 +1,186 @@
+"""What the product tracks about each declaration: its day and the keys of its entities.
+
+Every statistic of the history is counted per *entity kind* and key:
+
+- traders and goods: ``exporter``, ``consignee``, ``declarant``, ``hs6``;
+- routes: ``route`` (origin>export>transit>destination, as an analyst reads it) and
+  ``hs4_route`` (the route for this HS heading: how usual it is for this kind of goods);
+- pairs, counted for whether they were seen at all: ``exporter_route``, ``exporter_hs4``,
+  ``consignee_exporter``;
+- distinct partners, derived from the pairs: ``exporter_hs4s`` (HS headings an exporter has
+  traded) and ``consignee_exporters`` (exporters a consignee has received from).
+
+Keys are text; the parts of a composite key are joined by :data:`SEP`. A declaration whose
+entity is not recorded (no exporter id, say) has no key of that kind and adds nothing to it.
+Keys are computed once per distinct combination of values, not once per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: day numbers count whole days from this date (a declaration dated DAY0 is day 0)
+DAY0 = pd.Timestamp("2000-01-01")
+#: joins the parts of a composite key (ASCII unit separator: never inside an id or a code)
+SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    parts: tuple[str, ...]
+    #: inspection outcomes are counted for this kind (the others count declarations only)
+    outcomes: bool = True
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("exporter", ("exporter",)),
+    Kind("consignee", ("consignee",)),
+    Kind("declarant", ("declarant",)),
+    Kind("hs6", ("hs6",)),
+    Kind("route", ("route",)),
+    Kind("hs4_route", ("hs4", "route")),
+    Kind("exporter_route", ("exporter", "route"), outcomes=False),
+    Kind("exporter_hs4", ("exporter", "hs4"), outcomes=False),
+    Kind("consignee_exporter", ("consignee", "exporter"), outcomes=False),
+)}
+#: distinct-partner kinds: key = the pair's first part, counts = partners first seen that day
+DISTINCT: dict[str, str] = {"exporter_hs4s": "exporter_hs4", "consignee_exporters": "consignee_exporter"}
+ALL_KINDS: tuple[str, ...] = tuple(KINDS) + tuple(DISTINCT)
+
+
+def day_numbers(dates) -> np.ndarray:
+    """Dates (anything ``pd.to_datetime`` reads) as whole days since :data:`DAY0` (int64)."""
+    d = pd.to_datetime(pd.Series(dates) if not isinstance(dates, pd.Series) else dates)
+    return ((d - DAY0) // pd.Timedelta(days=1)).to_numpy(dtype="int64")
+
+
+def day_of(date) -> int:
+    return int((pd.Timestamp(date).normalize() - DAY0) // pd.Timedelta(days=1))
+
+
+def date_of(day: int) -> pd.Timestamp:
+    return DAY0 + pd.Timedelta(days=int(day))
+
+
+class Coded:
+    """A column as integer codes into its distinct values (code -1: missing)."""
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, codes: np.ndarray, values: np.ndarray):
+        self.codes = codes
+        self.values = values
+
+    @classmethod
+    def of(cls, column) -> "Coded":
+        if isinstance(column, pd.Series) and isinstance(column.dtype, pd.CategoricalDtype):
+            values = np.asarray(column.cat.categories.astype("object"), dtype=object)
+            values = np.array([str(v) for v in values], dtype=object)
+            return cls(column.cat.codes.to_numpy().astype(np.int64), values)
+        array = column.to_numpy(dtype=object, na_value=None) if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
+        codes, uniques = pd.factorize(array, use_na_sentinel=True)
+        values = np.array([str(v) for v in uniques], dtype=object)
+        return cls(codes.astype(np.int64), values)
+
+    @classmethod
+    def missing(cls, n: int) -> "Coded":
+        return cls(np.full(n, -1, dtype=np.int64), np.array([], dtype=object))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def derive(self, fn) -> "Coded":
+        """``fn`` (str -> str or None) applied to each distinct value, re-coded."""
+        new = [fn(v) for v in self.values]
+        codes, uniques = pd.factorize(np.asarray(new + [None], dtype=object), use_na_sentinel=True)
+        table = codes.astype(np.int64)  # last entry: the missing value's code (-1)
+        return Coded(table[np.where(self.codes < 0, len(new), self.codes)], np.asarray(uniques, dtype=object))
+
+    def map(self, fn, default=np.nan, dtype="float64") -> np.ndarray:
+        """Per-row values of ``fn`` (or a dict) over the distinct values."""
+        get = fn.get if isinstance(fn, dict) else fn
+        per_value = [get(v) for v in self.values]
+        table = np.array([default if v is None else v for v in per_value] + [default], dtype=dtype)
+        return table[np.where(self.codes < 0, len(per_value), self.codes)]
+
+    def isin(self, values) -> np.ndarray:
+        return self.map(lambda v: v in values, default=False, dtype=bool)
+
+    def rows(self) -> np.ndarray:
+        """The values row by row (object array, missing: None)."""
+        return np.append(self.values, None)[np.where(self.codes < 0, len(self.values), self.codes)]
+
+
+def combine(*parts: Coded, sep: str = SEP, missing: str = "", require_all: bool = False) -> Coded:
+    """The joined values of several coded columns, computed on distinct combinations.
+
+    A missing part joins as ``missing``; the result is missing only when every part is missing
+    (or, with ``require_all``, when any part is)."""
+    key = np.zeros(len(parts[0]), dtype=np.int64)
+    for p in parts:
+        key = key * (len(p.values) + 1) + (p.codes + 1)
+    combo, uniques = pd.factorize(key)
+    uniques = np.asarray(uniques, dtype=np.int64)
+    codes = []
+    for p in reversed(parts):  # each unique combination's code in each part (-1: missing)
+        base = len(p.values) + 1
+        codes.append(uniques % base - 1)
+        uniques = uniques // base
+    codes.reverse()
+    present = np.column_stack([c >= 0 for c in codes])
+    absent = ~present.any(axis=1) if not require_all else ~present.all(axis=1)
+    texts = [sep.join(t) for t in zip(*(np.append(p.values, missing)[c] for p, c in zip(parts, codes)))]
+    labels = np.array(texts + [None], dtype=object)
+    labels[np.flatnonzero(absent)] = None
+    # distinct combinations can still join to the same text: re-code on the text
+    recoded, values = pd.factorize(labels, use_na_sentinel=True)
+    return Coded(recoded[:-1][combo].astype(np.int64), np.asarray(values, dtype=object))
+
+
+def route_key(origin: Coded, export: Coded, transit: Coded, destination: Coded) -> Coded:
+    """origin>export>transit>destination (transit countries ';'-separated, empty if none)."""
+    return combine(origin, export, transit, destination, sep=">")
+
+
+def hs_prefix(hs_code: Coded, digits: int) -> Coded:
+    return hs_code.derive(lambda v: v[:digits] if len(v) >= digits else None)
+
+
+def column(frame: pd.DataFrame, name: str) -> Coded:
+    return Coded.of(frame[name]) if name in frame else Coded.missing(len(frame))
+
+
+def entity_parts(frame: pd.DataFrame) -> dict[str, Coded]:
+    """The parts every entity key is built from, for a frame of canonical declarations."""
+    hs = column(frame, "hs_code")
+    return {
+        "exporter": column(frame, "exporter_id"),
+        "consignee": column(frame, "consignee_id"),
+        "declarant": column(frame, "declarant_id"),
+        "hs6": hs_prefix(hs, 6),
+        "hs4": hs_prefix(hs, 4),
+        "route": route_key(column(frame, "origin_country"), column(frame, "export_country"),
+                           column(frame, "transit_countries"), column(frame, "destination_country")),
+    }
+
+
+def entity_keys(frame: pd.DataFrame, kinds=tuple(KINDS)) -> dict[str, Coded]:
+    """The key of every entity kind of each declaration (missing where a part is missing)."""
+    parts = entity_parts(frame)
+    out = {}
+    for name in kinds:
+        kind = KINDS[name]
+        if len(kind.parts) == 1:
+            out[name] = parts[kind.parts[0]]
+        else:
+            out[name] = combine(*(parts[p] for p in kind.parts), require_all=True)
+    return out
+
+
+def first_part(keys: np.ndarray) -> np.ndarray:
+    """The first part of composite keys (object array)."""
+    return np.array([k.split(SEP, 1)[0] for k in keys], dtype=object)

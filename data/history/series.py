@@ -1,0 +1,145 @@
+"""Per-entity daily aggregates, kept as one packed series per entity, and as-of reads over them.
+
+A series holds, for one entity (kind, key), the days on which something happened to it and the
+*cumulative* counts up to and including each day: declarations lodged, inspections with a known
+result recorded, seizures recorded. Stored as one row per entity (a few bytes per active day),
+a lookup reads one row and does one binary search, whether the entity has one declaration or a
+hundred thousand; a batch reads every series of a kind at once and searches them together.
+
+The cumulative declaration count never decreases within a series (a day's count is the number
+of declarations currently recorded on it), so the first day with a declaration is well defined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+COUNTS = ("declarations", "inspections", "seizures")
+_WIDTH = 1 + len(COUNTS)  # day, then the counts; int32 each
+_SHIFT = np.int64(1) << np.int64(24)  # composite (series, day) key; days < 2^24
+NEVER = np.iinfo(np.int64).max
+
+
+def encode(rows: np.ndarray) -> bytes:
+    """One series (rows of day + cumulative counts) as bytes."""
+    return np.ascontiguousarray(rows, dtype="<i4").tobytes()
+
+
+@dataclass
+class SeriesTable:
+    """The series of one kind (or a selection of them), concatenated series after series."""
+
+    kind: str
+    keys: np.ndarray  # object: one key per series
+    offsets: np.ndarray  # int64, len(keys) + 1: series i is rows offsets[i]:offsets[i+1]
+    day: np.ndarray  # int64, sorted within each series
+    cum: np.ndarray  # int64 (rows, 3): cumulative counts up to and including the day
+
+    @classmethod
+    def empty(cls, kind: str) -> "SeriesTable":
+        return cls(kind, np.array([], dtype=object), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                   np.zeros((0, len(COUNTS)), dtype=np.int64))
+
+    @classmethod
+    def from_blobs(cls, kind: str, keys, blobs) -> "SeriesTable":
+        keys = np.asarray(list(keys), dtype=object)
+        if not len(keys):
+            return cls.empty(kind)
+        lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(keys)) // (4 * _WIDTH)
+        rows = np.frombuffer(b"".join(blobs), dtype="<i4").reshape(-1, _WIDTH).astype(np.int64)
+        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(kind, keys, offsets, rows[:, 0], rows[:, 1:])
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def series_of_row(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.keys)), np.diff(self.offsets))
+
+    def blobs(self) -> list[bytes]:
+        rows = np.column_stack([self.day, self.cum]).astype("<i4")
+        return [encode(rows[s:e]) for s, e in zip(self.offsets[:-1], self.offsets[1:])]
+
+    def codes(self, keys: np.ndarray) -> np.ndarray:
+        """Series number of each key (-1: no series, i.e. nothing recorded yet)."""
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        return pd.Index(self.keys).get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
+
+    def before(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Cumulative counts of each series strictly before each day (0 where there is none)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        out = np.zeros((len(codes), len(COUNTS)), dtype=np.int64)
+        known = codes >= 0
+        if not known.any() or not len(self.day):
+            return out
+        composite = self.series_of_row * _SHIFT + self.day
+        c = codes[known]
+        pos = np.searchsorted(composite, c * _SHIFT + np.asarray(days, dtype=np.int64)[known], side="left") - 1
+        inside = pos >= self.offsets[c]
+        values = np.zeros((len(c), len(COUNTS)), dtype=np.int64)
+        values[inside] = self.cum[pos[inside]]
+        out[known] = values
+        return out
+
+    def first_days(self) -> np.ndarray:
+        """Per series: the first day with a declaration (``NEVER`` if none)."""
+        out = np.full(len(self.keys), NEVER, dtype=np.int64)
+        has = self.cum[:, 0] > 0
+        if has.any():
+            sid = self.series_of_row[has]
+            np.minimum.at(out, sid, self.day[has])
+        return out
+
+    def daily(self) -> np.ndarray:
+        """The day-by-day counts (differences of the cumulative counts within each series)."""
+        d = np.diff(self.cum, axis=0, prepend=np.zeros((1, len(COUNTS)), dtype=np.int64))
+        starts = self.offsets[:-1][np.diff(self.offsets) > 0]
+        d[starts] = self.cum[starts]
+        return d
+
+
+def merge(current: SeriesTable, deltas: pd.DataFrame) -> SeriesTable:
+    """Add day-by-day ``deltas`` (columns key, day and the counts) to the series they name.
+
+    ``current`` must hold every existing series the deltas touch (it may hold others, which are
+    left out of the result). Returns the new contents of the touched series only. Days whose
+    counts all cancel to zero are dropped; a count that would go negative is an error.
+    """
+    kind = current.kind
+    new_sid, keys = pd.factorize(deltas["key"].to_numpy(dtype=object))
+    keys = np.asarray(keys, dtype=object)
+    existing_code = current.codes(keys)
+    lengths = np.where(existing_code >= 0, current.offsets[existing_code + 1] - current.offsets[np.maximum(existing_code, 0)], 0)
+    old_sid = np.repeat(np.arange(len(keys)), lengths)
+    starts = np.where(existing_code >= 0, current.offsets[np.maximum(existing_code, 0)], 0)
+    first_out = np.cumsum(lengths) - lengths  # where each series' rows start among the old rows
+    old_rows = np.repeat(starts - first_out, lengths) + np.arange(int(lengths.sum()))
+    old_daily = current.daily()[old_rows] if len(old_rows) else np.zeros((0, len(COUNTS)), dtype=np.int64)
+    sid = np.concatenate([old_sid, new_sid]).astype(np.int64)
+    day = np.concatenate([current.day[old_rows], deltas["day"].to_numpy(dtype=np.int64)])
+    counts = np.vstack([old_daily, deltas[list(COUNTS)].to_numpy(dtype=np.int64)])
+    composite = sid * _SHIFT + day
+    order = np.argsort(composite, kind="stable")
+    composite = composite[order]
+    starts = np.flatnonzero(np.r_[True, composite[1:] != composite[:-1]])
+    summed = np.add.reduceat(counts[order], starts, axis=0) if len(starts) else counts[:0]
+    sid, day = composite[starts] // _SHIFT, composite[starts] % _SHIFT
+    keep = (summed != 0).any(axis=1)
+    sid, day, summed = sid[keep], day[keep], summed[keep]
+    cum = np.cumsum(summed, axis=0)
+    lengths = np.bincount(sid, minlength=len(keys))
+    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if len(cum):
+        cum -= np.vstack([np.zeros((1, len(COUNTS)), dtype=np.int64), cum])[offsets[:-1]][sid]
+    if (cum < 0).any():
+        bad = keys[sid[(cum < 0).any(axis=1)][0]]
+        raise ValueError(f"history of {kind} {bad!r} would count below zero: the store is inconsistent "
+                         "(run `contraband history rebuild`)")
+    return SeriesTable(kind, np.asarray(keys, dtype=object), offsets, day, cum)

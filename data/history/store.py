@@ -1,0 +1,637 @@
+"""The history store: every declaration seen, every inspection outcome, and per-entity series.
+
+One store holds the product's state. Training data, scored manifests and single declarations
+all feed it (:meth:`HistoryStore.ingest`); analysts' inspection results add outcome versions
+(:meth:`HistoryStore.record_outcomes`). It is idempotent: a re-sent declaration replaces its
+earlier copy (an identical one changes nothing), and a corrected outcome is a new version while
+earlier versions are kept. Each write updates, in the same transaction, the packed per-entity
+series that point-in-time features read (:meth:`HistoryStore.series`).
+
+Embedded by default: a SQLite file in WAL mode (many readers, one writer at a time, across
+processes; a writer waits for the lock rather than failing), located by ``--history`` or
+``CONTRABAND_HISTORY``, default ``history.db`` in the working directory. Everything goes through
+SQLAlchemy Core, so a server database URL (``postgresql://...``) can replace the file without
+touching feature code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, delete, event, func, select
+
+from contraband.data.contract import FIELD_BY_NAME, is_extra_column
+from contraband.data.history import schema as S
+from contraband.data.history.contributions import contributions, difference, outcome_steps
+from contraband.data.history.keys import DAY0, DISTINCT, KINDS, date_of, day_numbers, first_part
+from contraband.data.history.series import COUNTS, NEVER, SeriesTable, merge
+
+ENV = "CONTRABAND_HISTORY"
+DEFAULT_LOCATION = "history.db"
+#: where the data gives no record date, an outcome counts from its declaration's day plus this
+DEFAULT_OUTCOME_LAG_DAYS = 7
+_IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
+_OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
+_ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
+                  "destination_country", "exporter_id", "consignee_id", "declarant_id")
+
+
+def history_url(location: str | os.PathLike | None = None) -> str:
+    """A store location (a path, or a database URL) as a SQLAlchemy URL."""
+    location = str(location or os.environ.get(ENV) or DEFAULT_LOCATION)
+    if "://" in location:
+        return location
+    return f"sqlite:///{Path(location).expanduser().resolve()}"
+
+
+def open_history(location: str | os.PathLike | None = None) -> "HistoryStore":
+    return HistoryStore(history_url(location))
+
+
+@dataclass
+class IngestReport:
+    received: int = 0
+    new: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    outcome_versions: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"history: {self.received:,} declarations received ({self.new:,} new, {self.replaced:,} replaced, "
+                f"{self.unchanged:,} unchanged), {self.outcome_versions:,} outcome versions recorded "
+                f"({self.seconds:.1f} s)")
+
+
+@dataclass
+class OutcomeReport:
+    recorded: int = 0
+    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "declaration_id", "reason"]))
+
+
+def _engine(url: str):
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 300, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):  # pragma: no cover - exercised through every test
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by the driver
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # pragma: no cover
+        # a writer takes the write lock at once, so that what it reads stays true until it commits
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    return engine
+
+
+def _upsert(conn, table, columns: list[str], rows: list[tuple], keys: tuple[str, ...]) -> None:
+    """Insert or replace ``rows`` (tuples in ``columns`` order) through the driver's executemany:
+    the same SQL on SQLite and PostgreSQL, without per-row work in Python beyond the tuple."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+    conn.exec_driver_sql(sql, rows)
+
+
+def _column_list(column: pd.Series, constant=None) -> list:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = np.append(np.asarray(column.cat.categories, dtype=object), None)
+        codes = column.cat.codes.to_numpy()
+        return values[np.where(codes < 0, len(values) - 1, codes)].tolist()
+    if column.dtype == object:
+        return _none(column.to_numpy())
+    return column.to_numpy().tolist()
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = None) -> list[tuple]:
+    """Rows for the driver. Missing text becomes None; a missing number stays NaN, which SQLite
+    stores as NULL and PostgreSQL as NaN (both read back as missing)."""
+    constants = constants or {}
+    n = len(frame)
+    return list(zip(*(([constants[c]] * n) if c in constants else _column_list(frame[c]) for c in columns)))
+
+
+def _capture(fn, failures: list) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # re-raised by the thread that waits for this one
+        failures.append(exc)
+
+
+def _batches(values, size: int = _IN_BATCH):
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _none(values: np.ndarray) -> list:
+    """A column as a list for the database driver, missing values as None."""
+    out = np.asarray(values, dtype=object)
+    missing = pd.isna(out)
+    if missing.any():
+        out = out.copy()
+        out[missing] = None
+    return out.tolist()
+
+
+def _categorical(column: pd.Series) -> pd.Categorical:
+    """A text column as a categorical of str (missing stays missing), built per distinct value."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = [str(v) for v in column.cat.categories]
+        if len(set(cats)) == len(cats):
+            return pd.Categorical.from_codes(column.cat.codes.to_numpy(), categories=pd.Index(cats, dtype=object))
+        column = column.astype("object")
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object, na_value=None), use_na_sentinel=True)
+    labels = [str(v) for v in uniques]
+    if len(set(labels)) != len(labels):  # e.g. 1 and "1" in one object column
+        codes, uniques = pd.factorize(np.array(labels, dtype=object)[codes].tolist() if len(codes) else [])
+        labels = list(uniques)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
+
+
+def _stored_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Canonical declarations as stored rows: contract fields (text as categoricals), day,
+    extras (JSON) and the row hash (over everything stored, so an identical re-send matches)."""
+    if "declaration_id" not in frame or "declaration_date" not in frame:
+        raise ValueError("the history records declarations with a declaration_id and a declaration_date")
+    n = len(frame)
+    out = {"day": day_numbers(frame["declaration_date"])}
+    for name in S.COLUMN_FIELDS:
+        kind = FIELD_BY_NAME[name].kind
+        if name not in frame:
+            out[name] = pd.Categorical([None] * n, categories=pd.Index([], dtype=object))
+        elif kind in ("number", "flag"):
+            out[name] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        elif name == "declaration_id":
+            ids = frame[name].to_numpy(dtype=object, na_value=None)
+            if not (pd.api.types.is_string_dtype(frame[name].dtype) and not frame[name].dtype == object):
+                ids = np.array([None if v is None else str(v) for v in ids], dtype=object)
+            out[name] = ids
+        else:
+            out[name] = _categorical(frame[name])
+    rows = pd.DataFrame(out)
+    if rows["declaration_id"].isna().any():
+        raise ValueError("every declaration needs a declaration_id to be recorded in the history")
+    extras = [c for c in frame.columns if is_extra_column(c)]
+    if extras:
+        ex = frame[extras].astype("object").where(frame[extras].notna(), None)
+        rows["extras"] = pd.Series([json.dumps({k: v for k, v in r.items() if v is not None}, default=float)
+                                    for r in ex.to_dict("records")], dtype=object, index=rows.index)
+    else:
+        rows["extras"] = pd.Series(np.full(n, None, dtype=object), dtype=object, index=rows.index)
+    rows["row_hash"] = pd.util.hash_pandas_object(rows, index=False).to_numpy().view(np.int64)
+    return rows
+
+
+def _versions_from_frame(frame: pd.DataFrame, lag_days: int, source: str) -> pd.DataFrame:
+    """Outcome versions carried by a declarations frame: one per inspected row.
+
+    The record time is ``outcome_date`` where the data gives one, else the declaration date
+    plus ``lag_days``."""
+    if "inspected" not in frame:
+        return pd.DataFrame(columns=S.OUTCOME_COLUMNS)
+    inspected = pd.to_numeric(frame["inspected"], errors="coerce").fillna(0).to_numpy() == 1
+    rows = frame[inspected]
+    declared = pd.to_datetime(rows["declaration_date"])
+    recorded = declared + pd.Timedelta(days=int(lag_days))
+    if "outcome_date" in rows:
+        given = pd.to_datetime(rows["outcome_date"])
+        recorded = given.where(given.notna(), recorded)
+    contraband = pd.to_numeric(rows["contraband"], errors="coerce") if "contraband" in rows else \
+        pd.Series(np.nan, index=rows.index)
+    seized = pd.to_numeric(rows["seized_value_usd"], errors="coerce") if "seized_value_usd" in rows else \
+        pd.Series(np.nan, index=rows.index)
+    return pd.DataFrame({
+        "declaration_id": rows["declaration_id"].astype("object").map(str).to_numpy(),
+        "recorded_at": recorded.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object),
+        "recorded_day": day_numbers(recorded),
+        "inspected": 1,
+        "contraband": contraband.to_numpy(dtype="float64"),
+        "seized_value_usd": seized.to_numpy(dtype="float64"),
+        "material": None,
+        "note": None,
+        "source": source,
+    })
+
+
+def _new_or_changed(incoming: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFrame:
+    """The incoming outcome versions that are not stored yet, or differ from the stored version
+    with the same record time."""
+    if not len(incoming):
+        return incoming
+    if not len(stored):
+        return incoming.reset_index(drop=True)
+    both = incoming.reset_index(drop=True).merge(stored, on=["declaration_id", "recorded_at"], how="left",
+                                                 suffixes=("", "_stored"), indicator=True)
+    differs = (both["_merge"] == "left_only").to_numpy().copy()
+    for c in ("inspected", "contraband", "seized_value_usd"):
+        a = pd.to_numeric(both[c], errors="coerce").to_numpy(dtype=float)
+        b = pd.to_numeric(both[c + "_stored"], errors="coerce").to_numpy(dtype=float)
+        differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    for c in ("material", "note"):
+        a = both[c].astype("object").where(both[c].notna(), None).to_numpy()
+        b = both[c + "_stored"].astype("object").where(both[c + "_stored"].notna(), None).to_numpy()
+        differs |= a != b
+    return incoming.reset_index(drop=True)[differs]
+
+
+class HistoryStore:
+    """Declarations, outcome versions and per-entity series in one database."""
+
+    #: outcomes count up to this day (exclusive) in lookups: None here; see :meth:`blind`
+    outcomes_until: int | None = None
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _engine(url)
+        with self._write() as conn:
+            S.metadata.create_all(conn)
+            found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == "schema_version")).scalar()
+            if found is None:
+                conn.execute(S.meta.insert(), [{"name": "schema_version", "value": S.SCHEMA_VERSION}])
+            elif found != S.SCHEMA_VERSION:
+                raise ValueError(f"{url}: history schema version {found}, this product reads version "
+                                 f"{S.SCHEMA_VERSION}")
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({self.url!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __getstate__(self):  # a store travels as its URL (to another process, say)
+        return {"url": self.url}
+
+    def __setstate__(self, state):
+        self.__init__(state["url"])
+
+    @contextmanager
+    def _write(self):
+        with self.engine.connect() as conn:
+            conn.execution_options(write=True)
+            with conn.begin():
+                if conn.dialect.name == "postgresql":  # one writer at a time, as SQLite does
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7467)")
+                yield conn
+
+    @contextmanager
+    def reading(self):
+        """One consistent snapshot for several reads."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    # --- writing ---------------------------------------------------------------------------
+    def ingest(self, frame: pd.DataFrame, *, outcomes: bool = False, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS,
+               source: str = "", chunk_rows: int = 1_000_000) -> IngestReport:
+        """Record canonical declarations (and, with ``outcomes``, the inspection outcomes they carry).
+
+        Idempotent: an identical declaration changes nothing, a changed one replaces its copy; an
+        outcome version with the same record time replaces that version, a later one is added.
+        Written in transactions of ``chunk_rows`` declarations (a million by default, about 15 s
+        on two cores); other writers wait for each transaction, readers never do.
+        """
+        t0 = time.perf_counter()
+        rows = _stored_rows(frame)
+        report = IngestReport(received=len(rows))
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows.iloc[start:start + chunk_rows]
+            vchunk = _versions_from_frame(frame.iloc[start:start + chunk_rows], lag_days, source) if outcomes \
+                else pd.DataFrame(columns=S.OUTCOME_COLUMNS)
+            with self._write() as conn:
+                before = (report.new + report.replaced, report.outcome_versions)
+                ingest = self._begin_ingest(conn, source)
+                self._apply(conn, chunk, vchunk, report, ingest=ingest)
+                self._end_ingest(conn, ingest, report.new + report.replaced - before[0],
+                                 report.outcome_versions - before[1])
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def record_outcomes(self, records: pd.DataFrame, source: str = "") -> OutcomeReport:
+        """Record inspection results: declaration_id, inspected (0/1), contraband (0/1, missing
+        while the result is pending), seized_value_usd, material, note, recorded_at (default:
+        now). An outcome counts for declarations from the day after it was recorded."""
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        frame = records.reset_index(drop=True)
+        recorded = pd.to_datetime(frame["recorded_at"], utc=True).dt.tz_localize(None) \
+            if "recorded_at" in frame else pd.Series(now, index=frame.index)
+        recorded = recorded.where(recorded.notna(), now)
+        versions = pd.DataFrame({
+            "declaration_id": frame["declaration_id"].astype("object").map(str).to_numpy(),
+            "recorded_at": recorded.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object),
+            "recorded_day": day_numbers(recorded),
+            "inspected": pd.to_numeric(frame.get("inspected", 1), errors="coerce"),
+            "contraband": pd.to_numeric(frame["contraband"], errors="coerce") if "contraband" in frame else np.nan,
+            "seized_value_usd": pd.to_numeric(frame["seized_value_usd"], errors="coerce")
+            if "seized_value_usd" in frame else np.nan,
+            "material": frame["material"].astype("object") if "material" in frame else None,
+            "note": frame["note"].astype("object") if "note" in frame else None,
+            "source": source,
+        })
+        report = OutcomeReport()
+        problems = []
+        bad_flag = ~versions["inspected"].isin([0, 1])
+        problems += [(i, "inspected must be 0 or 1") for i in np.flatnonzero(bad_flag)]
+        bad_result = versions["contraband"].notna() & ~versions["contraband"].isin([0, 1])
+        problems += [(i, "contraband must be 0, 1 or missing (result pending)") for i in np.flatnonzero(bad_result)]
+        uninspected = (versions["inspected"] == 0) & versions["contraband"].notna()
+        problems += [(i, "a result is given for a declaration that was not inspected") for i in np.flatnonzero(uninspected)]
+        with self._write() as conn:
+            known = self._declaration_days(conn, versions["declaration_id"].unique())
+            for i, (d, day) in enumerate(zip(versions["declaration_id"], versions["recorded_day"])):
+                if d not in known:
+                    problems.append((i, "unknown declaration: not in the history"))
+                elif day < known[d]:
+                    problems.append((i, "recorded before the declaration was lodged"))
+            bad = sorted({i for i, _ in problems})
+            ok = versions.drop(index=bad)
+            ok = ok.astype({"inspected": "int64"})
+            if len(ok):
+                declared = self._stored(conn, ok["declaration_id"].unique())
+                ingest = self._begin_ingest(conn, source)
+                self._apply(conn, declared.iloc[:0], ok, IngestReport(), existing_rows=declared, ingest=ingest)
+                self._end_ingest(conn, ingest, 0, len(ok))
+            report.recorded = len(ok)
+        if problems:
+            report.rejected = pd.DataFrame(
+                [(i + 1, versions.at[i, "declaration_id"], reason) for i, reason in sorted(problems)],
+                columns=["row", "declaration_id", "reason"])
+        return report
+
+    def _begin_ingest(self, conn, source: str) -> int:
+        now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")
+        result = conn.execute(S.ingests.insert().values(source=source, recorded_at=now, declarations=0,
+                                                        outcome_versions=0))
+        return int(result.inserted_primary_key[0])
+
+    def _end_ingest(self, conn, ingest: int, declarations: int, versions: int) -> None:
+        conn.execute(S.ingests.update().where(S.ingests.c.ingest == ingest).values(
+            declarations=declarations, outcome_versions=versions))
+
+    def _apply(self, conn, chunk: pd.DataFrame, vchunk: pd.DataFrame, report: IngestReport,
+               existing_rows: pd.DataFrame | None = None, ingest: int = 0) -> None:
+        """Write declarations and outcome versions, and move the series by the difference."""
+        ids = chunk["declaration_id"].to_numpy(dtype=object)
+        if not len(chunk):
+            chunk = pd.DataFrame({c: pd.Series(dtype=object) for c in (*_ENTITY_FIELDS, "row_hash")})
+        hashes = self._hashes(conn, ids)
+        known = np.array([h is not None for h in hashes], dtype=bool)
+        same = known & (np.array([h if h is not None else 0 for h in hashes], dtype=np.int64)
+                        == chunk["row_hash"].to_numpy(dtype=np.int64))
+        changed = chunk[~same]
+        report.new += int((~known).sum())
+        report.replaced += int((known & ~same).sum())
+        report.unchanged += int(same.sum())
+
+        version_ids = pd.unique(vchunk["declaration_id"].to_numpy(dtype=object)) if len(vchunk) else np.array([], dtype=object)
+        old_versions = self._versions(conn, pd.unique(np.concatenate([ids[known & ~same], version_ids])))
+        new_versions_frame = _new_or_changed(vchunk, old_versions)
+        version_changed = pd.unique(new_versions_frame["declaration_id"].to_numpy(dtype=object))
+        report.outcome_versions += len(new_versions_frame)
+
+        affected = pd.unique(np.concatenate([changed["declaration_id"].to_numpy(dtype=object),
+                                             np.asarray(version_changed, dtype=object)]))
+        if not len(affected):
+            return
+        stored_ids = pd.Index(np.concatenate([ids[known & ~same], np.asarray(version_changed, dtype=object)]))
+        old_decl = existing_rows if existing_rows is not None else self._stored(
+            conn, affected[pd.Index(affected).isin(stored_ids)])
+        old_decl = old_decl[old_decl["declaration_id"].isin(affected)]
+        kept = old_decl[~old_decl["declaration_id"].isin(changed["declaration_id"])]
+        new_decl = pd.concat([kept, changed[list(_ENTITY_FIELDS)]], ignore_index=True) if len(kept) \
+            else changed[list(_ENTITY_FIELDS)]
+        old_v = old_versions[old_versions["declaration_id"].isin(affected)]
+        new_v = pd.concat([old_v, new_versions_frame], ignore_index=True)
+        new_v = new_v.drop_duplicates(["declaration_id", "recorded_at"], keep="last")
+        unknown = pd.Index(new_v["declaration_id"]).difference(pd.Index(new_decl["declaration_id"]))
+        if len(unknown):
+            raise ValueError(f"outcomes for declarations not in the history: {list(unknown[:5])}")
+
+        def write_rows() -> None:
+            if len(changed):
+                cols = [c.name for c in S.declarations.columns]
+                _upsert(conn, S.declarations, cols, _tuples(changed, cols, {"ingest": ingest}), ("declaration_id",))
+            if len(new_versions_frame):
+                _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS, _tuples(new_versions_frame, S.OUTCOME_COLUMNS),
+                        ("declaration_id", "recorded_at"))
+
+        if len(changed) < _OVERLAP_ROWS:
+            write_rows()
+            plan = self._plan_series(conn, self._deltas(new_decl, new_v, old_decl, old_v))
+        else:
+            # a large batch: the driver writes the rows on this (write) connection in a second thread
+            # while the series are computed, reading the current series on a second connection (they
+            # are as this transaction found them: it holds the write lock and has not touched them)
+            failure = []
+            writer = threading.Thread(target=lambda: _capture(write_rows, failure))
+            writer.start()
+            try:
+                deltas = self._deltas(new_decl, new_v, old_decl, old_v)
+                with self.engine.connect() as reader:
+                    plan = self._plan_series(reader, deltas)
+            finally:
+                writer.join()
+            if failure:
+                raise failure[0]
+        for table in plan:
+            self._write_series(conn, table)
+
+    @staticmethod
+    def _deltas(new_decl, new_v, old_decl, old_v) -> dict[str, pd.DataFrame]:
+        return difference(contributions(new_decl, outcome_steps(new_v), +1),
+                          contributions(old_decl, outcome_steps(old_v), -1))
+
+    def _plan_series(self, conn, deltas: dict[str, pd.DataFrame]) -> list[SeriesTable]:
+        """The new contents of every series the deltas touch (pairs move their distinct counts)."""
+        plan = []
+        distinct_deltas: dict[str, list[pd.DataFrame]] = {}
+        for kind, d in deltas.items():
+            current = self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object)))
+            merged = merge(current, d)
+            for distinct, pair in DISTINCT.items():
+                if pair != kind:
+                    continue
+                before = np.full(len(merged), NEVER, dtype=np.int64)
+                code = current.codes(merged.keys)
+                before[code >= 0] = current.first_days()[code[code >= 0]]
+                after = merged.first_days()
+                moved = before != after
+                if moved.any():
+                    owner = first_part(merged.keys[moved])
+                    for days, sign in ((before[moved], -1), (after[moved], +1)):
+                        ok = days != NEVER
+                        distinct_deltas.setdefault(distinct, []).append(pd.DataFrame(
+                            {"key": pd.Series(owner[ok], dtype=object), "day": days[ok], "declarations": sign,
+                             "inspections": 0, "seizures": 0}))
+            plan.append(merged)
+        for kind, parts in distinct_deltas.items():
+            d = pd.concat(parts, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[list(COUNTS)].sum()
+            d = d[(d[list(COUNTS)] != 0).any(axis=1)]
+            if len(d):
+                plan.append(merge(self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object))), d))
+        return plan
+
+    def _write_series(self, conn, table: SeriesTable) -> None:
+        empty = np.diff(table.offsets) == 0
+        blobs = table.blobs()
+        order = np.argsort(table.keys.astype(str), kind="stable")  # in key order: B-tree appends, not splits
+        rows = [(table.kind, table.keys[i], blobs[i]) for i in order if not empty[i]]
+        _upsert(conn, S.series, ["kind", "key", "data"], rows, ("kind", "key"))
+        for batch in _batches(table.keys[empty]):
+            conn.execute(delete(S.series).where(S.series.c.kind == table.kind, S.series.c.key.in_(batch)))
+
+    # --- reading ---------------------------------------------------------------------------
+    def _hashes(self, conn, ids: np.ndarray) -> list:
+        found = {}
+        if conn.execute(select(S.declarations.c.declaration_id).limit(1)).first() is not None:
+            for batch in _batches(ids):
+                found.update(conn.execute(select(S.declarations.c.declaration_id, S.declarations.c.row_hash)
+                                          .where(S.declarations.c.declaration_id.in_(batch))).all())
+        return [found.get(i) for i in ids]
+
+    def _declaration_days(self, conn, ids) -> dict[str, int]:
+        out = {}
+        for batch in _batches(ids):
+            out.update(conn.execute(select(S.declarations.c.declaration_id, S.declarations.c.day)
+                                    .where(S.declarations.c.declaration_id.in_(batch))).all())
+        return out
+
+    def _stored(self, conn, ids) -> pd.DataFrame:
+        """The entity fields and day of stored declarations."""
+        cols = [S.declarations.c[c] for c in _ENTITY_FIELDS]
+        rows = []
+        for batch in _batches(ids):
+            rows += conn.execute(select(*cols).where(S.declarations.c.declaration_id.in_(batch))).all()
+        frame = pd.DataFrame(rows, columns=list(_ENTITY_FIELDS)) if rows else pd.DataFrame(
+            {c: pd.Series(dtype=np.int64 if c == "day" else object) for c in _ENTITY_FIELDS})
+        return frame.astype({"day": np.int64})
+
+    def _versions(self, conn, ids) -> pd.DataFrame:
+        rows = []
+        for batch in _batches(ids):
+            rows += conn.execute(select(*S.outcomes.c).where(S.outcomes.c.declaration_id.in_(batch))).all()
+        frame = pd.DataFrame(rows, columns=S.OUTCOME_COLUMNS)
+        return frame.astype({"recorded_day": np.int64, "inspected": np.int64}) if len(frame) else frame
+
+    def _read_series(self, conn, kind: str, keys=None) -> SeriesTable:
+        t = S.series
+        if keys is None:
+            rows = conn.execute(select(t.c.key, t.c.data).where(t.c.kind == kind).order_by(t.c.key)).all()
+        else:
+            rows = []
+            for batch in _batches(keys):
+                rows += conn.execute(select(t.c.key, t.c.data).where(t.c.kind == kind, t.c.key.in_(batch))).all()
+        return SeriesTable.from_blobs(kind, [r[0] for r in rows], [r[1] for r in rows])
+
+    def series(self, kind: str, keys=None) -> SeriesTable:
+        """The series of one kind: all of them, or those of ``keys`` (unknown keys are absent)."""
+        if kind not in KINDS and kind not in DISTINCT:
+            raise ValueError(f"unknown entity kind {kind!r}")
+        with self.engine.connect() as conn:
+            return self._read_series(conn, kind, keys)
+
+    def declarations(self, *, start_day: int | None = None, end_day: int | None = None, ids=None) -> pd.DataFrame:
+        """Stored declarations (canonical columns, extras unpacked), ``start_day <= day < end_day``."""
+        t = S.declarations
+        query = select(*(t.c[c] for c in S.COLUMN_FIELDS), t.c.day, t.c.extras)
+        if start_day is not None:
+            query = query.where(t.c.day >= start_day)
+        if end_day is not None:
+            query = query.where(t.c.day < end_day)
+        with self.engine.connect() as conn:
+            if ids is None:
+                rows = conn.execute(query.order_by(t.c.day, t.c.declaration_id)).all()
+            else:
+                rows = []
+                for batch in _batches(ids):
+                    rows += conn.execute(query.where(t.c.declaration_id.in_(batch))).all()
+        frame = pd.DataFrame(rows, columns=[*S.COLUMN_FIELDS, "day", "extras"])
+        frame.insert(1, "declaration_date", DAY0 + pd.to_timedelta(frame.pop("day").astype("int64"), unit="D"))
+        for name in S.COLUMN_FIELDS:
+            kind = FIELD_BY_NAME[name].kind
+            if kind in ("number", "flag"):
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+            else:
+                frame[name] = frame[name].astype("str").where(frame[name].notna())
+        extras = frame.pop("extras")
+        if extras.notna().any():
+            unpacked = pd.DataFrame([json.loads(e) if e else {} for e in extras], index=frame.index)
+            frame = pd.concat([frame, unpacked], axis=1)
+        return frame
+
+    def outcomes(self, ids=None, *, all_versions: bool = False) -> pd.DataFrame:
+        """Outcome versions; by default only the current (latest recorded) one per declaration."""
+        with self.engine.connect() as conn:
+            if ids is None:
+                rows = conn.execute(select(*S.outcomes.c).order_by(S.outcomes.c.declaration_id,
+                                                                    S.outcomes.c.recorded_at)).all()
+                frame = pd.DataFrame(rows, columns=S.OUTCOME_COLUMNS)
+            else:
+                frame = self._versions(conn, ids).sort_values(["declaration_id", "recorded_at"])
+        if not all_versions and len(frame):
+            frame = frame.drop_duplicates("declaration_id", keep="last")
+        return frame.reset_index(drop=True)
+
+    def day_range(self) -> tuple[int | None, int | None]:
+        """First and last declaration day recorded (None, None when empty)."""
+        with self.engine.connect() as conn:
+            lo, hi = conn.execute(select(func.min(S.declarations.c.day), func.max(S.declarations.c.day))).one()
+        return lo, hi
+
+    def summary(self) -> dict:
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(S.declarations)).scalar()
+            v = conn.execute(select(func.count()).select_from(S.outcomes)).scalar()
+            per_kind = dict(conn.execute(select(S.series.c.kind, func.count()).group_by(S.series.c.kind)).all())
+        lo, hi = self.day_range()
+        return {"url": self.url, "declarations": int(n), "outcome_versions": int(v),
+                "from": None if lo is None else f"{date_of(lo):%Y-%m-%d}",
+                "to": None if hi is None else f"{date_of(hi):%Y-%m-%d}", "series": per_kind}
+
+    def rebuild(self) -> None:
+        """Recompute every series from the stored declarations and outcomes (a repair)."""
+        with self._write() as conn:
+            decl = self._stored(conn, conn.execute(select(S.declarations.c.declaration_id)).scalars().all())
+            versions = pd.DataFrame(conn.execute(select(*S.outcomes.c)).all(), columns=S.OUTCOME_COLUMNS)
+            conn.execute(delete(S.series))
+            for table in self._plan_series(conn, contributions(decl, outcome_steps(versions), +1)):
+                self._write_series(conn, table)
+
+    def blind(self, until_day: int) -> "HistoryView":
+        """This history with no outcome counted from ``until_day`` on (blind evaluation)."""
+        return HistoryView(self, until_day)
+
+
+class HistoryView:
+    """A read-only view of a store in which outcomes recorded on or after a day do not count."""
+
+    def __init__(self, store: HistoryStore, outcomes_until: int):
+        self.store = store
+        self.outcomes_until = int(outcomes_until)
+
+    def series(self, kind: str, keys=None) -> SeriesTable:
+        return self.store.series(kind, keys)
+
+    def __repr__(self) -> str:
+        return f"HistoryView({self.store.url!r}, outcomes before {date_of(self.outcomes_until):%Y-%m-%d})"
+
+
+__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "open_history", "history_url",
+           "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "DEFAULT_LOCATION"]

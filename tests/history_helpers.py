@@ -1,0 +1,37 @@
+"""Small hand-made declaration frames for the history store's tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from contraband.data.history.keys import ALL_KINDS
+
+
+def declarations(rows: list[dict]) -> pd.DataFrame:
+    """Canonical declarations from a few fields; the rest get plain defaults."""
+    base = {"hs_code": "381010", "goods_description": "solder paste", "origin_country": "CN",
+            "export_country": "CN", "destination_country": "US", "net_weight_kg": 100.0,
+            "declared_value_usd": 1000.0, "exporter_id": "E1", "consignee_id": "C1", "declarant_id": "D1"}
+    frame = pd.DataFrame([{**base, **r} for r in rows])
+    frame["declaration_date"] = pd.to_datetime(frame["declaration_date"])
+    return frame
+
+
+def snapshot(store) -> dict:
+    """Every series of every kind, as comparable arrays."""
+    out = {}
+    for kind in ALL_KINDS:
+        t = store.series(kind)
+        order = np.argsort(t.keys.astype(str))
+        out[kind] = [(t.keys[i], t.day[t.offsets[i]:t.offsets[i + 1]].tolist(),
+                      t.cum[t.offsets[i]:t.offsets[i + 1]].tolist()) for i in order]
+    return out
+
+
+def counts(store, kind: str, key: str, day: str) -> tuple[int, int, int]:
+    """(declarations, inspections, seizures) of one entity strictly before a day."""
+    from contraband.data.history import day_of
+
+    t = store.series(kind, [key])
+    return tuple(int(v) for v in t.before(t.codes(np.array([key], dtype=object)), np.array([day_of(day)]))[0])

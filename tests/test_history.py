@@ -1,0 +1,156 @@
+"""The history store: idempotent ingest, outcome versions, as-of counts, and real processes
+writing at once. Every test ends by checking the series against a rebuild from the stored
+declarations and outcomes."""
+
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from contraband.data.history import open_history
+from history_helpers import counts, declarations, snapshot
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = open_history(tmp_path / "history.db")
+    yield s
+    s.close()
+
+
+def consistent(store) -> bool:
+    before = snapshot(store)
+    store.rebuild()
+    return snapshot(store) == before
+
+
+def test_a_declaration_counts_from_the_next_day_and_re_sending_it_changes_nothing(store):
+    frame = declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"},
+                          {"declaration_id": "B", "declaration_date": "2025-03-01", "exporter_id": "E2"},
+                          {"declaration_id": "C", "declaration_date": "2025-03-04"}])
+    first = store.ingest(frame)
+    assert (first.new, first.replaced, first.unchanged) == (3, 0, 0)
+    assert counts(store, "exporter", "E1", "2025-03-01") == (0, 0, 0)  # same day: not history yet
+    assert counts(store, "exporter", "E1", "2025-03-02") == (1, 0, 0)
+    assert counts(store, "exporter", "E1", "2025-03-05") == (2, 0, 0)
+    assert counts(store, "hs6", "381010", "2025-03-02") == (2, 0, 0)
+    state = snapshot(store)
+    again = store.ingest(frame.sample(frac=1, random_state=1))
+    assert (again.new, again.replaced, again.unchanged) == (0, 0, 3)
+    assert snapshot(store) == state and store.summary()["declarations"] == 3
+    assert consistent(store)
+
+
+def test_a_re_sent_declaration_replaces_its_copy_everywhere(store):
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"},
+                               {"declaration_id": "B", "declaration_date": "2025-03-02"}]))
+    corrected = declarations([{"declaration_id": "B", "declaration_date": "2025-03-03", "exporter_id": "E9",
+                               "hs_code": "690721"}])
+    report = store.ingest(corrected)
+    assert report.replaced == 1
+    assert counts(store, "exporter", "E1", "2025-03-10") == (1, 0, 0)
+    assert counts(store, "exporter", "E9", "2025-03-10") == (1, 0, 0)
+    assert counts(store, "exporter_hs4s", "E1", "2025-03-10")[0] == 1
+    stored = store.declarations()
+    assert stored.set_index("declaration_id").loc["B", "hs_code"] == "690721"
+    assert str(stored.set_index("declaration_id").loc["B", "declaration_date"].date()) == "2025-03-03"
+    assert consistent(store)
+
+
+def test_outcomes_count_from_their_record_day_and_pending_ones_never_count_as_clean(store):
+    store.ingest(declarations([{"declaration_id": d, "declaration_date": "2025-03-01"} for d in "ABC"]))
+    report = store.record_outcomes(pd.DataFrame({
+        "declaration_id": ["A", "B", "C"], "inspected": [1, 1, 1], "contraband": [1, 0, None],
+        "recorded_at": ["2025-03-05T10:00", "2025-03-05T11:00", "2025-03-05T12:00"]}))
+    assert report.recorded == 3 and report.rejected.empty
+    assert counts(store, "exporter", "E1", "2025-03-05") == (3, 0, 0)  # recorded that day: not yet
+    # from the next day: two results known (one seizure); the pending inspection is neither
+    assert counts(store, "exporter", "E1", "2025-03-06") == (3, 2, 1)
+    assert counts(store, "exporter_route", "E1\x1fCN>CN>>US", "2025-03-06") == (3, 0, 0)  # pairs: declarations only
+    assert consistent(store)
+
+
+def test_a_correction_is_a_new_version_and_counts_from_its_own_day(store):
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"}]))
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [0],
+                                        "recorded_at": ["2025-03-02"]}))
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [1],
+                                        "note": ["lab: dysprosium oxide"], "recorded_at": ["2025-03-10"]}))
+    assert counts(store, "consignee", "C1", "2025-03-05") == (1, 1, 0)  # the first result, clean
+    assert counts(store, "consignee", "C1", "2025-03-11") == (1, 1, 1)  # the correction: seized
+    history = store.outcomes(all_versions=True)
+    assert history["contraband"].tolist() == [0, 1]
+    current = store.outcomes()
+    assert len(current) == 1 and current.loc[0, "note"] == "lab: dysprosium oxide"
+    # the same correction sent again is no new version
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [1],
+                                        "note": ["lab: dysprosium oxide"], "recorded_at": ["2025-03-10"]}))
+    assert len(store.outcomes(all_versions=True)) == 2
+    assert consistent(store)
+
+
+def test_outcomes_for_unknown_or_later_declarations_are_rejected_with_reasons(store):
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-10"}]))
+    report = store.record_outcomes(pd.DataFrame({
+        "declaration_id": ["A", "Z", "A", "A"], "inspected": [1, 1, 0, 2], "contraband": [1, 0, 1, None],
+        "recorded_at": ["2025-03-01", "2025-03-12", "2025-03-12", "2025-03-12"]}))
+    assert report.recorded == 0
+    reasons = dict(zip(report.rejected["row"], report.rejected["reason"]))
+    assert reasons == {1: "recorded before the declaration was lodged", 2: "unknown declaration: not in the history",
+                       3: "a result is given for a declaration that was not inspected", 4: "inspected must be 0 or 1"}
+    assert store.outcomes().empty
+
+
+def test_training_data_outcomes_count_after_the_lag_or_their_own_date(store):
+    frame = declarations([
+        {"declaration_id": "A", "declaration_date": "2025-03-01", "inspected": 1, "contraband": 1},
+        {"declaration_id": "B", "declaration_date": "2025-03-01", "inspected": 1, "contraband": 0,
+         "outcome_date": "2025-03-02"},
+        {"declaration_id": "C", "declaration_date": "2025-03-01", "inspected": 0},
+    ])
+    report = store.ingest(frame, outcomes=True, lag_days=7)
+    assert report.outcome_versions == 2  # C was not inspected: no outcome
+    assert counts(store, "exporter", "E1", "2025-03-03") == (3, 1, 0)  # B's own date
+    assert counts(store, "exporter", "E1", "2025-03-09") == (3, 2, 1)  # A: 1 March + 7 days
+    assert store.ingest(frame, outcomes=True, lag_days=7).outcome_versions == 0  # idempotent
+    assert consistent(store)
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "shared.db"
+    open_history(path).close()
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        import pandas as pd
+        from contraband.data.history import open_history
+        name = sys.argv[1]
+        store = open_history({str(path)!r})
+        for batch in range(30):
+            rows = [{{"declaration_id": f"{{name}}-{{batch}}-{{i}}", "declaration_date": f"2025-03-{{1 + i % 20:02d}}",
+                     "hs_code": "381010", "goods_description": "solder paste", "origin_country": "CN",
+                     "export_country": "CN", "destination_country": "US", "net_weight_kg": 1.0,
+                     "declared_value_usd": 1.0, "exporter_id": f"E{{i % 3}}", "consignee_id": name,
+                     "inspected": 1, "contraband": i % 2}} for i in range(20)]
+            frame = pd.DataFrame(rows)
+            frame["declaration_date"] = pd.to_datetime(frame["declaration_date"])
+            store.ingest(frame, outcomes=True, lag_days=1)
+            store.record_outcomes(pd.DataFrame({{"declaration_id": [f"{{name}}-{{batch}}-1"], "inspected": [1],
+                                                "contraband": [0], "recorded_at": ["2025-04-01"]}}))
+        print("done", name)
+    """))
+    procs = [subprocess.Popen([sys.executable, str(script), name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for name in ("north", "south")]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    store = open_history(path)
+    assert store.summary()["declarations"] == 2 * 30 * 20
+    assert len(store.outcomes(all_versions=True)) == 2 * 30 * 20 + 2 * 30
+    assert counts(store, "exporter", "E0", "2025-05-01")[0] == 2 * 30 * 7
+    # each process seized 10 of every 20 and corrected one seizure per batch to clean on 1 April
+    assert counts(store, "consignee", "north", "2025-03-31") == (600, 600, 300)
+    assert counts(store, "consignee", "north", "2025-05-01") == (600, 600, 300 - 30)
+    assert consistent(store)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pycountry
@@ -53,7 +54,7 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     Field("declaration_id", "id", REQUIRED, "Declaration (line) identifier"),
     Field("declaration_date", "date", REQUIRED, "Date the declaration was lodged"),
-    Field("hs_code", "hs_code", REQUIRED, "HS / tariff code, 6-10 digits, leading zeros kept"),
+    Field("hs_code", "hs_code", REQUIRED, "HS / tariff code: 6, 8 or 10 digits, leading zeros kept"),
     Field("goods_description", "text", REQUIRED, "Goods description as declared"),
     Field("origin_country", "country", REQUIRED, "Declared country of origin (ISO 3166 alpha-2)"),
     Field("export_country", "country", REQUIRED, "Country the goods were shipped from (alpha-2)"),
@@ -75,6 +76,7 @@ FIELDS: tuple[Field, ...] = (
     Field("inspected", "flag", OUTCOME, "1 if the declaration was inspected, 0 if not"),
     Field("contraband", "flag", OUTCOME, "Inspection outcome: 1 contraband found; inspected rows only"),
     Field("seized_value_usd", "number", OUTCOME, "Value seized at inspection, US dollars"),
+    Field("outcome_date", "date", OUTCOME, "Date the inspection outcome was recorded (inspected rows only)"),
 )
 
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
@@ -107,7 +109,7 @@ def _country_list_ok(values: pd.Series) -> pd.Series:
 
 def _checks(field: Field) -> list[pa.Check]:
     if field.kind == "hs_code":
-        return [pa.Check.str_matches(r"^[0-9]{6,10}$", error="HS code must have 6 to 10 digits")]
+        return [pa.Check.str_matches(r"^(?:[0-9]{2}){3,5}$", error="HS code must have 6, 8 or 10 digits")]
     if field.kind == "country":
         return [pa.Check.isin(sorted(country_codes()), error="not an ISO 3166 alpha-2 country code")]
     if field.kind == "countries":
@@ -130,17 +132,40 @@ _DTYPES = {
 }
 
 
-def cross_field_problems(df: pd.DataFrame) -> list[tuple[pd.Series, str, str]]:
-    """Rules that span fields, as (mask of offending rows, column to blame, reason)."""
+def _flag_is(values, one: int) -> np.ndarray:
+    """Cells equal to ``one`` (missing: False)."""
+    v = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return v == one
+
+
+def _present(values) -> np.ndarray:
+    return ~pd.isna(np.asarray(values, dtype=object))
+
+
+def cross_field_problems(df) -> list[tuple[np.ndarray, str, str]]:
+    """Rules that span fields, as (mask of offending rows, column to blame, reason).
+
+    ``df`` is a canonical frame or a mapping of its columns (arrays)."""
     problems = []
-    if "contraband" in df:
-        inspected = df["inspected"] if "inspected" in df else pd.Series(pd.NA, index=df.index)
-        bad = df["contraband"].notna() & (inspected != 1).fillna(True).astype(bool)
+    names = set(df.keys()) if isinstance(df, dict) else set(df.columns)
+    if "contraband" in names:
+        inspected = _flag_is(df["inspected"], 1) if "inspected" in names else np.zeros(len(df["contraband"]), bool)
+        bad = _present(df["contraband"]) & ~inspected
         problems.append((bad, "contraband", "contraband outcome given for a row that was not inspected"))
-    if "seized_value_usd" in df:
-        found = df["contraband"] if "contraband" in df else pd.Series(pd.NA, index=df.index)
-        bad = (df["seized_value_usd"].fillna(0) > 0) & (found != 1).fillna(True).astype(bool)
+    if "seized_value_usd" in names:
+        seized = pd.to_numeric(pd.Series(np.asarray(df["seized_value_usd"], dtype=object)), errors="coerce").fillna(0)
+        found = _flag_is(df["contraband"], 1) if "contraband" in names else np.zeros(len(seized), bool)
+        bad = (seized.to_numpy() > 0) & ~found
         problems.append((bad, "seized_value_usd", "seized value given for a row with no contraband found"))
+    if "outcome_date" in names:
+        recorded = pd.to_datetime(pd.Series(np.asarray(df["outcome_date"])))
+        inspected = _flag_is(df["inspected"], 1) if "inspected" in names else np.zeros(len(recorded), bool)
+        problems.append((recorded.notna().to_numpy() & ~inspected, "outcome_date",
+                         "outcome date given for a row that was not inspected"))
+        if "declaration_date" in names:
+            declared = pd.to_datetime(pd.Series(np.asarray(df["declaration_date"])))
+            early = (recorded < declared).fillna(False).to_numpy(dtype=bool)
+            problems.append((early, "outcome_date", "outcome recorded before the declaration was lodged"))
     return problems
 
 

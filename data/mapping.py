@@ -11,7 +11,7 @@ Format (see ``data/mappings/kcs.toml`` and ``docs/data.md``)::
 
     [fields]                           # canonical field = source column, or a table:
     declaration_id = "Declaration ID"
-    hs_code = { column = "HS6 Code", pad = 6 }           # restore leading zeros
+    hs_code = { column = "HS6 Code", pad = true }        # restore a leading zero lost to numbers
     net_weight_kg = { column = "Net Mass", unit = "lb" } # or unit_column = "Weight Unit"
     declared_value_usd = { column = "Item Price", currency = "KRW" }  # or currency_column
     destination_country = { value = "KR" }               # constant
@@ -51,7 +51,7 @@ class FieldSource:
 
     column: str | None = None
     value: Any = None
-    pad: int | None = None
+    pad: bool = False
     unit: str | None = None
     unit_column: str | None = None
     currency: str | None = None
@@ -132,7 +132,11 @@ def _field_source(path: str, name: str, spec: Any) -> FieldSource:
             _check_type(path, f"{where}.{key}", spec[key], isinstance(spec[key], str), "a column name (text)")
     if "pad" in spec:
         pad = spec["pad"]
-        _check_type(path, f"{where}.pad", pad, type(pad) is int and 6 <= pad <= 10, "a whole number from 6 to 10")
+        _check_type(path, f"{where}.pad", pad, type(pad) is bool,
+                    "true or false (true: an odd-length code, which lost a leading zero to numeric storage, gains "
+                    "one: 10129 -> 010129; a fixed width would turn 381010 into 00381010)")
+        if name != "hs_code":
+            raise MappingError(f"{path}: {where}.pad applies to hs_code only")
     if "unit" in spec:
         unit = spec["unit"]
         _check_type(path, f"{where}.unit", unit, isinstance(unit, str) and unit.strip().lower() in WEIGHT_UNITS,
@@ -146,7 +150,7 @@ def _field_source(path: str, name: str, spec: Any) -> FieldSource:
     return FieldSource(
         column=spec.get("column"),
         value=spec.get("value"),
-        pad=spec.get("pad"),
+        pad=bool(spec.get("pad", False)),
         unit=spec.get("unit"),
         unit_column=spec.get("unit_column"),
         currency=spec.get("currency"),

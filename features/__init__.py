@@ -1,12 +1,14 @@
 """Feature transformers (scikit-learn estimators) from canonical declarations to a feature frame.
 
-Owns every statistic learned from the training window. Families (one module each): ``value``
-(USD/kg against the HS code's norm), ``physical`` (kg per piece, litre, m2, package),
-``route`` (origin, hubs, route rarity), ``entities`` (out-of-time histories of exporters,
-consignees, declarants, HS codes and routes), ``text`` (description against HS code),
+Owns every statistic learned from the training window and the point-in-time reads of the
+history store. Families (one module each): ``value`` (USD/kg against the HS code's norm),
+``physical`` (kg per piece, litre, m2, package), ``route`` (origin, hubs, countries),
+``entities`` (histories of exporters, consignees, declarants, HS codes and routes, read from
+the store as of the day before each declaration), ``text`` (description against HS code),
 ``policy`` (controlled and cover codes, days since the control), ``declared`` (HS chapter and
-heading, mapped ``x_*`` extras) and ``anomaly`` (IsolationForest). ``pipeline`` composes them.
-No feature reads ``truth_*`` columns; outcomes enter only as counts of *earlier* inspections.
+heading, mapped ``x_*`` extras) and ``anomaly`` (IsolationForest). ``pipeline`` composes them;
+``base`` holds the family contract and the columns they read. No feature reads ``truth_*``
+columns; outcomes enter only as counts recorded in the store before the declaration's day.
 """
 
 from contraband.features.pipeline import ALL_FAMILIES, FAMILIES, DeclarationFeatures

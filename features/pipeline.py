@@ -1,9 +1,13 @@
-"""The feature pipeline: canonical declarations in, one feature frame out.
+"""The feature pipeline: canonical declarations (plus the history store) in, one feature frame out.
 
 ``DeclarationFeatures`` composes the families (each fitted on the training window only), then
-appends the anomaly score fitted on their numeric output. It records which families were active
-(a family switches off when its columns are missing) and which family each feature belongs to.
-``truth_*`` columns are dropped on the way in: no feature can ever read them.
+appends the anomaly score fitted on their numeric output. Fitting needs no history: the entity
+family learns only its prior rate; its counts are read from the store at transform time, as of
+the day before each declaration, in training as in serving. The output is one block of float
+columns (categorical features as integer codes, listed in ``categorical_features_``). It
+records which families were active (a family switches off when its columns are missing) and
+which family each feature belongs to. ``truth_*`` columns are dropped on the way in: no feature
+can ever read them.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from contraband.data.contract import FIELDS, is_extra_column, is_truth_column
+from contraband.data.contract import is_truth_column
 from contraband.features.anomaly import AnomalyScore
-from contraband.features.base import prepare
+from contraband.features.base import Frame
 from contraband.features.entities import EntityHistory
 from contraband.features.extras import ExtraColumns
 from contraband.features.physical import PhysicalFeatures
@@ -36,13 +40,13 @@ FAMILIES = {
     "declared": ExtraColumns(),
 }
 ALL_FAMILIES = tuple(FAMILIES) + ("anomaly",)
+_PARALLEL_ROWS = 20_000  # from this many rows, the anomaly score runs beside the history lookups
 
 
 def without_truth(X: pd.DataFrame) -> pd.DataFrame:
-    """The declarations as features may see them: no ``truth_*`` column, text as categoricals."""
-    X = X[[c for c in X.columns if not is_truth_column(c)]]
-    text_columns = [f.name for f in FIELDS if f.kind not in ("number", "flag", "date") and f.name != "declaration_id"]
-    return prepare(X, text_columns + [c for c in X.columns if is_extra_column(c)])
+    """The declarations as features may see them: no ``truth_*`` column."""
+    truth = [c for c in X.columns if is_truth_column(c)]
+    return X.drop(columns=truth) if truth else X
 
 
 class DeclarationFeatures(TransformerMixin, BaseEstimator):
@@ -54,48 +58,74 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X: pd.DataFrame, y=None):
-        self.fit_transform(X)
-        return self
-
-    def fit_transform(self, X: pd.DataFrame, y=None, **fit_params) -> pd.DataFrame:
         unknown = set(self.families) - set(FAMILIES)
         if unknown:
             raise ValueError(f"unknown feature families {sorted(unknown)}; known: {sorted(FAMILIES)}")
-        X = without_truth(X)
-        self.families_ = {name: clone(FAMILIES[name]).fit(X) for name in self.families}
-        frame = self._union(X)
+        frame = Frame(without_truth(X))
+        self.families_ = {name: clone(FAMILIES[name]).fit(frame) for name in self.families}
         self.feature_family_ = {c: name for name, fam in self.families_.items() for c in fam.feature_names_out_}
-        self.anomaly_ = AnomalyScore(n_jobs=self.n_jobs).fit(frame, feature_family=self.feature_family_) if self.anomaly else None
-        if self.anomaly_ is not None and self.anomaly_.active_:
-            frame = self.anomaly_.transform(frame)
-            self.feature_family_["anomaly_score"] = "anomaly"
+        self.categorical_features_ = [c for fam in self.families_.values() for c in fam.categorical_]
+        self.anomaly_ = None
+        if self.anomaly:
+            shape = self._own_shape(frame)
+            self.anomaly_ = AnomalyScore(n_jobs=self.n_jobs).fit(
+                pd.DataFrame(shape, index=frame.X.index), feature_family=self.feature_family_,
+                categorical=self.categorical_features_)
+            if self.anomaly_.active_:
+                self.feature_family_["anomaly_score"] = "anomaly"
+            else:
+                self.anomaly_ = None
         self.active_families_ = [n for n, f in self.families_.items() if f.active_]
-        if self.anomaly_ is not None and self.anomaly_.active_:
+        if self.anomaly_ is not None:
             self.active_families_.append("anomaly")
-        self.feature_names_out_ = list(frame.columns)
-        return frame
+        self.feature_names_out_ = [c for fam in self.families_.values() for c in fam.feature_names_out_]
+        if self.anomaly_ is not None:
+            self.feature_names_out_.append("anomaly_score")
+        return self
 
-    def _union(self, X: pd.DataFrame) -> pd.DataFrame:
-        parts = [fam.transform(X) for fam in self.families_.values() if fam.active_]
-        return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=X.index)
+    def fit_transform(self, X: pd.DataFrame, y=None, history=None, **fit_params) -> pd.DataFrame:
+        return self.fit(X).transform(X, history)
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _own_shape(self, frame: Frame) -> dict[str, np.ndarray]:
+        """The features of the families that need no history (the anomaly score's inputs)."""
+        out = {}
+        for fam in self.families_.values():
+            if fam.active_ and not fam.needs_history:
+                out.update(fam.columns(frame))
+        return out
+
+    def columns(self, X: pd.DataFrame, history=None) -> dict[str, np.ndarray]:
+        """Every feature as a float array, by name."""
         check_is_fitted(self, "families_")
-        X = without_truth(X)
-        if self.anomaly_ is None or not self.anomaly_.active_:
-            return self._union(X)[self.feature_names_out_]
-        # the anomaly score needs only the declaration's own shape, not the entity histories:
-        # score it in a second thread while the histories are counted (both release the GIL)
-        own = [n for n, f in self.families_.items() if f.active_ and n != "entities"]
-        parts = {n: self.families_[n].transform(X) for n in own}
-        shape = pd.concat(parts.values(), axis=1)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            anomaly = pool.submit(self.anomaly_.score, shape)
-            if "entities" in self.families_ and self.families_["entities"].active_:
-                parts["entities"] = self.families_["entities"].transform(X)
-            frame = pd.concat([parts[n] for n in self.families_ if n in parts], axis=1)
-            frame["anomaly_score"] = anomaly.result()
-        return frame[self.feature_names_out_]
+        frame = X if isinstance(X, Frame) else Frame(without_truth(X))
+        out = self._own_shape(frame)
+        needs = [f for f in self.families_.values() if f.active_ and f.needs_history]
+        if self.anomaly_ is not None and needs and frame.n >= _PARALLEL_ROWS:
+            # the anomaly score needs only the declaration's own shape: score it in a second thread
+            # while the histories are read (both release the GIL in their heavy parts)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                anomaly = pool.submit(self.anomaly_.score, out)
+                for fam in needs:
+                    out.update(fam.columns(frame, history))
+                out["anomaly_score"] = anomaly.result()
+        else:
+            for fam in needs:
+                out.update(fam.columns(frame, history))
+            if self.anomaly_ is not None:
+                out["anomaly_score"] = self.anomaly_.score(out)
+        return out
+
+    def matrix(self, X: pd.DataFrame, history=None) -> np.ndarray:
+        """The features as one float matrix, columns in ``feature_names_out_`` order."""
+        cols = self.columns(X, history)
+        n = X.n if isinstance(X, Frame) else len(X)
+        if not self.feature_names_out_:
+            return np.zeros((n, 0))
+        return np.column_stack([np.asarray(cols[c], dtype="float64") for c in self.feature_names_out_])
+
+    def transform(self, X: pd.DataFrame, history=None) -> pd.DataFrame:
+        index = X.X.index if isinstance(X, Frame) else X.index
+        return pd.DataFrame(self.matrix(X, history), index=index, columns=self.feature_names_out_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "families_")

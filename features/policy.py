@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import DAY0, Family, days, hs, values_of
+from contraband.data.history.keys import DAY0
+from contraband.features.base import Family, Frame
 
 
 def _relevant_measures() -> dict[str, list[str]]:
@@ -26,7 +27,7 @@ class PolicyFeatures(Family):
     family = "policy"
     requires = ("hs_code", "declaration_date")
 
-    def _fit(self, X):
+    def _fit(self, frame: Frame):
         goods = ref.goods()
         self.controlled_codes_ = sorted(goods.index[goods["role"] == "controlled"])
         self.cover_codes_ = sorted(set(ref.cover_goods()["hs_code"]))
@@ -38,16 +39,13 @@ class PolicyFeatures(Family):
             for m in timeline.index
         }
 
-    def _transform(self, X):
-        code6 = hs(X, 6)
-        d = days(X)
-        out = pd.DataFrame(index=X.index)
-        out["controlled_hs"] = code6.isin(self.controlled_codes_).to_numpy().astype("float64")
-        out["cover_hs"] = code6.isin(self.cover_codes_).to_numpy().astype("float64")
-        since = np.full(len(X), np.nan)
-        in_force = np.zeros(len(X))
+    def _columns(self, frame: Frame):
+        code6 = frame.hs(6)
+        d = frame.days()
+        since = np.full(frame.n, np.nan)
+        in_force = np.zeros(frame.n)
         for m, (start, s_from, s_until) in self.timeline_.items():
-            rows = np.flatnonzero(values_of(code6, lambda c: m in self.measures_.get(c, ()), default=False, dtype=bool))
+            rows = np.flatnonzero(code6.map(lambda c: m in self.measures_.get(c, ()), default=False, dtype=bool))
             if not len(rows):
                 continue
             active = d[rows] >= start
@@ -55,6 +53,9 @@ class PolicyFeatures(Family):
                 active &= ~((d[rows] >= s_from) & (d[rows] < s_until))
             since[rows] = np.fmin(since[rows], np.where(active, d[rows] - start, np.nan))  # most recent control
             in_force[rows] = np.maximum(in_force[rows], active)
-        out["days_since_control"] = since
-        out["control_in_force"] = in_force
-        return out
+        return {
+            "controlled_hs": code6.isin(set(self.controlled_codes_)).astype("float64"),
+            "cover_hs": code6.isin(set(self.cover_codes_)).astype("float64"),
+            "days_since_control": since,
+            "control_in_force": in_force,
+        }

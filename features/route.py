@@ -1,9 +1,9 @@
 """Route features: does the way the goods travelled fit the goods?
 
 Origin differing from the export country (a hub origin on goods shipped from China), export
-from or transit through a transshipment hub, how rare the route is for this HS4 in the training
-window, and the countries and transport mode themselves as categories. How rare a route is
-(overall and for the HS heading) is counted out of time by the entity histories.
+from or transit through a transshipment hub, and the countries and transport mode themselves
+as categories. How rare a route is (overall and for the HS heading) is counted point in time
+by the entity histories.
 """
 
 from __future__ import annotations
@@ -12,43 +12,39 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, cat, categorical, combine, values_of
+from contraband.features.base import Family, Frame, encode, vocabulary
 
 CATEGORIES = ("origin_country", "export_country", "destination_country", "transport_mode")
 
 
-def route_key(X: pd.DataFrame) -> pd.Series:
-    """origin>export>transit>destination, the route as an analyst reads it (categorical)."""
-    return combine(cat(X, "origin_country"), cat(X, "export_country"), cat(X, "transit_countries"),
-                   cat(X, "destination_country"), sep=">", missing="")
-
-
-def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Row-wise equality of two categoricals; missing on either side counts as different."""
-    union = a.cat.categories.union(b.cat.categories)
-    ca = a.cat.set_categories(union).cat.codes.to_numpy()
-    cb = b.cat.set_categories(union).cat.codes.to_numpy()
-    return (ca == cb) & (ca >= 0)
+def same(a, b) -> np.ndarray:
+    """Row-wise equality of two coded columns; missing on either side counts as different."""
+    position = pd.Index(a.values, dtype=object).get_indexer(pd.Index(b.values, dtype=object)) if len(a.values) else \
+        np.full(len(b.values), -1)
+    b_in_a = np.append(position, -1)[np.where(b.codes < 0, len(b.values), b.codes)]
+    return (a.codes == b_in_a) & (a.codes >= 0)
 
 
 class RouteFeatures(Family):
     family = "route"
     requires = ("origin_country", "export_country")
 
-    def _fit(self, X):
+    def _fit(self, frame: Frame):
         self.hubs_ = sorted(ref.hub_countries())
-        self.categories_ = {c: sorted(cat(X, c).dropna().unique()) for c in CATEGORIES if c in X}
+        self.categories_ = {c: vocabulary(frame.coded(c)) for c in CATEGORIES if c in frame.X}
+        self.categorical_ = list(self.categories_)
 
-    def _transform(self, X):
-        origin, export = cat(X, "origin_country"), cat(X, "export_country")
-        transit = cat(X, "transit_countries")
-        out = pd.DataFrame(index=X.index)
-        out["origin_not_export"] = (~_same(origin, export)).astype("float64")
-        out["export_from_hub"] = export.isin(self.hubs_).to_numpy().astype("float64")
-        out["hub_origin_shipped_from_china"] = (origin.isin(self.hubs_).to_numpy()
-                                                & (export == "CN").to_numpy()).astype("float64")
-        out["transit_hubs"] = values_of(transit, lambda t: sum(h in t.split(";") for h in self.hubs_), default=0.0)
-        out["transit_countries_count"] = values_of(transit, lambda t: len(t.split(";")), default=0.0)
-        for c, cats in self.categories_.items():
-            out[c] = categorical(cat(X, c), cats)
+    def _columns(self, frame: Frame):
+        origin, export = frame.coded("origin_country"), frame.coded("export_country")
+        transit = frame.coded("transit_countries")
+        hubs = set(self.hubs_)
+        out = {
+            "origin_not_export": (~same(origin, export)).astype("float64"),
+            "export_from_hub": export.isin(hubs).astype("float64"),
+            "hub_origin_shipped_from_china": (origin.isin(hubs) & export.isin({"CN"})).astype("float64"),
+            "transit_hubs": transit.map(lambda t: float(sum(h in hubs for h in t.split(";"))), default=0.0),
+            "transit_countries_count": transit.map(lambda t: float(len(t.split(";"))), default=0.0),
+        }
+        for c, vocab in self.categories_.items():
+            out[c] = encode(frame.coded(c), vocab)
         return out

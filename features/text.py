@@ -3,7 +3,9 @@
 TF-IDF (character n-grams) similarity of the description to the HS 2022 description of the code,
 and to the descriptions typically declared under that code in the training window (falling back
 to the reference table's typical descriptions for codes the window did not see); vague wording.
-Computed once per distinct (description, HS6) pair.
+Computed once per distinct (description, HS6) pair; pairs already computed in this process are
+remembered (a bounded cache that is not part of the fitted model), so a description seen before
+costs a dictionary lookup, not a TF-IDF transform.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, cat, combine, derive, hs, values_of
+from contraband.data.history.keys import combine
+from contraband.features.base import Family, Frame
 
 VAGUE = ("sample", "samples", "goods", "general merchandise", "mixed goods", "gift", "gifts", "parts",
          "spare parts", "raw materials", "raw material", "industrial material", "materials",
          "chemical product", "building materials", "accessories", "various", "merchandise")
+_CACHE_SIZE = 200_000
 
 
 class TextFeatures(Family):
@@ -29,14 +33,21 @@ class TextFeatures(Family):
     def __init__(self, max_features: int = 20_000):
         self.max_features = max_features
 
-    @staticmethod
-    def _descriptions(X) -> pd.Series:
-        return derive(cat(X, "goods_description"), lambda v: v.lower().strip() or None)
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_similarity", None)  # a cache, not a fitted parameter
+        return state
 
-    def _fit(self, X):
-        pairs = pd.DataFrame({"d": self._descriptions(X).to_numpy(), "c": hs(X, 6).to_numpy()}).dropna()
+    @staticmethod
+    def _descriptions(frame: Frame):
+        return frame.cached("descriptions", lambda: frame.coded("goods_description").derive(
+            lambda v: v.lower().strip() or None))
+
+    def _fit(self, frame: Frame):
+        desc, code6 = self._descriptions(frame), frame.hs(6)
+        pairs = pd.DataFrame({"d": desc.rows(), "c": code6.rows()}).dropna()
         counts = pairs.value_counts().reset_index(name="n")
-        counts = counts[counts["n"] > 0].astype({"d": "str", "c": "str"})
+        counts = counts[counts["n"] > 0].astype({"d": "object", "c": "object"})
         goods = ref.goods()
         hs_text = {c: (ref.hs_description(c) or "").lower() for c in set(counts["c"]) | set(goods.index)}
         typical_ref = {c: " ".join(d.lower().split("|")) for c, d in goods["goods_descriptions"].items()}
@@ -57,29 +68,33 @@ class TextFeatures(Family):
         self.typical_codes_ = sorted(typical)
         self.typical_matrix_ = normalize(sparse.vstack([typical[c] for c in self.typical_codes_]).tocsr())
 
-    def _transform(self, X):
-        desc = self._descriptions(X)
-        pairs = combine(desc, hs(X, 6), sep="\t", missing="")
-        distinct = [p.split("\t") for p in pairs.cat.categories]
-        d = [p[0] for p in distinct]
-        c = [p[1] for p in distinct]
-        hs_sim = np.full(len(distinct), np.nan)
-        typ_sim = np.full(len(distinct), np.nan)
-        ok = np.array([bool(a) and bool(b) for a, b in zip(d, c)], dtype=bool)
-        if ok.any():
-            vecs = self.vectorizer_.transform([d[i] for i in np.flatnonzero(ok)])
-            codes = [c[i] for i in np.flatnonzero(ok)]
+    def _similarities(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float]]:
+        """(similarity to the HS text, similarity to what is typical) of (description, HS6) pairs."""
+        cache = self.__dict__.setdefault("_similarity", {})
+        todo = [p for p in pairs if p not in cache]
+        if todo:
+            vecs = self.vectorizer_.transform([d for d, _ in todo])
+            codes = [c for _, c in todo]
             hs_pos = pd.Index(self.hs_codes_).get_indexer(codes)
             typ_pos = pd.Index(self.typical_codes_).get_indexer(codes)
             sim_h = np.asarray(vecs.multiply(self.hs_matrix_[np.maximum(hs_pos, 0)]).sum(axis=1)).ravel()
             sim_t = np.asarray(vecs.multiply(self.typical_matrix_[np.maximum(typ_pos, 0)]).sum(axis=1)).ravel()
-            hs_sim[ok] = np.where(hs_pos >= 0, sim_h, np.nan)
-            typ_sim[ok] = np.where(typ_pos >= 0, sim_t, np.nan)
-        codes = pairs.cat.codes.to_numpy()
-        take = lambda per_pair: np.append(per_pair, np.nan)[codes]  # noqa: E731
-        out = pd.DataFrame(index=X.index)
-        out["description_vs_hs_text"] = take(hs_sim)
-        out["description_vs_typical"] = take(typ_sim)
-        out["vague_description"] = values_of(desc, lambda v: float(v in VAGUE or len(v.split()) <= 1))
-        out["description_words"] = values_of(desc, lambda v: float(len(v.split())))
-        return out
+            if len(cache) + len(todo) > _CACHE_SIZE:
+                cache.clear()
+            for p, h, hp, t, tp in zip(todo, sim_h, hs_pos, sim_t, typ_pos):
+                cache[p] = (float(h) if hp >= 0 else np.nan, float(t) if tp >= 0 else np.nan)
+        return {p: cache[p] for p in pairs}
+
+    def _columns(self, frame: Frame):
+        desc = self._descriptions(frame)
+        pairs = combine(desc, frame.hs(6), sep="\t", require_all=True)
+        distinct = [tuple(p.split("\t")) for p in pairs.values]
+        sims = self._similarities(distinct)
+        table = np.array([sims[p] for p in distinct] + [(np.nan, np.nan)], dtype="float64").reshape(-1, 2)
+        per_row = table[np.where(pairs.codes < 0, len(distinct), pairs.codes)]
+        return {
+            "description_vs_hs_text": per_row[:, 0],
+            "description_vs_typical": per_row[:, 1],
+            "vague_description": desc.map(lambda v: float(v in VAGUE or len(v.split()) <= 1)),
+            "description_words": desc.map(lambda v: float(len(v.split()))),
+        }

@@ -17,22 +17,23 @@ import pandas as pd
 
 from contraband.data import reference as ref
 from contraband.data.contract import EXTRA_PREFIX, FEATURE_FIELDS
-from contraband.features.base import hs, number, ratio, text
+from contraband.features.base import Frame, ratio
 
 PLAIN_PARAMS = {"n_estimators": 500, "num_leaves": 63, "learning_rate": 0.05, "verbose": -1}
 
 
 def rules_score(X: pd.DataFrame) -> np.ndarray:
+    frame = Frame(X)
     goods = ref.goods()
-    code6 = hs(X, 6)
+    code6 = frame.hs(6)
     cover = code6.isin(set(ref.cover_goods()["hs_code"]) | set(goods.index[goods["role"] == "controlled"]))
-    hubs = ref.hub_countries()
-    hub = text(X, "export_country").isin(hubs) | text(X, "transit_countries").fillna("").str.contains("|".join(hubs))
-    usd_kg = ratio(number(X, "declared_value_usd"), number(X, "net_weight_kg"))
-    prior = np.sqrt(goods["usd_per_kg_low"] * goods["usd_per_kg_high"])
-    expected = code6.map(prior).to_numpy(dtype=float, na_value=np.nan)
-    oddness = np.nan_to_num(np.abs(np.log(ratio(usd_kg, expected))), nan=0.0)
-    return cover.to_numpy() * 2.0 + hub.to_numpy() * 1.0 + np.tanh(oddness / 5)
+    hubs = set(ref.hub_countries())
+    hub = frame.coded("export_country").isin(hubs) | frame.coded("transit_countries").map(
+        lambda t: any(c in hubs for c in t.split(";")), default=False, dtype=bool)
+    usd_kg = ratio(frame.number("declared_value_usd"), frame.number("net_weight_kg"))
+    prior = np.sqrt(goods["usd_per_kg_low"] * goods["usd_per_kg_high"]).to_dict()
+    oddness = np.nan_to_num(np.abs(np.log(ratio(usd_kg, code6.map(prior)))), nan=0.0)
+    return cover * 2.0 + hub * 1.0 + np.tanh(oddness / 5)
 
 
 def _raw_columns(X: pd.DataFrame) -> list[str]:
@@ -50,21 +51,23 @@ class PlainLightGBM:
         self.random_state = random_state
 
     def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=X.index)
+        frame = Frame(X)
+        out = {}
         for c in self.columns_:
             if c in self.codes_:
-                out[c] = text(X, c).map(self.codes_[c]).fillna(-1).to_numpy(dtype=float)
+                out[c] = frame.coded(c).map(self.codes_[c], default=-1.0) if c in X else np.full(len(X), -1.0)
             else:
-                out[c] = number(X, c)
-        return out
+                out[c] = frame.number(c)
+        return pd.DataFrame(out, index=X.index)
 
     def fit(self, X: pd.DataFrame, y: np.ndarray):
         self.columns_ = _raw_columns(X)
+        frame = Frame(X)
         self.codes_ = {}
         for c in self.columns_:
             if not pd.api.types.is_numeric_dtype(X[c]):
-                values = pd.unique(text(X, c).dropna())
-                self.codes_[c] = {v: i for i, v in enumerate(sorted(values))}
+                values = sorted(frame.coded(c).values[np.unique(frame.coded(c).codes[frame.coded(c).codes >= 0])])
+                self.codes_[c] = {v: float(i) for i, v in enumerate(values)}
         self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **self.params)
         self.model_.fit(self._encode(X), y)
         return self

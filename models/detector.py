@@ -1,17 +1,19 @@
-"""The detector: one fitted object from canonical declarations to risk scores with reasons.
+"""The detector: one fitted object from canonical declarations (and the history) to risk scores.
 
-``Detector.fit(train, valid)`` fits the feature pipeline on every row of the training window
-(inspected or not), a LightGBM classifier on its inspected rows (class imbalance handled with
-``scale_pos_weight``, early stopping on the validation window's inspected rows), and a calibration
-on the validation window (isotonic, or Platt's sigmoid when positives are few) so that a risk
-score reads as a probability. With
-``refit`` (the default) the features and classifier are then refitted on training + validation
-windows with the number of trees early stopping chose, so that the most recent weeks count; the
-calibration learned on the validation window is kept (the refitted model has the same number of
-trees and a comparable score scale). Rows are
-ranked by the model's raw margin (the calibration is monotone, so the order is the same, but
-ties in the calibrated score do not blur the ranking). This object is what is logged, loaded
-and served.
+``Detector.fit(train, valid, history)`` fits the feature pipeline on every row of the training
+window (inspected or not), then a LightGBM classifier on its inspected rows (class imbalance
+handled with ``scale_pos_weight``), stopping early on the validation window's average
+precision alone. With ``refit`` (the default) the features and classifier are refitted on the
+training + validation windows with the number of trees early stopping chose, so that the most
+recent weeks count, and the calibration (margin -> probability) is fitted for *that* model: on
+out-of-fold margins of the same configuration over the same rows. Without refit it is fitted on
+the validation window's margins of the model itself.
+
+The fitted object holds parameters only: family statistics, vocabularies, the booster, the
+calibrator and the budget reference (margin quantiles over recent declarations, for flagging a
+request smaller than a day's manifest). Entity histories are read from the history store at
+scoring time. Rows are ranked by the raw margin (the calibration is monotone, so the order is
+the same, but ties in the calibrated score do not blur the ranking).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
 from contraband.models.reasons import MAX_REASONS, reasons
 
-#: the validation metric early stopping watches
+#: the validation metric early stopping watches (and the only one)
 EVAL_METRIC = "average_precision"
 
 DEFAULT_LGBM = {
@@ -45,11 +48,15 @@ DEFAULT_LGBM = {
     "reg_lambda": 1.0,
     "verbose": -1,
 }
+#: requests of fewer rows than this are predicted on one thread (OpenMP start-up costs more)
+_ONE_THREAD_ROWS = 1000
+#: the budget reference: margin quantiles at these levels (fine at the top, where budgets are)
+BUDGET_LEVELS = np.unique(np.concatenate([np.linspace(0.0, 0.9, 91), 1 - np.geomspace(0.1, 1e-4, 400), [1.0]]))
 
 
 class Calibrator(BaseEstimator):
-    """Margin -> probability. Isotonic where the validation window has enough positives to
-    support it, else Platt's sigmoid (a strictly monotone map: no ties in the ranking)."""
+    """Margin -> probability. Isotonic where there are enough positives to support it, else
+    Platt's sigmoid (a strictly monotone map: no ties in the ranking)."""
 
     def __init__(self, method: str = "auto", min_isotonic_positives: int = 100):
         self.method = method
@@ -77,7 +84,7 @@ class Calibrator(BaseEstimator):
 
 def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Platt's sigmoid with his smoothed targets ((n+ + 1)/(n+ + 2) and 1/(n- + 2)), which keeps
-    a handful of validation positives from producing near-0 or near-1 certainties."""
+    a handful of positives from producing near-0 or near-1 certainties."""
     m = np.asarray(margin, dtype=float)
     pos = y.sum()
     target = np.where(y == 1, (pos + 1.0) / (pos + 2.0), 1.0 / (len(y) - pos + 2.0))
@@ -95,7 +102,7 @@ def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def labelled(frame: pd.DataFrame) -> np.ndarray:
-    """Rows with a known outcome: inspected, with ``contraband`` recorded."""
+    """Rows with a known outcome: inspected, with ``contraband`` recorded (pending: not labelled)."""
     if "contraband" not in frame:
         return np.zeros(len(frame), dtype=bool)
     inspected = pd.to_numeric(frame["inspected"], errors="coerce").fillna(0).to_numpy() == 1 if "inspected" in frame \
@@ -107,15 +114,22 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
     return pd.to_numeric(frame["contraband"], errors="coerce").fillna(0).to_numpy().astype(int)
 
 
+def daily_volume(frame: pd.DataFrame) -> float:
+    """Median declarations per day (days with at least one declaration)."""
+    counts = pd.to_datetime(frame["declaration_date"]).value_counts()
+    return float(counts.median()) if len(counts) else 0.0
+
+
 class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, families: tuple[str, ...] | None = None, lgbm_params: dict | None = None,
-                 early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto", n_jobs: int = 2,
-                 random_state: int = 0, log=None):
+                 early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto",
+                 calibration_folds: int = 5, n_jobs: int = 2, random_state: int = 0, log=None):
         self.families = families
         self.lgbm_params = lgbm_params
         self.early_stopping_rounds = early_stopping_rounds
         self.refit = refit
         self.calibration = calibration
+        self.calibration_folds = calibration_folds
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.log = log
@@ -124,14 +138,14 @@ class Detector(ClassifierMixin, BaseEstimator):
         if self.log:
             self.log(message)
 
-    def fit(self, train: pd.DataFrame, valid: pd.DataFrame):
-        t0 = time.perf_counter()
+    def _pipeline(self) -> DeclarationFeatures:
         kwargs = {"families": self.families} if self.families else {}
-        self.features_ = DeclarationFeatures(n_jobs=self.n_jobs, **kwargs)
-        f_train = self.features_.fit_transform(train)
-        f_valid = self.features_.transform(valid)
-        self._say(f"features: {f_train.shape[1]} from families {', '.join(self.features_.active_families_)} "
-                  f"({time.perf_counter() - t0:.1f} s)")
+        return DeclarationFeatures(n_jobs=self.n_jobs, **kwargs)
+
+    def _classifier(self, params: dict) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **params)
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, history):
         if "contraband" not in train or "contraband" not in valid:
             raise ValueError("training needs inspection outcomes: a 'contraband' column (and 'inspected')")
         lab_t, lab_v = labelled(train), labelled(valid)
@@ -140,70 +154,114 @@ class Detector(ClassifierMixin, BaseEstimator):
             if y.sum() == 0 or y.sum() == len(y):
                 raise ValueError(f"the {name} window needs inspected rows with and without contraband "
                                  f"({len(y)} labelled, {int(y.sum())} positive)")
-        params = {**DEFAULT_LGBM, **(self.lgbm_params or {})}
+        t0 = time.perf_counter()
+        self.features_ = self._pipeline().fit(train)
+        f_train = self.features_.transform(train, history)
+        f_valid = self.features_.transform(valid, history)
+        self._say(f"features: {f_train.shape[1]} from families {', '.join(self.features_.active_families_)} "
+                  f"({time.perf_counter() - t0:.1f} s)")
+        params = {**DEFAULT_LGBM, **(self.lgbm_params or {}), "metric": EVAL_METRIC}
         params.setdefault("scale_pos_weight", float(np.sqrt((len(y_t) - y_t.sum()) / y_t.sum())))
+        categorical = self.features_.categorical_features_
         t1 = time.perf_counter()
-        self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **params)
-        callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)] if self.early_stopping_rounds else []
-        self.model_.fit(f_train[lab_t], y_t, eval_X=(f_valid[lab_v],), eval_y=(y_v,), eval_metric=EVAL_METRIC,
-                        callbacks=callbacks)
-        self.best_iteration_ = int(self.model_.best_iteration_ or self.model_.n_estimators)
+        model = self._classifier(params)
+        callbacks = [lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)] \
+            if self.early_stopping_rounds else []
+        model.fit(f_train[lab_t], y_t, eval_X=(f_valid[lab_v],), eval_y=(y_v,), categorical_feature=categorical,
+                  callbacks=callbacks)
+        self.best_iteration_ = int(model.best_iteration_ or model.n_estimators)
         self._say(f"classifier: {self.best_iteration_} trees on {len(y_t):,} inspected rows "
                   f"({int(y_t.sum()):,} with contraband) ({time.perf_counter() - t1:.1f} s)")
-        raw_v = self.model_.predict(f_valid[lab_v], raw_score=True)
-        self.calibrator_ = Calibrator(self.calibration).fit(raw_v, y_v)
-        self._say(f"calibration: {self.calibrator_.method_} on {len(y_v):,} validation rows ({int(y_v.sum())} positive)")
+        final_params = {**params, "n_estimators": self.best_iteration_}
         if self.refit:
             # the most recent weeks matter most under drift: refit features and classifier on
             # training + validation windows with the number of trees early stopping chose
             t2 = time.perf_counter()
             both = pd.concat([train, valid])
-            self.features_ = DeclarationFeatures(n_jobs=self.n_jobs, **kwargs)
-            f_both = self.features_.fit_transform(both)
+            self.features_ = self._pipeline().fit(both)
+            f_both = self.features_.transform(both, history)
             lab_b = labelled(both)
-            y_b = labels(both)[lab_b]
-            refit_params = {**params, "n_estimators": self.best_iteration_}
-            self.model_ = lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **refit_params)
-            self.model_.fit(f_both[lab_b], y_b)
+            x_b, y_b = f_both[lab_b], labels(both)[lab_b]
+            self.model_ = self._classifier(final_params).fit(x_b, y_b, categorical_feature=categorical)
+            margins, y_cal = self._out_of_fold(final_params, x_b, y_b, categorical), y_b
+            where = f"out-of-fold margins of the final configuration on {len(y_b):,} rows"
             self._say(f"refit on training + validation windows: {len(y_b):,} inspected rows "
                       f"({time.perf_counter() - t2:.1f} s)")
+        else:
+            self.model_ = model
+            margins, y_cal = self.margin(f_valid[lab_v]), y_v
+            where = f"the validation window's {len(y_v):,} rows"
+        self.calibrator_ = Calibrator(self.calibration).fit(margins, y_cal)
+        self._say(f"calibration: {self.calibrator_.method_} on {where} ({int(y_cal.sum())} positive)")
         self.attribution_ = PathAttribution.from_booster(self.model_.booster_, self.best_iteration_)
         self.classes_ = np.array([0, 1])
+        self.daily_volume_ = daily_volume(pd.concat([train, valid]))
+        self.budget_quantiles_ = None
         self.train_summary_ = {"train_rows": len(train), "train_labelled": int(lab_t.sum()),
                                "train_positives": int(y_t.sum()), "valid_rows": len(valid),
                                "valid_labelled": int(lab_v.sum()), "valid_positives": int(y_v.sum())}
         return self
 
-    # --- scoring ---------------------------------------------------------------------------
-    def features(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_is_fitted(self, "model_")
-        return self.features_.transform(X)
+    def _out_of_fold(self, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> np.ndarray:
+        """Margins of each row from a model of the same configuration that did not see it."""
+        folds = int(min(self.calibration_folds, y.sum(), len(y) - y.sum()))
+        if folds < 2:
+            raise ValueError("calibration needs at least two labelled rows of each class")
+        out = np.zeros(len(y))
+        split = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+        for fit_rows, held in split.split(np.zeros(len(y)), y):
+            fold = self._classifier(params).fit(x.iloc[fit_rows], y[fit_rows], categorical_feature=categorical)
+            out[held] = fold.booster_.predict(x.iloc[held].to_numpy(), raw_score=True)
+        return out
 
-    def margin(self, X: pd.DataFrame, features: pd.DataFrame | None = None) -> np.ndarray:
-        """The raw model score (log-odds): what rankings use."""
-        f = self.features(X) if features is None else features
-        return self.model_.predict(f, raw_score=True)
+    # --- scoring ---------------------------------------------------------------------------
+    def features(self, X: pd.DataFrame, history) -> pd.DataFrame:
+        check_is_fitted(self, "model_")
+        return self.features_.transform(X, history)
+
+    def margin(self, features) -> np.ndarray:
+        """The raw model score (log-odds) of feature rows: what rankings use."""
+        values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
+        threads = 1 if len(values) < _ONE_THREAD_ROWS else self.n_jobs
+        return self.model_.booster_.predict(values, raw_score=True, num_threads=threads)
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
         return self.calibrator_.predict(margin)
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = self.calibrate(self.margin(X))
+    def predict_proba(self, X: pd.DataFrame, history) -> np.ndarray:
+        p = self.calibrate(self.margin(self.features(X, history)))
         return np.column_stack([1 - p, p])
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+    def predict(self, X: pd.DataFrame, history) -> np.ndarray:
+        return (self.predict_proba(X, history)[:, 1] >= 0.5).astype(int)
 
-    def contributions(self, features: pd.DataFrame) -> np.ndarray:
+    def contributions(self, features) -> np.ndarray:
         """Per-feature contributions (path attribution) for the given feature rows."""
-        leaves = self.model_.booster_.predict(features, pred_leaf=True, num_iteration=self.best_iteration_)
-        return self.attribution_.contributions(np.asarray(leaves).reshape(len(features), -1))
+        values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
+        threads = 1 if len(values) < _ONE_THREAD_ROWS else self.n_jobs
+        leaves = self.model_.booster_.predict(values, pred_leaf=True, num_iteration=self.best_iteration_,
+                                              num_threads=threads)
+        return self.attribution_.contributions(np.asarray(leaves).reshape(len(values), -1))
 
-    def reasons(self, X: pd.DataFrame, features: pd.DataFrame | None = None,
-                max_reasons: int = MAX_REASONS) -> list[list[str]]:
-        f = self.features(X) if features is None else features
-        contrib = self.contributions(f)
-        return reasons(contrib, self.attribution_.feature_names, self.features_.feature_family_, f, X, max_reasons)
+    def reasons(self, X: pd.DataFrame, features, max_reasons: int = MAX_REASONS) -> list[list[str]]:
+        values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
+        return reasons(self.contributions(values), self.attribution_.feature_names, self.features_.feature_family_,
+                       dict(zip(self.features_.feature_names_out_, values.T)), X, max_reasons)
+
+    # --- the budget reference --------------------------------------------------------------
+    def set_budget_reference(self, margins: np.ndarray) -> None:
+        """Remember the distribution of margins over recent declarations (quantiles only)."""
+        margins = np.asarray(margins, dtype="float64")
+        self.budget_quantiles_ = np.quantile(margins, BUDGET_LEVELS) if len(margins) else None
+        self.budget_reference_rows_ = int(len(margins))
+
+    def budget_threshold(self, budget: float) -> float:
+        """The margin at the budget's quantile over recent declarations: a declaration at or
+        above it is in the top ``budget`` share."""
+        if getattr(self, "budget_quantiles_", None) is None:
+            raise ValueError("this model has no budget reference; score a whole manifest or refresh it "
+                             "from the history")
+        return float(np.interp(1.0 - budget, BUDGET_LEVELS, self.budget_quantiles_))
 
     @property
     def active_families_(self) -> list[str]:

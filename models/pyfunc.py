@@ -1,42 +1,44 @@
 """The MLflow pyfunc model: raw canonical records in, risk scores with reasons out.
 
 It wraps the whole fitted :class:`~contraband.models.detector.Detector` (features, classifier,
-calibration, attribution), so training and serving cannot drift apart. Input rows go through the
-declaration contract first: rows that break it come back unscored (``risk_score`` missing) with
-the contract's reasons, and the valid rows are still scored. The signature is the contract.
+calibration, attribution, budget reference): parameters only. The history it scores against is
+the store, opened from the load's ``model_config={"history": ...}``, else ``CONTRABAND_HISTORY``,
+else ``history.db`` in the working directory. At load, the budget reference is refreshed from the
+store's recent declarations (``model_config={"refresh_budget": False}`` skips it).
+
+Input rows go through the declaration contract first: rows that break it come back unscored
+(``risk_score`` missing) with the contract's reasons, and the valid rows are still scored. The
+model declares no input schema on purpose: MLflow would refuse a whole request for one integer
+column or one missing field, where the contract rejects only the rows at fault and accepts what
+pandas and JSON give (integers for numbers, text for dates). The input example documents the
+columns; the outputs and parameters are declared.
 """
 
 from __future__ import annotations
 
 import joblib
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-from contraband.data.contract import FIELDS, REQUIRED
-from contraband.models.reasons import MAX_REASONS
+from contraband.data.contract import FIELDS
+from contraband.models.output import REASON_COLUMNS
 
-OUTPUT_COLUMNS = ["risk_score", "rank", "flagged", "exploration"] + [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]
-PARAMS = {"budget": 1.0, "exploration": 0.0, "seed": 0}
+PARAMS = {"budget": 0.05, "exploration": 0.0, "seed": 0, "flag_by": "auto", "record": True}
+#: what a load may set (``mlflow.pyfunc.load_model(uri, model_config=...)``); "" is the default store
+MODEL_CONFIG = {"history": "", "refresh_budget": True}
 
 
-def signature(extras: list[str] | None = None) -> ModelSignature:
-    """Input: the contract's fields (required ones required), plus mapped extras."""
-    cols = []
-    for f in FIELDS:
-        kind = "double" if f.kind in ("number", "flag") else "string"
-        cols.append(ColSpec(kind, f.name, required=f.group == REQUIRED))
-    for name in extras or []:
-        cols.append(ColSpec("string", name, required=False))
+def signature() -> ModelSignature:
     outputs = Schema([ColSpec("double", "risk_score"), ColSpec("long", "rank"), ColSpec("boolean", "flagged"),
-                      ColSpec("boolean", "exploration")]
-                     + [ColSpec("string", f"reason_{k}") for k in range(1, MAX_REASONS + 1)])
+                      ColSpec("boolean", "exploration")] + [ColSpec("string", c) for c in REASON_COLUMNS])
     params = ParamSchema([ParamSpec("budget", "double", PARAMS["budget"]),
                           ParamSpec("exploration", "double", PARAMS["exploration"]),
-                          ParamSpec("seed", "long", PARAMS["seed"])])
-    return ModelSignature(inputs=Schema(cols), outputs=outputs, params=params)
+                          ParamSpec("seed", "long", PARAMS["seed"]),
+                          ParamSpec("flag_by", "string", PARAMS["flag_by"]),
+                          ParamSpec("record", "boolean", PARAMS["record"])])
+    return ModelSignature(inputs=None, outputs=outputs, params=params)
 
 
 def input_example(records: pd.DataFrame, n: int = 5) -> pd.DataFrame:
@@ -54,34 +56,34 @@ def input_example(records: pd.DataFrame, n: int = 5) -> pd.DataFrame:
 
 
 class ContrabandModel(mlflow.pyfunc.PythonModel):
-    """Loads the fitted detector from the ``detector`` artifact."""
+    """Loads the fitted detector from the ``detector`` artifact; scores against the history store."""
 
     def load_context(self, context):
         self.detector = joblib.load(context.artifacts["detector"])
-        self.mapping = None
+        self.config = dict(getattr(context, "model_config", None) or {})
+        self._history = None
+        if self.config.get("refresh_budget", True):
+            from contraband.models.scoring import refresh_budget_reference
+
+            refresh_budget_reference(self.detector, self.history)
+
+    @property
+    def history(self):
+        if self._history is None:
+            from contraband.data.history import open_history
+
+            self._history = open_history(self.config.get("history") or None)
+        return self._history
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from contraband.data.load import load_declarations
-        from contraband.models.scoring import score_declarations
+        from contraband.models.output import for_request
+        from contraband.models.scoring import score
 
         p = {**PARAMS, **(params or {})}
         frame = pd.DataFrame(model_input).reset_index(drop=True)
-        loaded = load_declarations(frame, self.mapping, mode="lenient", source="request")
-        out = pd.DataFrame(index=pd.RangeIndex(1, len(frame) + 1, name="row"))
-        out["risk_score"] = np.nan
-        out["rank"] = 0
-        out["flagged"] = False
-        out["exploration"] = False
-        for k in range(1, MAX_REASONS + 1):
-            out[f"reason_{k}"] = ""
-        if len(loaded.declarations):
-            scored = score_declarations(self.detector, loaded.declarations, budget=float(p["budget"]),
-                                        exploration=float(p["exploration"]), seed=int(p["seed"]))
-            out.loc[scored.index, scored.columns] = scored
-        if len(loaded.rejected):
-            text = loaded.rejected.groupby("row").apply(
-                lambda g: "rejected: " + "; ".join(f"{c} {v!r}: {r}" for c, v, r in zip(g["column"], g["value"], g["reason"])),
-                include_groups=False)
-            out.loc[text.index, "reason_1"] = text
-        out["rank"] = out["rank"].astype("int64")
-        return out.reset_index(drop=True)[OUTPUT_COLUMNS]
+        loaded = load_declarations(frame, mode="lenient", source="request")
+        scored = score(self.detector, loaded.declarations, self.history, budget=float(p["budget"]),
+                       exploration=float(p["exploration"]), seed=int(p["seed"]), flag_by=str(p["flag_by"]),
+                       record=bool(p["record"]), source="pyfunc")
+        return for_request(len(frame), scored, loaded.rejected)

@@ -152,8 +152,10 @@ def describe(feature: str, f, row) -> str:
 
 
 def reasons(contributions: np.ndarray, feature_names: list[str], feature_family: dict[str, str],
-            features: pd.DataFrame, records: pd.DataFrame, max_reasons: int = MAX_REASONS) -> list[list[str]]:
-    """Up to ``max_reasons`` reasons per row, strongest family first (positive pushes only)."""
+            features: dict[str, np.ndarray], records: pd.DataFrame, max_reasons: int = MAX_REASONS) -> list[list[str]]:
+    """Up to ``max_reasons`` reasons per row, strongest family first (positive pushes only).
+
+    ``features`` holds the rows' feature values by name, ``records`` the same rows' declarations."""
     families = sorted(set(feature_family.get(n, "other") for n in feature_names))
     fam_index = np.array([families.index(feature_family.get(n, "other")) for n in feature_names])
     indicator = np.zeros((len(feature_names), len(families)))
@@ -168,10 +170,9 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
     rows = np.arange(len(by_family))[:, None]
     chosen = best[rows, strongest]
     positive = by_family[rows, strongest] > 0
-    feats = _Columns({c: features[c].to_numpy() for c in features.columns
-                      if not isinstance(features[c].dtype, pd.CategoricalDtype)})
+    feats = _Columns(features)
     columns = [c for c in RECORD_COLUMNS if c in records] + [c for c in records if c.startswith("x_")]
-    recs = _Columns({c: records[c].astype("object").to_numpy() for c in columns})
+    recs = _Columns({c: records[c].to_numpy(dtype=object, na_value=None) for c in columns})
     out = []
     for i in range(len(by_family)):
         f, r = feats.row(i), recs.row(i)

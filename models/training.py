@@ -3,6 +3,12 @@
 Windows are split by ``declaration_date`` only (train < valid_from <= valid < test_from <= test);
 every encoding and statistic is learned from the training window. By default the last 20 % of
 the days are the test window and the 20 % before them the validation window.
+
+The training data is first recorded in the history store, declarations and outcomes (an
+outcome with no record date counts from its declaration's day plus the outcome lag). Entity
+features of every row are then read from the store as of the day before the row, as in serving.
+The test window is scored blind: a view of the store in which no outcome recorded on or after
+the first test day counts, so its outcomes are labels for the metrics and never inputs.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from contraband.data.history import DEFAULT_OUTCOME_LAG_DAYS, day_of
 from contraband.models import metrics as M
 from contraband.models.baselines import PlainLightGBM, rules_score
 from contraband.models.detector import Detector, labelled, labels
+from contraband.models.gate import Comparison
+from contraband.models.scoring import refresh_budget_reference
 
 
 @dataclass
@@ -79,17 +88,21 @@ class TrainOutcome:
     decision: object | None = None
 
 
-def fit_and_evaluate(frame: pd.DataFrame, valid_from=None, test_from=None, baselines: bool = True,
+def fit_and_evaluate(frame: pd.DataFrame, history, valid_from=None, test_from=None, baselines: bool = True,
                      plain_params: dict | None = None, log=print, n_jobs: int = 2) -> TrainOutcome:
+    """Fit on the training and validation windows, score the test window blind, beside the
+    baselines. ``frame`` must already be recorded in ``history`` (see :func:`record`)."""
     t0 = time.perf_counter()
     w = split_by_time(frame, valid_from, test_from)
     log(f"windows: train {len(w.train):,} rows < {w.valid_from:%Y-%m-%d} <= valid {len(w.valid):,} rows "
         f"< {w.test_from:%Y-%m-%d} <= test {len(w.test):,} rows")
-    detector = Detector(log=log, n_jobs=n_jobs).fit(w.train, w.valid)
+    detector = Detector(log=log, n_jobs=n_jobs).fit(w.train, w.valid, history)
     detector.log = None  # the fitted object is logged and served: keep no reference to a printer
+    used = refresh_budget_reference(detector, history)
+    log(f"budget reference: margins of {used:,} recent declarations in the history")
     t1 = time.perf_counter()
-    features = detector.features(w.test)
-    scores = {"model": detector.margin(w.test, features)}
+    features = detector.features(w.test, history.blind(day_of(w.test_from)))
+    scores = {"model": detector.margin(features)}
     t2 = time.perf_counter()
     if baselines:
         scores["rules"] = rules_score(w.test)
@@ -108,39 +121,46 @@ def fit_and_evaluate(frame: pd.DataFrame, valid_from=None, test_from=None, basel
     return TrainOutcome(detector, w, results, {"fit_s": t1 - t0, "score_test_s": t2 - t1}, curves)
 
 
-def train(frame: pd.DataFrame, valid_from=None, test_from=None, experiment: str | None = None,
+def record(frame: pd.DataFrame, history, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, source: str = "train", log=print):
+    """Record training data (declarations and outcomes) in the history store."""
+    report = history.ingest(frame, outcomes=True, lag_days=lag_days, source=source)
+    log(report.summary())
+    return report
+
+
+def train(frame: pd.DataFrame, history, valid_from=None, test_from=None, experiment: str | None = None,
           model_name: str | None = None, promote: bool = True, force: bool = False, params: dict | None = None,
-          log=print) -> TrainOutcome:
-    """Fit, evaluate beside the baselines, log to MLflow, register, and run the champion gate."""
+          lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, log=print) -> TrainOutcome:
+    """Record the data, fit, evaluate beside the baselines, log to MLflow, register, run the gate."""
     from contraband.models import tracking
 
-    outcome = fit_and_evaluate(frame, valid_from, test_from, log=log)
+    record(frame, history, lag_days, source=str((params or {}).get("data") or "train"), log=log)
+    outcome = fit_and_evaluate(frame, history, valid_from, test_from, log=log)
     model_name = model_name or tracking.DEFAULT_MODEL_NAME
     client = tracking.setup(experiment or tracking.DEFAULT_EXPERIMENT)
     t0 = time.perf_counter()
     run_params = {"valid_from": f"{outcome.windows.valid_from:%Y-%m-%d}", "test_from": f"{outcome.windows.test_from:%Y-%m-%d}",
-                  "model_name": model_name, **(params or {})}
+                  "model_name": model_name, "outcome_lag_days": lag_days, "history_store": history.url, **(params or {})}
     outcome.run_id, model_uri = tracking.log_training(outcome.detector, outcome.windows.as_dict(), outcome.results,
                                                       outcome.curves, run_params)
     outcome.version = tracking.register(model_uri, model_name)
     log(f"logged run {outcome.run_id}, registered {model_name} version {outcome.version} "
         f"({time.perf_counter() - t0:.1f} s)")
     test = outcome.windows.test
-    challenger_margin = outcome.detector.margin(test)
+    blind = history.blind(day_of(outcome.windows.test_from))
+    challenger_margin = outcome.detector.margin(outcome.detector.features(test, blind))
 
-    def compare(champion_uri: str, champion_data_to: str | None) -> tuple[float, float, int]:
-        """Both models on the same inspected test rows, dated after every row the champion saw."""
+    def compare(champion_uri: str, champion_data_to: str | None) -> Comparison | None:
+        """Both models on the same inspected test rows, dated after every row the champion saw,
+        each scoring the whole test window blind."""
         champion = tracking.load_detector(champion_uri)
         rows = labelled(test)
         if champion_data_to:
             rows &= (pd.to_datetime(test["declaration_date"]) > pd.Timestamp(champion_data_to)).to_numpy()
         if not rows.any():
-            return float("nan"), float("nan"), 0
-        # both score the whole test window (their histories see every row), then the same rows count
-        y = labels(test)[rows]
-        ours = M.budget_metrics(challenger_margin[rows], y)[tracking.GATE_METRIC]
-        theirs = M.budget_metrics(champion.margin(test)[rows], y)[tracking.GATE_METRIC]
-        return ours, theirs, int(rows.sum())
+            return None
+        theirs = champion.margin(champion.features(test, blind))
+        return Comparison(challenger_margin[rows], theirs[rows], labels(test)[rows])
 
     outcome.decision = tracking.gate(client, outcome.run_id, model_name, outcome.version,
                                      outcome.results["model"][tracking.GATE_METRIC], compare,

@@ -37,3 +37,22 @@ def world_config() -> WorldConfig:
 @pytest.fixture(scope="session")
 def world(world_config):
     return generate(world_config)
+
+
+@pytest.fixture(scope="session")
+def world_history(world, tmp_path_factory):
+    """The world's declarations and outcomes recorded in a history store (read-only for tests:
+    a test that records more declarations builds a store of its own)."""
+    from contraband.data.history import open_history
+
+    store = open_history(tmp_path_factory.mktemp("history") / "world.db")
+    store.ingest(world, outcomes=True, source="world")
+    return store
+
+
+@pytest.fixture(scope="session")
+def trained(world, world_history):
+    """A detector trained on the world (default windows), its test window scored blind."""
+    from contraband.models.training import fit_and_evaluate
+
+    return fit_and_evaluate(world, world_history, log=lambda m: None)

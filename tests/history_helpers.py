@@ -35,3 +35,17 @@ def counts(store, kind: str, key: str, day: str) -> tuple[int, int, int]:
 
     t = store.series(kind, [key])
     return tuple(int(v) for v in t.before(t.codes(np.array([key], dtype=object)), np.array([day_of(day)]))[0])
+
+
+def clone(store, path):
+    """A copy of a SQLite history store (through SQLite's backup API), opened."""
+    import sqlite3
+
+    from contraband.data.history import open_history
+
+    source = sqlite3.connect(store.url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(str(path))
+    source.backup(target)
+    source.close()
+    target.close()
+    return open_history(path)

@@ -1,4 +1,4 @@
-"""``contraband train``, ``evaluate`` and ``score`` end to end, on the default sqlite store."""
+"""``contraband train``, ``evaluate``, ``score`` and ``history`` end to end, on the default stores."""
 
 import json
 
@@ -7,17 +7,20 @@ import pytest
 from click.testing import CliRunner
 
 from contraband.cli import main
+from contraband.data.history import open_history
 from contraband.data.world import WorldConfig, generate, write
 
 
 @pytest.mark.slow
-def test_train_evaluate_score_on_the_default_store(tmp_path, monkeypatch):
+def test_train_evaluate_score_on_the_default_stores(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("CONTRABAND_HISTORY", raising=False)
     world = generate(WorldConfig(rows=60_000, seed=9, prevalence=0.006))
     write(world[world["declaration_date"] < "2026-09-01"], tmp_path / "history.parquet")
-    manifest = world[world["declaration_date"] >= "2026-09-01"].drop(
-        columns=["inspected", "contraband", "seized_value_usd"]).head(400).copy()
+    later = world[world["declaration_date"] >= "2026-09-01"]
+    write(later, tmp_path / "later.parquet")  # labelled declarations the model never saw
+    manifest = later.drop(columns=["inspected", "contraband", "seized_value_usd"]).head(400).copy()
     manifest["hs_code"] = manifest["hs_code"].astype(str)
     manifest.iloc[5, manifest.columns.get_loc("hs_code")] = "38"  # a broken row
     write(manifest, tmp_path / "manifest.csv")
@@ -27,15 +30,19 @@ def test_train_evaluate_score_on_the_default_store(tmp_path, monkeypatch):
     assert trained.exit_code == 0, trained.output
     assert "MLflow run id:" in trained.output and "registered: contraband-detector version 1" in trained.output
     assert "promoted to @champion" in trained.output and "plain_lightgbm" in trained.output
-    assert (tmp_path / "mlflow.db").exists()
+    assert "history: 53,733 declarations received (53,733 new" in trained.output
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "history.db").exists()
 
-    evaluated = runner.invoke(main, ["evaluate", "--data", "history.parquet", "--json"])
+    evaluated = runner.invoke(main, ["evaluate", "--data", "later.parquet", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
+    assert "blind: outcomes recorded from 2026-09-01 on do not count" in evaluated.stderr
     result = json.loads(evaluated.stdout.strip().splitlines()[-1])
     for key in ("roc_auc", "pr_auc", "precision_at_1pct", "precision_at_5pct", "precision_at_10pct",
                 "recall_at_5pct", "value_recall_at_5pct", "rows", "positives"):
         assert key in result
-    truth = json.loads(runner.invoke(main, ["evaluate", "--data", "history.parquet", "--truth", "--json"]).stdout
+    assert open_history(tmp_path / "history.db").outcomes(all_versions=True)["declaration_id"].isin(
+        later["declaration_id"]).sum() == 0  # evaluation recorded the declarations, never their outcomes
+    truth = json.loads(runner.invoke(main, ["evaluate", "--data", "later.parquet", "--truth", "--json"]).stdout
                        .strip().splitlines()[-1])
     assert truth["rows"] > result["rows"]  # every row against the truth, not only the inspected
 
@@ -47,9 +54,25 @@ def test_train_evaluate_score_on_the_default_store(tmp_path, monkeypatch):
     assert len(out) == 400  # nothing lost
     for col in ("risk_score", "rank", "flagged", "exploration", "reason_1", "reason_2", "reason_3"):
         assert col in out
-    broken = out[out["declaration_id"].isna() | out["reason_1"].fillna("").str.startswith("rejected")]
-    assert len(broken) == 1 and "hs_code" in broken["reason_1"].iloc[0]
-    assert out["flagged"].fillna(False).astype(bool).sum() == 20 and not any("truth_" in c for c in out)
+    broken = out[out["reason_1"].fillna("").str.startswith("rejected")]
+    assert len(broken) == 1 and "hs_code" in broken["reason_1"].iloc[0] and broken["row"].iloc[0] == 6
+    assert out["rank"].dropna().is_monotonic_increasing  # highest risk first, rejected rows last
 
-    missing = runner.invoke(main, ["score", "manifest.csv", "-o", "x.csv", "--model", "models:/nope@champion"])
-    assert missing.exit_code == 1 and "cannot load model models:/nope@champion" in missing.output
+    info = runner.invoke(main, ["history", "info"])
+    assert info.exit_code == 0 and "declarations: 60,000" in info.output
+    elsewhere = runner.invoke(main, ["history", "info", "--history", str(tmp_path / "other.db")])
+    assert "declarations: 0" in elsewhere.output
+
+
+def test_history_ingest_is_idempotent_and_reports_what_it_did(tmp_path):
+    world = generate(WorldConfig(rows=3000, seed=2))
+    write(world, tmp_path / "w.parquet")
+    runner = CliRunner()
+    store = str(tmp_path / "h.db")
+    first = runner.invoke(main, ["history", "ingest", str(tmp_path / "w.parquet"), "--history", store])
+    assert first.exit_code == 0, first.output
+    assert "3,000 new" in first.output
+    again = runner.invoke(main, ["history", "ingest", str(tmp_path / "w.parquet"), "--history", store])
+    assert "3,000 unchanged" in again.output and "0 outcome versions" in again.output
+    rebuilt = runner.invoke(main, ["history", "rebuild", "--history", store])
+    assert rebuilt.exit_code == 0 and "rebuilt" in rebuilt.output

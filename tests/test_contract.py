@@ -59,7 +59,7 @@ def test_lenient_keeps_valid_rows_and_reports_every_problem_by_row_and_column():
     }
     assert set(rej["file"]) == {"upload.csv"}
     reasons = dict(zip(zip(rej["row"], rej["column"]), rej["reason"]))
-    assert "6 to 10 digits" in reasons[(2, "hs_code")]
+    assert "6, 8 or 10 digits" in reasons[(2, "hs_code")]
     assert "not inspected" in reasons[(2, "contraband")]
     assert "not a finite number" in reasons[(3, "net_weight_kg")]
     assert "negative" in reasons[(4, "net_weight_kg")]
@@ -193,3 +193,43 @@ def test_contract_hs_check_takes_ascii_digits_only():
     canonical, _, _ = canonicalise(manifest())
     canonical.loc[1, "hs_code"] = "３８１０１０"
     assert validate(canonical)[["row", "column"]].values.tolist() == [[1, "hs_code"]]
+
+
+def test_every_frame_the_loader_returns_passes_the_schema_and_validate_agrees(world):
+    from contraband.data.load import canonicalise, validate
+
+    sample = world.head(3000).copy()
+    sample["hs_code"] = sample["hs_code"].astype(str)
+    sample.iloc[7, sample.columns.get_loc("hs_code")] = "3810100"
+    sample.iloc[9, sample.columns.get_loc("net_weight_kg")] = -1.0
+    for frame in (manifest(), broken(), sample):
+        result = load_declarations(frame)
+        contract.schema().validate(result.declarations)  # raises on any breach of the published contract
+        canonical, parse_problems, _ = canonicalise(frame)
+        full = {(r.row, r.column) for r in validate(canonical).itertuples()}
+        full |= {(r.row, r.column) for r in parse_problems.itertuples()}
+        assert {(r.row, r.column) for r in result.rejected.itertuples()} == full
+
+
+def test_a_row_reads_the_same_alone_as_inside_a_file(world):
+    rows = world.head(100)
+    whole = load_declarations(rows).declarations
+    for i in (0, 17, 99):
+        alone = load_declarations(rows.iloc[[i]]).declarations
+        pd.testing.assert_frame_equal(alone.reset_index(drop=True), whole.iloc[[i]].reset_index(drop=True),
+                                      check_dtype=False)
+
+
+def test_an_hs_subheading_missing_from_the_nomenclature_is_kept_and_reported():
+    result = load_declarations(manifest(hs_code=["3810.10", "3810.19", "2201.90", "85051100", "7504.00"]))
+    assert len(result.declarations) == 5 and result.rejected.empty
+    assert result.warnings[["row", "column", "value"]].values.tolist() == [[2, "hs_code", "381019"]]
+    assert "3810.19 is not in the HS 2022 nomenclature" in result.warnings["reason"].iloc[0]
+    assert "warning" in result.summary()
+
+
+def test_outcome_dates_must_follow_the_declaration_and_an_inspection():
+    result = load_declarations(manifest(outcome_date=["2025-05-03", "2025-05-09", None, "2025-05-01", None]))
+    assert result.rejected[["row", "column", "reason"]].values.tolist() == [
+        [2, "outcome_date", "outcome date given for a row that was not inspected"],
+        [4, "outcome_date", "outcome recorded before the declaration was lodged"]]

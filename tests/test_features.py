@@ -1,14 +1,19 @@
-"""Feature pipeline: leakage-free histories, families that switch off, scikit-learn conventions."""
+"""Feature pipeline: point-in-time histories read from the store, families that switch off,
+scikit-learn conventions, and the packed anomaly forest."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.ensemble import IsolationForest
 
+from contraband.data.history import day_of, open_history
 from contraband.data.load import load_declarations
 from contraband.data.mapping import bundled_mapping, load_mapping
 from contraband.features import DeclarationFeatures
+from contraband.features.anomaly import PackedForest
 from contraband.features.entities import EntityHistory
+from history_helpers import declarations
 
 
 @pytest.fixture(scope="module")
@@ -29,80 +34,111 @@ def flip_outcomes(frame):
     out = frame.copy()
     out["inspected"] = 1
     out["contraband"] = (1 - out["contraband"].fillna(0)).astype("Int8")
+    out["seized_value_usd"] = np.nan
     return out
 
 
-def test_features_of_a_row_ignore_later_rows_and_their_labels(fitted, windows):
-    _, batch, later = windows
-    alone = fitted.transform(batch)
-    with_future = fitted.transform(pd.concat([batch, flip_outcomes(later)]))
-    pd.testing.assert_frame_equal(alone, with_future.loc[batch.index])
+def store_of(tmp_path, name, *frames, lag=7):
+    store = open_history(tmp_path / f"{name}.db")
+    for f in frames:
+        store.ingest(f, outcomes=True, lag_days=lag)
+    return store
 
 
-def test_a_rows_own_outcome_never_reaches_its_features(fitted, windows):
-    _, batch, _ = windows
-    # flipping every outcome of the batch changes nothing for rows on the batch's first day
-    first_day = batch["declaration_date"] == batch["declaration_date"].min()
-    a = fitted.transform(batch)[first_day.to_numpy()]
-    b = fitted.transform(flip_outcomes(batch))[first_day.to_numpy()]
-    pd.testing.assert_frame_equal(a, b)
+def test_features_of_a_row_ignore_later_rows_and_their_labels(fitted, windows, tmp_path):
+    train, batch, later = windows
+    upto = store_of(tmp_path, "upto", train, batch)
+    grown = store_of(tmp_path, "grown", train, batch, flip_outcomes(later))
+    pd.testing.assert_frame_equal(fitted.transform(batch, upto), fitted.transform(batch, grown))
 
 
-def test_entity_history_when_fitted_is_out_of_time(windows):
-    train, _, later = windows
-    early = EntityHistory().fit(train).transform(train)
-    grown = EntityHistory().fit(pd.concat([train, flip_outcomes(later)]))
-    # the prior rate is learned from the (larger) window; the counts for early rows are not
-    counts = [c for c in early.columns if not c.endswith("seizure_rate")]
-    pd.testing.assert_frame_equal(early[counts], grown.transform(train)[counts])
+def test_a_rows_own_outcome_never_reaches_its_features(fitted, windows, tmp_path):
+    train, batch, _ = windows
+    as_is = store_of(tmp_path, "as-is", train, batch)
+    flipped = store_of(tmp_path, "flipped", train, flip_outcomes(batch))
+    # outcomes count from their record day (declaration day + 7): the first week of the batch
+    # sees none of the batch's outcomes, flipped or not; later rows see the flipped ones
+    first_week = (batch["declaration_date"] < batch["declaration_date"].min() + pd.Timedelta(days=8)).to_numpy()
+    a, b = fitted.transform(batch, as_is), fitted.transform(batch, flipped)
+    pd.testing.assert_frame_equal(a[first_week], b[first_week])
+    assert not a[~first_week].equals(b[~first_week])
 
 
-def test_entity_history_counts_only_strictly_earlier_rows():
-    frame = pd.DataFrame({
-        "declaration_id": ["a", "b", "c", "d"],
-        "declaration_date": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-01-05", "2025-02-01"]),
-        "hs_code": ["381010"] * 4, "exporter_id": ["E1", "E1", "E1", "E1"], "consignee_id": ["C1", "C2", "C1", "C3"],
-        "inspected": [1, 1, 0, 1], "contraband": [1, 0, None, 0],
-    })
-    f = EntityHistory(smoothing=0.0).fit(frame).transform(frame)
-    assert np.expm1(f["exporter_prior_declarations"]).round().tolist() == [0, 0, 2, 3]
-    assert np.expm1(f["exporter_prior_seizures"]).round().tolist() == [0, 0, 1, 1]
-    assert f["exporter_age_days"].tolist() == [0, 0, 4, 31]
-    assert f["consignee_exporters"].tolist() == [0, 0, 1, 0]
+def test_entity_history_counts_only_strictly_earlier_declarations_and_recorded_outcomes(tmp_path):
+    frame = declarations([
+        {"declaration_id": "a", "declaration_date": "2025-01-01", "consignee_id": "C1", "inspected": 1, "contraband": 1},
+        {"declaration_id": "b", "declaration_date": "2025-01-01", "consignee_id": "C2", "inspected": 1, "contraband": 0},
+        {"declaration_id": "c", "declaration_date": "2025-01-05", "consignee_id": "C1", "inspected": 0},
+        {"declaration_id": "d", "declaration_date": "2025-02-01", "consignee_id": "C3", "inspected": 1, "contraband": 0},
+        {"declaration_id": "e", "declaration_date": "2025-02-01", "consignee_id": "C3", "inspected": 1},  # pending
+    ])
+    store = open_history(tmp_path / "h.db")
+    store.ingest(frame, outcomes=True, lag_days=0)
+    family = EntityHistory(smoothing=0.0).fit(frame)
+    f = family.transform(frame, store)
+    assert np.expm1(f["exporter_prior_declarations"]).round().tolist() == [0, 0, 2, 3, 3]
+    assert np.expm1(f["exporter_prior_inspections"]).round().tolist() == [0, 0, 2, 2, 2]
+    assert np.expm1(f["exporter_prior_seizures"]).round().tolist() == [0, 0, 1, 1, 1]
+    assert f["exporter_age_days"].tolist() == [0, 0, 4, 31, 31]
+    assert f["consignee_exporters"].tolist() == [0, 0, 1, 0, 0]
+    assert f["exporter_route_new"].tolist() == [1, 1, 0, 0, 0]
     assert f.loc[3, "exporter_seizure_rate"] == pytest.approx(1 / 2)
+    # the pending inspection (e) is recorded but never counts as clean: a later declaration sees
+    # three inspections with a result (a, b, d) and one seizure
+    later = declarations([{"declaration_id": "z", "declaration_date": "2025-03-01"}])
+    g = family.transform(later, store)
+    assert np.expm1(g["exporter_prior_inspections"]).round().tolist() == [3]
+    assert g.loc[0, "exporter_seizure_rate"] == pytest.approx(1 / 3)
+    # blind from 1 February: d's result (recorded that day) no longer counts
+    h = family.transform(later, store.blind(day_of("2025-02-01")))
+    assert np.expm1(h["exporter_prior_inspections"]).round().tolist() == [2]
+    assert np.expm1(h["exporter_prior_declarations"]).round().tolist() == [5]  # declarations still count
 
 
-def test_families_switch_off_cleanly_on_kcs(kcs_path):
+def test_families_switch_off_cleanly_on_kcs(kcs_path, tmp_path):
     kcs = load_declarations(kcs_path("valid"), load_mapping(bundled_mapping("kcs"))).declarations
     features = DeclarationFeatures().fit(kcs)
     assert "text" not in features.active_families_  # KCS has no goods description
     assert {"value", "entities", "route", "declared", "anomaly"} <= set(features.active_families_)
-    frame = features.transform(kcs)
+    frame = features.transform(kcs.head(500), store_of(tmp_path, "kcs", kcs.head(500)))
     assert not [c for c in frame if c.startswith("description")]
-    assert "x_office_id" in frame and frame["x_tax_rate_pct"].dtype == "float64"
+    assert "x_office_id" in features.categorical_features_ and frame["x_tax_rate_pct"].dtype == "float64"
     assert set(features.feature_family_.values()) == set(features.active_families_)
 
 
-def test_truth_columns_never_reach_a_feature(fitted, windows):
+def test_truth_columns_never_reach_a_feature(fitted, windows, world_history):
     _, batch, _ = windows
     scrambled = batch.copy()
     scrambled["truth_contraband"] = 1 - scrambled["truth_contraband"]
     scrambled["truth_value_usd"] = 0.0
-    pd.testing.assert_frame_equal(fitted.transform(batch), fitted.transform(scrambled))
+    pd.testing.assert_frame_equal(fitted.transform(batch, world_history), fitted.transform(scrambled, world_history))
     assert not [c for c in fitted.feature_names_out_ if "truth" in c]
 
 
-def test_follows_scikit_learn_conventions(fitted, windows):
+def test_follows_scikit_learn_conventions(fitted, windows, world_history):
     params = fitted.get_params()
     assert params["families"] and clone(fitted).get_params() == params
-    assert list(fitted.get_feature_names_out()) == list(fitted.transform(windows[1].head(50)).columns)
+    assert list(fitted.get_feature_names_out()) == list(fitted.transform(windows[1].head(50), world_history).columns)
     with pytest.raises(ValueError, match="unknown feature families"):
         DeclarationFeatures(families=("value", "astrology")).fit(windows[0])
+    with pytest.raises(ValueError, match="read from the history store"):
+        fitted.transform(windows[1].head(5))
 
 
-def test_value_and_physical_features_see_the_fingerprints(fitted, windows):
+def test_value_and_physical_features_see_the_fingerprints(fitted, windows, world_history):
     _, batch, _ = windows
-    f = fitted.transform(batch)
+    f = fitted.transform(batch, world_history)
     truth = batch["truth_contraband"].to_numpy() == 1
     assert f.loc[truth, "value_vs_hs6"].abs().mean() > 2 * f.loc[~truth, "value_vs_hs6"].abs().mean()
     assert f.loc[truth, "anomaly_score"].mean() > f.loc[~truth, "anomaly_score"].mean()
+
+
+def test_packed_forest_scores_exactly_as_scikit_learn():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 7)).astype(np.float32)
+    X[:50] *= 8  # some outliers
+    forest = IsolationForest(n_estimators=40, random_state=1).fit(X)
+    probe = np.vstack([X[:300], rng.normal(scale=5, size=(300, 7)).astype(np.float32)])
+    np.testing.assert_allclose(PackedForest(forest, 7).score(probe), -forest.score_samples(probe), rtol=1e-12)
+    subsampled = IsolationForest(n_estimators=20, max_features=0.5, random_state=2).fit(X)
+    np.testing.assert_allclose(PackedForest(subsampled, 7).score(probe), -subsampled.score_samples(probe), rtol=1e-12)

@@ -46,7 +46,7 @@ def test_custom_mapping_converts_pounds_currencies_and_constants():
         "fields": {
             "declaration_id": "Entry No",
             "declaration_date": "Entry Date",
-            "hs_code": {"column": "Tariff", "pad": 10},
+            "hs_code": {"column": "Tariff", "pad": True},
             "origin_country": "COO",
             "export_country": "Country of Export",
             "destination_country": {"value": "United States"},
@@ -104,7 +104,7 @@ def test_mapping_naming_a_column_the_file_lacks(kcs_mapping, kcs_path):
 def complete(**changes):
     doc = {
         "label": "Fraud", "absent": ["goods_description"],
-        "fields": {"declaration_id": "ID", "declaration_date": "Date", "hs_code": {"column": "HS", "pad": 6},
+        "fields": {"declaration_id": "ID", "declaration_date": "Date", "hs_code": {"column": "HS", "pad": True},
                    "origin_country": "Origin", "export_country": "From", "destination_country": {"value": "KR"},
                    "net_weight_kg": {"column": "Kg", "unit": "kg"},
                    "declared_value_usd": {"column": "Price", "currency": "KRW"}},
@@ -120,7 +120,8 @@ def complete(**changes):
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"fields__hs_code": {"column": "HS", "pad": "6"}}, r"\[fields\] hs_code.pad must be a whole number"),
+    ({"fields__hs_code": {"column": "HS", "pad": 6}}, r"\[fields\] hs_code.pad must be true or false"),
+    ({"fields__origin_country": {"column": "Origin", "pad": True}}, r"\[fields\] origin_country.pad applies to hs_code only"),
     ({"fields__net_weight_kg": {"column": "Kg", "unit": "stone"}}, r"\[fields\] net_weight_kg.unit must be a weight unit"),
     ({"fields__declared_value_usd": {"column": "P", "currency": "KRWX"}}, r"\[fields\] declared_value_usd.currency must be a 3-letter"),
     ({"fields__transport_mode": {"column": "M", "values": "x"}}, r"\[fields\] transport_mode.values must be a table"),

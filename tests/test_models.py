@@ -1,31 +1,33 @@
-"""Detector, calibration, attribution, reasons, exploration and metrics on a generated world."""
+"""Detector, calibration, attribution, reasons, the inspection list and metrics on a generated world."""
 
-import math
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from contraband.data.history import day_of
 from contraband.models import metrics as M
 from contraband.models.detector import Calibrator, labelled, labels
-from contraband.models.scoring import inspection_list, score_declarations
-from contraband.models.training import fit_and_evaluate
+from contraband.models.scoring import (
+    EXPLORATION_PREFIX,
+    exploration_count,
+    flag_count,
+    inspection_list,
+    score,
+)
 
 
 @pytest.fixture(scope="module")
-def outcome(world):
-    return fit_and_evaluate(world, log=lambda m: None)
+def scored(trained, world_history):
+    test = trained.windows.test
+    blind = world_history.blind(day_of(trained.windows.test_from))
+    return test, score(trained.detector, test, blind, budget=0.05, exploration=0.1, seed=3, flag_by="budget",
+                       record=False)
 
 
-@pytest.fixture(scope="module")
-def scored(outcome):
-    test = outcome.windows.test
-    return test, score_declarations(outcome.detector, test, budget=0.05, exploration=0.1, seed=3)
-
-
-def test_model_beats_every_baseline_on_the_test_window(outcome):
-    r = outcome.results
+def test_model_beats_every_baseline_on_the_test_window(trained):
+    r = trained.results
     for baseline in ("rules", "anomaly", "plain_lightgbm"):
         assert r["model_truth"]["pr_auc"] > r[f"{baseline}_truth"]["pr_auc"], baseline
         assert r["model_truth"]["recall_at_5pct"] >= r[f"{baseline}_truth"]["recall_at_5pct"], baseline
@@ -34,8 +36,8 @@ def test_model_beats_every_baseline_on_the_test_window(outcome):
     assert len(typologies) >= 5
 
 
-def test_windows_are_split_by_time_only(outcome):
-    w = outcome.windows
+def test_windows_are_split_by_time_only(trained):
+    w = trained.windows
     assert w.train["declaration_date"].max() < w.valid_from <= w.valid["declaration_date"].min()
     assert w.valid["declaration_date"].max() < w.test_from <= w.test["declaration_date"].min()
 
@@ -54,44 +56,74 @@ def test_calibrator_recovers_known_probabilities():
     assert Calibrator("auto").fit(margin[:500], y[:500]).method_ == "sigmoid"  # few positives
 
 
-def test_risk_scores_read_as_probabilities(outcome):
-    test = outcome.windows.test
+def test_the_final_model_is_calibrated_on_rows_it_did_not_see(trained, world_history):
+    """The calibrator belongs to the refitted model: on the held-out test window (scored blind)
+    its probabilities add up to the seizures found, and beat the base rate on Brier score."""
+    test = trained.windows.test
     lab = labelled(test)
-    p = outcome.detector.predict_proba(test)[lab, 1]
+    blind = world_history.blind(day_of(trained.windows.test_from))
+    p = trained.detector.predict_proba(test, blind)[lab, 1]
     y = labels(test)[lab]
-    assert 0.4 < p.sum() / max(y.sum(), 1) < 2.5  # expected and observed counts agree
-    brier, prior_brier = np.mean((p - y) ** 2), np.mean((y.mean() - y) ** 2)
-    assert brier < prior_brier
+    assert 0.5 < p.sum() / max(y.sum(), 1) < 2.0  # expected and observed counts agree
+    assert np.mean((p - y) ** 2) < np.mean((y.mean() - y) ** 2)
+    assert trained.detector.model_.n_estimators == trained.detector.best_iteration_  # the refitted model
 
 
-def test_path_attribution_adds_up_to_the_raw_score(outcome):
-    d = outcome.detector
-    f = d.features(outcome.windows.test)
-    top = f.iloc[np.argsort(-d.margin(None, f))[:100]]  # the rows an analyst reads reasons for
+def test_path_attribution_adds_up_to_the_raw_score(trained, world_history):
+    d = trained.detector
+    f = d.features(trained.windows.test, world_history)
+    top = f.iloc[np.argsort(-d.margin(f))[:100]]  # the rows an analyst reads reasons for
     contrib = d.contributions(top)
-    np.testing.assert_allclose(contrib.sum(axis=1) + d.attribution_.expected_value, d.margin(None, top), atol=1e-6)
-    exact = d.model_.booster_.predict(top, pred_contrib=True, num_iteration=d.best_iteration_)[:, :-1]
+    np.testing.assert_allclose(contrib.sum(axis=1) + d.attribution_.expected_value, d.margin(top), atol=1e-6)
+    exact = d.model_.booster_.predict(top.to_numpy(), pred_contrib=True, num_iteration=d.best_iteration_)[:, :-1]
     families = pd.Series([d.features_.feature_family_[n] for n in d.attribution_.feature_names])
     by_family = lambda c: pd.DataFrame(c, columns=families).T.groupby(level=0).sum().T  # noqa: E731
     agree = (by_family(contrib).idxmax(axis=1) == by_family(exact).idxmax(axis=1)).mean()
     assert agree > 0.6  # the cheap attribution usually names the same strongest family as exact SHAP
 
 
-def test_exploration_share_is_reserved_and_marked():
-    margin = np.random.default_rng(1).normal(size=10_000)
-    listing = inspection_list(margin, budget=0.05, exploration=0.1, seed=7)
+def test_budget_counts_are_exact():
+    assert flag_count(100, 0.07) == 7  # not ceil(7.000000000000001) = 8
+    assert flag_count(1000, 0.001) == 1 and flag_count(3, 0.5) == 2 and flag_count(10, 1.0) == 10
+    assert exploration_count(5, 0.1) == 1  # half rounds up, not to even
+    assert exploration_count(15, 0.1) == 2 and exploration_count(14, 0.1) == 1 and exploration_count(10, 0.0) == 0
+    listing = inspection_list(np.linspace(0, 1, 100), np.arange(100), budget=0.07, exploration=0.0)
+    assert listing["flagged"].sum() == 7
+
+
+def test_exploration_share_is_reserved_marked_and_independent_of_row_order():
+    rng = np.random.default_rng(1)
+    margin, ids = rng.normal(size=10_000), np.array([f"D{i}" for i in range(10_000)], dtype=object)
+    listing = inspection_list(margin, ids, budget=0.05, exploration=0.1, seed=7)
     assert listing["flagged"].sum() == 500 and listing["exploration"].sum() == 50
     model_picks = listing["flagged"] & ~listing["exploration"]
     assert listing.loc[model_picks, "rank"].max() == 450  # the model keeps its top 450
     assert (listing.loc[listing["exploration"], "rank"] > 450).all()
-    assert listing.equals(inspection_list(margin, budget=0.05, exploration=0.1, seed=7))
-    assert not listing.equals(inspection_list(margin, budget=0.05, exploration=0.1, seed=8))
-    greedy = inspection_list(margin, budget=0.05, exploration=0.0)
+    order = rng.permutation(len(margin))
+    shuffled = inspection_list(margin[order], ids[order], budget=0.05, exploration=0.1, seed=7)
+    assert set(ids[order][shuffled["exploration"].to_numpy()]) == set(ids[listing["exploration"].to_numpy()])
+    assert not listing.equals(inspection_list(margin, ids, budget=0.05, exploration=0.1, seed=8))
+    greedy = inspection_list(margin, ids, budget=0.05, exploration=0.0)
     assert greedy["exploration"].sum() == 0 and greedy.loc[greedy["flagged"], "rank"].max() == 500
-    uncertain = inspection_list(margin - 6, budget=0.05, exploration=0.5, mode="uncertainty", seed=1)
+    uncertain = inspection_list(margin - 6, ids, budget=0.05, exploration=0.5, mode="uncertainty", seed=1)
     assert uncertain.loc[uncertain["exploration"], "rank"].median() < 5000  # closer to the boundary
     with pytest.raises(ValueError):
-        inspection_list(margin, budget=0)
+        inspection_list(margin, ids, budget=0)
+
+
+def test_small_requests_are_flagged_by_the_models_budget_threshold():
+    margin = np.array([3.0, 0.5, -2.0])
+    threshold = lambda share: 1.0  # noqa: E731 - margins at or above 1.0 are in the budget
+    listing = inspection_list(margin, np.array(["a", "b", "c"], dtype=object), budget=0.05, exploration=0.0,
+                              rule="threshold", threshold=threshold)
+    assert listing["flagged"].tolist() == [True, False, False]
+    alone = inspection_list(margin[1:2], np.array(["b"], dtype=object), budget=0.05, exploration=0.0,
+                            rule="threshold", threshold=threshold)
+    assert not alone["flagged"].any()  # a declaration sent alone is no longer always flagged
+    # exploration below the threshold: about budget x exploration / (1 - model share) of the rest
+    many = inspection_list(np.full(20_000, -5.0), np.arange(20_000), budget=0.05, exploration=0.2, seed=3,
+                           rule="threshold", threshold=threshold)
+    assert many["flagged"].mean() == pytest.approx(0.05 * 0.2 / (1 - 0.05 * 0.8), rel=0.15)
 
 
 def test_every_flagged_row_has_reasons_naming_its_evidence(scored):
@@ -99,7 +131,7 @@ def test_every_flagged_row_has_reasons_naming_its_evidence(scored):
     flagged = out[out["flagged"]]
     assert (flagged["reason_1"] != "").all()
     assert (out.loc[~out["flagged"], "reason_1"] == "").all()
-    assert flagged.loc[flagged["exploration"], "reason_1"].str.startswith("exploration pick").all()
+    assert flagged.loc[flagged["exploration"], "reason_1"].str.startswith(EXPLORATION_PREFIX).all()
     checked = 0
     for idx, row in flagged.iterrows():
         record = test.loc[idx]
@@ -125,34 +157,32 @@ def test_every_flagged_row_has_reasons_naming_its_evidence(scored):
 
 def test_scores_ranks_and_budget(scored):
     test, out = scored
-    assert out["flagged"].sum() == math.ceil(0.05 * len(test))
+    assert out["flagged"].sum() == flag_count(len(test), 0.05)
     assert sorted(out["rank"]) == list(range(1, len(test) + 1))
     top = out.sort_values("rank")
     assert top["risk_score"].is_monotonic_decreasing
     assert out["risk_score"].between(0, 1).all()
 
 
+def test_a_manifest_with_only_the_required_fields_is_scored(trained, world_history):
+    from contraband.data.contract import REQUIRED_FIELDS
+
+    manifest = trained.windows.test[list(REQUIRED_FIELDS)].head(300)  # no traders, route or outcomes
+    out = score(trained.detector, manifest, world_history, budget=0.05, flag_by="budget", record=False)
+    assert out["risk_score"].notna().all() and out["flagged"].sum() == 15
+    assert (out.loc[out["flagged"], "reason_1"] != "").all()
+
+
 def test_budget_metrics_by_hand():
-    score = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0] * 10)
+    score_ = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0] * 10)
     y = np.zeros(100, dtype=int)
     y[[0, 1, 2, 50]] = 1
     value = np.ones(100)
     value[50] = 97.0
-    m = M.budget_metrics(score, y, value)
+    m = M.budget_metrics(score_, y, value)
     assert m["positives"] == 4 and m["rows"] == 100
     assert m["precision_at_1pct"] == 1.0 and m["recall_at_1pct"] == 0.25
     assert m["value_recall_at_1pct"] == pytest.approx(1 / 100)
     # the top 10 % are the ten rows scoring 0.9: rows 0 and 50 among them carry contraband
     assert m["precision_at_10pct"] == pytest.approx(0.2) and m["recall_at_10pct"] == pytest.approx(0.5)
     assert m["value_recall_at_10pct"] == pytest.approx(98 / 100)
-
-
-def test_a_manifest_with_only_the_required_fields_is_scored(outcome):
-    from contraband.data.contract import REQUIRED_FIELDS
-
-    manifest = outcome.windows.test[list(REQUIRED_FIELDS)].head(300)  # no ids, route or outcomes
-    out = score_declarations(outcome.detector, manifest, budget=0.05)
-    assert out["risk_score"].notna().all() and out["flagged"].sum() == 15
-    assert (out.loc[out["flagged"], "reason_1"] != "").all()
-    single = score_declarations(outcome.detector, manifest.head(1), budget=0.05)
-    assert len(single) == 1 and single["flagged"].all()

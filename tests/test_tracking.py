@@ -14,9 +14,13 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+import pandas as pd
+
+from contraband.data.history import open_history
 from contraband.data.world import WorldConfig, generate
 from contraband.models import tracking
-from contraband.models.scoring import score_declarations
+from contraband.models.gate import Comparison
+from contraband.models.scoring import score
 from contraband.models.training import train
 
 
@@ -36,37 +40,89 @@ def _versions(client, name, n, tmp_path):
     return out
 
 
-def test_gate_promotes_only_a_better_challenger_unless_forced(sqlite_store, tmp_path):
+def _outcomes(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.08).astype(int)
+    return y, rng
+
+
+def test_gate_promotes_only_a_clearly_better_challenger_unless_forced(sqlite_store, tmp_path):
     client, name = sqlite_store, "gate-test"
     (r1, v1), (r2, v2), (r3, v3), (r4, v4), (r5, v5) = _versions(client, name, 5, tmp_path)
-    champion_scores = {f"models:/{name}/{v1}": 0.30, f"models:/{name}/{v3}": 0.40}
+    y, rng = _outcomes()
+    weak = y * 1.0 + rng.normal(size=len(y))  # the first champion: precision at 5 % about 0.6
+    strong = y * 3.0 + rng.normal(size=len(y))  # clearly better
     client.log_param(r1, "valid_to", "2026-05-31")
+    seen = {}
 
-    def versus(challenger, rows=500):
+    def versus(challenger, champion=weak, rows=True):
         def compare(champion_uri, champion_data_end):
-            compare.seen = champion_data_end
-            return challenger, champion_scores.get(champion_uri, 0.0), rows
+            seen["data_end"] = champion_data_end
+            return Comparison(challenger, champion, y) if rows else None
         return compare
 
-    first = tracking.gate(client, r1, name, v1, 0.30, versus(0.30))
+    first = tracking.gate(client, r1, name, v1, 0.6, versus(weak))
     assert first.promoted and tracking.champion_version(client, name) == v1
-    worse_compare = versus(0.25)
-    worse = tracking.gate(client, r2, name, v2, 0.25, worse_compare)
-    assert not worse.promoted and worse.champion_score == 0.30 and tracking.champion_version(client, name) == v1
-    assert worse_compare.seen == "2026-05-31"  # judged only on rows after the champion's data
-    assert not tracking.gate(client, r2, name, v2, 0.30, versus(0.30)).promoted  # a tie keeps the champion
-    unfair = tracking.gate(client, r2, name, v2, 0.90, versus(0.90, rows=0))
+    worse = tracking.gate(client, r2, name, v2, 0.1, versus(rng.normal(size=len(y))))
+    assert not worse.promoted and worse.champion_score > worse.challenger_score
+    assert seen["data_end"] == "2026-05-31"  # judged only on rows after the champion's data
+    assert not tracking.gate(client, r2, name, v2, 0.6, versus(weak.copy())).promoted  # a tie keeps the champion
+    nudged = weak + 0.02 * rng.normal(size=len(y))  # a different model, no better: noise decides nothing
+    noisy = tracking.gate(client, r2, name, v2, 0.6, versus(nudged))
+    assert not noisy.promoted and "does not clearly beat" in noisy.reason
+    unfair = tracking.gate(client, r2, name, v2, 0.9, versus(strong, rows=False))
     assert not unfair.promoted and "no fair comparison" in unfair.reason
-    better = tracking.gate(client, r3, name, v3, 0.40, versus(0.40))
-    assert better.promoted and tracking.champion_version(client, name) == v3
+    better = tracking.gate(client, r3, name, v3, 0.9, versus(strong))
+    assert better.promoted and tracking.champion_version(client, name) == v3 and better.p_not_better < 0.05
     assert str(client.get_model_version_by_alias(name, tracking.PREVIOUS).version) == v1
-    forced = tracking.gate(client, r4, name, v4, 0.10, versus(0.10), force=True)
+    forced = tracking.gate(client, r4, name, v4, 0.1, versus(rng.normal(size=len(y)), strong), force=True)
     assert forced.promoted and forced.reason == "forced" and tracking.champion_version(client, name) == v4
-    kept = tracking.gate(client, r5, name, v5, 0.99, versus(0.99), promote=False)
+    kept = tracking.gate(client, r5, name, v5, 0.99, versus(strong), promote=False)
     assert not kept.promoted and tracking.champion_version(client, name) == v4
     tags = client.get_run(r5).data.tags
     assert tags["gate.decision"] == "kept champion" and tags["gate.champion_version"] == v4
     assert client.get_model_version(name, v3).tags["gate.decision"] == "promoted"
+
+
+def test_a_champion_that_no_longer_loads_is_reported_and_kept_unless_forced(sqlite_store, tmp_path, monkeypatch):
+    """A champion pickled by older code (here: a feature class from a module that is gone) makes
+    the gate say so and not promote; --force promotes, and nothing crashes on the way."""
+    import importlib
+    import sys
+
+    import joblib
+
+    from contraband.models.pyfunc import ContrabandModel
+
+    client, name = sqlite_store, "old-champion"
+    module = tmp_path / "retired_family.py"
+    module.write_text("class RetiredFamily:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    retired = importlib.import_module("retired_family")
+    joblib.dump(retired.RetiredFamily(), tmp_path / "detector.joblib")
+    del sys.modules["retired_family"]
+    module.unlink()  # the code that pickled it is gone
+    mlflow.set_experiment("old")
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="model", python_model=ContrabandModel(),
+                                       artifacts={"detector": str(tmp_path / "detector.joblib")})
+    old = tracking.register(info.model_uri, name)
+    client.set_registered_model_alias(name, tracking.CHAMPION, old)
+    (r2, v2), = [(client.create_run(client.create_experiment("new")).info.run_id, None)]
+    v2 = str(client.create_model_version(name, str(tmp_path / "m2"), run_id=r2).version)
+
+    def compare(champion_uri, champion_data_end):
+        tracking.load_detector(champion_uri)  # the real load: unpickling fails
+        raise AssertionError("unreachable")
+
+    kept = tracking.gate(client, r2, name, v2, 0.9, compare)
+    assert not kept.promoted and tracking.champion_version(client, name) == old
+    assert f"champion v{old} cannot be loaded or scored by this code" in kept.reason
+    assert "ModuleNotFoundError" in kept.reason and "--force" in kept.reason
+    assert "cannot be loaded" in client.get_run(r2).data.tags["gate.reason"]
+    forced = tracking.gate(client, r2, name, v2, 0.9, compare, force=True)
+    assert forced.promoted and tracking.champion_version(client, name) == v2 and "cannot be loaded" in forced.reason
+    del run
 
 
 def _free_port() -> int:
@@ -107,10 +163,12 @@ def small_world():
 
 
 @pytest.mark.slow
-def test_train_register_promote_and_load_by_alias_from_a_real_server(mlflow_server, small_world, monkeypatch):
+def test_train_register_promote_and_load_by_alias_from_a_real_server(mlflow_server, small_world, monkeypatch,
+                                                                      tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     name = "contraband-detector"
-    first = train(small_world, experiment="server-test", model_name=name, log=lambda m: None)
+    store = open_history(tmp_path / "history.db")
+    first = train(small_world, store, experiment="server-test", model_name=name, log=lambda m: None)
     assert first.decision.promoted and first.version == "1"
     client = MlflowClient(mlflow_server)
     run = client.get_run(first.run_id)
@@ -120,25 +178,33 @@ def test_train_register_promote_and_load_by_alias_from_a_real_server(mlflow_serv
     plots = {Path(a.path).name for a in client.list_artifacts(first.run_id, "plots")}
     assert {"pr_curve.png", "precision_by_budget.png", "importance_by_family.png", "calibration.png"} <= plots
 
-    # raw canonical records in (text, numbers, ISO dates), one of them broken
+    # raw canonical records in, as a client reads a manifest (plain read_csv: integers stay
+    # integers), one of them broken; the model reads the same history store
     records = small_world[small_world["declaration_date"] >= "2026-09-01"].head(200)
     from contraband.models.pyfunc import input_example
-    request = input_example(records, n=200)
+    input_example(records, n=200).to_csv(tmp_path / "manifest.csv", index=False)
+    request = pd.read_csv(tmp_path / "manifest.csv")
+    request["packages"] = request["packages"].round().astype("int64")
+    request["hs_code"] = request["hs_code"].astype(str)
     request.loc[3, "hs_code"] = "12"
-    champion = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    out = champion.predict(request, params={"budget": 1.0})
+    champion = mlflow.pyfunc.load_model(f"models:/{name}@champion", model_config={"history": str(tmp_path / "history.db")})
+    out = champion.predict(request, params={"budget": 1.0, "flag_by": "budget"})
     assert list(out.columns[:4]) == ["risk_score", "rank", "flagged", "exploration"]
     assert np.isnan(out.loc[3, "risk_score"]) and out.loc[3, "reason_1"].startswith("rejected: hs_code '12'")
     valid = out.drop(index=3)
     assert valid["risk_score"].notna().all() and (valid["reason_1"] != "").all()
-    # the request carries no outcomes, so neither may the local scoring (earlier rows' outcomes count)
+    # the registered model and the local one score against the same store: the same scores
     unlabelled = records.drop(index=records.index[3]).drop(columns=["inspected", "contraband", "seized_value_usd"])
-    local = score_declarations(first.detector, unlabelled, budget=1.0, exploration=0.0)
-    np.testing.assert_allclose(valid["risk_score"].to_numpy(), local["risk_score"].to_numpy(), rtol=1e-6)
+    local = score(first.detector, unlabelled, store, budget=1.0, exploration=0.0, record=False)
+    np.testing.assert_allclose(valid["risk_score"].to_numpy(), local["risk_score"].to_numpy(), rtol=1e-9)
+    # a single declaration is flagged by the model's budget threshold, not always
+    singles = pd.concat([champion.predict(request.iloc[[i]], params={"budget": 0.05}) for i in (0, 1, 2, 4, 5, 6)])
+    assert not singles["flagged"].all()
 
     # a forced second version becomes champion; the previous one stays loadable
-    second = train(small_world, experiment="server-test", model_name=name, force=True, log=lambda m: None)
+    second = train(small_world, store, experiment="server-test", model_name=name, force=True, log=lambda m: None)
     assert second.decision.promoted and second.decision.champion_version == "1"
     assert str(client.get_model_version_by_alias(name, "champion").version) == second.version
-    previous = mlflow.pyfunc.load_model(f"models:/{name}@previous-champion")
+    previous = mlflow.pyfunc.load_model(f"models:/{name}@previous-champion",
+                                        model_config={"history": str(tmp_path / "history.db")})
     assert len(previous.predict(request.head(5))) == 5

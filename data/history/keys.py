@@ -154,23 +154,32 @@ def column(frame: pd.DataFrame, name: str) -> Coded:
     return Coded.of(frame[name]) if name in frame else Coded.missing(len(frame))
 
 
-def entity_parts(frame: pd.DataFrame) -> dict[str, Coded]:
-    """The parts every entity key is built from, for a frame of canonical declarations."""
-    hs = column(frame, "hs_code")
+def _getter(source):
+    """A column getter: ``source`` is a frame of canonical declarations or a function name -> Coded."""
+    return source if callable(source) else (lambda name: column(source, name))
+
+
+def entity_parts(source) -> dict[str, Coded]:
+    """The parts every entity key is built from."""
+    get = _getter(source)
+    hs = get("hs_code")
     return {
-        "exporter": column(frame, "exporter_id"),
-        "consignee": column(frame, "consignee_id"),
-        "declarant": column(frame, "declarant_id"),
+        "exporter": get("exporter_id"),
+        "consignee": get("consignee_id"),
+        "declarant": get("declarant_id"),
         "hs6": hs_prefix(hs, 6),
         "hs4": hs_prefix(hs, 4),
-        "route": route_key(column(frame, "origin_country"), column(frame, "export_country"),
-                           column(frame, "transit_countries"), column(frame, "destination_country")),
+        "route": route_key(get("origin_country"), get("export_country"), get("transit_countries"),
+                           get("destination_country")),
     }
 
 
-def entity_keys(frame: pd.DataFrame, kinds=tuple(KINDS)) -> dict[str, Coded]:
-    """The key of every entity kind of each declaration (missing where a part is missing)."""
-    parts = entity_parts(frame)
+def entity_keys(source, kinds=tuple(KINDS), parts: dict[str, Coded] | None = None) -> dict[str, Coded]:
+    """The key of every entity kind of each declaration (missing where a part is missing).
+
+    ``source`` is a frame of canonical declarations or a column getter; ``parts`` may be given
+    when already computed."""
+    parts = parts or entity_parts(source)
     out = {}
     for name in kinds:
         kind = KINDS[name]

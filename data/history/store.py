@@ -39,6 +39,7 @@ DEFAULT_LOCATION = "history.db"
 #: where the data gives no record date, an outcome counts from its declaration's day plus this
 DEFAULT_OUTCOME_LAG_DAYS = 7
 _IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
+_FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are read at once
 _OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
                   "destination_country", "exporter_id", "consignee_id", "declarant_id")
@@ -547,6 +548,34 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return self._read_series(conn, kind, keys)
 
+    def series_many(self, wanted: dict[str, np.ndarray]) -> dict[str, SeriesTable]:
+        """The series of several kinds in one snapshot: for each kind, those of the given keys
+        (one round trip for a small request) or, from many keys on, all of them."""
+        out: dict[str, SeriesTable] = {}
+        pairs = []
+        with self.reading() as conn:
+            for kind, keys in wanted.items():
+                keys = [k for k in pd.unique(np.asarray(keys, dtype=object)) if k is not None]
+                if len(keys) >= _FETCH_ALL:
+                    out[kind] = self._read_series(conn, kind)
+                else:
+                    pairs += [(kind, k) for k in keys]
+            found: dict[str, tuple[list, list]] = {}
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            for batch in _batches(pairs, _IN_BATCH // 2):
+                values = ", ".join([f"({mark}, {mark})"] * len(batch))
+                rows = conn.exec_driver_sql(f"SELECT kind, key, data FROM series WHERE (kind, key) IN (VALUES {values})",
+                                            tuple(x for pair in batch for x in pair)).fetchall()
+                for kind, key, data in rows:
+                    k, d = found.setdefault(kind, ([], []))
+                    k.append(key)
+                    d.append(data)
+        for kind in wanted:
+            if kind not in out:
+                keys, blobs = found.get(kind, ([], []))
+                out[kind] = SeriesTable.from_blobs(kind, keys, blobs)
+        return out
+
     def declarations(self, *, start_day: int | None = None, end_day: int | None = None, ids=None) -> pd.DataFrame:
         """Stored declarations (canonical columns, extras unpacked), ``start_day <= day < end_day``."""
         t = S.declarations
@@ -628,6 +657,21 @@ class HistoryView:
 
     def series(self, kind: str, keys=None) -> SeriesTable:
         return self.store.series(kind, keys)
+
+    def series_many(self, wanted: dict[str, np.ndarray]) -> dict[str, SeriesTable]:
+        return self.store.series_many(wanted)
+
+    def ingest(self, frame: pd.DataFrame, *, source: str = "", **kwargs) -> IngestReport:
+        """Declarations only: what a blind view is blind to is outcomes."""
+        if kwargs.get("outcomes"):
+            raise ValueError("a blind view of the history does not record outcomes")
+        return self.store.ingest(frame, source=source, **{k: v for k, v in kwargs.items() if k != "outcomes"})
+
+    def day_range(self):
+        return self.store.day_range()
+
+    def declarations(self, **kwargs) -> pd.DataFrame:
+        return self.store.declarations(**kwargs)
 
     def __repr__(self) -> str:
         return f"HistoryView({self.store.url!r}, outcomes before {date_of(self.outcomes_until):%Y-%m-%d})"

@@ -1,8 +1,5 @@
-"""The ``contraband`` command: generate worlds and check declaration files here; train, evaluate,
-score and the demo live in ``contraband.cli_detect``.
-
-Heavy libraries are imported inside each command, so ``contraband --help`` stays fast.
-"""
+"""Data commands: generate a synthetic world, check files against the contract, and the
+history store (record declarations and outcomes, show what it holds, rebuild its series)."""
 
 from __future__ import annotations
 
@@ -12,32 +9,19 @@ from pathlib import Path
 
 import click
 
-
-def _fx(values: tuple[str, ...]) -> dict[str, float]:
-    from contraband.data.mapping import usd_rate
-
-    rates = {}
-    for item in values:
-        code, _, rate = item.partition("=")
-        try:
-            value = float(rate)
-        except ValueError:
-            value = None
-        problem = usd_rate(code, value) if value is not None else f"rate {rate!r} is not a number"
-        if problem:
-            raise click.BadParameter(f"{item!r}: {problem}; use CODE=USD_PER_UNIT, e.g. KRW=0.00077",
-                                     param_hint="--fx")
-        rates[code.strip().upper()] = value
-    return rates
+from contraband.cli.common import (
+    fx_option,
+    fx_rates,
+    history_option,
+    lag_option,
+    load_files,
+    mapping_option,
+    open_store,
+    require_rows,
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="contraband")
-def main() -> None:
-    """Score customs declarations for rare-earth contraband hidden under false declarations."""
-
-
-@main.command()
+@click.command()
 @click.option("--rows", default=200_000, show_default=True, help="Declarations to generate.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Random seed (same seed, same world).")
@@ -68,18 +52,21 @@ def generate(rows, seed, start, months, prevalence, inspection_rate, output):
     click.echo(f"wrote {path} in {t2 - t0:.1f} s (generate {t1 - t0:.1f} s, write {t2 - t1:.1f} s)")
 
 
-@main.command()
+@click.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--mapping", type=click.Path(exists=True, dir_okay=False), help="TOML mapping of another system's columns.")
+@mapping_option
 @click.option("--strict", is_flag=True, help="Reject the whole file on any problem (default: keep valid rows).")
-@click.option("--fx", multiple=True, metavar="CODE=RATE", help="USD per unit of a currency, e.g. KRW=0.00077.")
-@click.option("--rejected", "rejected_out", type=click.Path(dir_okay=False), help="Write rejected rows (CSV) here.")
+@fx_option
+@click.option("--rejected", "rejected_out", type=click.Path(dir_okay=False),
+              help="Write rejected rows (and warnings) as CSV here.")
 def validate(path, mapping, strict, fx, rejected_out):
     """Check a declarations file against the contract; report every rejected row."""
+    import pandas as pd
+
     from contraband.data.load import ContractError, load_declarations
     from contraband.data.mapping import MappingError, load_mapping
 
-    rates = _fx(fx)
+    rates = fx_rates(fx)
     try:
         result = load_declarations(path, load_mapping(mapping) if mapping else None,
                                    mode="strict" if strict else "lenient", fx=rates)
@@ -87,24 +74,56 @@ def validate(path, mapping, strict, fx, rejected_out):
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(result.summary())
-    if len(result.rejected):
+    report = pd.concat([result.rejected.assign(kind="rejected"), result.warnings.assign(kind="warning")],
+                       ignore_index=True)
+    if len(report):
         if rejected_out:
             Path(rejected_out).parent.mkdir(parents=True, exist_ok=True)
-            result.rejected.to_csv(rejected_out, index=False)
-            click.echo(f"rejected rows written to {rejected_out}")
+            report.to_csv(rejected_out, index=False)
+            click.echo(f"rejected rows and warnings written to {rejected_out}")
         else:
-            click.echo(result.rejected.head(20).to_string(index=False))
+            click.echo(report.head(20).to_string(index=False))
 
 
-def _register_detection_commands() -> None:
-    from contraband import cli_detect
-
-    for command in (cli_detect.train, cli_detect.evaluate, cli_detect.score, cli_detect.demo):
-        main.add_command(command)
+@click.group()
+def history():
+    """The history store: every declaration seen and every inspection outcome recorded."""
 
 
-_register_detection_commands()
+@history.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@mapping_option
+@fx_option
+@click.option("--outcomes/--no-outcomes", default=True, show_default=True,
+              help="Record the inspection outcomes the files carry.")
+@lag_option
+@history_option
+def history_ingest(paths, mapping, fx, outcomes, lag_days, history_location):
+    """Record declarations (and their outcomes) in the history store; re-sending is harmless."""
+    frame, _ = load_files(paths, mapping, fx_rates(fx))
+    require_rows(frame, paths)
+    store = open_store(history_location)
+    report = store.ingest(frame, outcomes=outcomes, lag_days=lag_days,
+                          source="ingest:" + ",".join(Path(p).name for p in paths))
+    click.echo(report.summary())
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+@history.command("info")
+@history_option
+def history_info(history_location):
+    """What the history store holds."""
+    summary = open_store(history_location).summary()
+    click.echo(f"history store: {summary['url']}")
+    click.echo(f"declarations: {summary['declarations']:,} ({summary['from']} to {summary['to']})")
+    click.echo(f"outcome versions: {summary['outcome_versions']:,}")
+    for kind, n in sorted(summary["series"].items()):
+        click.echo(f"  {kind:<22} {n:>10,} entities")
+
+
+@history.command("rebuild")
+@history_option
+def history_rebuild(history_location):
+    """Recompute every entity series from the stored declarations and outcomes (a repair)."""
+    t0 = time.perf_counter()
+    open_store(history_location).rebuild()
+    click.echo(f"rebuilt the entity series in {time.perf_counter() - t0:.1f} s")

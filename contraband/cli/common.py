@@ -1,0 +1,120 @@
+"""Options and helpers the commands share: currency rates, the history store, reading
+declaration files through the contract, writing results, loading a registered model."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+# a command-line run reports its own progress: no MLflow download bars
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+DEFAULT_MODEL_URI = "models:/contraband-detector@champion"
+
+
+def fx_rates(values: tuple[str, ...]) -> dict[str, float]:
+    """``--fx CODE=RATE`` options as {code: USD per unit}."""
+    from contraband.data.mapping import usd_rate
+
+    rates = {}
+    for item in values:
+        code, _, rate = item.partition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = None
+        problem = usd_rate(code, value) if value is not None else f"rate {rate!r} is not a number"
+        if problem:
+            raise click.BadParameter(f"{item!r}: {problem}; use CODE=USD_PER_UNIT, e.g. KRW=0.00077",
+                                     param_hint="--fx")
+        rates[code.strip().upper()] = value
+    return rates
+
+
+history_option = click.option(
+    "--history", "history_location", envvar="CONTRABAND_HISTORY", default="history.db", show_default=True,
+    help="History store: a file (SQLite) or a database URL; also CONTRABAND_HISTORY.")
+lag_option = click.option(
+    "--outcome-lag-days", "lag_days", default=7, show_default=True, type=click.IntRange(min=0),
+    help="Where the data gives no outcome_date, an outcome counts from its declaration date plus this many days.")
+mapping_option = click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
+                              help="TOML mapping of another system's columns.")
+fx_option = click.option("--fx", multiple=True, metavar="CODE=RATE", help="USD per unit of a currency, e.g. KRW=0.00077.")
+
+
+def open_store(location: str):
+    from contraband.data.history import open_history
+
+    try:
+        return open_history(location)
+    except Exception as exc:  # an unreachable server, a file of another schema, a read-only folder
+        click.echo(f"error: cannot open the history store {location}: {exc}", err=True)
+        sys.exit(1)
+
+
+def load_files(paths, mapping, fx, say=click.echo):
+    """Declarations from one or more files through the contract (lenient: rejections reported)."""
+    import pandas as pd
+
+    from contraband.data.load import ContractError, load_declarations
+    from contraband.data.mapping import MappingError, load_mapping
+
+    try:
+        m = load_mapping(mapping) if mapping else None
+        results = [load_declarations(p, m, mode="lenient", fx=fx) for p in paths]
+    except (ContractError, MappingError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for r in results:
+        say(r.summary())
+    frames = [r.declarations for r in results]
+    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+    return frame.reset_index(drop=True), results
+
+
+def require_rows(frame, paths) -> None:
+    if not len(frame):
+        click.echo(f"error: no valid declarations in {', '.join(map(str, paths))}", err=True)
+        sys.exit(1)
+
+
+def check_output(output: str) -> None:
+    if not output.lower().endswith((".csv", ".csv.gz", ".parquet")):
+        raise click.BadParameter(f"{output}: choose a .csv, .csv.gz or .parquet file", param_hint="--output")
+
+
+def write_table(frame, output: str) -> None:
+    path = Path(output)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output}: {exc}", err=True)
+        sys.exit(1)
+
+
+def quiet_mlflow() -> None:
+    """MLflow sets its own log level when imported: lower its info chatter afterwards."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def load_model(model_uri: str):
+    from contraband.models.tracking import load_detector, tracking_uri
+
+    quiet_mlflow()
+    t0 = time.perf_counter()
+    try:
+        detector = load_detector(model_uri)
+    except Exception as exc:  # MLflow raises several types for a missing model or alias
+        click.echo(f"error: cannot load model {model_uri} from {tracking_uri()}: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"loaded {model_uri} ({time.perf_counter() - t0:.1f} s)", err=True)
+    return detector

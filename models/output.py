@@ -1,0 +1,67 @@
+"""The product's output, written once for every entry point (CLI, MLflow pyfunc, API).
+
+Every input row comes out: scored rows with ``risk_score``, ``rank``, ``flagged``,
+``exploration`` and ``reason_1..3``; rows the declaration contract rejected unscored, with
+``reason_1`` saying why (column, value, reason for each problem).
+
+- :func:`for_request`: one row per input row, in input order (a client's request);
+- :func:`for_manifest`: the declarations with their scores, highest risk first, rejected rows at
+  the end (an analyst's list). ``truth_*`` columns of a synthetic world never come out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from contraband.data.contract import is_truth_column
+from contraband.models.reasons import MAX_REASONS
+
+SCORE_COLUMNS = ["risk_score", "rank", "flagged", "exploration"]
+REASON_COLUMNS = [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]
+OUTPUT_COLUMNS = SCORE_COLUMNS + REASON_COLUMNS
+
+
+def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
+    """One line per rejected row (``file``, ``row``, ``reason_1``): every problem of the row."""
+    if not len(rejected):
+        return pd.DataFrame(columns=["file", "row", "reason_1"])
+    text = [f"{c} {v!r}: {r}" for c, v, r in zip(rejected["column"], rejected["value"], rejected["reason"])]
+    lines = pd.DataFrame({"file": rejected["file"].to_numpy(), "row": rejected["row"].to_numpy(), "text": text})
+    grouped = lines.groupby(["file", "row"], sort=True)["text"].agg("; ".join)
+    return pd.DataFrame({"file": grouped.index.get_level_values(0), "row": grouped.index.get_level_values(1),
+                         "reason_1": "rejected: " + grouped.to_numpy()})
+
+
+def for_request(rows: int, scored: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """One output row per input row (1..rows), in input order.
+
+    ``scored`` is indexed by input row number (from 1), as the contract's loader indexes valid
+    declarations; ``rejected`` lists the rows it refused."""
+    out = pd.DataFrame({"risk_score": np.full(rows, np.nan), "rank": np.zeros(rows, dtype=np.int64),
+                        "flagged": np.zeros(rows, dtype=bool), "exploration": np.zeros(rows, dtype=bool),
+                        **{c: [""] * rows for c in REASON_COLUMNS}})
+    if len(scored):
+        at = scored.index.to_numpy(dtype=np.int64) - 1
+        for c in OUTPUT_COLUMNS:
+            values = out[c].to_numpy().copy()
+            values[at] = scored[c].to_numpy()
+            out[c] = values
+    bad = rejected_reasons(rejected)
+    if len(bad):
+        reason = out["reason_1"].to_numpy().copy()
+        reason[bad["row"].to_numpy(dtype=np.int64) - 1] = bad["reason_1"].to_numpy()
+        out["reason_1"] = reason
+    return out[OUTPUT_COLUMNS]
+
+
+def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """Declarations beside their scores, highest risk first; rejected rows last, with reasons."""
+    visible = [c for c in declarations.columns if not is_truth_column(c)]
+    out = pd.concat([declarations[visible].reset_index(drop=True), scored[OUTPUT_COLUMNS].reset_index(drop=True)],
+                    axis=1)
+    out = out.sort_values("rank", kind="stable")
+    bad = rejected_reasons(rejected)
+    if len(bad):
+        out = pd.concat([out, bad], ignore_index=True)
+    return out.reset_index(drop=True)

@@ -4,6 +4,10 @@
 - ``normalise``  value normalisers (HS codes, countries, units, currencies, codes, dates);
 - ``mapping``    TOML mappings of other customs systems' columns onto the contract;
 - ``load``       ``load_declarations``: read -> map -> normalise -> validate, strict or lenient;
+- ``keys``       day numbers, and the entity kinds (exporter, consignee, declarant, HS code, route,
+  pairs) a declaration is tracked by, with their keys;
+- ``columns``    canonical declarations read column by column, each conversion once;
+- ``history``    the history store: every declaration seen, every outcome, per-entity series;
 - ``reference``  the domain reference tables in ``reference/`` (goods, controls, countries);
 - ``world``      the synthetic customs world with hidden ground truth.
 

@@ -132,14 +132,28 @@ _DTYPES = {
 }
 
 
+def as_numbers(values) -> np.ndarray:
+    """A column (Series, array or pandas array) as float64, missing as NaN."""
+    if isinstance(values, (pd.Series, pd.api.extensions.ExtensionArray)):
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            return values.to_numpy(dtype="float64", na_value=np.nan)
+        values = values.to_numpy(dtype=object, na_value=None)
+    values = np.asarray(values)
+    if values.dtype.kind in "fiu":
+        return values.astype("float64")
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _flag_is(values, one: int) -> np.ndarray:
     """Cells equal to ``one`` (missing: False)."""
-    v = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return v == one
+    return as_numbers(values) == one
 
 
 def _present(values) -> np.ndarray:
-    return ~pd.isna(np.asarray(values, dtype=object))
+    if isinstance(values, (pd.Series, pd.api.extensions.ExtensionArray)):
+        return values.notna() if isinstance(values, pd.Series) else ~values.isna()
+    values = np.asarray(values)
+    return ~pd.isna(values) if values.dtype == object else ~np.isnan(values.astype("float64"))
 
 
 def cross_field_problems(df) -> list[tuple[np.ndarray, str, str]]:
@@ -150,12 +164,12 @@ def cross_field_problems(df) -> list[tuple[np.ndarray, str, str]]:
     names = set(df.keys()) if isinstance(df, dict) else set(df.columns)
     if "contraband" in names:
         inspected = _flag_is(df["inspected"], 1) if "inspected" in names else np.zeros(len(df["contraband"]), bool)
-        bad = _present(df["contraband"]) & ~inspected
+        bad = np.asarray(_present(df["contraband"])) & ~inspected
         problems.append((bad, "contraband", "contraband outcome given for a row that was not inspected"))
     if "seized_value_usd" in names:
-        seized = pd.to_numeric(pd.Series(np.asarray(df["seized_value_usd"], dtype=object)), errors="coerce").fillna(0)
+        seized = np.nan_to_num(as_numbers(df["seized_value_usd"]), nan=0.0)
         found = _flag_is(df["contraband"], 1) if "contraband" in names else np.zeros(len(seized), bool)
-        bad = (seized.to_numpy() > 0) & ~found
+        bad = (seized > 0) & ~found
         problems.append((bad, "seized_value_usd", "seized value given for a row with no contraband found"))
     if "outcome_date" in names:
         recorded = pd.to_datetime(pd.Series(np.asarray(df["outcome_date"])))

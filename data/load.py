@@ -26,15 +26,18 @@ import pandas as pd
 import pandera.pandas as pa
 
 from contraband.data import normalise as norm
+from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import (
     EXTRA_PREFIX,
     FIELD_BY_NAME,
     FIELDS,
     REQUIRED_FIELDS,
+    as_numbers,
     cross_field_problems,
     is_truth_column,
     schema,
 )
+
 from contraband.data.mapping import FieldSource, Mapping, identity, usd_rate
 
 STRICT = "strict"
@@ -53,9 +56,13 @@ class ContractError(ValueError):
 
 @dataclass
 class LoadResult:
-    """Valid declarations (indexed by source row number) and the rejected rows' reasons."""
+    """Valid declarations (indexed by source row number) and the rejected rows' reasons.
 
-    declarations: pd.DataFrame
+    ``declarations`` is the valid rows' frame; ``columns`` the same rows as
+    :class:`~contraband.data.columns.Columns` over the loader's own arrays, which a request's
+    scoring reads without building the frame."""
+
+    columns: Columns
     rejected: pd.DataFrame
     rows_read: int
     source: str
@@ -65,12 +72,16 @@ class LoadResult:
     warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_COLUMNS))
 
     @property
+    def declarations(self) -> pd.DataFrame:
+        return self.columns.X
+
+    @property
     def rows_rejected(self) -> int:
         return int(self.rejected["row"].nunique()) if len(self.rejected) else 0
 
     def summary(self) -> str:
         lines = [
-            f"{self.source}: {self.rows_read:,} rows read, {len(self.declarations):,} valid, "
+            f"{self.source}: {self.rows_read:,} rows read, {len(self.columns):,} valid, "
             f"{self.rows_rejected:,} rejected"
         ]
         if len(self.rejected):
@@ -120,8 +131,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ContractError(f"{path}: cannot read the file: {_one_line(exc)}") from None
 
 
-def _check_unique_columns(columns: pd.Index, source: str) -> None:
-    repeated = sorted(set(columns[columns.duplicated()].astype("str")))
+def _check_unique_columns(columns, source: str) -> None:
+    names = [str(c) for c in columns]
+    if len(set(names)) == len(names):
+        return
+    repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
         raise ContractError(f"{source}: duplicated column names: {', '.join(repeated)}")
 
@@ -224,11 +238,9 @@ def _passthrough(raw, name: str) -> np.ndarray:
 
 def _frame_column(name: str, values: np.ndarray):
     """A normalised field as a column of the contract's dtype (text: pandas' str)."""
-    if not isinstance(values, np.ndarray):  # already a pandas array (flags: Int8)
+    if not isinstance(values, np.ndarray) or values.dtype != object:  # numbers, dates, flags (Int8)
         return values
-    if values.dtype == object and (not len(values) or all(v is None for v in values[:_SMALL])):
-        return pd.array(values, dtype="str")  # all missing: say it is text, not object
-    return values
+    return pd.array(values, dtype="str")
 
 
 def _canonical_columns(frame: pd.DataFrame, mapping: Mapping, fx: dict[str, float], source: str):
@@ -293,9 +305,23 @@ def _canonical_columns(frame: pd.DataFrame, mapping: Mapping, fx: dict[str, floa
     return out, parse_problems, ignored, absent
 
 
-def _to_frame(columns: dict[str, np.ndarray], n: int) -> pd.DataFrame:
-    index = pd.RangeIndex(1, n + 1, name="row")
+def _to_frame(columns: dict[str, np.ndarray], n: int | None = None, index=None) -> pd.DataFrame:
+    """Normalised columns as a canonical frame (contract dtypes)."""
+    index = index if index is not None else pd.RangeIndex(1, n + 1, name="row")
     return pd.DataFrame({name: _frame_column(name, values) for name, values in columns.items()}, index=index)
+
+
+def _valid_columns(columns: dict[str, np.ndarray], n: int, rejected: pd.DataFrame) -> Columns:
+    """The rows that passed, as Columns over the normalised arrays (contract dtypes; row numbers
+    from 1 as the index)."""
+    keep = np.ones(n, dtype=bool)
+    if len(rejected):
+        keep[rejected["row"].to_numpy(dtype=np.int64) - 1] = False
+    index = pd.Index(np.arange(1, n + 1)[keep], name="row")
+    if keep.all():
+        index = pd.RangeIndex(1, n + 1, name="row")
+    arrays = columns if keep.all() else {name: values[keep] for name, values in columns.items()}
+    return Columns.from_arrays(arrays, index, frame=_to_frame)
 
 
 def canonicalise(frame: pd.DataFrame, mapping: Mapping | None = None, fx: dict[str, float] | None = None,
@@ -318,8 +344,7 @@ def _check(columns, absent: frozenset[str], source: str) -> pd.DataFrame:
     for f in FIELDS:
         if f.name not in names:
             continue
-        values = _cells(columns[f.name]) if f.kind != "number" else \
-            np.asarray(pd.to_numeric(columns[f.name], errors="coerce"), dtype="float64")
+        values = _cells(columns[f.name]) if f.kind != "number" else as_numbers(columns[f.name])
         if f.group == "required" and f.name not in absent:
             missing = pd.isna(values) if f.kind in ("number", "date") else \
                 np.array([v is None or v is pd.NA or (isinstance(v, float) and v != v) for v in values], dtype=bool)
@@ -334,12 +359,19 @@ def _check(columns, absent: frozenset[str], source: str) -> pd.DataFrame:
         if mask.any():
             found.append(_problems(source, rows[mask], column, _cells(columns[column])[mask], reason))
     if "declaration_id" in names:
-        ids = pd.Series(_cells(columns["declaration_id"]))
-        again = (ids.notna() & ids.duplicated()).to_numpy()
-        if again.any():
-            first = pd.Series(rows).groupby(ids.to_numpy()).transform("min").to_numpy()[again]
-            reason = [f"duplicate declaration_id (first at row {int(r)})" for r in first]
-            found.append(_problems(source, rows[again], "declaration_id", ids.to_numpy()[again], reason))
+        ids = _cells(columns["declaration_id"])
+        first_at: dict = {}
+        again, reason = [], []
+        for i, v in enumerate(ids):
+            if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+                continue
+            if v in first_at:
+                again.append(i)
+                reason.append(f"duplicate declaration_id (first at row {int(rows[first_at[v]])})")
+            else:
+                first_at[v] = i
+        if again:
+            found.append(_problems(source, rows[again], "declaration_id", ids[again], reason))
     return pd.concat(found, ignore_index=True) if found else _no_problems()
 
 
@@ -373,11 +405,13 @@ def validate(canonical: pd.DataFrame, absent: frozenset[str] = frozenset(),
     return pd.concat(found, ignore_index=True) if found else _no_problems()
 
 
-def hs_warnings(canonical: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Rows whose HS 6-digit subheading is not in the HS 2022 nomenclature (kept, reported)."""
+def hs_warnings(canonical, source: str) -> pd.DataFrame:
+    """Rows whose HS 6-digit subheading is not in the HS 2022 nomenclature (kept, reported);
+    ``canonical`` is a frame or Columns."""
+    canonical = as_columns(canonical)
     if "hs_code" not in canonical or not len(canonical):
         return _no_problems()
-    codes = canonical["hs_code"].to_numpy(dtype=object, na_value=None)
+    codes = canonical.cells("hs_code")
     distinct = {c: c is None or norm.hs6_known(c[:6]) for c in pd.unique(codes)}
     unknown = np.array([not distinct[c] for c in codes], dtype=bool)
     if not unknown.any():
@@ -388,6 +422,8 @@ def hs_warnings(canonical: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _merge_problems(parse: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
     """Parse problems win over the 'missing value' the contract then sees in the same cell."""
+    if not len(parse) and not len(checks):
+        return parse
     if len(parse) and len(checks):
         seen = pd.MultiIndex.from_frame(parse[["row", "column"]])
         key = pd.MultiIndex.from_frame(checks[["row", "column"]])
@@ -427,6 +463,5 @@ def load_declarations(data: str | Path | pd.DataFrame, mapping: Mapping | None =
     rejected = _merge_problems(parse_problems, _check(columns, absent, source))
     if mode == STRICT and len(rejected):
         raise ContractError(_strict_message(source, rejected), rejected)
-    canonical = _to_frame(columns, len(frame))
-    valid = canonical.drop(index=rejected["row"].unique()) if len(rejected) else canonical
+    valid = _valid_columns(columns, len(frame), rejected)
     return LoadResult(valid, rejected, len(frame), source, absent, ignored, hs_warnings(valid, source))

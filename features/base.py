@@ -7,77 +7,23 @@ declarations lack its columns: ``active_`` is False, and it then outputs no colu
 features (countries, HS headings, extras) are integer codes into a vocabulary learned at fit
 (missing or unseen: NaN); ``categorical_`` names them.
 
-Families read declarations through a :class:`Frame`, which converts each column once per
-transform (text to integer codes over its distinct values) and is shared by every family, so
-that one declaration costs microseconds per family and a million cost a few string operations
-per distinct value, not per row.
+Families read declarations through :class:`~contraband.data.columns.Columns`, which converts
+each column once per transform (text to integer codes over its distinct values) and is shared by
+every family, so that one declaration costs microseconds per family and a million cost a few
+string operations per distinct value, not per row.
 """
 
 from __future__ import annotations
+
+import bisect
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from contraband.data.history.keys import Coded, column, combine, day_numbers, entity_keys, entity_parts, hs_prefix
-
-
-class Frame:
-    """Canonical declarations as the families read them, each conversion done once."""
-
-    def __init__(self, X: pd.DataFrame):
-        self.X = X
-        self.n = len(X)
-        self._cache: dict = {}
-
-    def cached(self, key, make):
-        """``make()``, computed once per frame under ``key``."""
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def coded(self, name: str) -> Coded:
-        return self.cached(("coded", name), lambda: column(self.X, name))
-
-    def has(self, name: str) -> bool:
-        """The column exists and holds at least one value."""
-        return name in self.X and bool(self.X[name].notna().any())
-
-    def number(self, name: str) -> np.ndarray:
-        def make():
-            if name not in self.X:
-                return np.full(self.n, np.nan)
-            return pd.to_numeric(self.X[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        return self.cached(("number", name), make)
-
-    def days(self) -> np.ndarray:
-        """Declaration dates as day numbers."""
-        return self.cached("days", lambda: day_numbers(self.X["declaration_date"]))
-
-    def hs(self, digits: int) -> Coded:
-        return self.cached(("hs", digits), lambda: hs_prefix(self.coded("hs_code"), digits))
-
-    def combined(self, *names: str, sep: str = "|") -> Coded:
-        return self.cached(("combined", names, sep), lambda: combine(*(self.part(n) for n in names), sep=sep))
-
-    def part(self, name: str) -> Coded:
-        """A column, an HS prefix (``hs2``, ``hs4``, ``hs6``) or an entity part (``route``)."""
-        if name in ("hs2", "hs4", "hs6"):
-            return self.hs(int(name[2:]))
-        if name in ("route", "exporter", "consignee", "declarant"):
-            return self.entity_parts()[name]
-        return self.coded(name)
-
-    def entity_parts(self) -> dict[str, Coded]:
-        return self.cached("entity_parts", lambda: entity_parts(self.coded))
-
-    def entity_keys(self) -> dict[str, Coded]:
-        return self.cached("entity_keys", lambda: entity_keys(self.coded, parts=self.entity_parts()))
-
-
-def as_frame(X) -> Frame:
-    return X if isinstance(X, Frame) else Frame(X)
+from contraband.data.columns import Columns, as_columns
+from contraband.data.keys import Coded
 
 
 def vocabulary(values: Coded, max_size: int | None = None) -> list[str]:
@@ -89,10 +35,20 @@ def vocabulary(values: Coded, max_size: int | None = None) -> list[str]:
     return sorted(str(values.values[i]) for i in present)
 
 
+def positions(vocab: list[str], values) -> np.ndarray:
+    """Position of each value in a sorted vocabulary (-1: not in it)."""
+    if len(values) <= 64:  # a request's few distinct values: binary search beats an index
+        out = []
+        for v in values:
+            i = bisect.bisect_left(vocab, v)
+            out.append(i if i < len(vocab) and vocab[i] == v else -1)
+        return np.array(out, dtype=np.int64)
+    return pd.Index(vocab, dtype=object).get_indexer(pd.Index(np.asarray(values, dtype=object), dtype=object))
+
+
 def encode(values: Coded, vocab: list[str]) -> np.ndarray:
-    """Codes of ``values`` in a fitted vocabulary, as float (missing or unseen: NaN)."""
-    position = pd.Index(vocab, dtype=object).get_indexer(pd.Index(values.values, dtype=object)) if len(vocab) else \
-        np.full(len(values.values), -1)
+    """Codes of ``values`` in a fitted (sorted) vocabulary, as float (missing or unseen: NaN)."""
+    position = positions(vocab, values.values) if len(vocab) else np.full(len(values.values), -1)
     table = np.append(np.where(position >= 0, position, np.nan).astype("float64"), np.nan)
     return table[np.where(values.codes < 0, len(values.values), values.codes)]
 
@@ -131,11 +87,11 @@ class Family(TransformerMixin, BaseEstimator):
     #: needs the history store at transform time
     needs_history: bool = False
 
-    def _active(self, frame: Frame) -> bool:
+    def _active(self, frame: Columns) -> bool:
         return all(frame.has(c) for c in self.requires)
 
     def fit(self, X, y=None):
-        frame = as_frame(X)
+        frame = as_columns(X)
         self.active_ = self._active(frame)
         self.feature_names_out_ = []
         self.categorical_ = []
@@ -149,13 +105,13 @@ class Family(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "active_")
         if not self.active_:
             return {}
-        frame = as_frame(X)
+        frame = as_columns(X)
         out = self._columns(frame, history) if self.needs_history else self._columns(frame)
         return {name: out[name] for name in self.feature_names_out_}
 
     def transform(self, X, history=None) -> pd.DataFrame:
         cols = self.columns(X, history)
-        index = X.X.index if isinstance(X, Frame) else X.index
+        index = X.index
         return pd.DataFrame(cols, index=index, columns=self.feature_names_out_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -165,12 +121,12 @@ class Family(TransformerMixin, BaseEstimator):
     def set_output(self, *, transform=None):  # always pandas
         return self
 
-    def _names(self, frame: Frame) -> list[str]:
+    def _names(self, frame: Columns) -> list[str]:
         """The names of the features (by default: those the family computes on two rows)."""
-        return list(self._columns(Frame(frame.X.iloc[:2])))
+        return list(self._columns(Columns(frame.X.iloc[:2])))
 
-    def _fit(self, frame: Frame) -> None:  # pragma: no cover - abstract
+    def _fit(self, frame: Columns) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _columns(self, frame: Frame, *args) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+    def _columns(self, frame: Columns, *args) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from contraband.data.history.keys import KINDS
+from contraband.data.keys import KINDS
 from contraband.data.history.series import NEVER
-from contraband.features.base import Family, Frame
+from contraband.data.columns import Columns
+from contraband.features.base import Family
 
 ENTITIES = ("exporter", "consignee", "declarant", "hs6", "route", "hs4_route")
 _KEY_PART = {"exporter": "exporter", "consignee": "consignee"}
 
 
-def _series_keys(frame: Frame, entities: list[str]) -> dict[str, object]:
+def _series_keys(frame: Columns, entities: list[str]) -> dict[str, object]:
     """The coded key of every series kind the features read."""
     keys = frame.entity_keys()
     out = {e: keys[e] for e in entities}
@@ -47,7 +48,7 @@ class EntityHistory(Family):
         self.smoothing = smoothing
         self.recent_days = recent_days
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         keys = frame.entity_keys()
         self.entities_ = [e for e in ENTITIES if (keys[e].codes >= 0).any()]
         inspected = frame.number("inspected") == 1
@@ -57,7 +58,7 @@ class EntityHistory(Family):
         # the seizure rate every entity starts from, learned from the training window's results
         self.prior_rate_ = float((seized.sum() + 1.0) / (known.sum() + 2.0))
 
-    def _names(self, frame: Frame) -> list[str]:
+    def _names(self, frame: Columns) -> list[str]:
         names = []
         for e in self.entities_:
             names += [f"{e}_prior_declarations", f"{e}_prior_inspections", f"{e}_prior_seizures", f"{e}_seizure_rate"]
@@ -71,14 +72,14 @@ class EntityHistory(Family):
             names.append("consignee_exporters")
         return names
 
-    def _columns(self, frame: Frame, history=None):
+    def _columns(self, frame: Columns, history=None):
         if history is None:
             raise ValueError("entity features are read from the history store: pass history=")
         days = frame.days()
         until = getattr(history, "outcomes_until", None)
         outcome_days = days if until is None else np.minimum(days, until)
         keys = _series_keys(frame, self.entities_)
-        tables = history.series_many({kind: coded.values for kind, coded in keys.items()})
+        tables = history.series_many({kind: coded.values for kind, coded in keys.items()}, frame)
         out = {}
 
         def lookup(kind: str):

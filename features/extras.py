@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from contraband.data.contract import EXTRA_PREFIX
-from contraband.features.base import Family, Frame, encode, vocabulary
+from contraband.data.columns import Columns
+from contraband.features.base import Family, encode, vocabulary
 
 MAX_CATEGORIES = 500
 
@@ -17,11 +18,11 @@ class ExtraColumns(Family):
     requires = ("hs_code",)
 
     @staticmethod
-    def _categorical_columns(frame: Frame, extras) -> dict:
+    def _categorical_columns(frame: Columns, extras) -> dict:
         return {"hs2": frame.hs(2), "hs4": frame.hs(4), "incoterm": frame.coded("incoterm"),
                 **{c: frame.coded(c) for c in extras}}
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         X = frame.X
         self.numeric_ = [c for c in X if c.startswith(EXTRA_PREFIX) and pd.api.types.is_numeric_dtype(X[c])]
         extras = [c for c in X if c.startswith(EXTRA_PREFIX) and c not in self.numeric_]
@@ -32,7 +33,7 @@ class ExtraColumns(Family):
                 self.categories_[name] = vocab
         self.categorical_ = list(self.categories_)
 
-    def _columns(self, frame: Frame):
+    def _columns(self, frame: Columns):
         extras = [c for c in self.categories_ if c.startswith(EXTRA_PREFIX)]
         columns = self._categorical_columns(frame, extras)
         out = {name: encode(columns[name], vocab) for name, vocab in self.categories_.items()}

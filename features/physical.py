@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, Frame, group_medians, ratio, safe_log
+from contraband.data.columns import Columns
+from contraband.features.base import Family, group_medians, ratio, safe_log
 
 
 class PhysicalFeatures(Family):
@@ -21,10 +22,10 @@ class PhysicalFeatures(Family):
         self.shrinkage = shrinkage
 
     @staticmethod
-    def _key(frame: Frame):
+    def _key(frame: Columns):
         return frame.combined("hs6", "quantity_unit", sep="|")
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         goods = ref.goods()
         per_unit = goods["unit"] != "KG"
         prior = np.log(np.sqrt(goods["kg_per_unit_low"] * goods["kg_per_unit_high"]))[per_unit]
@@ -40,7 +41,7 @@ class PhysicalFeatures(Family):
         log_kpp = safe_log(ratio(frame.number("gross_weight_kg"), frame.number("packages")))
         self.kg_per_package_, _ = group_medians(frame.hs(6), log_kpp)
 
-    def _columns(self, frame: Frame):
+    def _columns(self, frame: Columns):
         net = frame.number("net_weight_kg")
         key = self._key(frame)
         expected = key.map(lambda k: self.kg_per_unit_.get(k, self.reference_prior_.get(k)))

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from contraband.data.contract import is_truth_column
 from contraband.features.anomaly import AnomalyScore
-from contraband.features.base import Frame
+from contraband.data.columns import Columns
 from contraband.features.entities import EntityHistory
 from contraband.features.extras import ExtraColumns
 from contraband.features.physical import PhysicalFeatures
@@ -43,9 +43,13 @@ ALL_FAMILIES = tuple(FAMILIES) + ("anomaly",)
 _PARALLEL_ROWS = 20_000  # from this many rows, the anomaly score runs beside the history lookups
 
 
+def truth_columns(names) -> list[str]:
+    return [c for c in names if is_truth_column(c)]
+
+
 def without_truth(X: pd.DataFrame) -> pd.DataFrame:
     """The declarations as features may see them: no ``truth_*`` column."""
-    truth = [c for c in X.columns if is_truth_column(c)]
+    truth = truth_columns(X.columns)
     return X.drop(columns=truth) if truth else X
 
 
@@ -61,7 +65,7 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
         unknown = set(self.families) - set(FAMILIES)
         if unknown:
             raise ValueError(f"unknown feature families {sorted(unknown)}; known: {sorted(FAMILIES)}")
-        frame = Frame(without_truth(X))
+        frame = Columns(without_truth(X))
         self.families_ = {name: clone(FAMILIES[name]).fit(frame) for name in self.families}
         self.feature_family_ = {c: name for name, fam in self.families_.items() for c in fam.feature_names_out_}
         self.categorical_features_ = [c for fam in self.families_.values() for c in fam.categorical_]
@@ -86,7 +90,7 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
     def fit_transform(self, X: pd.DataFrame, y=None, history=None, **fit_params) -> pd.DataFrame:
         return self.fit(X).transform(X, history)
 
-    def _own_shape(self, frame: Frame) -> dict[str, np.ndarray]:
+    def _own_shape(self, frame: Columns) -> dict[str, np.ndarray]:
         """The features of the families that need no history (the anomaly score's inputs)."""
         out = {}
         for fam in self.families_.values():
@@ -97,7 +101,7 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
     def columns(self, X: pd.DataFrame, history=None) -> dict[str, np.ndarray]:
         """Every feature as a float array, by name."""
         check_is_fitted(self, "families_")
-        frame = X if isinstance(X, Frame) else Frame(without_truth(X))
+        frame = X.without(truth_columns(X.names)) if isinstance(X, Columns) else Columns(without_truth(X))
         out = self._own_shape(frame)
         needs = [f for f in self.families_.values() if f.active_ and f.needs_history]
         if self.anomaly_ is not None and needs and frame.n >= _PARALLEL_ROWS:
@@ -118,13 +122,13 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
     def matrix(self, X: pd.DataFrame, history=None) -> np.ndarray:
         """The features as one float matrix, columns in ``feature_names_out_`` order."""
         cols = self.columns(X, history)
-        n = X.n if isinstance(X, Frame) else len(X)
+        n = X.n if isinstance(X, Columns) else len(X)
         if not self.feature_names_out_:
             return np.zeros((n, 0))
         return np.column_stack([np.asarray(cols[c], dtype="float64") for c in self.feature_names_out_])
 
     def transform(self, X: pd.DataFrame, history=None) -> pd.DataFrame:
-        index = X.X.index if isinstance(X, Frame) else X.index
+        index = X.index
         return pd.DataFrame(self.matrix(X, history), index=index, columns=self.feature_names_out_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.data.history.keys import DAY0
-from contraband.features.base import Family, Frame
+from contraband.data.keys import DAY0
+from contraband.data.columns import Columns
+from contraband.features.base import Family
 
 
 def _relevant_measures() -> dict[str, list[str]]:
@@ -27,7 +28,7 @@ class PolicyFeatures(Family):
     family = "policy"
     requires = ("hs_code", "declaration_date")
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         goods = ref.goods()
         self.controlled_codes_ = sorted(goods.index[goods["role"] == "controlled"])
         self.cover_codes_ = sorted(set(ref.cover_goods()["hs_code"]))
@@ -39,7 +40,7 @@ class PolicyFeatures(Family):
             for m in timeline.index
         }
 
-    def _columns(self, frame: Frame):
+    def _columns(self, frame: Columns):
         code6 = frame.hs(6)
         d = frame.days()
         since = np.full(frame.n, np.nan)

@@ -12,15 +12,19 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, Frame, encode, vocabulary
+from contraband.data.columns import Columns
+from contraband.features.base import Family, encode, vocabulary
 
 CATEGORIES = ("origin_country", "export_country", "destination_country", "transport_mode")
 
 
 def same(a, b) -> np.ndarray:
     """Row-wise equality of two coded columns; missing on either side counts as different."""
-    position = pd.Index(a.values, dtype=object).get_indexer(pd.Index(b.values, dtype=object)) if len(a.values) else \
-        np.full(len(b.values), -1)
+    if len(a.values) <= 64:
+        where = {v: i for i, v in enumerate(a.values)}
+        position = np.array([where.get(v, -1) for v in b.values], dtype=np.int64)
+    else:
+        position = pd.Index(a.values, dtype=object).get_indexer(pd.Index(b.values, dtype=object))
     b_in_a = np.append(position, -1)[np.where(b.codes < 0, len(b.values), b.codes)]
     return (a.codes == b_in_a) & (a.codes >= 0)
 
@@ -29,12 +33,12 @@ class RouteFeatures(Family):
     family = "route"
     requires = ("origin_country", "export_country")
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         self.hubs_ = sorted(ref.hub_countries())
         self.categories_ = {c: vocabulary(frame.coded(c)) for c in CATEGORIES if c in frame.X}
         self.categorical_ = list(self.categories_)
 
-    def _columns(self, frame: Frame):
+    def _columns(self, frame: Columns):
         origin, export = frame.coded("origin_country"), frame.coded("export_country")
         transit = frame.coded("transit_countries")
         hubs = set(self.hubs_)

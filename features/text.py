@@ -17,8 +17,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from contraband.data import reference as ref
-from contraband.data.history.keys import combine
-from contraband.features.base import Family, Frame
+from contraband.data.keys import combine
+from contraband.data.columns import Columns
+from contraband.features.base import Family
 
 VAGUE = ("sample", "samples", "goods", "general merchandise", "mixed goods", "gift", "gifts", "parts",
          "spare parts", "raw materials", "raw material", "industrial material", "materials",
@@ -39,11 +40,11 @@ class TextFeatures(Family):
         return state
 
     @staticmethod
-    def _descriptions(frame: Frame):
+    def _descriptions(frame: Columns):
         return frame.cached("descriptions", lambda: frame.coded("goods_description").derive(
             lambda v: v.lower().strip() or None))
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         desc, code6 = self._descriptions(frame), frame.hs(6)
         pairs = pd.DataFrame({"d": desc.rows(), "c": code6.rows()}).dropna()
         counts = pairs.value_counts().reset_index(name="n")
@@ -85,7 +86,7 @@ class TextFeatures(Family):
                 cache[p] = (float(h) if hp >= 0 else np.nan, float(t) if tp >= 0 else np.nan)
         return {p: cache[p] for p in pairs}
 
-    def _columns(self, frame: Frame):
+    def _columns(self, frame: Columns):
         desc = self._descriptions(frame)
         pairs = combine(desc, frame.hs(6), sep="\t", require_all=True)
         distinct = [tuple(p.split("\t")) for p in pairs.values]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from contraband.data import reference as ref
-from contraband.features.base import Family, Frame, group_medians, ratio, safe_log
+from contraband.data.columns import Columns
+from contraband.features.base import Family, group_medians, ratio, safe_log
 
 
 class ValueFeatures(Family):
@@ -20,7 +21,7 @@ class ValueFeatures(Family):
     def __init__(self, shrinkage: float = 20.0):
         self.shrinkage = shrinkage
 
-    def _fit(self, frame: Frame):
+    def _fit(self, frame: Columns):
         log_usd_kg = safe_log(ratio(frame.number("declared_value_usd"), frame.number("net_weight_kg")))
         self.global_median_ = float(np.nanmedian(log_usd_kg)) if np.isfinite(log_usd_kg).any() else 0.0
         self.hs2_, _ = group_medians(frame.hs(2), log_usd_kg)
@@ -44,7 +45,7 @@ class ValueFeatures(Family):
     def expected_log_usd_kg(self, code6) -> np.ndarray:
         return code6.map(lambda c: self.hs6_.get(c, self._prior(c)))
 
-    def _columns(self, frame: Frame):
+    def _columns(self, frame: Columns):
         value = frame.number("declared_value_usd")
         log_usd_kg = safe_log(ratio(value, frame.number("net_weight_kg")))
         code6 = frame.hs(6)

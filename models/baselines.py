@@ -17,13 +17,14 @@ import pandas as pd
 
 from contraband.data import reference as ref
 from contraband.data.contract import EXTRA_PREFIX, FEATURE_FIELDS
-from contraband.features.base import Frame, ratio
+from contraband.data.columns import Columns
+from contraband.features.base import ratio
 
 PLAIN_PARAMS = {"n_estimators": 500, "num_leaves": 63, "learning_rate": 0.05, "verbose": -1}
 
 
 def rules_score(X: pd.DataFrame) -> np.ndarray:
-    frame = Frame(X)
+    frame = Columns(X)
     goods = ref.goods()
     code6 = frame.hs(6)
     cover = code6.isin(set(ref.cover_goods()["hs_code"]) | set(goods.index[goods["role"] == "controlled"]))
@@ -51,7 +52,7 @@ class PlainLightGBM:
         self.random_state = random_state
 
     def _encode(self, X: pd.DataFrame) -> pd.DataFrame:
-        frame = Frame(X)
+        frame = Columns(X)
         out = {}
         for c in self.columns_:
             if c in self.codes_:
@@ -62,7 +63,7 @@ class PlainLightGBM:
 
     def fit(self, X: pd.DataFrame, y: np.ndarray):
         self.columns_ = _raw_columns(X)
-        frame = Frame(X)
+        frame = Columns(X)
         self.codes_ = {}
         for c in self.columns_:
             if not pd.api.types.is_numeric_dtype(X[c]):

@@ -30,9 +30,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from contraband.data.columns import as_columns
 from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
-from contraband.models.reasons import MAX_REASONS, reasons
+from contraband.models.reasons import MAX_REASONS, reasons, record_columns
 
 #: the validation metric early stopping watches (and the only one)
 EVAL_METRIC = "average_precision"
@@ -76,10 +77,16 @@ class Calibrator(BaseEstimator):
         return self
 
     def predict(self, margin: np.ndarray) -> np.ndarray:
+        margin = np.asarray(margin, dtype=float)
         if self.method_ == "isotonic":
-            return self.model_.predict(margin)
+            # the fitted step function, interpolated as scikit-learn does (without its per-call
+            # input checks, which cost more than the interpolation for one declaration)
+            iso = self.model_
+            if len(iso.y_thresholds_) == 1:
+                return np.full(len(margin), float(iso.y_thresholds_[0]))
+            return np.interp(np.clip(margin, iso.X_min_, iso.X_max_), iso.X_thresholds_, iso.y_thresholds_)
         a, b = self.model_
-        return expit(a * np.asarray(margin, dtype=float) + b)
+        return expit(a * margin + b)
 
 
 def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -243,10 +250,17 @@ class Detector(ClassifierMixin, BaseEstimator):
                                               num_threads=threads)
         return self.attribution_.contributions(np.asarray(leaves).reshape(len(values), -1))
 
-    def reasons(self, X: pd.DataFrame, features, max_reasons: int = MAX_REASONS) -> list[list[str]]:
+    def reasons(self, X, features, max_reasons: int = MAX_REASONS, rows=None) -> list[list[str]]:
+        """Reasons for the declarations ``X`` (a frame or :class:`Columns`), from their feature rows;
+        with ``rows``, for those row positions only."""
         values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
+        columns = as_columns(X)
+        if rows is None:
+            rows = np.arange(len(values))
+        values = values[rows]
+        records = {c: columns.cells(c)[rows] for c in record_columns(columns)}
         return reasons(self.contributions(values), self.attribution_.feature_names, self.features_.feature_family_,
-                       dict(zip(self.features_.feature_names_out_, values.T)), X, max_reasons)
+                       dict(zip(self.features_.feature_names_out_, values.T)), records, max_reasons)
 
     # --- the budget reference --------------------------------------------------------------
     def set_budget_reference(self, margins: np.ndarray) -> None:

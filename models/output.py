@@ -33,26 +33,24 @@ def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
                          "reason_1": "rejected: " + grouped.to_numpy()})
 
 
-def for_request(rows: int, scored: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+def for_request(rows: int, scored, rejected: pd.DataFrame) -> pd.DataFrame:
     """One output row per input row (1..rows), in input order.
 
-    ``scored`` is indexed by input row number (from 1), as the contract's loader indexes valid
-    declarations; ``rejected`` lists the rows it refused."""
-    out = pd.DataFrame({"risk_score": np.full(rows, np.nan), "rank": np.zeros(rows, dtype=np.int64),
-                        "flagged": np.zeros(rows, dtype=bool), "exploration": np.zeros(rows, dtype=bool),
-                        **{c: [""] * rows for c in REASON_COLUMNS}})
+    ``scored`` (a frame, or :class:`~contraband.models.scoring.Scores`) is indexed by input row
+    number (from 1), as the contract's loader indexes valid declarations; ``rejected`` lists the
+    rows it refused."""
+    columns = {"risk_score": np.full(rows, np.nan), "rank": np.zeros(rows, dtype=np.int64),
+               "flagged": np.zeros(rows, dtype=bool), "exploration": np.zeros(rows, dtype=bool),
+               **{c: np.full(rows, "", dtype=object) for c in REASON_COLUMNS}}
     if len(scored):
-        at = scored.index.to_numpy(dtype=np.int64) - 1
+        at = np.asarray(scored.index, dtype=np.int64) - 1
+        source = scored.columns if not isinstance(scored, pd.DataFrame) else {c: scored[c].to_numpy() for c in OUTPUT_COLUMNS}
         for c in OUTPUT_COLUMNS:
-            values = out[c].to_numpy().copy()
-            values[at] = scored[c].to_numpy()
-            out[c] = values
-    bad = rejected_reasons(rejected)
-    if len(bad):
-        reason = out["reason_1"].to_numpy().copy()
-        reason[bad["row"].to_numpy(dtype=np.int64) - 1] = bad["reason_1"].to_numpy()
-        out["reason_1"] = reason
-    return out[OUTPUT_COLUMNS]
+            columns[c][at] = source[c]
+    if len(rejected):
+        bad = rejected_reasons(rejected)
+        columns["reason_1"][bad["row"].to_numpy(dtype=np.int64) - 1] = bad["reason_1"].to_numpy()
+    return pd.DataFrame(columns)
 
 
 def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:

@@ -78,12 +78,14 @@ class ContrabandModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         from contraband.data.load import load_declarations
         from contraband.models.output import for_request
-        from contraband.models.scoring import score
+        from contraband.models.scoring import scores
 
         p = {**PARAMS, **(params or {})}
-        frame = pd.DataFrame(model_input).reset_index(drop=True)
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
+            frame = frame.reset_index(drop=True)
         loaded = load_declarations(frame, mode="lenient", source="request")
-        scored = score(self.detector, loaded.declarations, self.history, budget=float(p["budget"]),
+        scored = scores(self.detector, loaded.columns, self.history, budget=float(p["budget"]),
                        exploration=float(p["exploration"]), seed=int(p["seed"]), flag_by=str(p["flag_by"]),
                        record=bool(p["record"]), source="pyfunc")
         return for_request(len(frame), scored, loaded.rejected)

@@ -151,11 +151,18 @@ def describe(feature: str, f, row) -> str:
     return f"{feature.replace('_', ' ')} = {f.get(feature)}"
 
 
+def record_columns(records) -> list[str]:
+    """The declaration fields reasons quote that ``records`` (a frame or Columns) has."""
+    names = records.names if hasattr(records, "names") else records.columns
+    return [c for c in RECORD_COLUMNS if c in names] + [c for c in names if c.startswith("x_")]
+
+
 def reasons(contributions: np.ndarray, feature_names: list[str], feature_family: dict[str, str],
-            features: dict[str, np.ndarray], records: pd.DataFrame, max_reasons: int = MAX_REASONS) -> list[list[str]]:
+            features: dict[str, np.ndarray], records: dict[str, np.ndarray], max_reasons: int = MAX_REASONS) -> list[list[str]]:
     """Up to ``max_reasons`` reasons per row, strongest family first (positive pushes only).
 
-    ``features`` holds the rows' feature values by name, ``records`` the same rows' declarations."""
+    ``features`` holds the rows' feature values by name, ``records`` the same rows' declaration
+    fields by name (object arrays)."""
     families = sorted(set(feature_family.get(n, "other") for n in feature_names))
     fam_index = np.array([families.index(feature_family.get(n, "other")) for n in feature_names])
     indicator = np.zeros((len(feature_names), len(families)))
@@ -171,8 +178,7 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
     chosen = best[rows, strongest]
     positive = by_family[rows, strongest] > 0
     feats = _Columns(features)
-    columns = [c for c in RECORD_COLUMNS if c in records] + [c for c in records if c.startswith("x_")]
-    recs = _Columns({c: records[c].to_numpy(dtype=object, na_value=None) for c in columns})
+    recs = _Columns(records)
     out = []
     for i in range(len(by_family)):
         f, r = feats.row(i), recs.row(i)

@@ -33,11 +33,14 @@ only for flagged rows, where an analyst reads them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
+from contraband.data.columns import Columns
+from contraband.features.pipeline import truth_columns, without_truth
 from contraband.models.reasons import MAX_REASONS
 
 EXPLORATION_MODES = ("random", "uncertainty")
@@ -66,7 +69,7 @@ def exploration_count(flagged: int, exploration: float) -> int:
 def exploration_draws(ids: np.ndarray, seed: int) -> np.ndarray:
     """A uniform draw in [0, 1) per declaration id, fixed by the id and the seed."""
     key = f"{int(seed) % 10**16:016d}"
-    h = pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object), hash_key=key)
+    h = pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object), hash_key=key, categorize=False)
     return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
@@ -83,6 +86,8 @@ def _check(budget: float, exploration: float, mode: str, rule: str) -> None:
 
 def ranks(margin: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """1 = highest margin; ties broken by declaration id (so the input order never matters)."""
+    if len(margin) == 1:
+        return np.ones(1, dtype=np.int64)
     order = np.lexsort((np.asarray([str(i) for i in ids], dtype=object).astype(str), -np.asarray(margin)))
     rank = np.empty(len(margin), dtype=np.int64)
     rank[order] = np.arange(1, len(margin) + 1)
@@ -96,6 +101,11 @@ def inspection_list(margin: np.ndarray, ids: np.ndarray, budget: float = 0.05, e
 
     ``rule="threshold"`` needs ``threshold(share) -> margin`` (the model's budget threshold)."""
     _check(budget, exploration, mode, rule)
+    rank, flagged, explored = _listing(margin, ids, budget, exploration, seed, mode, rule, threshold)
+    return pd.DataFrame({"rank": rank, "flagged": flagged, "exploration": explored})
+
+
+def _listing(margin, ids, budget, exploration, seed, mode, rule, threshold):
     margin = np.asarray(margin, dtype="float64")
     n = len(margin)
     rank = ranks(margin, ids)
@@ -123,7 +133,7 @@ def inspection_list(margin: np.ndarray, ids: np.ndarray, budget: float = 0.05, e
         picks = ~model & (draw < chance)
         flagged = model | picks
         explored = picks
-    return pd.DataFrame({"rank": rank, "flagged": flagged, "exploration": explored})
+    return rank, flagged, explored
 
 
 def choose_rule(detector, n: int, rule: str = "auto") -> str:
@@ -133,37 +143,67 @@ def choose_rule(detector, n: int, rule: str = "auto") -> str:
     return "threshold" if has_reference and n < getattr(detector, "daily_volume_", 0) else "budget"
 
 
-def score(detector, declarations: pd.DataFrame, history, *, budget: float = 0.05, exploration: float = 0.1,
-          seed: int = 0, mode: str = "random", flag_by: str = "auto", record: bool = True, source: str = "score",
-          max_reasons: int = MAX_REASONS) -> pd.DataFrame:
+@dataclass
+class Scores:
+    """Per declaration: risk score, rank, flagged, exploration and reasons (arrays), with the row
+    labels of the declarations and the flag rule used."""
+
+    index: pd.Index
+    columns: dict[str, np.ndarray]
+    flag_rule: str
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def frame(self) -> pd.DataFrame:
+        out = pd.DataFrame(self.columns, index=self.index)
+        out.attrs["flag_rule"] = self.flag_rule
+        return out
+
+
+def scores(detector, declarations, history, *, budget: float = 0.05, exploration: float = 0.1,
+           seed: int = 0, mode: str = "random", flag_by: str = "auto", record: bool = True, source: str = "score",
+           max_reasons: int = MAX_REASONS) -> Scores:
+    """:func:`score` as arrays (no frame built): what a service answering one request uses."""
+    _check(budget, exploration, mode, flag_by)
+    # read once: recording, features and reasons share it (a frame, or the loader's Columns)
+    columns = declarations.without(truth_columns(declarations.names)) if isinstance(declarations, Columns) \
+        else Columns(without_truth(declarations))
+    n = len(columns)
+    if not n:
+        empty = {"risk_score": np.zeros(0), "rank": np.zeros(0, dtype=np.int64), "flagged": np.zeros(0, dtype=bool),
+                 "exploration": np.zeros(0, dtype=bool),
+                 **{f"reason_{k + 1}": np.zeros(0, dtype=object) for k in range(max_reasons)}}
+        return Scores(columns.index, empty, choose_rule(detector, 0, flag_by))
+    if record:
+        history.ingest(columns, source=source)
+    features = detector.features_.matrix(columns, history)
+    margin = detector.margin(features)
+    rule = choose_rule(detector, n, flag_by)
+    ids = columns.cells("declaration_id") if "declaration_id" in columns else np.arange(n)
+    rank, flagged, explored = _listing(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
+    texts = [[""] * max_reasons for _ in range(n)]
+    rows = np.flatnonzero(flagged)
+    if len(rows):
+        for i, t in zip(rows, detector.reasons(columns, features, max_reasons, rows=rows)):
+            texts[i] = (t + [""] * max_reasons)[:max_reasons]
+    for i in np.flatnonzero(explored):
+        texts[i][0] = EXPLORATION_PREFIX + texts[i][0]
+    out = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored}
+    for k in range(max_reasons):
+        out[f"reason_{k + 1}"] = np.array([t[k] for t in texts], dtype=object)
+    return Scores(columns.index, out, rule)
+
+
+def score(detector, declarations, history, **kwargs) -> pd.DataFrame:
     """Risk score, rank, flag, exploration mark and reasons for every declaration.
 
-    With ``record`` (the default) the declarations are first recorded in ``history`` (a scored
-    manifest is history for the next day's). The result is indexed like ``declarations``; its
-    ``attrs["flag_rule"]`` says which rule flagged them."""
-    _check(budget, exploration, mode, flag_by)
-    if record and len(declarations):
-        history.ingest(declarations, source=source)
-    features = detector.features_.matrix(declarations, history)
-    margin = detector.margin(features)
-    rule = choose_rule(detector, len(declarations), flag_by)
-    ids = declarations["declaration_id"].to_numpy(dtype=object) if "declaration_id" in declarations else \
-        np.arange(len(declarations))
-    listing = inspection_list(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
-    out = pd.DataFrame({"risk_score": detector.calibrate(margin), "rank": listing["rank"].to_numpy(),
-                        "flagged": listing["flagged"].to_numpy(), "exploration": listing["exploration"].to_numpy()},
-                       index=declarations.index)
-    texts = [[""] * max_reasons for _ in range(len(out))]
-    flagged = np.flatnonzero(out["flagged"].to_numpy())
-    if len(flagged):
-        for i, t in zip(flagged, detector.reasons(declarations.iloc[flagged], features[flagged], max_reasons)):
-            texts[i] = (t + [""] * max_reasons)[:max_reasons]
-    for i in np.flatnonzero(out["exploration"].to_numpy()):
-        texts[i][0] = EXPLORATION_PREFIX + texts[i][0]
-    for k in range(max_reasons):
-        out[f"reason_{k + 1}"] = [t[k] for t in texts]
-    out.attrs["flag_rule"] = rule
-    return out
+    ``declarations`` is a frame of canonical declarations or :class:`Columns`. With ``record``
+    (the default) the declarations are first recorded in ``history`` (a scored manifest is
+    history for the next day's). The result is indexed like ``declarations``; its
+    ``attrs["flag_rule"]`` says which rule flagged them. Keyword arguments: ``budget``,
+    ``exploration``, ``seed``, ``mode``, ``flag_by``, ``record``, ``source``, ``max_reasons``."""
+    return scores(detector, declarations, history, **kwargs).frame()
 
 
 def refresh_budget_reference(detector, history, days: int = REFERENCE_DAYS, rows: int = REFERENCE_ROWS) -> int:

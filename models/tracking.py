@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -78,6 +79,22 @@ class GateDecision:
     p_not_better: float | None = None
 
 
+@contextmanager
+def _scratch_history(path: Path):
+    """Point the default history store at ``path`` for the duration (then restore it)."""
+    from contraband.data.history import ENV
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
+
+
 def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, dict[str, float]],
                  curves: dict[str, tuple[np.ndarray, np.ndarray]], params: dict) -> tuple[str, str]:
     """Log one training run: parameters, data, metrics, plots and the pyfunc model.
@@ -105,9 +122,11 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
         for name, fig in plots.training_figures(detector, results, curves).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
             plots.close(fig)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, _scratch_history(Path(tmp) / "example-history.db"):
             path = Path(tmp) / "detector.joblib"
             joblib.dump(detector, path, compress=3)
+            # MLflow loads the logged model and scores the input example to prove it serves; the
+            # example is then recorded in a throwaway history store, never in the user's
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=ContrabandModel(), artifacts={"detector": str(path)},
                 signature=signature(), input_example=input_example(windows["test"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from contraband.data.history.keys import ALL_KINDS
+from contraband.data.keys import ALL_KINDS
 
 
 def declarations(rows: list[dict]) -> pd.DataFrame:

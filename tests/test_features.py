@@ -142,3 +142,18 @@ def test_packed_forest_scores_exactly_as_scikit_learn():
     np.testing.assert_allclose(PackedForest(forest, 7).score(probe), -forest.score_samples(probe), rtol=1e-12)
     subsampled = IsolationForest(n_estimators=20, max_features=0.5, random_state=2).fit(X)
     np.testing.assert_allclose(PackedForest(subsampled, 7).score(probe), -subsampled.score_samples(probe), rtol=1e-12)
+
+
+def test_features_of_the_loaders_columns_equal_those_of_a_frame(fitted, windows, world_history):
+    """A request is featurised from the contract loader's arrays, a batch from a frame: the same
+    numbers either way, one declaration at a time or many."""
+    _, batch, _ = windows
+    rows = batch.head(40)
+    loaded = load_declarations(rows.drop(columns=[c for c in rows if c.startswith("truth_")]))
+    from_frame = fitted.transform(rows, world_history).to_numpy()
+    from_columns = fitted.matrix(loaded.columns, world_history)
+    np.testing.assert_allclose(from_columns, from_frame, rtol=1e-12, equal_nan=True)
+    for i in (0, 13, 39):
+        alone = load_declarations(rows.iloc[[i]].drop(columns=[c for c in rows if c.startswith("truth_")]))
+        np.testing.assert_allclose(fitted.matrix(alone.columns, world_history)[0], from_frame[i], rtol=1e-12,
+                                   equal_nan=True)

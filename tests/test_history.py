@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -154,3 +155,39 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     assert counts(store, "consignee", "north", "2025-03-31") == (600, 600, 300)
     assert counts(store, "consignee", "north", "2025-05-01") == (600, 600, 300 - 30)
     assert consistent(store)
+
+
+def test_a_few_declarations_at_a_time_leave_the_same_store_as_one_bulk_load(world, tmp_path):
+    """Scoring requests record through a lean path, bulk loads through the general one: the
+    resulting series, and the row hashes that recognise a re-send, must be the same."""
+    rows = world[world["declaration_date"] >= "2026-10-01"].head(300).drop(
+        columns=["inspected", "contraband", "seized_value_usd"])
+    bulk = open_history(tmp_path / "bulk.db")
+    bulk.ingest(rows, chunk_rows=1000)  # 300 rows: the general path
+    few = open_history(tmp_path / "few.db")
+    for start in range(0, len(rows), 7):  # 7 at a time: the lean path
+        assert few.ingest(rows.iloc[start:start + 7]).new == len(rows.iloc[start:start + 7])
+    assert snapshot(few) == snapshot(bulk)
+    again = few.ingest(rows, chunk_rows=1000)  # the general path recognises the lean path's rows
+    assert (again.unchanged, again.new, again.replaced) == (300, 0, 0)
+    assert bulk.ingest(rows.iloc[:5]).unchanged == 5  # and the other way round
+    assert consistent(few)
+
+
+def test_one_series_merge_agrees_with_the_vectorised_merge():
+    from contraband.data.history.series import SeriesTable, merge, merge_one
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        days = np.sort(rng.choice(200, size=rng.integers(0, 12), replace=False))
+        daily = rng.integers(0, 4, size=(len(days), 3))
+        days, daily = days[(daily != 0).any(axis=1)], daily[(daily != 0).any(axis=1)]
+        rows = np.column_stack([days, np.cumsum(daily, axis=0)]).astype(np.int64).reshape(-1, 4)
+        k = int(rng.integers(1, 4))
+        d, c = rng.integers(0, 220, size=k), rng.integers(0, 3, size=(k, 3))
+        table = SeriesTable.from_blobs("exporter", ["E"], [rows.astype("<i4").tobytes()])
+        deltas = pd.DataFrame({"key": ["E"] * k, "day": d, "declarations": c[:, 0], "inspections": c[:, 1],
+                               "seizures": c[:, 2]})
+        vectorised = merge(table, deltas)
+        one = merge_one(rows, d, c)
+        assert np.array_equal(np.column_stack([vectorised.day, vectorised.cum]), one)

@@ -54,6 +54,9 @@ def test_calibrator_recovers_known_probabilities():
         ece = sum(abs(est[idx == b].mean() - y[idx == b].mean()) * (idx == b).mean() for b in range(10))
         assert ece < 0.01, method
     assert Calibrator("auto").fit(margin[:500], y[:500]).method_ == "sigmoid"  # few positives
+    iso = Calibrator("isotonic").fit(margin, y)  # its fast interpolation is scikit-learn's own map
+    probe = np.concatenate([margin[:1000], [-50.0, 50.0]])
+    np.testing.assert_allclose(iso.predict(probe), iso.model_.predict(probe), rtol=0, atol=1e-12)
 
 
 def test_the_final_model_is_calibrated_on_rows_it_did_not_see(trained, world_history):

@@ -5,15 +5,13 @@ declarations), every inspection outcome with the time it was recorded (correctio
 versions), and the per-entity daily aggregates that point-in-time features read. The fitted
 model holds none of this: it reads the store as of the day before each declaration.
 
-- ``keys``           the entity kinds (exporter, consignee, declarant, HS code, route, pairs)
-  and how a declaration maps to their keys; day numbers;
 - ``series``         per-entity packed cumulative daily counts, merged incrementally, read as of a day;
 - ``contributions``  what a declaration and its outcome versions add to the series;
 - ``schema``         the tables (SQLAlchemy Core);
 - ``store``          :class:`HistoryStore`: ingest, record outcomes, read series and declarations.
 """
 
-from contraband.data.history.keys import DAY0, date_of, day_numbers, day_of
+from contraband.data.keys import DAY0, date_of, day_numbers, day_of
 from contraband.data.history.store import (
     DEFAULT_LOCATION,
     DEFAULT_OUTCOME_LAG_DAYS,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from contraband.data.history.keys import KINDS, entity_keys
+from contraband.data.keys import KINDS, entity_keys
 from contraband.data.history.series import COUNTS
 
 _SHIFT = np.int64(1) << np.int64(24)

@@ -54,6 +54,16 @@ class SeriesTable:
         np.cumsum(lengths, out=offsets[1:])
         return cls(kind, keys, offsets, rows[:, 0], rows[:, 1:])
 
+    @classmethod
+    def from_rows(cls, kind: str, keys, rows: list[np.ndarray]) -> "SeriesTable":
+        """A table from decoded series (rows of day + cumulative counts), one per key."""
+        if not len(keys):
+            return cls.empty(kind)
+        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows], out=offsets[1:])
+        stacked = np.vstack(rows) if offsets[-1] else np.zeros((0, _WIDTH), dtype=np.int64)
+        return cls(kind, np.asarray(list(keys), dtype=object), offsets, stacked[:, 0], stacked[:, 1:])
+
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -69,6 +79,9 @@ class SeriesTable:
         """Series number of each key (-1: no series, i.e. nothing recorded yet)."""
         if not len(self.keys):
             return np.full(len(keys), -1, dtype=np.int64)
+        if len(self.keys) <= 256 and len(keys) <= 256:  # a request's few keys: a dict beats an index
+            where = {k: i for i, k in enumerate(self.keys)}
+            return np.array([where.get(k, -1) for k in keys], dtype=np.int64)
         return pd.Index(self.keys).get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
 
     def before(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -77,6 +90,14 @@ class SeriesTable:
         out = np.zeros((len(codes), len(COUNTS)), dtype=np.int64)
         known = codes >= 0
         if not known.any() or not len(self.day):
+            return out
+        if len(codes) <= 64:  # a request's few rows: search each one's own series
+            for i, (c, d) in enumerate(zip(codes, np.asarray(days, dtype=np.int64))):
+                if c >= 0:
+                    start, end = self.offsets[c], self.offsets[c + 1]
+                    pos = start + np.searchsorted(self.day[start:end], d, side="left") - 1
+                    if pos >= start:
+                        out[i] = self.cum[pos]
             return out
         composite = self.series_of_row * _SHIFT + self.day
         c = codes[known]
@@ -89,6 +110,9 @@ class SeriesTable:
 
     def first_days(self) -> np.ndarray:
         """Per series: the first day with a declaration (``NEVER`` if none)."""
+        if len(self.keys) <= 64:
+            return np.array([first_day(np.column_stack([self.day[s:e], self.cum[s:e]]))
+                             for s, e in zip(self.offsets[:-1], self.offsets[1:])], dtype=np.int64)
         out = np.full(len(self.keys), NEVER, dtype=np.int64)
         has = self.cum[:, 0] > 0
         if has.any():
@@ -102,6 +126,41 @@ class SeriesTable:
         starts = self.offsets[:-1][np.diff(self.offsets) > 0]
         d[starts] = self.cum[starts]
         return d
+
+
+def decode(blob: bytes) -> np.ndarray:
+    """One series' rows (day, cumulative counts) from its bytes."""
+    return np.frombuffer(blob, dtype="<i4").reshape(-1, _WIDTH).astype(np.int64)
+
+
+def merge_one(rows: np.ndarray, day: np.ndarray, counts: np.ndarray, kind: str = "", key: str = "") -> np.ndarray:
+    """:func:`merge` for one series (rows of day + cumulative counts): the few-rows path."""
+    day = np.asarray(day, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1, len(COUNTS))
+    if len(day) == 1 and (not len(rows) or day[0] >= rows[-1, 0]) and (counts >= 0).all():
+        # the usual case: something new on or after the series' last day
+        last = rows[-1, 1:] if len(rows) else np.zeros(len(COUNTS), dtype=np.int64)
+        if len(rows) and day[0] == rows[-1, 0]:
+            out = rows.copy()
+            out[-1, 1:] += counts[0]
+            return out
+        return np.vstack([rows, np.concatenate([day, last + counts[0]])[None, :]])
+    daily = np.diff(rows[:, 1:], axis=0, prepend=np.zeros((1, len(COUNTS)), dtype=np.int64))
+    days, inverse = np.unique(np.concatenate([rows[:, 0], np.asarray(day, dtype=np.int64)]), return_inverse=True)
+    summed = np.zeros((len(days), len(COUNTS)), dtype=np.int64)
+    np.add.at(summed, inverse, np.vstack([daily, np.asarray(counts, dtype=np.int64).reshape(-1, len(COUNTS))]))
+    keep = (summed != 0).any(axis=1)
+    cum = np.cumsum(summed[keep], axis=0)
+    if (cum < 0).any():
+        raise ValueError(f"history of {kind} {key!r} would count below zero: the store is inconsistent "
+                         "(run `contraband history rebuild`)")
+    return np.column_stack([days[keep], cum])
+
+
+def first_day(rows: np.ndarray) -> int:
+    """The first day with a declaration in one series (``NEVER`` if none)."""
+    has = np.flatnonzero(rows[:, 1] > 0)
+    return int(rows[has[0], 0]) if len(has) else int(NEVER)
 
 
 def merge(current: SeriesTable, deltas: pd.DataFrame) -> SeriesTable:

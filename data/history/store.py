@@ -28,17 +28,19 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, delete, event, func, select
 
+from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
 from contraband.data.history import schema as S
 from contraband.data.history.contributions import contributions, difference, outcome_steps
-from contraband.data.history.keys import DAY0, DISTINCT, KINDS, date_of, day_numbers, first_part
-from contraband.data.history.series import COUNTS, NEVER, SeriesTable, merge
+from contraband.data.keys import DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part
+from contraband.data.history.series import COUNTS, NEVER, SeriesTable, decode, encode, first_day, merge, merge_one
 
 ENV = "CONTRABAND_HISTORY"
 DEFAULT_LOCATION = "history.db"
 #: where the data gives no record date, an outcome counts from its declaration's day plus this
 DEFAULT_OUTCOME_LAG_DAYS = 7
 _IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
+_FEW = 64  # a request of at most this many new declarations (and no outcomes) takes the lean path
 _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are read at once
 _OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
@@ -89,6 +91,9 @@ def _engine(url: str):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # no checkpoint inside a commit (a request would wait for it): the store's checkpointer
+        # thread copies the log into the database in the background
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -129,6 +134,15 @@ def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = No
     return list(zip(*(([constants[c]] * n) if c in constants else _column_list(frame[c]) for c in columns)))
 
 
+def _select_in(conn, sql: str, values: list) -> list:
+    """Rows of ``sql IN (values)``, in batches, through the driver (no per-value compilation)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = []
+    for batch in _batches(values):
+        rows += conn.exec_driver_sql(f"{sql} IN ({', '.join([mark] * len(batch))})", tuple(batch)).fetchall()
+    return rows
+
+
 def _capture(fn, failures: list) -> None:
     try:
         fn()
@@ -167,6 +181,82 @@ def _categorical(column: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.Index(labels, dtype=object))
 
 
+_MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _column_hash(values) -> np.ndarray:
+    """Per-cell hashes of one stored column: text by value (a categorical hashes its categories
+    once), numbers by bits; every missing cell hashes alike."""
+    if isinstance(values, pd.Categorical):
+        cats = np.asarray(values.categories, dtype=object)
+        hashed = pd.util.hash_array(cats, categorize=False) if len(cats) else np.zeros(0, np.uint64)
+        table = np.append(hashed, _MISSING_HASH)
+        return table[np.where(values.codes < 0, len(cats), values.codes)]
+    values = np.asarray(values)
+    if values.dtype == object:
+        missing = np.array([v is None for v in values], dtype=bool)
+        filled = np.where(missing, "", values).astype(object)
+        return np.where(missing, _MISSING_HASH, pd.util.hash_array(filled, categorize=False))
+    if values.dtype.kind == "f":
+        return np.where(np.isnan(values), _MISSING_HASH, pd.util.hash_array(np.nan_to_num(values, nan=0.0)))
+    return pd.util.hash_array(values.astype(np.int64))
+
+
+def _row_hashes(columns: list) -> np.ndarray:
+    """One hash per stored row (the same for a row whichever path recorded it)."""
+    n = len(columns[0])
+    hashed = {}
+    if n <= _FEW:  # a few rows: every text cell in one call, every number in another (same hashes)
+        arrays = [c if isinstance(c, pd.Categorical) else np.asarray(c) for c in columns]
+        for kind in ("O", "f"):
+            group = [i for i, c in enumerate(arrays) if not isinstance(c, pd.Categorical) and c.dtype.kind == kind]
+            if group:
+                joined = _column_hash(np.concatenate([arrays[i] for i in group]))
+                hashed.update({i: joined[k * n:(k + 1) * n] for k, i in enumerate(group)})
+    out = None
+    for i, column in enumerate(columns):
+        h = hashed[i] if i in hashed else _column_hash(column)
+        out = h if out is None else (out ^ h) * np.uint64(1000003 + 2 * i)
+    return out.view(np.int64)
+
+
+_HASHED = (*S.COLUMN_FIELDS, "day", "extras")
+
+
+def _extras_json(frame) -> np.ndarray:
+    """The ``x_*`` extras of each row as JSON (None when there are none): a frame or Columns."""
+    columns = as_columns(frame)
+    extras = [c for c in columns.names if is_extra_column(c)]
+    if not extras:
+        return np.full(len(columns), None, dtype=object)
+    cells = [columns.cells(c) for c in extras]
+    out = []
+    for row in zip(*cells):
+        values = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in zip(extras, row)
+                  if v is not None and not (isinstance(v, float) and v != v)}
+        out.append(json.dumps(values, default=float) if values else None)
+    return np.array(out, dtype=object)
+
+
+def _small_rows(columns: Columns) -> dict:
+    """A few declarations as stored columns (plain arrays), their row hashes and entity keys."""
+    if "declaration_id" not in columns or "declaration_date" not in columns:
+        raise ValueError("the history records declarations with a declaration_id and a declaration_date")
+    out = {"day": columns.days()}
+    for name in S.COLUMN_FIELDS:
+        if FIELD_BY_NAME[name].kind in ("number", "flag"):
+            out[name] = columns.number(name)
+        else:
+            out[name] = np.array([None if v is None or (isinstance(v, float) and v != v) else str(v)
+                                  for v in columns.cells(name)], dtype=object)
+    if any(v is None for v in out["declaration_id"]):
+        raise ValueError("every declaration needs a declaration_id to be recorded in the history")
+    out["extras"] = _extras_json(columns)
+    out["row_hash"] = _row_hashes([out[c] for c in _HASHED])
+    out["keys"] = columns.entity_keys()
+    return out
+
+
 def _stored_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Canonical declarations as stored rows: contract fields (text as categoricals), day,
     extras (JSON) and the row hash (over everything stored, so an identical re-send matches)."""
@@ -190,14 +280,9 @@ def _stored_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = pd.DataFrame(out)
     if rows["declaration_id"].isna().any():
         raise ValueError("every declaration needs a declaration_id to be recorded in the history")
-    extras = [c for c in frame.columns if is_extra_column(c)]
-    if extras:
-        ex = frame[extras].astype("object").where(frame[extras].notna(), None)
-        rows["extras"] = pd.Series([json.dumps({k: v for k, v in r.items() if v is not None}, default=float)
-                                    for r in ex.to_dict("records")], dtype=object, index=rows.index)
-    else:
-        rows["extras"] = pd.Series(np.full(n, None, dtype=object), dtype=object, index=rows.index)
-    rows["row_hash"] = pd.util.hash_pandas_object(rows, index=False).to_numpy().view(np.int64)
+    rows["extras"] = pd.Series(_extras_json(frame), dtype=object, index=rows.index)
+    rows["row_hash"] = _row_hashes([rows[c].array if isinstance(rows[c].dtype, pd.CategoricalDtype)
+                                    else rows[c].to_numpy() for c in _HASHED])
     return rows
 
 
@@ -253,6 +338,47 @@ def _new_or_changed(incoming: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFram
     return incoming.reset_index(drop=True)[differs]
 
 
+class _Checkpointer(threading.Thread):
+    """Copies SQLite's write-ahead log into the database every ``interval`` seconds, outside any
+    request (PASSIVE: it never blocks a reader or a writer), and once more on close."""
+
+    def __init__(self, path: str, interval: float = 1.0):
+        super().__init__(name="history-checkpointer", daemon=True)
+        self.path, self.interval = path, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:  # pragma: no cover - timing-dependent background work
+        import sqlite3
+
+        connection = sqlite3.connect(self.path, timeout=300, isolation_level=None, check_same_thread=False)
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    pass  # busy or gone: the next turn tries again
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+class _Direct:
+    """A driver cursor that answers the one call the store's statement helpers make."""
+
+    def __init__(self, cursor, dialect):
+        self.cursor, self.dialect = cursor, dialect
+
+    def exec_driver_sql(self, sql: str, params=()):
+        if isinstance(params, list):
+            self.cursor.executemany(sql, params)
+        else:
+            self.cursor.execute(sql, params)
+        return self.cursor
+
+
 class HistoryStore:
     """Declarations, outcome versions and per-entity series in one database."""
 
@@ -262,6 +388,7 @@ class HistoryStore:
     def __init__(self, url: str):
         self.url = url
         self.engine = _engine(url)
+        self._checkpointer = None
         with self._write() as conn:
             S.metadata.create_all(conn)
             found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == "schema_version")).scalar()
@@ -275,7 +402,22 @@ class HistoryStore:
         return f"HistoryStore({self.url!r})"
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        self.checkpoint()
         self.engine.dispose()
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database now (SQLite; nothing to do elsewhere)."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpointer is None and self.engine.dialect.name == "sqlite":
+            self._checkpointer = _Checkpointer(self.engine.url.database)
+            self._checkpointer.start()
 
     def __getstate__(self):  # a store travels as its URL (to another process, say)
         return {"url": self.url}
@@ -285,12 +427,37 @@ class HistoryStore:
 
     @contextmanager
     def _write(self):
+        self._start_checkpointer()
         with self.engine.connect() as conn:
             conn.execution_options(write=True)
             with conn.begin():
                 if conn.dialect.name == "postgresql":  # one writer at a time, as SQLite does
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7467)")
                 yield conn
+
+    @contextmanager
+    def _direct(self, write: bool):
+        """A transaction on the driver's own cursor, for the few-row paths of a scoring request
+        (SQLAlchemy's per-statement machinery costs more than the statements). Same SQL, same
+        locking as :meth:`_write` and :meth:`reading`."""
+        if write:
+            self._start_checkpointer()
+        fairy = self.engine.raw_connection()
+        sqlite_ = self.engine.dialect.name == "sqlite"
+        try:
+            cursor = fairy.cursor()
+            if sqlite_:
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            elif write:
+                cursor.execute("SELECT pg_advisory_xact_lock(7467)")
+            try:
+                yield _Direct(cursor, self.engine.dialect)
+            except BaseException:
+                cursor.execute("ROLLBACK") if sqlite_ else fairy.rollback()
+                raise
+            cursor.execute("COMMIT") if sqlite_ else fairy.commit()
+        finally:
+            fairy.close()
 
     @contextmanager
     def reading(self):
@@ -300,7 +467,7 @@ class HistoryStore:
                 yield conn
 
     # --- writing ---------------------------------------------------------------------------
-    def ingest(self, frame: pd.DataFrame, *, outcomes: bool = False, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS,
+    def ingest(self, frame: pd.DataFrame | Columns, *, outcomes: bool = False, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS,
                source: str = "", chunk_rows: int = 1_000_000) -> IngestReport:
         """Record canonical declarations (and, with ``outcomes``, the inspection outcomes they carry).
 
@@ -310,6 +477,12 @@ class HistoryStore:
         on two cores); other writers wait for each transaction, readers never do.
         """
         t0 = time.perf_counter()
+        if not outcomes and len(frame) <= _FEW:
+            report = self._record_few(as_columns(frame), source)
+            if report is not None:
+                report.seconds = time.perf_counter() - t0
+                return report
+        frame = frame.X if isinstance(frame, Columns) else frame
         rows = _stored_rows(frame)
         report = IngestReport(received=len(rows))
         for start in range(0, len(rows), chunk_rows):
@@ -376,15 +549,78 @@ class HistoryStore:
                 columns=["row", "declaration_id", "reason"])
         return report
 
-    def _begin_ingest(self, conn, source: str) -> int:
-        now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")
-        result = conn.execute(S.ingests.insert().values(source=source, recorded_at=now, declarations=0,
-                                                        outcome_versions=0))
-        return int(result.inserted_primary_key[0])
+    def _record_few(self, columns: Columns, source: str) -> IngestReport | None:
+        """A few declarations without outcomes (a scoring request): when they are all new, each
+        adds one declaration on its day to its entities' series, read and written once. Returns
+        None when some were recorded before (the general path then handles them) and a report
+        of nothing changed when all of them were, identically."""
+        rows = _small_rows(columns)
+        ids = rows["declaration_id"]
+        n = len(ids)
+        report = IngestReport(received=n)
+        with self._direct(write=True) as conn:
+            hashes = self._hashes(conn, ids)
+            if any(h is not None for h in hashes) or len(set(ids)) != n:
+                if all(h == r for h, r in zip(hashes, rows["row_hash"])) and len(set(ids)) == n:
+                    report.unchanged = n
+                    return report
+                return None
+            ingest = self._begin_ingest(conn, source, declarations=n)
+            cols = [c.name for c in S.declarations.columns]
+            constants = {"ingest": ingest}
+            _upsert(conn, S.declarations, cols,
+                    list(zip(*((([constants[c]] * n) if c in constants else rows[c].tolist()) for c in cols))),
+                    ("declaration_id",))
+            keys = rows["keys"]
+            days: dict[tuple[str, str], list[int]] = {}
+            for kind, coded in keys.items():
+                for code, day in zip(coded.codes, rows["day"]):
+                    if code >= 0:
+                        days.setdefault((kind, coded.values[code]), []).append(int(day))
+            pairs = {pair: distinct for distinct, pair in DISTINCT.items()}
+            owners = {(pairs[kind], key.split(SEP, 1)[0]) for (kind, key) in days if kind in pairs}
+            wanted: dict[str, list] = {}
+            for kind, key in list(days) + sorted(owners):
+                wanted.setdefault(kind, []).append(key)
+            found = self._fetch_series(conn, wanted)
+            current = {(kind, key): decode(blob) for kind, (k, b) in found.items() for key, blob in zip(k, b)}
+            empty = np.zeros((0, 4), dtype=np.int64)
+            updated = {}
+            moved: dict[tuple[str, str], list] = {}
+            for (kind, key), ds in days.items():
+                before = current.get((kind, key), empty)
+                after = merge_one(before, np.array(ds), np.tile([1, 0, 0], (len(ds), 1)), kind, key)
+                updated[(kind, key)] = after
+                if kind in pairs:
+                    old, new = first_day(before), first_day(after)
+                    if old != new:
+                        changes = moved.setdefault((pairs[kind], key.split(SEP, 1)[0]), [])
+                        changes += ([(old, -1)] if old != NEVER else []) + [(new, +1)]
+            for (kind, owner), changes in moved.items():
+                updated[(kind, owner)] = merge_one(current.get((kind, owner), empty), np.array([d for d, _ in changes]),
+                                                   np.array([[c, 0, 0] for _, c in changes]), kind, owner)
+            _upsert(conn, S.series, ["kind", "key", "data"],
+                    [(kind, key, encode(updated[(kind, key)])) for kind, key in sorted(updated)], ("kind", "key"))
+        # the features of these declarations read their entities' series as of the day before
+        # each: the series just written hold exactly that (this request only added its own days)
+        columns.cached(("series", self.url), lambda: {**current, **updated})
+        report.new = n
+        return report
 
-    def _end_ingest(self, conn, ingest: int, declarations: int, versions: int) -> None:
-        conn.execute(S.ingests.update().where(S.ingests.c.ingest == ingest).values(
-            declarations=declarations, outcome_versions=versions))
+    @staticmethod
+    def _begin_ingest(conn, source: str, declarations: int = 0) -> int:
+        now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        row = conn.exec_driver_sql(
+            f"INSERT INTO ingests (source, recorded_at, declarations, outcome_versions) "
+            f"VALUES ({mark}, {mark}, {mark}, 0) RETURNING ingest", (source, now, declarations)).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _end_ingest(conn, ingest: int, declarations: int, versions: int) -> None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"UPDATE ingests SET declarations = {mark}, outcome_versions = {mark} WHERE ingest = {mark}",
+                             (declarations, versions, ingest))
 
     def _apply(self, conn, chunk: pd.DataFrame, vchunk: pd.DataFrame, report: IngestReport,
                existing_rows: pd.DataFrame | None = None, ingest: int = 0) -> None:
@@ -500,11 +736,8 @@ class HistoryStore:
 
     # --- reading ---------------------------------------------------------------------------
     def _hashes(self, conn, ids: np.ndarray) -> list:
-        found = {}
-        if conn.execute(select(S.declarations.c.declaration_id).limit(1)).first() is not None:
-            for batch in _batches(ids):
-                found.update(conn.execute(select(S.declarations.c.declaration_id, S.declarations.c.row_hash)
-                                          .where(S.declarations.c.declaration_id.in_(batch))).all())
+        found = dict(_select_in(conn, "SELECT declaration_id, row_hash FROM declarations WHERE declaration_id",
+                                list(ids)))
         return [found.get(i) for i in ids]
 
     def _declaration_days(self, conn, ids) -> dict[str, int]:
@@ -532,14 +765,12 @@ class HistoryStore:
         return frame.astype({"recorded_day": np.int64, "inspected": np.int64}) if len(frame) else frame
 
     def _read_series(self, conn, kind: str, keys=None) -> SeriesTable:
-        t = S.series
         if keys is None:
-            rows = conn.execute(select(t.c.key, t.c.data).where(t.c.kind == kind).order_by(t.c.key)).all()
-        else:
-            rows = []
-            for batch in _batches(keys):
-                rows += conn.execute(select(t.c.key, t.c.data).where(t.c.kind == kind, t.c.key.in_(batch))).all()
-        return SeriesTable.from_blobs(kind, [r[0] for r in rows], [r[1] for r in rows])
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            rows = conn.exec_driver_sql(f"SELECT key, data FROM series WHERE kind = {mark} ORDER BY key", (kind,)).fetchall()
+            return SeriesTable.from_blobs(kind, [r[0] for r in rows], [r[1] for r in rows])
+        keys_, blobs = self._fetch_series(conn, {kind: list(keys)}).get(kind, ([], []))
+        return SeriesTable.from_blobs(kind, keys_, blobs)
 
     def series(self, kind: str, keys=None) -> SeriesTable:
         """The series of one kind: all of them, or those of ``keys`` (unknown keys are absent)."""
@@ -548,33 +779,62 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return self._read_series(conn, kind, keys)
 
-    def series_many(self, wanted: dict[str, np.ndarray]) -> dict[str, SeriesTable]:
+    def series_many(self, wanted: dict[str, np.ndarray], columns: Columns | None = None) -> dict[str, SeriesTable]:
         """The series of several kinds in one snapshot: for each kind, those of the given keys
-        (one round trip for a small request) or, from many keys on, all of them."""
+        (one round trip for a small request) or, from many keys on, all of them. When
+        ``columns`` were just recorded here by the few-rows path, the series it read and wrote
+        serve (no second read)."""
+        recorded = columns._cache.get(("series", self.url)) if columns is not None else None
+        if recorded is not None and all((kind, k) in recorded or k is None
+                                        for kind, keys in wanted.items() for k in keys):
+            empty = np.zeros((0, 4), dtype=np.int64)
+            return {kind: SeriesTable.from_rows(kind, [k for k in dict.fromkeys(keys) if k is not None],
+                                                [recorded.get((kind, k), empty) for k in dict.fromkeys(keys)
+                                                 if k is not None])
+                    for kind, keys in wanted.items()}
         out: dict[str, SeriesTable] = {}
-        pairs = []
-        with self.reading() as conn:
+        small: dict[str, list] = {}
+        with self._direct(write=False) as conn:
             for kind, keys in wanted.items():
-                keys = [k for k in pd.unique(np.asarray(keys, dtype=object)) if k is not None]
+                keys = [k for k in dict.fromkeys(keys) if k is not None]
                 if len(keys) >= _FETCH_ALL:
                     out[kind] = self._read_series(conn, kind)
                 else:
-                    pairs += [(kind, k) for k in keys]
-            found: dict[str, tuple[list, list]] = {}
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            for batch in _batches(pairs, _IN_BATCH // 2):
-                values = ", ".join([f"({mark}, {mark})"] * len(batch))
-                rows = conn.exec_driver_sql(f"SELECT kind, key, data FROM series WHERE (kind, key) IN (VALUES {values})",
-                                            tuple(x for pair in batch for x in pair)).fetchall()
-                for kind, key, data in rows:
+                    small[kind] = keys
+            found = self._fetch_series(conn, small)
+        for kind in small:
+            keys, blobs = found.get(kind, ([], []))
+            out[kind] = SeriesTable.from_blobs(kind, keys, blobs)
+        return out
+
+    @staticmethod
+    def _fetch_series(conn, wanted: dict[str, list]) -> dict[str, tuple[list, list]]:
+        """Blobs of the given (kind, keys), one statement per batch: a UNION ALL of one primary-key
+        search per kind (SQLite scans the whole table for a row-value IN list)."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        found: dict[str, tuple[list, list]] = {}
+        parts, params, size = [], [], 0
+
+        def run():
+            if parts:
+                for kind, key, data in conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)).fetchall():
                     k, d = found.setdefault(kind, ([], []))
                     k.append(key)
                     d.append(data)
-        for kind in wanted:
-            if kind not in out:
-                keys, blobs = found.get(kind, ([], []))
-                out[kind] = SeriesTable.from_blobs(kind, keys, blobs)
-        return out
+            parts.clear()
+            params.clear()
+
+        for kind, keys in wanted.items():
+            for batch in _batches(keys, _IN_BATCH):
+                if size + len(batch) > _IN_BATCH or len(parts) >= 400:
+                    run()
+                    size = 0
+                parts.append(f"SELECT kind, key, data FROM series WHERE kind = {mark} AND key IN "
+                             f"({', '.join([mark] * len(batch))})")
+                params.extend([kind, *batch])
+                size += len(batch)
+        run()
+        return found
 
     def declarations(self, *, start_day: int | None = None, end_day: int | None = None, ids=None) -> pd.DataFrame:
         """Stored declarations (canonical columns, extras unpacked), ``start_day <= day < end_day``."""
@@ -658,8 +918,8 @@ class HistoryView:
     def series(self, kind: str, keys=None) -> SeriesTable:
         return self.store.series(kind, keys)
 
-    def series_many(self, wanted: dict[str, np.ndarray]) -> dict[str, SeriesTable]:
-        return self.store.series_many(wanted)
+    def series_many(self, wanted: dict[str, np.ndarray], columns=None) -> dict[str, SeriesTable]:
+        return self.store.series_many(wanted, columns)
 
     def ingest(self, frame: pd.DataFrame, *, source: str = "", **kwargs) -> IngestReport:
         """Declarations only: what a blind view is blind to is outcomes."""

@@ -52,8 +52,13 @@ DISTINCT: dict[str, str] = {"exporter_hs4s": "exporter_hs4", "consignee_exporter
 ALL_KINDS: tuple[str, ...] = tuple(KINDS) + tuple(DISTINCT)
 
 
+_DAY0 = np.datetime64("2000-01-01", "D")
+
+
 def day_numbers(dates) -> np.ndarray:
     """Dates (anything ``pd.to_datetime`` reads) as whole days since :data:`DAY0` (int64)."""
+    if isinstance(dates, (pd.Series, np.ndarray)) and pd.api.types.is_datetime64_dtype(dates.dtype):
+        return (np.asarray(dates).astype("datetime64[D]") - _DAY0).astype("int64")
     d = pd.to_datetime(pd.Series(dates) if not isinstance(dates, pd.Series) else dates)
     return ((d - DAY0) // pd.Timedelta(days=1)).to_numpy(dtype="int64")
 
@@ -82,6 +87,11 @@ class Coded:
             values = np.array([str(v) for v in values], dtype=object)
             return cls(column.cat.codes.to_numpy().astype(np.int64), values)
         array = column.to_numpy(dtype=object, na_value=None) if isinstance(column, pd.Series) else np.asarray(column, dtype=object)
+        if len(array) <= 64:  # a request's few rows: a dict beats pandas' per-call overhead
+            seen: dict = {}
+            codes = [-1 if v is None or v is pd.NA or (isinstance(v, float) and v != v) else seen.setdefault(str(v), len(seen))
+                     for v in array]
+            return cls(np.array(codes, dtype=np.int64), np.array(list(seen), dtype=object))
         codes, uniques = pd.factorize(array, use_na_sentinel=True)
         values = np.array([str(v) for v in uniques], dtype=object)
         return cls(codes.astype(np.int64), values)
@@ -96,6 +106,11 @@ class Coded:
     def derive(self, fn) -> "Coded":
         """``fn`` (str -> str or None) applied to each distinct value, re-coded."""
         new = [fn(v) for v in self.values]
+        if len(new) <= 64:  # a request's few values: a dict beats pandas' per-call overhead
+            seen: dict = {}
+            table = [-1 if v is None else seen.setdefault(v, len(seen)) for v in new] + [-1]
+            codes = np.array(table, dtype=np.int64)[np.where(self.codes < 0, len(new), self.codes)]
+            return Coded(codes, np.array(list(seen), dtype=object))
         codes, uniques = pd.factorize(np.asarray(new + [None], dtype=object), use_na_sentinel=True)
         table = codes.astype(np.int64)  # last entry: the missing value's code (-1)
         return Coded(table[np.where(self.codes < 0, len(new), self.codes)], np.asarray(uniques, dtype=object))
@@ -120,6 +135,16 @@ def combine(*parts: Coded, sep: str = SEP, missing: str = "", require_all: bool 
 
     A missing part joins as ``missing``; the result is missing only when every part is missing
     (or, with ``require_all``, when any part is)."""
+    if len(parts[0]) <= 64:  # a request's few rows: join them directly
+        seen: dict = {}
+        codes = []
+        for row in zip(*(p.codes for p in parts)):
+            if all(c < 0 for c in row) or (require_all and any(c < 0 for c in row)):
+                codes.append(-1)
+                continue
+            text = sep.join(p.values[c] if c >= 0 else missing for p, c in zip(parts, row))
+            codes.append(seen.setdefault(text, len(seen)))
+        return Coded(np.array(codes, dtype=np.int64), np.array(list(seen), dtype=object))
     key = np.zeros(len(parts[0]), dtype=np.int64)
     for p in parts:
         key = key * (len(p.values) + 1) + (p.codes + 1)

@@ -1,0 +1,134 @@
+"""Benchmark: the history store and single-declaration serving on a 1,000,000-declaration world.
+
+Targets (issue 7):
+- ingest 1,000,000 declarations (with their outcomes) into an empty store in under 20 s;
+- the artifact of a model trained on 1,000,000 declarations does not grow with the rows (it holds
+  parameters only): compared with a model trained on 100,000 of them;
+- one declaration scored in-process through the registered pyfunc (``models:/...@champion``),
+  against the history of those 1,000,000 declarations, with reasons: p50 under 5 ms, p99 under
+  20 ms.
+
+Baselines in the same process: writing the same rows to Parquet (for the ingest), and LightGBM
+predicting one ready feature row (the floor of any scoring path).
+
+    python bench/history_serving.py [--rows 1000000] [--calls 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def _dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--calls", type=int, default=1000)
+    args = parser.parse_args()
+
+    import numpy as np
+    import pandas as pd
+
+    from contraband.data.contract import OUTCOME_FIELDS
+    from contraband.data.history import open_history
+    from contraband.data.world import WorldConfig, generate
+
+    tmp = Path(tempfile.mkdtemp(prefix="contraband-bench-"))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+    t = time.perf_counter()
+    world = generate(WorldConfig(rows=args.rows + args.rows // 20, months=25, seed=1))
+    history = world[world["declaration_date"] < "2026-11-01"].iloc[-args.rows:]
+    november = world[world["declaration_date"] >= "2026-11-01"]
+    print(f"world generated ({time.perf_counter() - t:.1f} s): history {len(history):,} declarations, "
+          f"{int(history['inspected'].sum()):,} inspected; {len(november):,} November declarations to score")
+
+    # --- ingest ---------------------------------------------------------------------------
+    t = time.perf_counter()
+    history.to_parquet(tmp / "baseline.parquet")
+    parquet_s = time.perf_counter() - t
+    store = open_history(tmp / "history.db")
+    report = store.ingest(history, outcomes=True, source="bench")
+    ingest_s = report.seconds
+    again = store.ingest(history, outcomes=True, source="bench again")
+    print(f"\ningest {len(history):,} declarations + {report.outcome_versions:,} outcomes: {ingest_s:.1f} s "
+          f"({len(history) / ingest_s:,.0f} rows/s; x{ingest_s / parquet_s:.1f} writing them to Parquet, "
+          f"{parquet_s:.1f} s); re-ingest, all unchanged: {again.seconds:.1f} s; store "
+          f"{Path(tmp / 'history.db').stat().st_size / 1e6:,.0f} MB")
+
+    # --- train, register, artifact size ---------------------------------------------------
+    import mlflow  # noqa: F401  (import cost is not training time)
+
+    from contraband.models import tracking
+    from contraband.models.training import train
+
+    sizes = {}
+    for label, rows in (("100,000", history.iloc[-100_000:]), (f"{len(history):,}", history)):
+        small_store = store if len(rows) == len(history) else open_history(tmp / "small.db")
+        if small_store is not store:
+            small_store.ingest(rows, outcomes=True)
+        t = time.perf_counter()
+        outcome = train(rows, small_store, experiment="bench", force=True, log=lambda m: None)
+        train_s = time.perf_counter() - t
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{tracking.DEFAULT_MODEL_NAME}/{outcome.version}",
+                                                         dst_path=str(tmp / f"model-{outcome.version}")))
+        sizes[label] = (_dir_size(local), (local / "artifacts" / "detector.joblib").stat().st_size, train_s,
+                        outcome.detector.best_iteration_)
+    print(f"\n{'trained on':<22}{'model dir MB':>14}{'detector KB':>13}{'trees':>7}{'train s':>9}")
+    for label, (total, det, secs, trees) in sizes.items():
+        print(f"{label + ' declarations':<22}{total / 1e6:>14.2f}{det / 1e3:>13.0f}{trees:>7}{secs:>9.1f}")
+    (big, big_det, _, big_trees), (small, small_det, _, small_trees) = sizes[f"{len(history):,}"], sizes["100,000"]
+    print(f"artifact x{big / small:.2f} for x{len(history) / 100_000:.0f} the rows "
+          f"(trees x{big_trees / small_trees:.2f}; no event log inside)")
+
+    # --- one declaration through the registered pyfunc ------------------------------------
+    champion = mlflow.pyfunc.load_model(f"models:/{tracking.DEFAULT_MODEL_NAME}@champion",
+                                        model_config={"history": str(tmp / "history.db")})
+    detector = champion.unwrap_python_model().detector
+    from contraband.models.pyfunc import input_example
+
+    requests = input_example(november, n=args.calls + 100)
+    features = detector.features(november.head(1), store)
+    row = features.to_numpy()
+
+    def timed(fn, n):
+        out = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            fn(i)
+            out.append(time.perf_counter() - t0)
+        return np.asarray(out) * 1000
+
+    floor = timed(lambda i: detector.model_.booster_.predict(row, raw_score=True, num_threads=1), args.calls)
+    results = {}
+    for label, params in (("with reasons (budget 1.0: every call flagged)", {"budget": 1.0, "flag_by": "budget"}),
+                          ("budget 5 %: flagged by the model's threshold", {"budget": 0.05})):
+        timed(lambda i: champion.predict(requests.iloc[[i]], params=params), 50)  # warm-up
+        offset = 50 if not results else 50 + args.calls
+        lat = timed(lambda i: champion.predict(requests.iloc[[offset + i % (len(requests) - offset)]], params=params),
+                    args.calls)
+        results[label] = lat
+    probe = champion.predict(requests.iloc[[0]], params={"budget": 1.0, "flag_by": "budget"})
+    print(f"\none declaration through models:/{tracking.DEFAULT_MODEL_NAME}@champion, history of "
+          f"{store.summary()['declarations']:,} declarations, {args.calls:,} calls each (recorded as they come)")
+    print(f"{'path':<52}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}")
+    print(f"{'baseline: LightGBM predict of one ready row':<52}{np.median(floor):>9.3f}"
+          f"{np.quantile(floor, 0.9):>9.3f}{np.quantile(floor, 0.99):>9.3f}")
+    for label, lat in results.items():
+        print(f"{label:<52}{np.median(lat):>9.2f}{np.quantile(lat, 0.9):>9.2f}{np.quantile(lat, 0.99):>9.2f}"
+              f"   x{np.median(lat) / np.median(floor):.0f} the baseline")
+    print(f"example reasons: {probe.loc[0, 'reason_1']!r}")
+    lat = results["with reasons (budget 1.0: every call flagged)"]
+    p50, p99 = np.median(lat), np.quantile(lat, 0.99)
+    print(f"targets: ingest < 20 s: {'met' if ingest_s < 20 else 'MISSED'}; one declaration with reasons p50 < 5 ms: "
+          f"{'met' if p50 < 5 else 'MISSED'}, p99 < 20 ms: {'met' if p99 < 20 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate_world.py
 	$(BIN)/python bench/kcs.py
 	$(BIN)/python bench/train_world.py
+	$(BIN)/python bench/history_serving.py
 
 # Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
 lock:
@@ -38,4 +39,4 @@ lock:
 	  /tmp/contraband-lock/bin/pip freeze --exclude-editable | grep -v '^contraband'; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache history.db history.db-wal history.db-shm

@@ -57,7 +57,15 @@ def _per_value(raw, lookup, dtype=object, missing=None) -> tuple[np.ndarray, np.
     """Apply ``lookup`` (raw value -> (value or None, problem or None)) once per distinct value.
 
     Returns the values, the bad mask and the per-distinct problems."""
-    codes, uniques = _distinct(raw)
+    cells = _array(raw)
+    if len(cells) == 1:  # one declaration: no tables to build
+        if _missing(cells[0]):
+            return (np.array([missing], dtype=dtype), np.zeros(1, dtype=bool), [None, None],
+                    np.ones(1, dtype=np.int64))
+        value, problem = lookup(cells[0])
+        return (np.array([missing if value is None else value], dtype=dtype), np.array([problem is not None]),
+                [problem, None], np.zeros(1, dtype=np.int64))
+    codes, uniques = _distinct(cells)
     results = [lookup(u) for u in uniques]
     values = np.array([v if v is not None else missing for v, _ in results] + [missing], dtype=dtype)
     bad = np.array([p is not None for _, p in results] + [False], dtype=bool)

@@ -137,14 +137,20 @@ def merge_one(rows: np.ndarray, day: np.ndarray, counts: np.ndarray, kind: str =
     """:func:`merge` for one series (rows of day + cumulative counts): the few-rows path."""
     day = np.asarray(day, dtype=np.int64)
     counts = np.asarray(counts, dtype=np.int64).reshape(-1, len(COUNTS))
-    if len(day) == 1 and (not len(rows) or day[0] >= rows[-1, 0]) and (counts >= 0).all():
-        # the usual case: something new on or after the series' last day
-        last = rows[-1, 1:] if len(rows) else np.zeros(len(COUNTS), dtype=np.int64)
-        if len(rows) and day[0] == rows[-1, 0]:
+    if len(day) == 1 and (counts >= 0).all():
+        # the usual case: one day's additions (a scoring request's declaration)
+        pos = int(np.searchsorted(rows[:, 0], day[0])) if len(rows) else 0
+        if pos < len(rows) and rows[pos, 0] == day[0]:
             out = rows.copy()
-            out[-1, 1:] += counts[0]
+            out[pos:, 1:] += counts[0]
             return out
-        return np.vstack([rows, np.concatenate([day, last + counts[0]])[None, :]])
+        out = np.empty((len(rows) + 1, len(COUNTS) + 1), dtype=np.int64)
+        out[:pos] = rows[:pos]
+        out[pos, 0] = day[0]
+        out[pos, 1:] = (rows[pos - 1, 1:] if pos else 0) + counts[0]
+        out[pos + 1:, 0] = rows[pos:, 0]
+        out[pos + 1:, 1:] = rows[pos:, 1:] + counts[0]
+        return out
     daily = np.diff(rows[:, 1:], axis=0, prepend=np.zeros((1, len(COUNTS)), dtype=np.int64))
     days, inverse = np.unique(np.concatenate([rows[:, 0], np.asarray(day, dtype=np.int64)]), return_inverse=True)
     summed = np.zeros((len(days), len(COUNTS)), dtype=np.int64)

@@ -154,7 +154,9 @@ class _Source:
     def __init__(self, frame: pd.DataFrame):
         self.n = len(frame)
         self.names = list(frame.columns)
-        if self.n <= _SMALL:
+        if self.n == 1:  # one declaration: cell by cell beats converting every column
+            self._columns = {c: np.array([frame.iat[0, i]], dtype=object) for i, c in enumerate(self.names)}
+        elif self.n <= _SMALL:
             block = frame.to_numpy(dtype=object)
             self._columns = {c: block[:, i] for i, c in enumerate(self.names)}
         else:

@@ -3,12 +3,19 @@
 TF-IDF (character n-grams) similarity of the description to the HS 2022 description of the code,
 and to the descriptions typically declared under that code in the training window (falling back
 to the reference table's typical descriptions for codes the window did not see); vague wording.
-Computed once per distinct (description, HS6) pair; pairs already computed in this process are
-remembered (a bounded cache that is not part of the fitted model), so a description seen before
-costs a dictionary lookup, not a TF-IDF transform.
+
+The vectorizer is scikit-learn's, fitted on the training window. A description to score is
+weighted with the fitted vectorizer's own parts (its analyzer, vocabulary and idf: sublinear tf,
+idf, L2 norm, as ``TfidfVectorizer.transform``; tested against it) and compared by sparse dot
+products: about 30 microseconds, where the library's per-call checks cost 2 ms for one
+declaration. Computed once per distinct (description, HS6) pair, by the same code for one
+declaration or a million; pairs already computed in this process are remembered (a bounded
+cache that is not part of the fitted model).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -34,9 +41,12 @@ class TextFeatures(Family):
     def __init__(self, max_features: int = 20_000):
         self.max_features = max_features
 
+    _TRANSIENT = ("_similarity", "_lookup")
+
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_similarity", None)  # a cache, not a fitted parameter
+        for name in self._TRANSIENT:  # caches and lookups derived from the fitted state, never stored
+            state.pop(name, None)
         return state
 
     @staticmethod
@@ -69,21 +79,51 @@ class TextFeatures(Family):
         self.typical_codes_ = sorted(typical)
         self.typical_matrix_ = normalize(sparse.vstack([typical[c] for c in self.typical_codes_]).tocsr())
 
+    def _lookups(self) -> dict:
+        """What scoring a description needs, derived once per process from the fitted state."""
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:
+            lookup = {"analyzer": self.vectorizer_.build_analyzer(), "vocabulary": self.vectorizer_.vocabulary_,
+                      "idf": np.asarray(self.vectorizer_.idf_, dtype="float64"),
+                      "hs": ({c: i for i, c in enumerate(self.hs_codes_)}, self.hs_matrix_.tocsr()),
+                      "typical": ({c: i for i, c in enumerate(self.typical_codes_)}, self.typical_matrix_.tocsr())}
+            self.__dict__["_lookup"] = lookup
+        return lookup
+
+    def weights(self, description: str) -> dict[int, float]:
+        """The description's TF-IDF vector as {term column: weight} (sublinear tf x idf, L2 norm)."""
+        lookup = self._lookups()
+        counts: dict[int, int] = {}
+        vocabulary = lookup["vocabulary"]
+        for gram in lookup["analyzer"](description):
+            j = vocabulary.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        idf = lookup["idf"]
+        weights = {j: (1.0 + math.log(n)) * idf[j] for j, n in counts.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return {j: w / norm for j, w in weights.items()} if norm > 0 else weights
+
+    @staticmethod
+    def _dot(weights: dict[int, float], matrix, row: int) -> float:
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        return float(sum(weights.get(j, 0.0) * w for j, w in zip(matrix.indices[start:end].tolist(),
+                                                                   matrix.data[start:end].tolist())))
+
     def _similarities(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[float, float]]:
         """(similarity to the HS text, similarity to what is typical) of (description, HS6) pairs."""
         cache = self.__dict__.setdefault("_similarity", {})
         todo = [p for p in pairs if p not in cache]
         if todo:
-            vecs = self.vectorizer_.transform([d for d, _ in todo])
-            codes = [c for _, c in todo]
-            hs_pos = pd.Index(self.hs_codes_).get_indexer(codes)
-            typ_pos = pd.Index(self.typical_codes_).get_indexer(codes)
-            sim_h = np.asarray(vecs.multiply(self.hs_matrix_[np.maximum(hs_pos, 0)]).sum(axis=1)).ravel()
-            sim_t = np.asarray(vecs.multiply(self.typical_matrix_[np.maximum(typ_pos, 0)]).sum(axis=1)).ravel()
+            lookup = self._lookups()
+            (hs_at, hs_matrix), (typical_at, typical_matrix) = lookup["hs"], lookup["typical"]
             if len(cache) + len(todo) > _CACHE_SIZE:
                 cache.clear()
-            for p, h, hp, t, tp in zip(todo, sim_h, hs_pos, sim_t, typ_pos):
-                cache[p] = (float(h) if hp >= 0 else np.nan, float(t) if tp >= 0 else np.nan)
+            for description, code in todo:
+                weights = self.weights(description)
+                h, t = hs_at.get(code), typical_at.get(code)
+                cache[(description, code)] = (self._dot(weights, hs_matrix, h) if h is not None else np.nan,
+                                              self._dot(weights, typical_matrix, t) if t is not None else np.nan)
         return {p: cache[p] for p in pairs}
 
     def _columns(self, frame: Columns):

@@ -61,9 +61,19 @@ class PathAttribution:
         table = sparse.csr_matrix((vals, (rows, cols)), shape=(base, len(names)), dtype=np.float64)
         return cls(names, table, np.asarray(offsets, dtype=np.int64), float(root_total))
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_dense", None)  # derived from the table on first use, never stored
+        return state
+
     def contributions(self, leaves: np.ndarray) -> np.ndarray:
         """Rows x features contributions from ``booster.predict(X, pred_leaf=True)``."""
         n, n_trees = leaves.shape
+        if n <= 64:  # a request's few rows: gather rows of the table held dense (a few MB at most)
+            dense = self.__dict__.get("_dense")
+            if dense is None:
+                dense = self.__dict__.setdefault("_dense", np.asarray(self.table.todense()))
+            return dense[leaves + self.leaf_offset[None, :n_trees]].sum(axis=1)
         idx = (leaves + self.leaf_offset[None, :n_trees]).ravel()
         indicator = sparse.csr_matrix(
             (np.ones(idx.size), idx, np.arange(0, idx.size + 1, n_trees)), shape=(n, self.table.shape[0]))

@@ -157,3 +157,25 @@ def test_features_of_the_loaders_columns_equal_those_of_a_frame(fitted, windows,
         alone = load_declarations(rows.iloc[[i]].drop(columns=[c for c in rows if c.startswith("truth_")]))
         np.testing.assert_allclose(fitted.matrix(alone.columns, world_history)[0], from_frame[i], rtol=1e-12,
                                    equal_nan=True)
+
+
+def test_description_weights_and_similarities_are_the_fitted_vectorizers_own(fitted):
+    """A description is weighted with the vectorizer's own parts, fast for one declaration: the
+    same vector as scikit-learn's transform, and the same similarities."""
+    text = fitted.families_["text"]
+    docs = ["lead-free solder paste sac305", "CERAMIC floor tile 60x60", "nickel powder 99.9%", "zz", "mannequin"]
+    expected = text.vectorizer_.transform(docs).toarray()
+    for i, doc in enumerate(docs):
+        got = np.zeros(expected.shape[1])
+        for j, w in text.weights(doc).items():
+            got[j] = w
+        np.testing.assert_allclose(got, expected[i], rtol=1e-5, atol=1e-6)
+    codes = ["381010", "690721", "750400", "999999", "961800"]
+    sims = text._similarities(list(zip(docs, codes)))
+    hs_at = {c: i for i, c in enumerate(text.hs_codes_)}
+    for doc, code, row in zip(docs, codes, expected):
+        if code in hs_at:
+            library = float(text.hs_matrix_[hs_at[code]].toarray().ravel() @ row)
+            assert sims[(doc, code)][0] == pytest.approx(library, rel=1e-5, abs=1e-6)
+        else:
+            assert np.isnan(sims[(doc, code)][0])

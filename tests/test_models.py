@@ -78,6 +78,7 @@ def test_path_attribution_adds_up_to_the_raw_score(trained, world_history):
     top = f.iloc[np.argsort(-d.margin(f))[:100]]  # the rows an analyst reads reasons for
     contrib = d.contributions(top)
     np.testing.assert_allclose(contrib.sum(axis=1) + d.attribution_.expected_value, d.margin(top), atol=1e-6)
+    np.testing.assert_allclose(d.contributions(top.iloc[:5]), contrib[:5], atol=1e-12)  # a request's few rows
     exact = d.model_.booster_.predict(top.to_numpy(), pred_contrib=True, num_iteration=d.best_iteration_)[:, :-1]
     families = pd.Series([d.features_.feature_family_[n] for n in d.attribution_.feature_names])
     by_family = lambda c: pd.DataFrame(c, columns=families).T.groupby(level=0).sum().T  # noqa: E731

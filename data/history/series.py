@@ -72,8 +72,10 @@ class SeriesTable:
         return np.repeat(np.arange(len(self.keys)), np.diff(self.offsets))
 
     def blobs(self) -> list[bytes]:
-        rows = np.column_stack([self.day, self.cum]).astype("<i4")
-        return [encode(rows[s:e]) for s, e in zip(self.offsets[:-1], self.offsets[1:])]
+        """Each series as bytes (one buffer for all, cut at the series' edges)."""
+        whole = np.column_stack([self.day, self.cum]).astype("<i4").tobytes()
+        edges = (self.offsets * (4 * _WIDTH)).tolist()
+        return [whole[s:e] for s, e in zip(edges[:-1], edges[1:])]
 
     def codes(self, keys: np.ndarray) -> np.ndarray:
         """Series number of each key (-1: no series, i.e. nothing recorded yet)."""

@@ -745,7 +745,7 @@ class HistoryStore:
     def _write_series(self, conn, table: SeriesTable) -> None:
         empty = np.diff(table.offsets) == 0
         blobs = table.blobs()
-        order = np.argsort(table.keys.astype(str), kind="stable")  # in key order: B-tree appends, not splits
+        order = sorted(range(len(table.keys)), key=table.keys.__getitem__)  # in key order: B-tree appends
         rows = [(table.kind, table.keys[i], blobs[i]) for i in order if not empty[i]]
         _upsert(conn, S.series, ["kind", "key", "data"], rows, ("kind", "key"))
         for batch in _batches(table.keys[empty]):
@@ -753,6 +753,8 @@ class HistoryStore:
 
     # --- reading ---------------------------------------------------------------------------
     def _hashes(self, conn, ids: np.ndarray) -> list:
+        if len(ids) > _FEW and conn.exec_driver_sql("SELECT 1 FROM declarations LIMIT 1").fetchone() is None:
+            return [None] * len(ids)  # an empty store: nothing to look up
         found = dict(_select_in(conn, "SELECT declaration_id, row_hash FROM declarations WHERE declaration_id",
                                 list(ids)))
         return [found.get(i) for i in ids]

@@ -11,13 +11,18 @@ Targets (issue 7):
 Baselines in the same process: writing the same rows to Parquet (for the ingest), and LightGBM
 predicting one ready feature row (the floor of any scoring path).
 
-    python bench/history_serving.py [--rows 1000000] [--calls 1000]
+    python bench/history_serving.py [--rows 1000000] [--calls 1000] [--keep]
+
+The serving half also times the declaration contract alone (``load_declarations`` of one
+request) and reports the size of SQLite's write-ahead log after serving (bounded by the store's
+checkpointer). ``--keep`` keeps the temporary folder (store, MLflow, requests) for inspection.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +36,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="contraband-bench-"))
+    try:
+        run(args, tmp)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp: Path) -> None:
 
     import numpy as np
     import pandas as pd
@@ -40,7 +57,6 @@ def main() -> None:
     from contraband.data.history import open_history
     from contraband.data.world import WorldConfig, generate
 
-    tmp = Path(tempfile.mkdtemp(prefix="contraband-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
     t = time.perf_counter()
     world = generate(WorldConfig(rows=args.rows + args.rows // 20, months=25, seed=1))
@@ -120,6 +136,8 @@ def main() -> None:
         print(f"{label:<52}{np.median(values):>9.2f}{np.quantile(values, 0.9):>9.2f}{np.quantile(values, 0.99):>9.2f}"
               f"   x{np.median(values) / np.median(floor):.0f} the baseline")
     print(f"example reasons: {figures['example']!r}")
+    print(f"write-ahead log after serving: {figures['wal_bytes'] / 1e6:.1f} MB (the checkpointer keeps it to about "
+          f"a second of writes)")
     with_reasons = lat["with reasons (budget 1.0: every call flagged)"]
     p50, p99 = np.median(with_reasons), np.quantile(with_reasons, 0.99)
     print(f"targets: ingest < 20 s: {'met' if ingest_s < 20 else 'MISSED'}; one declaration with reasons p50 < 5 ms: "
@@ -161,9 +179,14 @@ def serve(tmp: Path, calls: int) -> None:
         timed(lambda i: champion.predict(requests[offset + i], params=params), 100)  # warm-up
         latencies[label] = timed(lambda i: champion.predict(requests[offset + 100 + i], params=params), calls)
         offset += 100 + calls
+    from contraband.data.load import load_declarations
+
+    latencies["contract alone: load_declarations of the request"] = timed(
+        lambda i: load_declarations(requests[i], mode="lenient", source="request"), calls)
     probe = champion.predict(requests[-1], params={"budget": 1.0, "flag_by": "budget"})
+    wal = Path(str(tmp / "history.db") + "-wal")
     print(json.dumps({"latencies": latencies, "declarations": store.summary()["declarations"],
-                      "example": probe.loc[0, "reason_1"]}))
+                      "example": probe.loc[0, "reason_1"], "wal_bytes": wal.stat().st_size if wal.exists() else 0}))
 
 
 if __name__ == "__main__":

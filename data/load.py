@@ -68,12 +68,16 @@ class LoadResult:
     source: str
     absent: frozenset[str] = frozenset()
     ignored_columns: list[str] = field(default_factory=list)
-    #: rows kept but worth a look (same columns as ``rejected``), e.g. an HS code not in HS 2022
-    warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_COLUMNS))
 
     @property
     def declarations(self) -> pd.DataFrame:
         return self.columns.X
+
+    @property
+    def warnings(self) -> pd.DataFrame:
+        """Rows kept but worth a look (same columns as ``rejected``), e.g. an HS code not in HS
+        2022; worked out when asked (a scoring request never asks)."""
+        return self.columns.cached("hs_warnings", lambda: hs_warnings(self.columns, self.source))
 
     @property
     def rows_rejected(self) -> int:
@@ -132,6 +136,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _check_unique_columns(columns, source: str) -> None:
+    if columns.is_unique and all(isinstance(c, str) for c in columns):
+        return
     names = [str(c) for c in columns]
     if len(set(names)) == len(names):
         return
@@ -466,4 +472,4 @@ def load_declarations(data: str | Path | pd.DataFrame, mapping: Mapping | None =
     if mode == STRICT and len(rejected):
         raise ContractError(_strict_message(source, rejected), rejected)
     valid = _valid_columns(columns, len(frame), rejected)
-    return LoadResult(valid, rejected, len(frame), source, absent, ignored, hs_warnings(valid, source))
+    return LoadResult(valid, rejected, len(frame), source, absent, ignored)

@@ -191,3 +191,21 @@ def test_one_series_merge_agrees_with_the_vectorised_merge():
         vectorised = merge(table, deltas)
         one = merge_one(rows, d, c)
         assert np.array_equal(np.column_stack([vectorised.day, vectorised.cum]), one)
+
+
+def test_the_write_ahead_log_stays_small_under_a_steady_stream_of_requests(world, tmp_path):
+    """A service records every declaration it scores, one request after another. SQLite's log
+    must be copied into the database and restarted as it goes, not grow with every request."""
+    from contraband.data.load import load_declarations
+
+    store = open_history(tmp_path / "history.db")
+    store.checkpoint_interval = 0.05
+    rows = world[world["declaration_date"] >= "2026-10-01"].head(400).drop(
+        columns=["inspected", "contraband", "seized_value_usd"]).reset_index(drop=True)
+    for i in range(len(rows)):  # as the pyfunc records them: one request, one declaration
+        assert store.ingest(load_declarations(rows.iloc[[i]], mode="lenient").columns).new == 1
+    size = (tmp_path / "history.db-wal").stat().st_size
+    store.close()
+    # each request writes about 50 kB of pages: a log that is never restarted holds all of them
+    assert size < 5_000_000, f"the log grew to {size:,} bytes over {len(rows)} requests"
+    assert consistent(open_history(tmp_path / "history.db"))

@@ -354,21 +354,30 @@ def _new_or_changed(incoming: pd.DataFrame, stored: pd.DataFrame) -> pd.DataFram
 
 class _Checkpointer(threading.Thread):
     """Copies SQLite's write-ahead log into the database every ``interval`` seconds, outside any
-    request (PASSIVE: it never blocks a reader or a writer), and once more on close."""
+    request, and once more on close.
 
-    def __init__(self, path: str, interval: float = 1.0):
+    Each turn first copies what it can without blocking anyone (PASSIVE), then the few pages
+    written meanwhile while holding writers back for that short copy (RESTART, waiting at most
+    ``hold`` seconds for the lock). The second step is what lets the next writer start the log
+    from its beginning: under a steady stream of requests a PASSIVE copy alone never catches up
+    with the writers, and the log grows by every request's pages (about 55 kB each) for as long
+    as the stream lasts."""
+
+    def __init__(self, path: str, interval: float = 1.0, hold: float = 0.05):
         super().__init__(name="history-checkpointer", daemon=True)
-        self.path, self.interval = path, interval
+        self.path, self.interval, self.hold = path, interval, hold
         self.stopped = threading.Event()
 
     def run(self) -> None:  # pragma: no cover - timing-dependent background work
         import sqlite3
 
-        connection = sqlite3.connect(self.path, timeout=300, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(self.path, timeout=self.hold, isolation_level=None, check_same_thread=False)
         try:
             while not self.stopped.wait(self.interval):
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    busy, log, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if log > 0:
+                        connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 except sqlite3.Error:
                     pass  # busy or gone: the next turn tries again
         finally:
@@ -398,12 +407,14 @@ class HistoryStore:
 
     #: outcomes count up to this day (exclusive) in lookups: None here; see :meth:`blind`
     outcomes_until: int | None = None
+    #: seconds between two copies of SQLite's write-ahead log into the database
+    checkpoint_interval: float = 1.0
 
     def __init__(self, url: str):
         self.url = url
         self.engine = _engine(url)
         self._checkpointer = None
-        with self._write() as conn:
+        with self._write(checkpointer=False) as conn:  # the checkpointer starts with the first data written
             S.metadata.create_all(conn)
             found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == "schema_version")).scalar()
             if found is None:
@@ -433,7 +444,7 @@ class HistoryStore:
 
     def _start_checkpointer(self) -> None:
         if self._checkpointer is None and self.engine.dialect.name == "sqlite":
-            self._checkpointer = _Checkpointer(self.engine.url.database)
+            self._checkpointer = _Checkpointer(self.engine.url.database, self.checkpoint_interval)
             self._checkpointer.start()
 
     def __getstate__(self):  # a store travels as its URL (to another process, say)
@@ -443,8 +454,9 @@ class HistoryStore:
         self.__init__(state["url"])
 
     @contextmanager
-    def _write(self):
-        self._start_checkpointer()
+    def _write(self, checkpointer: bool = True):
+        if checkpointer:
+            self._start_checkpointer()
         with self.engine.connect() as conn:
             conn.execution_options(write=True)
             with conn.begin():

@@ -4,8 +4,12 @@ Fitted on every row of the training window, inspected or not (it needs no label)
 the whole trade, not just what the rules chose to inspect. Higher means more unusual.
 
 The fitted forest is packed into arrays (:class:`PackedForest`) that walk every tree at once,
-one depth level per step: scikit-learn's own scoring visits the trees one by one (about 6 ms
-for one declaration); the packed walk gives the same score in tens of microseconds.
+one depth level per step: scikit-learn's own scoring visits the trees one by one (about 4 ms
+for one declaration); the packed walk finds the same leaves in tens of microseconds. Its
+fancy indexing costs memory traffic per row, so past a few hundred rows the leaves come from
+scikit-learn's compiled ``apply`` instead (ten times faster on a manifest). Both ways sum the
+trees' path lengths in the same order, so a declaration gets the bit-identical score alone or
+in a file of any size (the scoring contract).
 """
 
 from __future__ import annotations
@@ -34,15 +38,19 @@ def average_path_length(n: np.ndarray) -> np.ndarray:
 class PackedForest:
     """An isolation forest's trees as arrays (trees x nodes), scored level by level."""
 
+    #: from this many rows on, the leaves come from scikit-learn's compiled ``apply``
+    compiled_rows = 256
+
     def __init__(self, forest: IsolationForest, n_features: int):
         trees = [t.tree_ for t in forest.estimators_]
+        self.trees = list(zip(trees, (np.asarray(f) for f in forest.estimators_features_)))
+        self.n_features = n_features
         width = max(t.node_count for t in trees)
         shape = (len(trees), width)
         self.feature = np.zeros(shape, dtype=np.int64)
         self.threshold = np.zeros(shape)
         self.left = np.zeros(shape, dtype=np.int64)
         self.right = np.zeros(shape, dtype=np.int64)
-        self.leaf = np.ones(shape, dtype=bool)
         self.path = np.zeros(shape)
         for i, (t, features) in enumerate(zip(trees, forest.estimators_features_)):
             n = t.node_count
@@ -52,16 +60,21 @@ class PackedForest:
             self.threshold[i, :n] = t.threshold
             self.left[i, :n] = np.where(is_leaf, np.arange(n), t.children_left)
             self.right[i, :n] = np.where(is_leaf, np.arange(n), t.children_right)
-            self.leaf[i, :n] = is_leaf
             # a row ending in this leaf has travelled its depth, plus c(points left in the leaf)
             self.path[i, :n] = t.compute_node_depths() + average_path_length(t.n_node_samples) - 1.0
         self.max_depth = int(max(t.max_depth for t in trees))
         self.denominator = len(trees) * float(average_path_length(np.array([forest.max_samples_]))[0])
 
-    def score(self, X: np.ndarray) -> np.ndarray:
-        """2^(-mean path length / c(max_samples)): higher is more anomalous."""
-        X = np.asarray(X, dtype=np.float32).astype("float64")  # the trees compare float32 inputs
+    def leaves(self, X: np.ndarray) -> np.ndarray:
+        """The leaf each row reaches in each tree (rows x trees), X float32."""
         n, trees = len(X), self.feature.shape[0]
+        if n >= self.compiled_rows:
+            out = np.empty((n, trees), dtype=np.int64)
+            for i, (tree, features) in enumerate(self.trees):
+                x = X if len(features) == self.n_features else np.ascontiguousarray(X[:, features])
+                out[:, i] = tree.apply(x)
+            return out
+        X = X.astype("float64")  # the trees compare float32 inputs against float64 thresholds
         tree = np.broadcast_to(np.arange(trees), (n, trees))
         row = np.broadcast_to(np.arange(n)[:, None], (n, trees))
         node = np.zeros((n, trees), dtype=np.int64)
@@ -69,9 +82,21 @@ class PackedForest:
             f = self.feature[tree, node]
             left = X[row, f] <= self.threshold[tree, node]
             node = np.where(left, self.left[tree, node], self.right[tree, node])
-        depth = self.path[tree, node].sum(axis=1)
+        return node
+
+    #: rows scored at a time on the compiled path (keeps its arrays in cache)
+    chunk_rows = 4096
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """2^(-mean path length / c(max_samples)): higher is more anomalous."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
         if self.denominator == 0:
-            return np.ones(n)
+            return np.ones(len(X))
+        if len(X) > self.chunk_rows:
+            return np.concatenate([self.score(X[i:i + self.chunk_rows]) for i in range(0, len(X), self.chunk_rows)])
+        node = self.leaves(X)
+        # each row's path lengths summed along one contiguous row: the same sum at any batch size
+        depth = np.ascontiguousarray(self.path[np.arange(node.shape[1]), node]).sum(axis=1)
         return 2.0 ** (-depth / self.denominator)
 
 

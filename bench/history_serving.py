@@ -51,9 +51,7 @@ def main() -> None:
 def run(args, tmp: Path) -> None:
 
     import numpy as np
-    import pandas as pd
 
-    from contraband.data.contract import OUTCOME_FIELDS
     from contraband.data.history import open_history
     from contraband.data.world import WorldConfig, generate
 
@@ -101,7 +99,7 @@ def run(args, tmp: Path) -> None:
     print(f"\n{'trained on':<22}{'model dir MB':>14}{'detector KB':>13}{'trees':>7}{'train s':>9}")
     for label, (total, det, secs, trees) in sizes.items():
         print(f"{label + ' declarations':<22}{total / 1e6:>14.2f}{det / 1e3:>13.0f}{trees:>7}{secs:>9.1f}")
-    (big, big_det, _, big_trees), (small, small_det, _, small_trees) = sizes[f"{len(history):,}"], sizes["100,000"]
+    (big, _, _, big_trees), (small, _, _, small_trees) = sizes[f"{len(history):,}"], sizes["100,000"]
     print(f"artifact x{big / small:.2f} for x{len(history) / 100_000:.0f} the rows "
           f"(trees x{big_trees / small_trees:.2f}; no event log inside)")
 
@@ -149,7 +147,6 @@ def serve(tmp: Path, calls: int) -> None:
     import json
 
     import mlflow
-    import numpy as np
     import pandas as pd
 
     from contraband.data.history import open_history

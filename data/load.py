@@ -1,11 +1,13 @@
 """Reading declarations: file -> mapping -> normalisers -> contract, losing nothing.
 
 ``load_declarations`` is the one entry point every caller uses (generator output, foreign
-exports through a mapping, analysts' uploads). In *lenient* mode it returns the valid rows plus
-a table of rejected rows (file, row, column, value, reason); in *strict* mode any problem
-rejects the whole file with a :class:`ContractError` listing every problem. Row numbers count
-records from 1 (row 1 is the first record after the header). Blank lines in a CSV file are
-skipped and not counted, so row N is line N + 1 only in a file without blank lines.
+exports through a mapping, analysts' uploads); files are read by :mod:`contraband.data.intake`.
+In *lenient* mode it returns the valid rows plus a table of rejected rows (file, row, line,
+column, value, reason) and, for fixing and resending, the rejected rows' cells as received
+(:meth:`LoadResult.rejected_rows`); in *strict* mode any problem rejects the whole file with a
+:class:`ContractError` listing every problem. Row numbers count records from 1 (row 1 is the
+first record after the header; blank lines are not records); ``line`` is where the record
+starts in its file.
 
 The contract's rules run as vectorised checks derived from the same ``FIELDS`` table as the
 pandera schema (:func:`contraband.data.contract.schema`): the normalisers refuse every value
@@ -19,7 +21,6 @@ reported as warnings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,10 @@ from contraband.data.mapping import FieldSource, Mapping, identity, usd_rate
 
 STRICT = "strict"
 LENIENT = "lenient"
-REJECTED_COLUMNS = ["file", "row", "column", "value", "reason"]
+_PROBLEM_COLUMNS = ["file", "row", "column", "value", "reason"]
+#: a rejected row's problems: ``row`` counts records from 1, ``line`` is where the record starts
+#: in its file (CSV line, sheet row; the row number for a frame or Parquet)
+REJECTED_COLUMNS = ["file", "row", "line", "column", "value", "reason"]
 _TRUTH_TEXT = ("truth_typology", "truth_material")
 
 
@@ -68,6 +72,33 @@ class LoadResult:
     source: str
     absent: frozenset[str] = frozenset()
     ignored_columns: list[str] = field(default_factory=list)
+    lines: np.ndarray | None = None  # where each record starts in its file (None: row numbers)
+    rejected_raw: pd.DataFrame | None = None  # the rejected rows' cells as received, indexed by row
+    declaration_ids: pd.Series | None = None  # the rejected rows' readable declaration_id, by row
+    notes: list[str] = field(default_factory=list)  # how the file was read (format, encoding, delimiter)
+
+    def line_of(self, rows) -> np.ndarray:
+        """Source lines of rows (numbered from 1)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows if self.lines is None else self.lines[rows - 1]
+
+    def rejected_rows(self) -> pd.DataFrame:
+        """One line per rejected row, ready to fix and resend: ``line``, ``declaration_id`` (when
+        readable), ``problems`` (every problem of the row), then the row's cells as received."""
+        if not len(self.rejected):
+            return pd.DataFrame(columns=["line", "declaration_id", "problems"])
+        text = [f"{c} {v!r}: {r}" if c != "(record)" else r
+                for c, v, r in zip(self.rejected["column"], self.rejected["value"], self.rejected["reason"])]
+        grouped = pd.Series(text).groupby(self.rejected["row"].to_numpy(), sort=True).agg("; ".join)
+        rows = grouped.index.to_numpy(dtype=np.int64)
+        ids = self.declaration_ids.reindex(rows).to_numpy(dtype=object) if self.declaration_ids is not None \
+            else np.full(len(rows), None, dtype=object)
+        out = pd.DataFrame({"line": self.line_of(rows), "declaration_id": ids, "problems": grouped.to_numpy()})
+        if self.rejected_raw is not None:
+            raw = self.rejected_raw.reindex(rows).reset_index(drop=True)
+            raw = raw[[c for c in raw.columns if c not in out.columns]]
+            out = pd.concat([out, raw], axis=1)
+        return out
 
     @property
     def declarations(self) -> pd.DataFrame:
@@ -77,7 +108,8 @@ class LoadResult:
     def warnings(self) -> pd.DataFrame:
         """Rows kept but worth a look (same columns as ``rejected``), e.g. an HS code not in HS
         2022; worked out when asked (a scoring request never asks)."""
-        return self.columns.cached("hs_warnings", lambda: hs_warnings(self.columns, self.source))
+        return self.columns.cached("hs_warnings", lambda: _with_lines(hs_warnings(self.columns, self.source),
+                                                                      self.lines))
 
     @property
     def rows_rejected(self) -> int:
@@ -103,38 +135,6 @@ class LoadResult:
         return "\n".join(lines)
 
 
-def _one_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV (every column as text, so codes keep their leading zeros) or Parquet.
-
-    A file that cannot be read (empty, ragged rows, corrupt, duplicated column names, unknown
-    type) raises :class:`ContractError` naming the file. Blank CSV lines are skipped.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"declarations file not found: {path}")
-    suffix = "".join(path.suffixes[-2:]).lower()
-    try:
-        if suffix.endswith(".parquet") or suffix.endswith(".pq"):
-            return pd.read_parquet(path)
-        if not (suffix.endswith(".csv") or suffix.endswith(".csv.gz") or suffix.endswith(".txt")):
-            raise ContractError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
-        # the header as written: the CSV reader renames a repeated name to 'name.1'
-        header = pd.read_csv(path, header=None, nrows=1, dtype="str", keep_default_na=False).iloc[0]
-        _check_unique_columns(pd.Index(header), str(path))
-        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""], engine="pyarrow")
-    except ContractError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise ContractError(f"{path}: the file is empty (no header line)") from None
-    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise ContractError(f"{path}: cannot read the file: {_one_line(exc)}") from None
-
-
 def _check_unique_columns(columns, source: str) -> None:
     if columns.is_unique and all(isinstance(c, str) for c in columns):
         return
@@ -147,7 +147,7 @@ def _check_unique_columns(columns, source: str) -> None:
 
 
 _SMALL = 64  # rows: a request is read as one block of cells, a file column by column
-_NO_PROBLEMS = pd.DataFrame(columns=REJECTED_COLUMNS)
+_NO_PROBLEMS = pd.DataFrame(columns=_PROBLEM_COLUMNS)
 
 
 def _no_problems() -> pd.DataFrame:
@@ -428,48 +428,82 @@ def hs_warnings(canonical, source: str) -> pd.DataFrame:
     return _problems(source, canonical.index.to_numpy()[unknown], "hs_code", codes[unknown], reasons)
 
 
-def _merge_problems(parse: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
-    """Parse problems win over the 'missing value' the contract then sees in the same cell."""
-    if not len(parse) and not len(checks):
-        return parse
-    if len(parse) and len(checks):
-        seen = pd.MultiIndex.from_frame(parse[["row", "column"]])
-        key = pd.MultiIndex.from_frame(checks[["row", "column"]])
-        checks = checks[~key.isin(seen)]
-    frames = [f for f in (parse, checks) if len(f)]
+def _merge_problems(reader: pd.DataFrame, parse: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
+    """The problems of each cell, the first finder winning: the file's reader (a record it could
+    not split is wrong as a whole: nothing else is said of that row), then the normalisers (over
+    the 'missing value' the contract then sees in the same cell), then the contract."""
+    frames = []
+    for found in (reader, parse, checks):
+        if not len(found):
+            continue
+        if frames:
+            before = pd.concat(frames, ignore_index=True)
+            whole = before.loc[before["column"] == "(record)", "row"].to_numpy()
+            seen = pd.MultiIndex.from_frame(before[["row", "column"]])
+            key = pd.MultiIndex.from_frame(found[["row", "column"]])
+            found = found[~key.isin(seen) & ~found["row"].isin(whole).to_numpy()]
+        frames.append(found)
     if not frames:
         return _no_problems()
-    merged = pd.concat(frames, ignore_index=True)
+    merged = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return merged.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+
+
+def _with_lines(problems: pd.DataFrame, lines: np.ndarray | None) -> pd.DataFrame:
+    """Problems with the source ``line`` of their row, in ``REJECTED_COLUMNS`` order."""
+    rows = problems["row"].to_numpy(dtype=np.int64)
+    line = rows if lines is None else lines[rows - 1] if len(rows) else rows
+    return problems.assign(line=line)[REJECTED_COLUMNS]
 
 
 def _strict_message(source: str, rejected: pd.DataFrame, limit: int = 50) -> str:
     lines = [f"{source}: {len(rejected):,} problems in {rejected['row'].nunique():,} rows; file rejected"]
     for r in rejected.head(limit).itertuples(index=False):
-        lines.append(f"  row {r.row}, column {r.column}, value {r.value!r}: {r.reason}")
+        at = f"line {r.line} (row {r.row})" if r.line != r.row else f"row {r.row}"
+        lines.append(f"  {at}, column {r.column}, value {r.value!r}: {r.reason}")
     if len(rejected) > limit:
         lines.append(f"  ... and {len(rejected) - limit:,} more (see ContractError.rejected)")
     return "\n".join(lines)
 
 
-def load_declarations(data: str | Path | pd.DataFrame, mapping: Mapping | None = None,
+def load_declarations(data, mapping: Mapping | None = None,
                       mode: str = LENIENT, fx: dict[str, float] | None = None,
-                      source: str | None = None) -> LoadResult:
+                      source: str | None = None, *, encoding: str | None = None, sheet: str | None = None,
+                      limits=None) -> LoadResult:
     """Read declarations through a mapping into the contract.
 
-    ``mode`` is ``"lenient"`` (valid rows plus rejected rows with reasons) or ``"strict"`` (any
-    problem raises :class:`ContractError` listing them all). ``fx`` gives USD per unit of a
-    currency, overriding the mapping's rates.
+    ``data`` is a path, the bytes of an upload (``source`` names it) or a frame. Files go through
+    :func:`contraband.data.intake.read_manifest` (CSV of any common delimiter and encoding, gzip,
+    XLSX ``sheet``, Parquet; ``encoding`` overrides detection; ``limits`` bounds sizes): a record
+    it cannot split is rejected by itself. ``mode`` is ``"lenient"`` (valid rows plus rejected
+    rows with reasons) or ``"strict"`` (any problem raises :class:`ContractError` listing them
+    all). ``fx`` gives USD per unit of a currency, overriding the mapping's rates.
     """
+    from contraband.data.intake import Limits, read_manifest
+
     if mode not in (STRICT, LENIENT):
         raise ValueError(f"mode must be {STRICT!r} or {LENIENT!r}, not {mode!r}")
+    notes: list[str] = []
     if isinstance(data, pd.DataFrame):
-        frame, source = data, source or "<frame>"
+        frame, source, lines, reader = data, source or "<frame>", None, _no_problems()
     else:
-        frame, source = read_table(data), source or str(data)
+        table = read_manifest(data, source, encoding=encoding, sheet=sheet, limits=limits or Limits())
+        frame, source, lines = table.frame, table.source, table.lines
+        reader = pd.DataFrame({"file": source, "row": table.problems["position"].to_numpy() + 1,
+                               "column": table.problems["column"].to_numpy(dtype=object),
+                               "value": table.problems["value"].to_numpy(dtype=object),
+                               "reason": table.problems["reason"].to_numpy(dtype=object)})
+        notes = [table.format] + ([f"encoding {table.encoding}"] if table.encoding else []) + \
+            ([f"delimiter {table.delimiter!r}"] if table.delimiter else [])
     columns, parse_problems, ignored, absent = _canonical_columns(frame, mapping or identity(), fx or {}, source)
-    rejected = _merge_problems(parse_problems, _check(columns, absent, source))
+    rejected = _with_lines(_merge_problems(reader, parse_problems, _check(columns, absent, source)), lines)
     if mode == STRICT and len(rejected):
         raise ContractError(_strict_message(source, rejected), rejected)
     valid = _valid_columns(columns, len(frame), rejected)
-    return LoadResult(valid, rejected, len(frame), source, absent, ignored)
+    raw = ids = None
+    if len(rejected):
+        rows = np.unique(rejected["row"].to_numpy(dtype=np.int64))
+        raw = frame.iloc[rows - 1].set_axis(pd.Index(rows, name="row"))
+        ids = pd.Series(columns["declaration_id"][rows - 1] if "declaration_id" in columns
+                        else np.full(len(rows), None, dtype=object), index=rows, dtype=object)
+    return LoadResult(valid, rejected, len(frame), source, absent, ignored, lines, raw, ids, notes)

@@ -53,13 +53,26 @@ def for_request(rows: int, scored, rejected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)  # the arrays were made here: no need to copy them
 
 
-def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
-    """Declarations beside their scores, highest risk first; rejected rows last, with reasons."""
+def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.DataFrame,
+                 lines=None, rejected_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Declarations beside their scores, highest risk first; rejected rows last, with reasons.
+
+    ``lines`` (one per declaration) is where each declaration starts in its file: it comes out as
+    ``line``. ``rejected_rows`` (:meth:`~contraband.data.load.LoadResult.rejected_rows`, with a
+    ``file`` column) gives the rejected rows' line, declaration id and cells as received; without
+    it they come out as ``file``, ``row`` and ``reason_1``."""
     visible = [c for c in declarations.columns if not is_truth_column(c)]
-    out = pd.concat([declarations[visible].reset_index(drop=True), scored[OUTPUT_COLUMNS].reset_index(drop=True)],
-                    axis=1)
-    out = out.sort_values("rank", kind="stable")
-    bad = rejected_reasons(rejected)
+    parts = [declarations[visible].reset_index(drop=True), scored[OUTPUT_COLUMNS].reset_index(drop=True)]
+    if lines is not None:
+        parts.insert(0, pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)}))
+    out = pd.concat(parts, axis=1).sort_values("rank", kind="stable")
+    if rejected_rows is not None and len(rejected_rows):
+        bad = rejected_rows.rename(columns={"problems": "reason_1"})
+        bad["reason_1"] = "rejected: " + bad["reason_1"]
+        keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in visible]
+        bad = bad[list(dict.fromkeys(keep))]
+    else:
+        bad = rejected_reasons(rejected)
     if len(bad):
         out = pd.concat([out, bad], ignore_index=True)
     return out.reset_index(drop=True)

@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 import click
 
@@ -57,7 +56,11 @@ def open_store(location: str):
         sys.exit(1)
 
 
-def load_files(paths, mapping, fx, say=click.echo):
+encoding_option = click.option("--encoding", help="Text encoding of CSV files (default: detected).")
+sheet_option = click.option("--sheet", help="Sheet of XLSX files to read (default: the first).")
+
+
+def load_files(paths, mapping, fx, say=click.echo, encoding=None, sheet=None):
     """Declarations from one or more files through the contract (lenient: rejections reported)."""
     import pandas as pd
 
@@ -66,7 +69,7 @@ def load_files(paths, mapping, fx, say=click.echo):
 
     try:
         m = load_mapping(mapping) if mapping else None
-        results = [load_declarations(p, m, mode="lenient", fx=fx) for p in paths]
+        results = [load_declarations(p, m, mode="lenient", fx=fx, encoding=encoding, sheet=sheet) for p in paths]
     except (ContractError, MappingError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -75,6 +78,14 @@ def load_files(paths, mapping, fx, say=click.echo):
     frames = [r.declarations for r in results]
     frame = pd.concat(frames) if len(frames) > 1 else frames[0]
     return frame.reset_index(drop=True), results
+
+
+def rejected_rows(results):
+    """The rejected rows of several loads, each with its ``file`` (to fix and resend)."""
+    import pandas as pd
+
+    frames = [r.rejected_rows().assign(file=r.source) for r in results if len(r.rejected)]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def require_rows(frame, paths) -> None:
@@ -89,13 +100,10 @@ def check_output(output: str) -> None:
 
 
 def write_table(frame, output: str) -> None:
-    path = Path(output)
+    from contraband.data.export import write_table as write
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
+        write(frame, output)
     except OSError as exc:
         click.echo(f"error: cannot write {output}: {exc}", err=True)
         sys.exit(1)

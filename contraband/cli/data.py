@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from contraband.cli.common import (
+    encoding_option,
     fx_option,
     fx_rates,
     history_option,
@@ -18,6 +19,8 @@ from contraband.cli.common import (
     mapping_option,
     open_store,
     require_rows,
+    sheet_option,
+    write_table,
 )
 
 
@@ -57,32 +60,29 @@ def generate(rows, seed, start, months, prevalence, inspection_rate, output):
 @mapping_option
 @click.option("--strict", is_flag=True, help="Reject the whole file on any problem (default: keep valid rows).")
 @fx_option
+@encoding_option
+@sheet_option
 @click.option("--rejected", "rejected_out", type=click.Path(dir_okay=False),
-              help="Write rejected rows (and warnings) as CSV here.")
-def validate(path, mapping, strict, fx, rejected_out):
-    """Check a declarations file against the contract; report every rejected row."""
-    import pandas as pd
-
+              help="Write the rejected rows here (CSV: line, declaration_id, problems, the cells as received).")
+def validate(path, mapping, strict, fx, encoding, sheet, rejected_out):
+    """Check a declarations file (CSV, XLSX, Parquet) against the contract; report every rejected row."""
     from contraband.data.load import ContractError, load_declarations
     from contraband.data.mapping import MappingError, load_mapping
 
     rates = fx_rates(fx)
     try:
         result = load_declarations(path, load_mapping(mapping) if mapping else None,
-                                   mode="strict" if strict else "lenient", fx=rates)
+                                   mode="strict" if strict else "lenient", fx=rates, encoding=encoding, sheet=sheet)
     except (ContractError, MappingError, OSError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(result.summary())
-    report = pd.concat([result.rejected.assign(kind="rejected"), result.warnings.assign(kind="warning")],
-                       ignore_index=True)
-    if len(report):
+    if len(result.rejected):
         if rejected_out:
-            Path(rejected_out).parent.mkdir(parents=True, exist_ok=True)
-            report.to_csv(rejected_out, index=False)
-            click.echo(f"rejected rows and warnings written to {rejected_out}")
+            write_table(result.rejected_rows(), rejected_out)
+            click.echo(f"rejected rows written to {rejected_out} (fix them and send them again)")
         else:
-            click.echo(report.head(20).to_string(index=False))
+            click.echo(result.rejected.head(20).to_string(index=False))
 
 
 @click.group()

@@ -13,6 +13,7 @@ import click
 from contraband.cli.common import (
     DEFAULT_MODEL_URI,
     check_output,
+    encoding_option,
     fx_option,
     fx_rates,
     history_option,
@@ -22,7 +23,9 @@ from contraband.cli.common import (
     mapping_option,
     open_store,
     quiet_mlflow,
+    rejected_rows,
     require_rows,
+    sheet_option,
     write_table,
 )
 
@@ -113,19 +116,22 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json, history_location):
         click.echo(f"rows {result['rows']:,}, positives {result['positives']:,}")
 
 
-def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, history_location):
+def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, history_location,
+                encoding=None, sheet=None):
     """Score files into one ranked list (the ``score`` command and the demo)."""
+    import numpy as np
     import pandas as pd
 
-    from contraband.models.output import for_manifest, rejected_reasons
+    from contraband.models.output import for_manifest
     from contraband.models.scoring import score as score_rows
 
     t0 = time.perf_counter()
     check_output(output)
-    frame, results = load_files(paths, mapping, fx)
+    frame, results = load_files(paths, mapping, fx, encoding=encoding, sheet=sheet)
     rejected = pd.concat([r.rejected for r in results], ignore_index=True)
+    bad = rejected_rows(results)
     if not len(frame):  # nothing to score: hand back the rejected rows with their reasons
-        write_table(rejected_reasons(rejected), output)
+        write_table(bad, output)
         click.echo(f"error: no valid declarations to score; rejected rows written to {output}", err=True)
         sys.exit(1)
     detector = load_model(model_uri)
@@ -134,7 +140,8 @@ def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed
     scored = score_rows(detector, frame, store, budget=budget, exploration=exploration, seed=seed,
                         flag_by="budget", source="score:" + ",".join(Path(p).name for p in paths))
     t2 = time.perf_counter()
-    out = for_manifest(frame, scored, rejected)
+    lines = np.concatenate([r.line_of(r.declarations.index) for r in results])
+    out = for_manifest(frame, scored, rejected, lines=lines, rejected_rows=bad)
     write_table(out, output)
     flagged = int(scored["flagged"].sum())
     click.echo(f"scored {len(frame):,} declarations in {t2 - t1:.1f} s ({len(frame) / max(t2 - t1, 1e-9):,.0f} rows/s, "
@@ -165,9 +172,13 @@ def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed
               help="Share of the budget reserved for exploration picks.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the exploration picks.")
 @click.option("--top", default=10, show_default=True, help="Print this many flagged declarations.")
+@encoding_option
+@sheet_option
 @history_option
-def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, history_location):
-    """Score a manifest: risk score, rank, flag, exploration mark and reasons for every row.
+def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, encoding, sheet, history_location):
+    """Score manifests (CSV, XLSX, Parquet): risk score, rank, flag, exploration mark and reasons
+    for every row; rejected rows come last with their line, problems and cells as received.
 
     The declarations are recorded in the history store first: tomorrow they are history."""
-    score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location)
+    score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location,
+                encoding, sheet)

@@ -36,10 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contraband.data.load import ContractError
+from contraband.data.load import RECORD, ContractError
 
 DELIMITERS = (",", ";", "\t", "|")
-RECORD = "(record)"  # the column named by a problem of a whole record
 #: the encodings detection chooses among when a file is not UTF-8 or UTF-16
 LEGACY_ENCODINGS = ["cp1252", "cp949", "cp1250", "cp1251", "gb18030", "shift_jis", "big5", "latin_1"]
 _MAX_RECORD_LINES = 20  # a quoted field may span lines; past this, a stray quote is assumed
@@ -88,6 +87,46 @@ def _problems(positions=(), columns=(), values=(), reasons=()) -> pd.DataFrame:
 
 def _clip(value: str, n: int = 120) -> str:
     return value if len(value) <= n else value[:n] + "..."
+
+
+class _Records:
+    """Records read one by one (the careful CSV reader, XLSX): cells checked, problems kept."""
+
+    def __init__(self, header: list[str], limits: Limits):
+        self.header, self.width, self.limits = header, len(header), limits
+        self.cells: list[list] = []
+        self.starts: list[int] = []
+        self.problems: tuple[list, list, list, list] = ([], [], [], [])
+
+    def reject(self, column: str, value: str, reason: str) -> None:
+        """A problem of the record being added (call before :meth:`add`)."""
+        for part, item in zip(self.problems, (len(self.cells), column, value, reason)):
+            part.append(item)
+
+    def add(self, fields: list, start: int) -> None:
+        """A record starting at ``start``, its fields already padded to the header; an empty, NUL
+        or oversize cell is kept as None (the last two reported)."""
+        cells = []
+        for column, value in zip(self.header, fields):
+            if value is None or value == "":
+                value = None
+            elif "\x00" in value:
+                self.reject(column, _clip(value.replace("\x00", "\\0")), "contains a NUL byte")
+                value = None
+            elif len(value) > self.limits.max_field_chars:
+                self.reject(column, _clip(value), f"field of {len(value):,} characters "
+                                                  f"(the limit is {self.limits.max_field_chars:,})")
+                value = None
+            cells.append(value)
+        self.cells.append(cells)
+        self.starts.append(start)
+
+    def table(self, source: str, fmt: str) -> RawTable:
+        frame = pd.DataFrame.from_records(self.cells, columns=range(self.width)) if self.cells else \
+            pd.DataFrame({k: pd.Series([], dtype=object) for k in range(self.width)})
+        frame.columns = self.header
+        frame = frame.astype(object).where(frame.notna(), None)
+        return RawTable(frame, np.asarray(self.starts, dtype=np.int64), _problems(*self.problems), source, fmt)
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -362,12 +401,7 @@ def _slow_csv(text: str, delimiter: str, bad_lines: set[int], encoding: str, sou
     if "\x00" in lines[i] or i + 1 in bad_lines:
         raise IntakeError(f"{source}: the header line cannot be read (binary bytes or a wrong encoding); "
                           "save the file as UTF-8 CSV or give its encoding")
-    records, starts, problems = [], [], ([], [], [], [])
-
-    def reject(position: int, column: str, value: str, reason: str) -> None:
-        for part, item in zip(problems, (position, column, value, reason)):
-            part.append(item)
-
+    records = _Records(header, limits)
     i += 1
     while i < len(lines):
         start = i
@@ -388,33 +422,14 @@ def _slow_csv(text: str, delimiter: str, bad_lines: set[int], encoding: str, sou
             chunk = lines[start]
             fields = _fields(chunk, delimiter)
         fields = fields if fields is not None else [chunk]
-        position = len(records)
-        starts.append(start + 1)
         if len(fields) != width:
-            reject(position, RECORD, _clip(chunk),
-                   f"{len(fields)} fields where the header has {width} (delimiter {delimiter!r})")
+            records.reject(RECORD, _clip(chunk),
+                           f"{len(fields)} fields where the header has {width} (delimiter {delimiter!r})")
             fields = (fields + [None] * width)[:width]
         if any(line + 1 in bad_lines for line in range(start, i)):
-            reject(position, RECORD, _clip(chunk), f"bytes that are not {encoding} text")
-        cells = []
-        for column, value in zip(header, fields):
-            if value is None or value == "":
-                cells.append(None)
-            elif "\x00" in value:
-                reject(position, column, _clip(value.replace("\x00", "\\0")), "contains a NUL byte")
-                cells.append(None)
-            elif len(value) > limits.max_field_chars:
-                reject(position, column, _clip(value),
-                       f"field of {len(value):,} characters (the limit is {limits.max_field_chars:,})")
-                cells.append(None)
-            else:
-                cells.append(value)
-        records.append(cells)
-    frame = pd.DataFrame.from_records(records, columns=range(width)) if records else \
-        pd.DataFrame({k: pd.Series([], dtype=object) for k in range(width)})
-    frame.columns = header
-    frame = frame.astype(object).where(frame.notna(), None)
-    return RawTable(frame, np.asarray(starts, dtype=np.int64), _problems(*problems), source, "csv")
+            records.reject(RECORD, _clip(chunk), f"bytes that are not {encoding} text")
+        records.add(fields, start + 1)
+    return records.table(source, "csv")
 
 
 # --- XLSX and Parquet ----------------------------------------------------------------------------
@@ -469,34 +484,18 @@ def _read_xlsx(data: bytes, source: str, sheet: str | None, limits: Limits) -> R
             raise IntakeError(f"{source}: the sheet {ws.title!r} is empty; send a header row and declarations")
         while header and not header[-1]:
             header.pop()
-        width = len(header)
-        records, starts, problems = [], [], ([], [], [], [])
+        records = _Records(header, limits)
         for number, row in enumerate(rows, start=header_row + 1):
             cells = [_cell_text(v) for v in row]
             if not any(c is not None for c in cells):
                 continue
-            position = len(records)
-            if any(c is not None for c in cells[width:]):
-                for part, item in zip(problems, (position, RECORD, _clip(" | ".join(c or "" for c in cells)),
-                                                 f"values beyond the header's {width} columns")):
-                    part.append(item)
-            cells = (cells + [None] * width)[:width]
-            for k, c in enumerate(cells):
-                if c is not None and len(c) > limits.max_field_chars:
-                    for part, item in zip(problems, (position, header[k], _clip(c),
-                                                     f"field of {len(c):,} characters (the limit is "
-                                                     f"{limits.max_field_chars:,})")):
-                        part.append(item)
-                    cells[k] = None
-            records.append(cells)
-            starts.append(number)
+            if any(c is not None for c in cells[records.width:]):
+                records.reject(RECORD, _clip(" | ".join(c or "" for c in cells)),
+                               f"values beyond the header's {records.width} columns")
+            records.add((cells + [None] * records.width)[:records.width], number)
     finally:
         book.close()
-    frame = pd.DataFrame.from_records(records, columns=range(width)) if records else \
-        pd.DataFrame({k: pd.Series([], dtype=object) for k in range(width)})
-    frame.columns = header
-    frame = frame.astype(object).where(frame.notna(), None)
-    return RawTable(frame, np.asarray(starts, dtype=np.int64), _problems(*problems), source, "xlsx")
+    return records.table(source, "xlsx")
 
 
 def _read_parquet(data: bytes, source: str) -> RawTable:

@@ -43,6 +43,7 @@ from contraband.data.mapping import FieldSource, Mapping, identity, usd_rate
 
 STRICT = "strict"
 LENIENT = "lenient"
+RECORD = "(record)"  # the column named by a problem of a whole record (one the reader could not split)
 _PROBLEM_COLUMNS = ["file", "row", "column", "value", "reason"]
 #: a rejected row's problems: ``row`` counts records from 1, ``line`` is where the record starts
 #: in its file (CSV line, sheet row; the row number for a frame or Parquet)
@@ -87,9 +88,7 @@ class LoadResult:
         readable), ``problems`` (every problem of the row), then the row's cells as received."""
         if not len(self.rejected):
             return pd.DataFrame(columns=["line", "declaration_id", "problems"])
-        text = [f"{c} {v!r}: {r}" if c != "(record)" else r
-                for c, v, r in zip(self.rejected["column"], self.rejected["value"], self.rejected["reason"])]
-        grouped = pd.Series(text).groupby(self.rejected["row"].to_numpy(), sort=True).agg("; ".join)
+        grouped = pd.Series(problem_texts(self.rejected)).groupby(self.rejected["row"].to_numpy(), sort=True).agg("; ".join)
         rows = grouped.index.to_numpy(dtype=np.int64)
         ids = self.declaration_ids.reindex(rows).to_numpy(dtype=object) if self.declaration_ids is not None \
             else np.full(len(rows), None, dtype=object)
@@ -148,6 +147,7 @@ def _check_unique_columns(columns, source: str) -> None:
 
 _SMALL = 64  # rows: a request is read as one block of cells, a file column by column
 _NO_PROBLEMS = pd.DataFrame(columns=_PROBLEM_COLUMNS)
+_NO_REJECTED = pd.DataFrame(columns=REJECTED_COLUMNS)
 
 
 def _no_problems() -> pd.DataFrame:
@@ -438,7 +438,7 @@ def _merge_problems(reader: pd.DataFrame, parse: pd.DataFrame, checks: pd.DataFr
             continue
         if frames:
             before = pd.concat(frames, ignore_index=True)
-            whole = before.loc[before["column"] == "(record)", "row"].to_numpy()
+            whole = before.loc[before["column"] == RECORD, "row"].to_numpy()
             seen = pd.MultiIndex.from_frame(before[["row", "column"]])
             key = pd.MultiIndex.from_frame(found[["row", "column"]])
             found = found[~key.isin(seen) & ~found["row"].isin(whole).to_numpy()]
@@ -451,9 +451,16 @@ def _merge_problems(reader: pd.DataFrame, parse: pd.DataFrame, checks: pd.DataFr
 
 def _with_lines(problems: pd.DataFrame, lines: np.ndarray | None) -> pd.DataFrame:
     """Problems with the source ``line`` of their row, in ``REJECTED_COLUMNS`` order."""
+    if not len(problems):  # the common case, on the serving path: no pandas work
+        return _NO_REJECTED.copy()
     rows = problems["row"].to_numpy(dtype=np.int64)
-    line = rows if lines is None else lines[rows - 1] if len(rows) else rows
-    return problems.assign(line=line)[REJECTED_COLUMNS]
+    return problems.assign(line=rows if lines is None else lines[rows - 1])[REJECTED_COLUMNS]
+
+
+def problem_texts(rejected: pd.DataFrame) -> list[str]:
+    """Each problem as an analyst reads it: ``column 'value': reason`` (a whole record's: the reason)."""
+    return [f"{c} {v!r}: {r}" if c != RECORD else r
+            for c, v, r in zip(rejected["column"], rejected["value"], rejected["reason"])]
 
 
 def _strict_message(source: str, rejected: pd.DataFrame, limit: int = 50) -> str:
@@ -479,14 +486,14 @@ def load_declarations(data, mapping: Mapping | None = None,
     rows with reasons) or ``"strict"`` (any problem raises :class:`ContractError` listing them
     all). ``fx`` gives USD per unit of a currency, overriding the mapping's rates.
     """
-    from contraband.data.intake import Limits, read_manifest
-
     if mode not in (STRICT, LENIENT):
         raise ValueError(f"mode must be {STRICT!r} or {LENIENT!r}, not {mode!r}")
     notes: list[str] = []
     if isinstance(data, pd.DataFrame):
         frame, source, lines, reader = data, source or "<frame>", None, _no_problems()
     else:
+        from contraband.data.intake import Limits, read_manifest  # intake imports this module
+
         table = read_manifest(data, source, encoding=encoding, sheet=sheet, limits=limits or Limits())
         frame, source, lines = table.frame, table.source, table.lines
         reader = pd.DataFrame({"file": source, "row": table.problems["position"].to_numpy() + 1,

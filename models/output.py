@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data.contract import is_truth_column
+from contraband.data.load import problem_texts
 from contraband.models.reasons import MAX_REASONS
 
 SCORE_COLUMNS = ["risk_score", "rank", "flagged", "exploration"]
@@ -26,8 +27,8 @@ def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
     """One line per rejected row (``file``, ``row``, ``reason_1``): every problem of the row."""
     if not len(rejected):
         return pd.DataFrame(columns=["file", "row", "reason_1"])
-    text = [f"{c} {v!r}: {r}" for c, v, r in zip(rejected["column"], rejected["value"], rejected["reason"])]
-    lines = pd.DataFrame({"file": rejected["file"].to_numpy(), "row": rejected["row"].to_numpy(), "text": text})
+    lines = pd.DataFrame({"file": rejected["file"].to_numpy(), "row": rejected["row"].to_numpy(),
+                          "text": problem_texts(rejected)})
     grouped = lines.groupby(["file", "row"], sort=True)["text"].agg("; ".join)
     return pd.DataFrame({"file": grouped.index.get_level_values(0), "row": grouped.index.get_level_values(1),
                          "reason_1": "rejected: " + grouped.to_numpy()})

@@ -1,4 +1,13 @@
-"""The scoring service: manifests in, ranked risk scores with reasons out (FastAPI).
+"""The analysts' service: the scoring API, inspection outcomes, access keys and the analyst's page.
 
-Arrives with the serving issue; it will load one fitted pipeline from the MLflow registry.
+- ``settings``  what a service process reads from its environment;
+- ``app``       the FastAPI application (one per worker), size limit, errors, health;
+- ``champion``  the served model: registry, local cache, atomic swap, workers following a reload;
+- ``access``    API keys with roles, stored hashed in the history store's database;
+- ``deps``      the error answer, the caller's role, the model a request is answered with;
+- ``scoring``   manifests, JSON declarations and a declaration's evidence;
+- ``evidence``  a declaration's features beside its HS code's norms;
+- ``outcomes``  inspection outcomes in and out, the model's description and reload;
+- ``schemas``   the documented request and answer shapes;
+- ``page/``     the analyst's page (static HTML and JavaScript, no build step).
 """

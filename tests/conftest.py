@@ -56,3 +56,46 @@ def trained(world, world_history):
     from contraband.models.training import fit_and_evaluate
 
     return fit_and_evaluate(world, world_history, log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def registry(trained, tmp_path_factory):
+    """A SQLite tracking store (its own folder) where the trained detector is registered as
+    ``contraband-detector`` version 1 and holds the ``champion`` alias."""
+    from types import SimpleNamespace
+
+    from contraband.models import tracking
+
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.chdir(root)  # the artifacts of a SQLite store go to ./mlruns
+        client = tracking.setup("service-tests")
+        run_id, model_uri = tracking.log_training(trained.detector, trained.windows.as_dict(), trained.results,
+                                                  trained.curves, {"data": "world"})
+        version = tracking.register(model_uri, tracking.DEFAULT_MODEL_NAME)
+        client.set_registered_model_alias(tracking.DEFAULT_MODEL_NAME, tracking.CHAMPION, version)
+    return SimpleNamespace(uri=uri, root=root, model_uri=model_uri, run_id=run_id, version=version)
+
+
+@pytest.fixture(scope="session")
+def service(registry, world_history, tmp_path_factory):
+    """``contraband serve`` on 127.0.0.1 over a copy of the world's history, with an analyst and
+    an admin key (``service.keys``); uploads above 8 MB are refused."""
+    from history_helpers import clone
+    from service_helpers import Service
+
+    from contraband.api.access import KeyRing
+
+    root = tmp_path_factory.mktemp("service")
+    store = clone(world_history, root / "history.db")
+    ring = KeyRing(store)
+    keys = {"analyst": ring.create("analyst", "tests"), "admin": ring.create("admin", "tests")}
+    store.close()
+    env = {"MLFLOW_TRACKING_URI": registry.uri, "CONTRABAND_HISTORY": str(root / "history.db"),
+           "CONTRABAND_MODEL_CACHE": str(root / "cache"), "CONTRABAND_MAX_UPLOAD_MB": "8"}
+    server = Service(root, env, keys=keys)
+    server.root = root
+    yield server
+    server.stop()

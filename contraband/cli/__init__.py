@@ -4,7 +4,8 @@
   reading declaration files, writing results);
 - ``data``    ``generate``, ``validate`` and ``history`` (ingest, info, rebuild);
 - ``detect``  ``train``, ``evaluate``, ``score``;
-- ``demo``    the main job on embedded defaults.
+- ``service`` ``serve`` (the API and the analyst's page) and ``keys`` (API keys);
+- ``demo``    the main job on embedded defaults, ending by serving the page.
 
 Heavy libraries are imported inside each command, so ``contraband --help`` stays fast. Library
 modules never import this package.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from contraband.cli import data, demo, detect
+from contraband.cli import data, demo, detect, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,7 +24,8 @@ def main() -> None:
     """Score customs declarations for rare-earth contraband hidden under false declarations."""
 
 
-for command in (data.generate, data.validate, data.history, detect.train, detect.evaluate, detect.score, demo.demo):
+for command in (data.generate, data.validate, data.history, detect.train, detect.evaluate, detect.score, service.serve,
+                service.keys, demo.demo):
     main.add_command(command)
 
 

@@ -3,8 +3,8 @@
 One store holds the product's state. Training data, scored manifests and single declarations
 all feed it (:meth:`HistoryStore.ingest`); analysts' inspection results add outcome versions
 (:meth:`HistoryStore.record_outcomes`). It is idempotent: a re-sent declaration replaces its
-earlier copy (an identical one changes nothing), and a corrected outcome is a new version while
-earlier versions are kept. Each write updates, in the same transaction, the packed per-entity
+earlier copy (an identical one changes nothing), a corrected outcome is a new version while
+earlier versions are kept, and a re-sent outcome with the current result is not recorded again. Each write updates, in the same transaction, the packed per-entity
 series that point-in-time features read (:meth:`HistoryStore.series`).
 
 Embedded by default: a SQLite file in WAL mode (many readers, one writer at a time, across
@@ -83,6 +83,7 @@ class IngestReport:
 @dataclass
 class OutcomeReport:
     recorded: int = 0
+    unchanged: int = 0  # the same result as the declaration's current version: not recorded again
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "declaration_id", "reason"]))
 
 
@@ -566,6 +567,9 @@ class HistoryStore:
             bad = sorted({i for i, _ in problems})
             ok = versions.drop(index=bad)
             ok = ok.astype({"inspected": "int64"})
+            same = self._unchanged(conn, ok)
+            report.unchanged = int(same.sum())
+            ok = ok[~same]
             if len(ok):
                 declared = self._stored(conn, ok["declaration_id"].unique())
                 ingest = self._begin_ingest(conn, source)
@@ -577,6 +581,24 @@ class HistoryStore:
                 [(i + 1, versions.at[i, "declaration_id"], reason) for i, reason in sorted(problems)],
                 columns=["row", "declaration_id", "reason"])
         return report
+
+    _RESULT = ("inspected", "contraband", "seized_value_usd", "material", "note")
+
+    def _unchanged(self, conn, versions: pd.DataFrame) -> np.ndarray:
+        """Which versions repeat their declaration's current result (a re-sent outcome)."""
+        if not len(versions):
+            return np.zeros(0, dtype=bool)
+        current = self._versions(conn, versions["declaration_id"].unique())
+        if not len(current):
+            return np.zeros(len(versions), dtype=bool)
+        current = current.sort_values("recorded_at").drop_duplicates("declaration_id", keep="last")
+        current = current.set_index("declaration_id").reindex(versions["declaration_id"])
+        same = np.ones(len(versions), dtype=bool)
+        for c in self._RESULT:
+            a, b = versions[c].to_numpy(dtype=object), current[c].to_numpy(dtype=object)
+            same &= np.array([(pd.isna(x) and pd.isna(y)) or (not pd.isna(x) and not pd.isna(y) and x == y)
+                              for x, y in zip(a, b)], dtype=bool)
+        return same
 
     def _record_few(self, columns: Columns, source: str) -> IngestReport | None:
         """A few declarations without outcomes (a scoring request): when they are all new, each
@@ -908,6 +930,30 @@ class HistoryStore:
         if not all_versions and len(frame):
             frame = frame.drop_duplicates("declaration_id", keep="last")
         return frame.reset_index(drop=True)
+
+    @contextmanager
+    def writing(self):
+        """One write transaction with the writers' lock taken at its start (for tables kept
+        beside the history, such as the service's API keys)."""
+        with self._write(checkpointer=False) as conn:
+            yield conn
+
+    def bump_setting(self, name: str) -> int:
+        """Add one to a counting setting and return it (atomic across processes)."""
+        with self._write(checkpointer=False) as conn:
+            found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == name)).scalar()
+            value = int(found or 0) + 1
+            _upsert(conn, S.meta, ["name", "value"], [(name, str(value))], ("name",))
+        return value
+
+    def setting(self, name: str) -> str | None:
+        """A value the product keeps beside the data (e.g. the served model's reload count)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(S.meta.c.value).where(S.meta.c.name == name)).scalar()
+
+    def put_setting(self, name: str, value: str) -> None:
+        with self._write(checkpointer=False) as conn:
+            _upsert(conn, S.meta, ["name", "value"], [(name, value)], ("name",))
 
     def day_range(self) -> tuple[int | None, int | None]:
         """First and last declaration day recorded (None, None when empty)."""

@@ -1,0 +1,87 @@
+"""API keys with roles, kept hashed in the history store's database.
+
+A key reads ``cb_<id>_<secret>``: the id finds its row, the secret (256 random bits) is never
+stored, only the SHA-256 of the whole key (a slow password hash buys nothing for a random
+secret of this length), compared in constant time. Roles: ``analyst`` (score, record outcomes,
+read) and ``admin`` (also reload the model). A revoked key keeps its row (who had it, when it
+ended) and opens nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, MetaData, Table, Text, select, update
+
+ROLES = ("analyst", "admin")
+_PREFIX = "cb"
+_metadata = MetaData()
+api_keys = Table(
+    "api_keys", _metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("digest", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("label", Text),
+    Column("created_at", Text, nullable=False),
+    Column("revoked_at", Text),
+)
+_NOBODY = hashlib.sha256(b"no such key").hexdigest()  # compared against when the id is unknown
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KeyRing:
+    """The keys of one history store."""
+
+    def __init__(self, store):
+        self.store, self.engine = store, store.engine
+        with store.writing() as conn:
+            _metadata.create_all(conn)
+
+    def create(self, role: str, label: str = "") -> str:
+        """A new key (shown once: only its digest is kept)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        key_id = secrets.token_hex(6)
+        key = f"{_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+        with self.store.writing() as conn:
+            conn.execute(api_keys.insert().values(key_id=key_id, digest=_digest(key), role=role, label=label,
+                                                  created_at=_now()))
+        return key
+
+    def list(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_keys.c.key_id, api_keys.c.role, api_keys.c.label, api_keys.c.created_at,
+                                       api_keys.c.revoked_at).order_by(api_keys.c.created_at)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def revoke(self, key_id: str) -> bool:
+        """Revoke by id (or by the whole key); False when no active key has it."""
+        key_id = key_id.split("_")[1] if key_id.startswith(f"{_PREFIX}_") and key_id.count("_") >= 2 else key_id
+        with self.store.writing() as conn:
+            done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                                .values(revoked_at=_now()))
+        return done.rowcount > 0
+
+    def identify(self, key: str | None) -> tuple[str, str] | None:
+        """(key id, role) of a valid, unrevoked key; None otherwise."""
+        if not key:
+            return None
+        parts = key.split("_", 2)
+        key_id = parts[1] if len(parts) == 3 and parts[0] == _PREFIX else ""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys.c.digest, api_keys.c.role, api_keys.c.revoked_at)
+                               .where(api_keys.c.key_id == key_id)).first() if key_id else None
+        ok = hmac.compare_digest(_digest(key), row.digest if row is not None else _NOBODY)
+        if not ok or row is None or row.revoked_at is not None:
+            return None
+        return key_id, row.role

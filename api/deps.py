@@ -1,0 +1,63 @@
+"""What every endpoint shares: the error answer, the caller's key and role, the served model."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from contraband.api.schemas import Problem
+
+
+class ApiError(Exception):
+    """An answer with the :class:`~contraband.api.schemas.Problem` body."""
+
+    def __init__(self, status: int, error: str, message: str):
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(Problem(error=self.error, message=self.message).model_dump(), status_code=self.status)
+
+
+def problem(description: str) -> dict:
+    return {"model": Problem, "description": description}
+
+
+AUTH_RESPONSES = {401: problem("missing or unknown API key"), 403: problem("the key's role may not do this")}
+NOT_READY = {503: problem("no model loaded yet")}
+
+
+class Caller:
+    def __init__(self, key_id: str, role: str):
+        self.key_id, self.role = key_id, role
+
+
+def _caller(request: Request, x_api_key: Optional[str] = Header(None, description="an API key "
+                                                                   "(contraband keys create --role analyst)")) -> Caller:
+    found = request.app.state.keys.identify(x_api_key)
+    if found is None:
+        raise ApiError(401, "unauthorized", "missing or unknown API key: send it in the X-API-Key header "
+                                            "(an administrator creates one with: contraband keys create --role analyst)")
+    return Caller(*found)
+
+
+def analyst(caller: Caller = Depends(_caller)) -> Caller:
+    return caller
+
+
+def admin(caller: Caller = Depends(_caller)) -> Caller:
+    if caller.role != "admin":
+        raise ApiError(403, "forbidden", f"this needs an admin key; yours has the role {caller.role}")
+    return caller
+
+
+def served(request: Request):
+    """The model this request is answered with (held for the whole request)."""
+    champion = request.app.state.champion
+    champion.follow()
+    current = champion.current
+    if current is None:
+        raise ApiError(503, "not_ready", f"no model loaded: {request.app.state.load_error or 'still starting'}")
+    return current

@@ -1,0 +1,68 @@
+"""One declaration's evidence, as an analyst checks it before an inspection.
+
+Read from the fitted pipeline's own features for the stored declaration, as of the day before
+it (the same point-in-time view scoring used): declared value and weight ratios beside the
+medians learned for its HS code in training, the reference table's row for the code, the
+traders' and route's history (counts of declarations, inspections and seizures, seizure rates, ages), and the inspection outcomes recorded for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from contraband.data import reference as ref
+
+#: (feature, its log-ratio to the HS norm, unit): the norm is the feature / exp(log-ratio)
+NORMS = (("usd_per_kg", "value_vs_hs6", "USD/kg"), ("usd_per_unit", "unit_value_vs_hs6", "USD/unit"),
+         ("kg_per_unit", "kg_per_unit_vs_hs6", "kg/unit"), ("kg_per_package", "kg_per_package_vs_hs6", "kg/package"))
+HISTORY_FAMILY = "entities"
+#: history features the pipeline keeps as log(1 + count): shown as counts
+LOG_COUNTS = ("_prior_declarations", "_prior_inspections", "_prior_seizures")
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _jsonable(record: dict) -> dict:
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, pd.Timestamp):
+            out[k] = f"{v:%Y-%m-%d}"
+        elif v is None or (isinstance(v, float) and not np.isfinite(v)) or (not isinstance(v, str) and pd.isna(v)):
+            out[k] = None
+        elif isinstance(v, (np.integer, np.floating, np.bool_)):
+            out[k] = v.item()
+        else:
+            out[k] = v
+    return out
+
+
+def evidence(detector, store, declaration_id: str) -> dict | None:
+    frame = store.declarations(ids=[declaration_id])
+    if not len(frame):
+        return None
+    frame = frame.reset_index(drop=True)
+    features = detector.features_.columns(frame, store)
+    norms = []
+    for name, vs, unit in NORMS:
+        if name not in features or vs not in features:
+            continue
+        declared, log_ratio = _number(features[name][0]), _number(features[vs][0])
+        norm = None if declared is None or log_ratio is None else declared / float(np.exp(log_ratio))
+        norms.append({"measure": name, "unit": unit, "declared": declared, "hs_norm": norm,
+                      "ratio": None if log_ratio is None else float(np.exp(log_ratio))})
+    family = detector.features_.families_.get(HISTORY_FAMILY)
+    history = {c: _number(features[c][0]) for c in (family.feature_names_out_ if family is not None else [])
+               if c in features}
+    history = {c: (round(float(np.expm1(v))) if v is not None and c.endswith(LOG_COUNTS) else v)
+               for c, v in history.items()}
+    goods = ref.goods()
+    code6 = str(frame.at[0, "hs_code"])[:6]
+    reference = _jsonable(goods.loc[code6].to_dict()) if code6 in goods.index else None
+    outcomes = store.outcomes(ids=[declaration_id], all_versions=True)
+    return {"declaration_id": declaration_id, "declaration": _jsonable(frame.iloc[0].to_dict()), "norms": norms,
+            "reference": reference, "history": history,
+            "outcomes": [_jsonable(r) for r in outcomes.to_dict("records")]}

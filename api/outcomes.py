@@ -1,0 +1,88 @@
+"""Inspection outcomes in and out, and the served model's description and reload.
+
+Outcomes go into the history store with the time they are recorded and the key that recorded
+them: a correction adds a version (the latest is the current result, earlier ones are kept), a
+re-sent identical result adds nothing. An outcome recorded today counts in the seizure features
+of declarations from tomorrow on.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request
+
+from contraband.api.champion import NoModel
+from contraband.api.deps import AUTH_RESPONSES, NOT_READY, ApiError, Caller, admin, analyst, served
+from contraband.api.schemas import ModelInfo, OutcomeBatch, OutcomeList, OutcomesRecorded
+
+router = APIRouter(prefix="/v1")
+SOURCE_PREFIX = "api:"
+
+
+@router.post("/outcomes", response_model=OutcomesRecorded, tags=["outcomes"], summary="Record inspection outcomes",
+             responses=AUTH_RESPONSES)
+def record_outcomes(request: Request, batch: OutcomeBatch, caller: Caller = Depends(analyst)):
+    """Each outcome is checked by itself: an unknown declaration, or a result for a declaration
+    that was not inspected, is rejected with its reason while the others are recorded."""
+    frame = pd.DataFrame({
+        "declaration_id": [o.declaration_id for o in batch.outcomes],
+        "inspected": [int(o.inspected) for o in batch.outcomes],
+        "contraband": [np.nan if o.contraband_found is None else int(o.contraband_found) for o in batch.outcomes],
+        "seized_value_usd": [np.nan if o.seized_value_usd is None else o.seized_value_usd for o in batch.outcomes],
+        "material": [o.material for o in batch.outcomes],
+        "note": [o.note for o in batch.outcomes],
+    })
+    report = request.app.state.store.record_outcomes(frame, source=SOURCE_PREFIX + caller.key_id)
+    rejected = [{"row": int(r.row), "declaration_id": r.declaration_id, "reason": r.reason}
+                for r in report.rejected.itertuples()]
+    return {"recorded": report.recorded, "unchanged": report.unchanged, "rejected": rejected}
+
+
+def _optional(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+@router.get("/outcomes", response_model=OutcomeList, tags=["outcomes"], summary="List recorded outcomes",
+            responses=AUTH_RESPONSES)
+def list_outcomes(request: Request,
+                  declaration_id: Optional[str] = Query(None, max_length=200, description="one declaration's"),
+                  versions: bool = Query(False, description="every version, not only the current result"),
+                  limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+                  caller: Caller = Depends(analyst)):
+    """Latest recorded first."""
+    store = request.app.state.store
+    frame = store.outcomes(ids=[declaration_id] if declaration_id is not None else None, all_versions=True)
+    if len(frame):
+        current = ~frame.duplicated("declaration_id", keep="last")
+        frame = frame.assign(current=current.to_numpy())
+        if not versions:
+            frame = frame[frame["current"]]
+        frame = frame.sort_values(["recorded_at", "declaration_id"], ascending=False, kind="stable")
+    total = len(frame)
+    page = frame.iloc[offset:offset + limit] if len(frame) else frame
+    out = [{"declaration_id": r.declaration_id, "recorded_at": r.recorded_at, "inspected": bool(r.inspected),
+            "contraband_found": None if pd.isna(r.contraband) else bool(r.contraband),
+            "material": _optional(r.material), "seized_value_usd": _optional(r.seized_value_usd),
+            "note": _optional(r.note), "recorded_by": _optional(r.source), "current": bool(r.current)}
+           for r in page.itertuples()]
+    return {"outcomes": out, "total": total}
+
+
+@router.get("/model", response_model=ModelInfo, tags=["model"], summary="The served model",
+            responses={**AUTH_RESPONSES, **NOT_READY})
+def model_info(caller: Caller = Depends(analyst), model=Depends(served)):
+    return model.describe()
+
+
+@router.post("/model/reload", response_model=ModelInfo, tags=["model"], summary="Reload the model's alias (admin)",
+             responses={**AUTH_RESPONSES, **NOT_READY})
+def reload_model(request: Request, caller: Caller = Depends(admin)):
+    """Resolve the alias again and swap the new model in atomically: requests in flight finish
+    on the model they started with. Other workers follow within seconds."""
+    try:
+        return request.app.state.champion.reload().describe()
+    except NoModel as exc:
+        raise ApiError(503, "not_ready", f"reload failed, the current model stays: {exc}") from None

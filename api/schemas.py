@@ -1,0 +1,181 @@
+"""The documented shapes of requests and answers (OpenAPI via pydantic).
+
+Declarations come in as plain objects on purpose: the declaration contract, not the request
+parser, judges each row, so one bad row is rejected with its reasons while the others are
+scored (a typed request model would refuse the whole batch for one wrong cell).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Cell = Union[str, float, int, bool, None]
+
+
+class Problem(BaseModel):
+    """Every error answer: a machine-readable kind and one sentence for a person."""
+
+    error: str = Field(description="unauthorized, forbidden, too_large, unsupported, unreadable, "
+                                   "bad_request, not_found or not_ready")
+    message: str
+
+
+class Issue(BaseModel):
+    column: str
+    value: Optional[str] = None
+    reason: str
+
+
+class ScoredRow(BaseModel):
+    line: Optional[int] = Field(None, description="where the declaration starts in the uploaded file")
+    declaration_id: Optional[str] = None
+    risk_score: float
+    rank: int
+    flagged: bool
+    exploration: bool = Field(description="flagged as an exploration pick, outside the model's top list")
+    reasons: list[str]
+    declaration: dict[str, Cell] = Field(description="the declaration as the contract read it")
+
+
+class RejectedRow(BaseModel):
+    line: Optional[int] = None
+    row: int = Field(description="record number in the file (1 = first after the header)")
+    declaration_id: Optional[str] = None
+    problems: list[Issue]
+    cells: dict[str, Optional[str]] = Field(default_factory=dict, description="the row as received")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    source: str
+
+
+class Summary(BaseModel):
+    source: str
+    notes: list[str] = Field(default_factory=list, description="how the file was read")
+    rows: int
+    scored: int
+    rejected: int
+    flagged: int
+    exploration: int
+    budget: float
+    flag_rule: str
+    model: ModelRef
+    seconds: float
+
+
+class ManifestResult(BaseModel):
+    summary: Summary
+    rows: list[ScoredRow] = Field(description="highest risk first")
+    rejected: list[RejectedRow]
+
+
+class DeclarationBatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"declarations": [{
+        "declaration_id": "D-1", "declaration_date": "2026-11-20", "hs_code": "381010",
+        "goods_description": "solder paste", "origin_country": "CN", "export_country": "TH",
+        "destination_country": "US", "declared_value_usd": 1200.0, "net_weight_kg": 40.0,
+        "quantity": 40, "quantity_unit": "kg", "exporter_id": "EXP-1", "consignee_id": "CON-1"}]}]})
+
+    declarations: list[dict[str, Any]] = Field(max_length=100_000,
+                                               description="canonical declarations (see docs/data.md)")
+    budget: float = Field(0.05, gt=0, le=1, description="share of declarations to flag")
+    exploration: float = Field(0.0, ge=0, lt=1, description="share of the budget for exploration picks")
+
+
+class DeclarationScore(BaseModel):
+    row: int = Field(description="position in the request, from 1")
+    declaration_id: Optional[str] = None
+    risk_score: Optional[float] = Field(None, description="missing for a rejected row")
+    rank: Optional[int] = None
+    flagged: bool
+    exploration: bool
+    reasons: list[str]
+    problems: list[Issue] = Field(default_factory=list, description="why a row was rejected")
+
+
+class DeclarationsResult(BaseModel):
+    summary: Summary
+    rows: list[DeclarationScore] = Field(description="in request order")
+
+
+class HsNorm(BaseModel):
+    measure: str
+    unit: str
+    declared: Optional[float] = None
+    hs_norm: Optional[float] = Field(None, description="the median learned for the HS code (training window)")
+    ratio: Optional[float] = None
+
+
+class Evidence(BaseModel):
+    declaration_id: str
+    declaration: dict[str, Cell]
+    norms: list[HsNorm]
+    reference: Optional[dict[str, Cell]] = Field(None, description="the HS code in the reference table")
+    history: dict[str, Optional[float]] = Field(description="the traders' and route's history before its day")
+    outcomes: list[dict[str, Cell]]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    alias: Optional[str] = None
+    uri: str
+    source: Literal["registry", "cache"]
+    note: str = Field(description="why the cached copy is served, when it is")
+    run_id: Optional[str] = None
+    loaded_at: str
+    windows: dict[str, dict[str, Optional[str]]]
+    metrics: dict[str, float]
+    budget_threshold: Optional[dict[str, float]] = None
+
+
+class Outcome(BaseModel):
+    declaration_id: str = Field(min_length=1, max_length=200)
+    inspected: bool = True
+    contraband_found: Optional[bool] = Field(None, description="missing while the result is pending")
+    material: Optional[str] = Field(None, max_length=500)
+    seized_value_usd: Optional[float] = Field(None, ge=0, le=1e12)
+    note: Optional[str] = Field(None, max_length=5000)
+
+
+class OutcomeBatch(BaseModel):
+    outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+
+
+class OutcomeRejected(BaseModel):
+    row: int
+    declaration_id: Optional[str] = None
+    reason: str
+
+
+class OutcomesRecorded(BaseModel):
+    recorded: int
+    unchanged: int = Field(description="same result as the declaration's current outcome: not recorded again")
+    rejected: list[OutcomeRejected]
+
+
+class OutcomeVersion(BaseModel):
+    declaration_id: str
+    recorded_at: str
+    inspected: bool
+    contraband_found: Optional[bool] = None
+    material: Optional[str] = None
+    seized_value_usd: Optional[float] = None
+    note: Optional[str] = None
+    recorded_by: Optional[str] = None
+    current: bool
+
+
+class OutcomeList(BaseModel):
+    outcomes: list[OutcomeVersion]
+    total: int
+
+
+class Health(BaseModel):
+    status: str
+    model: Optional[str] = None
+    worker: int = Field(description="the answering worker's process id")

@@ -1,0 +1,207 @@
+"""Scoring endpoints: an uploaded manifest, a JSON batch of declarations, one declaration's evidence.
+
+Every path goes through the same intake and contract as the CLI
+(:func:`contraband.data.load.load_declarations`) and the same scoring
+(:func:`contraband.models.scoring.scores`): the declarations are recorded in the history store,
+then scored against the history before their day. Rejected rows come back with their reasons.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import time
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from contraband.api.deps import AUTH_RESPONSES, NOT_READY, ApiError, Caller, analyst, problem, served
+from contraband.api.evidence import evidence as evidence_of
+from contraband.api.schemas import DeclarationBatch, DeclarationsResult, Evidence, ManifestResult
+from contraband.data.contract import is_truth_column
+from contraband.data.intake import IntakeError, Limits
+from contraband.data.load import ContractError, load_declarations
+from contraband.data.mapping import MappingError, bundled_mapping, load_mapping
+from contraband.models.output import REASON_COLUMNS, for_manifest, for_request
+from contraband.models.scoring import scores
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+_STATUS = {"too_large": 413, "unsupported": 415, "unreadable": 400}
+_UPLOAD_ERRORS = {400: problem("the file cannot be read, or a parameter is wrong (unknown mapping, encoding)"),
+                  413: problem("the file is larger than the service accepts"),
+                  415: problem("not a CSV, XLSX or Parquet file")}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows: dates as ISO days, missing values as null."""
+    out = {}
+    for c in frame.columns:
+        col = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            values = col.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+        else:
+            values = col.to_numpy(dtype=object)
+        missing = pd.isna(col).to_numpy()
+        if missing.any():
+            values = values.copy()
+            values[missing] = None
+        out[c] = values
+    names = list(out)
+    return [dict(zip(names, row)) for row in zip(*out.values())] if names else [{} for _ in range(len(frame))]
+
+
+def _reasons(columns: dict, i: int) -> list[str]:
+    return [r for r in (columns[c][i] for c in REASON_COLUMNS) if isinstance(r, str) and r]
+
+
+def _issues(rejected: pd.DataFrame) -> dict[int, list[dict]]:
+    by_row: dict[int, list[dict]] = {}
+    for row, column, value, reason in zip(rejected["row"], rejected["column"], rejected["value"], rejected["reason"]):
+        by_row.setdefault(int(row), []).append({"column": str(column), "reason": str(reason),
+                                                "value": None if value is None or pd.isna(value) else str(value)})
+    return by_row
+
+
+def _summary(source, notes, rows, scored, rejected, budget, result, model, t0) -> dict:
+    columns = result.columns
+    return {"source": source, "notes": notes, "rows": rows, "scored": scored, "rejected": rejected,
+            "flagged": int(columns["flagged"].sum()), "exploration": int(columns["exploration"].sum()),
+            "budget": budget, "flag_rule": result.flag_rule,
+            "model": {"name": model.name, "version": model.version, "source": model.source},
+            "seconds": round(time.perf_counter() - t0, 4)}
+
+
+def _mapping(name: Optional[str]):
+    if not name:
+        return None
+    path = bundled_mapping(name)
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.toml"))
+        raise ApiError(400, "bad_request", f"unknown mapping {name!r}; known: {', '.join(known)}")
+    try:
+        return load_mapping(path)
+    except MappingError as exc:  # pragma: no cover - bundled mappings are tested
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+def _json(payload: dict) -> Response:
+    return Response(json.dumps(payload, allow_nan=False, separators=(",", ":")), media_type="application/json")
+
+
+@router.post("/manifests", response_model=ManifestResult, summary="Score an uploaded manifest",
+             responses={**AUTH_RESPONSES, **_UPLOAD_ERRORS, **NOT_READY,
+                        200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                              "description": "the ranked list (JSON, or CSV with format=csv)"}})
+def score_manifest(request: Request,
+                   file: UploadFile = File(..., description="CSV (any common delimiter, encoding; .gz), XLSX or Parquet"),
+                   budget: float = Query(0.05, gt=0, le=1, description="share of declarations to flag"),
+                   exploration: float = Query(0.1, ge=0, lt=1, description="share of the budget for exploration picks"),
+                   format: Literal["json", "csv"] = Query("json"),
+                   mapping: Optional[str] = Query(None, max_length=64, description="a bundled mapping, e.g. kcs"),
+                   encoding: Optional[str] = Query(None, max_length=40, description="text encoding (default: detected)"),
+                   sheet: Optional[str] = Query(None, max_length=100, description="XLSX sheet (default: the first)"),
+                   caller: Caller = Depends(analyst), model=Depends(served)):
+    """Every row of the manifest comes back: the declarations ranked by risk with the flag, the
+    exploration mark and the reasons; the rejected rows with their line, problems and cells."""
+    t0 = time.perf_counter()
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ApiError(400, "bad_request", f"unknown text encoding {encoding!r}; give one such as utf-8, "
+                                               "cp1252, latin-1, cp949 or utf-16") from None
+    chosen = _mapping(mapping)
+    name = Path(file.filename or "manifest").name or "manifest"
+    limits = Limits(max_bytes=request.app.state.settings.max_upload_bytes)
+    data = file.file.read(limits.max_bytes + 1)
+    try:
+        loaded = load_declarations(data, chosen, mode="lenient", source=name, encoding=encoding, sheet=sheet,
+                                   limits=limits)
+    except IntakeError as exc:
+        raise ApiError(_STATUS.get(exc.kind, 400), exc.kind, str(exc)) from None
+    except ContractError as exc:
+        raise ApiError(400, "unreadable", str(exc)) from None
+    result = scores(model.detector, loaded.columns, request.app.state.store, budget=budget, exploration=exploration,
+                    flag_by="budget", source=f"api:{name}")
+    rejected_rows = loaded.rejected_rows()
+    if format == "csv":
+        lines = loaded.line_of(loaded.columns.index)
+        table = for_manifest(loaded.declarations, result.frame(), loaded.rejected, lines=lines,
+                             rejected_rows=rejected_rows.assign(file=name))
+        from contraband.data.export import csv_bytes
+
+        stem = name.split(".")[0] or "manifest"
+        return Response(csv_bytes(table), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}_scored.csv"'})
+    declarations = loaded.declarations
+    declarations = declarations[[c for c in declarations.columns if not is_truth_column(c)]]
+    records = _records(declarations)
+    lines = loaded.line_of(loaded.columns.index)
+    cols = result.columns
+    order = np.argsort(cols["rank"], kind="stable")
+    rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"),
+             "risk_score": float(cols["risk_score"][i]), "rank": int(cols["rank"][i]),
+             "flagged": bool(cols["flagged"][i]), "exploration": bool(cols["exploration"][i]),
+             "reasons": _reasons(cols, i), "declaration": records[i]} for i in order]
+    issues = _issues(loaded.rejected)
+    raw = loaded.rejected_raw
+    rejected = []
+    for line, row_id, row in zip(rejected_rows["line"], rejected_rows["declaration_id"], sorted(issues)):
+        cells = {} if raw is None else {str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+                                        for k, v in raw.loc[row].items()}
+        rejected.append({"line": int(line), "row": row, "problems": issues[row], "cells": cells,
+                         "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)})
+    summary = _summary(name, loaded.notes, loaded.rows_read, len(rows), len(rejected), budget, result, model, t0)
+    return _json({"summary": summary, "rows": rows, "rejected": rejected})
+
+
+def _cell(value):
+    """A request cell as the contract reads it: scalars as they are, anything else as JSON text."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value)
+
+
+@router.post("/declarations/score", response_model=DeclarationsResult, summary="Score declarations (JSON)",
+             responses={**AUTH_RESPONSES, **NOT_READY, 413: problem("the request is larger than the service accepts")})
+def score_declarations(request: Request, batch: DeclarationBatch, caller: Caller = Depends(analyst),
+                       model=Depends(served)):
+    """One answer per declaration, in request order. A small batch (below a day's volume, e.g.
+    one declaration) is flagged by the model's budget threshold over recent declarations; a
+    larger one by its own budget share."""
+    t0 = time.perf_counter()
+    frame = pd.DataFrame([{str(k): _cell(v) for k, v in d.items()} for d in batch.declarations])
+    loaded = load_declarations(frame, mode="lenient", source="request")
+    result = scores(model.detector, loaded.columns, request.app.state.store, budget=batch.budget,
+                    exploration=batch.exploration, flag_by="auto", source=f"api:{caller.key_id}")
+    out = for_request(len(frame), result, loaded.rejected)
+    issues = _issues(loaded.rejected)
+    ids = frame["declaration_id"].to_numpy(dtype=object) if "declaration_id" in frame else [None] * len(frame)
+    cols = {c: out[c].to_numpy() for c in out.columns}
+    rows = []
+    for i in range(len(frame)):
+        bad = i + 1 in issues
+        rows.append({"row": i + 1, "declaration_id": None if ids[i] is None else str(ids[i]),
+                     "risk_score": None if bad else float(cols["risk_score"][i]),
+                     "rank": None if bad else int(cols["rank"][i]), "flagged": bool(cols["flagged"][i]),
+                     "exploration": bool(cols["exploration"][i]),
+                     "reasons": [] if bad else _reasons(cols, i), "problems": issues.get(i + 1, [])})
+    summary = _summary("request", [], len(frame), len(frame) - len(issues), len(issues), batch.budget, result, model, t0)
+    return _json({"summary": summary, "rows": rows})
+
+
+@router.get("/declarations/{declaration_id}/evidence", response_model=Evidence,
+            summary="A declaration's evidence beside its HS norm",
+            responses={**AUTH_RESPONSES, **NOT_READY, 404: problem("no such declaration in the history")})
+def declaration_evidence(request: Request, declaration_id: str, caller: Caller = Depends(analyst),
+                         model=Depends(served)):
+    """What the model saw: value and weight ratios against the HS code's norms learned in
+    training, the reference table's typical range, the traders' and route's history before the
+    declaration's day, and the inspection outcomes recorded for it."""
+    found = evidence_of(model.detector, request.app.state.store, declaration_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"declaration {declaration_id!r} is not in the history")
+    return _json(found)
+

@@ -1,0 +1,87 @@
+"""The service commands: ``serve`` (the API and the analyst's page) and ``keys`` (API keys)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from contraband.cli.common import DEFAULT_MODEL_URI, history_option, open_store
+
+
+def _keyring(history_location: str):
+    from contraband.api.access import KeyRing
+
+    return KeyRing(open_store(history_location))
+
+
+def run_server(host: str, port: int, workers: int, settings) -> None:
+    """Serve until interrupted (each worker builds the app from the environment set here)."""
+    import os
+
+    import uvicorn
+
+    os.environ.update(settings.to_env())
+    uvicorn.run("contraband.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", timeout_graceful_shutdown=10)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (they share the history store).")
+@click.option("--model", "model_uri", default=DEFAULT_MODEL_URI, show_default=True, envvar="CONTRABAND_MODEL",
+              help="Registered model to serve: models:/NAME@ALIAS or models:/NAME/VERSION.")
+@click.option("--model-cache", default="model-cache", show_default=True, type=click.Path(file_okay=False),
+              envvar="CONTRABAND_MODEL_CACHE",
+              help="Local copy of the served model, to start when the tracking server is unreachable.")
+@click.option("--max-upload-mb", default=200.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              envvar="CONTRABAND_MAX_UPLOAD_MB",
+              help="Largest request accepted (larger: 413).")
+@history_option
+def serve(host, port, workers, model_uri, model_cache, max_upload_mb, history_location):
+    """Serve the scoring API and the analyst's page (http://HOST:PORT/)."""
+    from contraband.api.settings import Settings
+
+    settings = Settings(history=history_location, model_uri=model_uri, model_cache=model_cache,
+                        max_upload_bytes=int(max_upload_mb * 2**20))
+    click.echo(f"serving {model_uri} on http://{host}:{port}/ ({workers} worker{'s' if workers > 1 else ''}; "
+               f"history {history_location}); API keys: contraband keys create --role analyst", err=True)
+    run_server(host, port, workers, settings)
+
+
+@click.group()
+def keys():
+    """API keys of the service (kept hashed in the history store)."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(["analyst", "admin"]), required=True,
+              help="analyst: score, record outcomes, read; admin: also reload the model.")
+@click.option("--label", default="", help="Whose key this is (shown by keys list).")
+@history_option
+def keys_create(role, label, history_location):
+    """Create a key and print it alone on standard output (it is shown only once)."""
+    click.echo(_keyring(history_location).create(role, label))
+
+
+@keys.command("list")
+@history_option
+def keys_list(history_location):
+    """Every key's id, role, label, creation and revocation (never the key)."""
+    rows = _keyring(history_location).list()
+    click.echo(f"{'id':<14}{'role':<9}{'created':<22}{'revoked':<22}label")
+    for r in rows:
+        click.echo(f"{r['key_id']:<14}{r['role']:<9}{r['created_at']:<22}{r['revoked_at'] or '-':<22}{r['label'] or ''}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@history_option
+def keys_revoke(key_id, history_location):
+    """Revoke a key by its id (from keys list)."""
+    if not _keyring(history_location).revoke(key_id):
+        click.echo(f"error: no active key with id {key_id}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {key_id}", err=True)

@@ -1,0 +1,380 @@
+"""The service through a real ``contraband serve`` on 127.0.0.1 (HTTP, uvicorn, the history
+store on disk, the model from a real MLflow registry): every endpoint's answers and errors."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from contraband.data.contract import OUTCOME_FIELDS, is_truth_column
+
+
+def fresh_manifest(world, n: int, prefix: str) -> pd.DataFrame:
+    """The world's last ``n`` declarations under new ids, as a customs system exports them."""
+    rows = world.sort_values("declaration_date").tail(n)
+    rows = rows[[c for c in rows.columns if c not in OUTCOME_FIELDS and not is_truth_column(c)]].copy()
+    rows = rows.astype(object)  # cells any text may replace, as in an export
+    rows["declaration_id"] = [f"{prefix}-{i}" for i in range(len(rows))]
+    rows["declaration_date"] = pd.to_datetime(rows["declaration_date"]).dt.strftime("%Y-%m-%d")
+    return rows.reset_index(drop=True)
+
+
+def as_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def upload(service, data: bytes, name: str = "manifest.csv", key: str = "analyst", **params) -> httpx.Response:
+    headers = {"X-API-Key": service.keys[key]} if key else {}
+    return httpx.post(f"{service.url}/v1/manifests", params=params, files={"file": (name, data)}, headers=headers,
+                      timeout=120)
+
+
+def post(service, path: str, body: dict, key: str = "analyst") -> httpx.Response:
+    return httpx.post(f"{service.url}{path}", json=body, headers={"X-API-Key": service.keys[key]}, timeout=60)
+
+
+def get(service, path: str, key: str = "analyst", **params) -> httpx.Response:
+    return httpx.get(f"{service.url}{path}", params=params, headers={"X-API-Key": service.keys[key]}, timeout=60)
+
+
+def single(declaration: dict) -> dict:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in declaration.items()}
+
+
+# --- service -------------------------------------------------------------------------------
+def test_health_readiness_schema_and_page_need_no_key(service):
+    assert httpx.get(f"{service.url}/healthz").json()["status"] == "ok"
+    ready = httpx.get(f"{service.url}/readyz").json()
+    assert ready["status"] == "ready" and "contraband-detector v1" in ready["model"]
+    schema = httpx.get(f"{service.url}/openapi.json").json()
+    assert {"/v1/manifests", "/v1/declarations/score", "/v1/outcomes", "/v1/model", "/v1/model/reload"} <= set(schema["paths"])
+    page = httpx.get(f"{service.url}/")
+    assert page.status_code == 200 and "Manifest risk scoring" in page.text
+    assert httpx.get(f"{service.url}/page/app.js").status_code == 200
+
+
+def test_model_description_names_version_windows_metrics_and_threshold(service, registry):
+    info = get(service, "/v1/model").json()
+    assert (info["name"], info["version"], info["alias"], info["source"]) == ("contraband-detector", "1", "champion",
+                                                                             "registry")
+    assert info["run_id"] == registry.run_id and info["note"] == ""
+    assert set(info["windows"]) == {"train", "valid", "test"} and info["windows"]["train"]["from"]
+    assert 0 <= info["metrics"]["recall_at_5pct"] <= 1
+    assert 0 < info["budget_threshold"]["risk_score"] < 1 and info["budget_threshold"]["budget"] == 0.05
+
+
+# --- access --------------------------------------------------------------------------------
+def test_keys_missing_wrong_revoked_and_wrong_role(service):
+    from contraband.api.access import KeyRing
+    from contraband.data.history import open_history
+
+    for headers in ({}, {"X-API-Key": "cb_000000000000_nope"}, {"X-API-Key": service.keys["analyst"] + "x"}):
+        r = httpx.get(f"{service.url}/v1/model", headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        assert service.keys["analyst"] not in r.text
+    r = httpx.post(f"{service.url}/v1/model/reload", headers={"X-API-Key": service.keys["analyst"]})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    store = open_history(service.env["CONTRABAND_HISTORY"])
+    ring = KeyRing(store)
+    temporary = ring.create("analyst", "to revoke")
+    assert httpx.get(f"{service.url}/v1/model", headers={"X-API-Key": temporary}).status_code == 200
+    assert ring.revoke(temporary.split("_")[1])
+    assert httpx.get(f"{service.url}/v1/model", headers={"X-API-Key": temporary}).status_code == 401
+    listed = {k["key_id"]: k for k in ring.list()}
+    assert listed[temporary.split("_")[1]]["revoked_at"] and all("digest" not in k for k in listed.values())
+    store.close()
+    assert temporary not in service.output() and service.keys["analyst"] not in service.output()
+
+
+# --- manifests -----------------------------------------------------------------------------
+def test_manifest_ranks_every_row_with_reasons_lines_and_summary(service, world):
+    manifest = fresh_manifest(world, 400, "UP")
+    r = upload(service, as_csv(manifest), budget=0.05, exploration=0.1)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    s = out["summary"]
+    assert (s["rows"], s["scored"], s["rejected"]) == (400, 400, 0)
+    assert s["model"] == {"name": "contraband-detector", "version": "1", "source": "registry"}
+    assert s["flagged"] == 20 and s["exploration"] == 2 and s["flag_rule"] == "budget"
+    rows = out["rows"]
+    assert [row["rank"] for row in rows] == list(range(1, 401))
+    assert all(a["risk_score"] >= b["risk_score"] for a, b in zip(rows, rows[1:]) if not (a["exploration"] or b["exploration"]))
+    flagged = [row for row in rows if row["flagged"]]
+    assert len(flagged) == 20 and all(row["reasons"] for row in flagged)
+    by_id = {row["declaration_id"]: row for row in rows}
+    for i in (0, 123, 399):  # the CSV has one line per record after the header
+        row = by_id[manifest.at[i, "declaration_id"]]
+        assert row["line"] == i + 2 and row["declaration"]["hs_code"] == str(manifest.at[i, "hs_code"])
+
+
+def test_manifest_as_csv_neutralises_formulas_and_keeps_rejected_rows_last(service, world):
+    manifest = fresh_manifest(world, 50, "CSV")
+    manifest.loc[3, "goods_description"] = '=HYPERLINK("http://x","solder paste")'
+    manifest.loc[7, "net_weight_kg"] = "heavy"
+    r = upload(service, as_csv(manifest), name="export.csv", format="csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="export_scored.csv"' in r.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(table) == 50
+    assert table[-1]["declaration_id"] == "CSV-7" and "net_weight_kg" in table[-1]["reason_1"]
+    formula = next(t for t in table if t["declaration_id"] == "CSV-3")
+    assert formula["goods_description"].startswith("'=")
+
+
+def test_ragged_and_bad_rows_are_rejected_alone_with_line_id_and_cells(service, world):
+    manifest = fresh_manifest(world, 30, "MIX")
+    text = as_csv(manifest).decode().splitlines()
+    text[5] = text[5] + ",extra,cells"  # record 5 (line 6): too many fields
+    text[9] = text[9].replace(text[9].split(",")[2], "12AB", 1)  # an HS code that is not digits
+    r = upload(service, ("\n".join(text) + "\n").encode())
+    assert r.status_code == 200
+    out = r.json()
+    assert out["summary"]["scored"] == 28 and out["summary"]["rejected"] == 2
+    rejected = {row["line"]: row for row in out["rejected"]}
+    assert set(rejected) == {6, 10}
+    assert rejected[6]["declaration_id"] == "MIX-4" and "field" in rejected[6]["problems"][0]["reason"]
+    assert rejected[10]["declaration_id"] == "MIX-8" and rejected[10]["cells"]["hs_code"] == "12AB"
+    assert {row["declaration_id"] for row in out["rows"]} == set(manifest["declaration_id"]) - {"MIX-4", "MIX-8"}
+
+
+def test_legacy_encoding_semicolons_gzip_and_xlsx_are_read(service, world):
+    manifest = fresh_manifest(world, 20, "ENC")
+    manifest.loc[0, "goods_description"] = "pâte à braser (solder paste)"
+    data = manifest.to_csv(index=False, sep=";").encode("cp1252")
+    out = upload(service, data, name="export.csv").json()
+    assert out["summary"]["scored"] == 20 and "encoding cp1252" in out["summary"]["notes"]
+    assert next(r for r in out["rows"] if r["declaration_id"] == "ENC-0")["declaration"]["goods_description"] == \
+        "pâte à braser (solder paste)"
+    assert upload(service, gzip.compress(as_csv(manifest)), name="export.csv.gz").json()["summary"]["scored"] == 20
+    book = io.BytesIO()
+    manifest.to_excel(book, index=False, sheet_name="Manifest")
+    out = upload(service, book.getvalue(), name="export.xlsx").json()
+    assert out["summary"]["scored"] == 20 and out["rows"][0]["line"] >= 2
+
+
+@pytest.mark.parametrize("case", ["empty", "image", "oversize", "mapping", "encoding", "columns"])
+def test_unreadable_uploads_get_one_clear_error(service, case):
+    data, params, name = b"declaration_id\n", {}, "m.csv"
+    if case == "empty":
+        data = b""
+    elif case == "image":
+        data, name = b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "m.csv"
+    elif case == "oversize":
+        data = b"declaration_id,hs_code\n" + b"X,381010\n" * (9 * 2**20 // 9)
+    elif case == "mapping":
+        params = {"mapping": "nosuch"}
+    elif case == "encoding":
+        params = {"encoding": "klingon-8"}
+    r = upload(service, data, name=name, **params)
+    expected = {"empty": 400, "image": 415, "oversize": 413, "mapping": 400, "encoding": 400, "columns": 400}[case]
+    assert r.status_code == expected, r.text
+    body = r.json()
+    assert set(body) == {"error", "message"} and len(body["message"]) > 20 and "Traceback" not in body["message"]
+    if case == "mapping":
+        assert "kcs" in body["message"]
+    if case == "columns":
+        assert "required columns missing" in body["message"]
+
+
+def test_kcs_mapping_by_name(service, kcs_path):
+    data = kcs_path("valid").read_bytes()[:200_000]
+    data = data[:data.rfind(b"\n") + 1]
+    out = upload(service, data, name="kcs.csv", mapping="kcs").json()
+    assert out["summary"]["scored"] > 100 and out["summary"]["scored"] + out["summary"]["rejected"] == out["summary"]["rows"]
+
+
+# --- declarations --------------------------------------------------------------------------
+def test_json_declarations_one_bad_row_alone_order_kept_and_scores_independent_of_the_batch(service, world):
+    manifest = fresh_manifest(world, 6, "JS")
+    records = [single(r) for r in manifest.to_dict("records")]
+    records[2]["declared_value_usd"] = "a lot"
+    r = post(service, "/v1/declarations/score", {"declarations": records})
+    assert r.status_code == 200
+    rows = r.json()["rows"]
+    assert [row["declaration_id"] for row in rows] == list(manifest["declaration_id"])
+    assert rows[2]["risk_score"] is None and rows[2]["problems"][0]["column"] == "declared_value_usd"
+    alone = post(service, "/v1/declarations/score", {"declarations": [records[4]]}).json()
+    assert alone["summary"]["flag_rule"] == "threshold"
+    assert alone["rows"][0]["risk_score"] == pytest.approx(rows[4]["risk_score"], abs=1e-12)
+    assert post(service, "/v1/declarations/score", {"declarations": "nope"}).status_code == 422
+
+
+def test_a_single_declaration_is_flagged_by_the_models_budget_threshold(service, world):
+    threshold = get(service, "/v1/model").json()["budget_threshold"]["risk_score"]
+    manifest = fresh_manifest(world, 40, "ONE")
+    for record in manifest.to_dict("records"):
+        row = post(service, "/v1/declarations/score", {"declarations": [single(record)], "exploration": 0}).json()["rows"][0]
+        assert row["flagged"] == (row["risk_score"] >= threshold - 1e-9)
+
+
+# --- outcomes ------------------------------------------------------------------------------
+def _today_declaration(world, prefix: str, exporter: str, day_offset: int = 0) -> dict:
+    record = single(fresh_manifest(world, 1, prefix).to_dict("records")[0])
+    day = datetime.now(timezone.utc).date() + timedelta(days=day_offset)
+    record.update(declaration_date=day.isoformat(), exporter_id=exporter)
+    return record
+
+
+def test_outcomes_idempotent_corrections_kept_and_listed(service, world):
+    record = _today_declaration(world, "OUT", "EX-OUTCOMES")
+    post(service, "/v1/declarations/score", {"declarations": [record]})
+    outcome = {"declaration_id": record["declaration_id"], "inspected": True, "contraband_found": False}
+    assert post(service, "/v1/outcomes", {"outcomes": [outcome]}).json() == {"recorded": 1, "unchanged": 0, "rejected": []}
+    assert post(service, "/v1/outcomes", {"outcomes": [outcome]}).json() == {"recorded": 0, "unchanged": 1, "rejected": []}
+    correction = {**outcome, "contraband_found": True, "material": "Dy2O3", "seized_value_usd": 52000, "note": "lab"}
+    bad = {"declaration_id": "NEVER-SEEN", "inspected": True}
+    answer = post(service, "/v1/outcomes", {"outcomes": [correction, bad]}).json()
+    assert answer["recorded"] == 1 and answer["rejected"] == [{"row": 2, "declaration_id": "NEVER-SEEN",
+                                                               "reason": "unknown declaration: not in the history"}]
+    versions = get(service, "/v1/outcomes", declaration_id=record["declaration_id"], versions=True).json()
+    assert versions["total"] == 2
+    latest, first = versions["outcomes"]
+    assert latest["current"] and latest["contraband_found"] and latest["material"] == "Dy2O3"
+    assert not first["current"] and first["contraband_found"] is False
+    assert latest["recorded_by"].startswith("api:") and service.keys["analyst"] not in latest["recorded_by"]
+    current = get(service, "/v1/outcomes", declaration_id=record["declaration_id"]).json()
+    assert current["total"] == 1 and current["outcomes"][0]["contraband_found"] is True
+    assert post(service, "/v1/outcomes", {"outcomes": []}).status_code == 422
+
+
+def test_an_outcome_recorded_today_counts_from_tomorrow(service, world):
+    exporter = "EX-TOMORROW"
+    today = _today_declaration(world, "TOD", exporter)
+    later_today = _today_declaration(world, "TOD2", exporter)
+    tomorrow = _today_declaration(world, "TOM", exporter, day_offset=1)
+    post(service, "/v1/declarations/score", {"declarations": [today, later_today, tomorrow]})
+
+    def seizures(declaration_id):
+        return get(service, f"/v1/declarations/{declaration_id}/evidence").json()["history"]["exporter_prior_seizures"]
+
+    before = (seizures(later_today["declaration_id"]), seizures(tomorrow["declaration_id"]))
+    post(service, "/v1/outcomes", {"outcomes": [{"declaration_id": today["declaration_id"], "inspected": True,
+                                                 "contraband_found": True}]})
+    assert seizures(later_today["declaration_id"]) == before[0]
+    assert seizures(tomorrow["declaration_id"]) == before[1] + 1
+    assert get(service, "/v1/declarations/NOT-THERE/evidence").status_code == 404
+
+
+def test_evidence_sets_the_declaration_beside_its_hs_norm(service, world):
+    record = fresh_manifest(world, 1, "EVI").to_dict("records")[0]
+    post(service, "/v1/declarations/score", {"declarations": [single(record)]})
+    ev = get(service, f"/v1/declarations/{record['declaration_id']}/evidence").json()
+    norm = next(n for n in ev["norms"] if n["measure"] == "usd_per_kg")
+    assert norm["declared"] == pytest.approx(record["declared_value_usd"] / record["net_weight_kg"], rel=1e-9)
+    assert norm["declared"] / norm["hs_norm"] == pytest.approx(norm["ratio"], rel=1e-9)
+    assert ev["declaration"]["hs_code"] == str(record["hs_code"])
+
+
+# --- the model: reload, cache ----------------------------------------------------------------
+def test_reload_under_concurrent_requests_swaps_without_a_failure(service, registry, world):
+    from mlflow.tracking import MlflowClient
+
+    import mlflow
+
+    mlflow.set_tracking_uri(registry.uri)
+    new = mlflow.register_model(registry.model_uri, "contraband-detector")  # the same pipeline as version 2
+    MlflowClient(registry.uri).set_registered_model_alias("contraband-detector", "champion", new.version)
+    record = single(fresh_manifest(world, 1, "RL").to_dict("records")[0])
+    stop, answers, failures = threading.Event(), [], []
+
+    def hammer():
+        with httpx.Client(timeout=60) as http:
+            while not stop.is_set():
+                r = http.post(f"{service.url}/v1/declarations/score", json={"declarations": [record]},
+                              headers={"X-API-Key": service.keys["analyst"]})
+                (answers if r.status_code == 200 else failures).append(r)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        reloaded = httpx.post(f"{service.url}/v1/model/reload", headers={"X-API-Key": service.keys["admin"]}, timeout=120)
+        after = len(answers)
+        while len(answers) < after + 10:
+            pass
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert reloaded.status_code == 200, reloaded.text
+    assert (reloaded.json()["version"], reloaded.json()["source"]) == (str(new.version), "registry")
+    assert not failures, [f.text for f in failures[:3]]
+    versions = [a.json()["summary"]["model"]["version"] for a in answers]
+    assert set(versions) == {"1", str(new.version)} and versions[-1] == str(new.version)
+    scores = {round(a.json()["rows"][0]["risk_score"], 12) for a in answers}
+    assert len(scores) == 1  # the same fitted pipeline under both versions: the same score
+    assert get(service, "/v1/model").json()["version"] == str(new.version)
+
+
+def test_starts_from_its_cache_when_the_tracking_server_is_unreachable(service, tmp_path):
+    from service_helpers import Service, free_port
+
+    get(service, "/v1/model")  # the session's service has cached its model
+    gone = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    cached = Service(tmp_path, {**service.env, "MLFLOW_TRACKING_URI": gone}, keys=service.keys)
+    try:
+        info = get(cached, "/v1/model").json()
+        assert info["source"] == "cache" and "unreachable" in info["note"] and info["version"]
+        assert httpx.get(f"{cached.url}/readyz").json()["model"].endswith("(cache)")
+    finally:
+        cached.stop()
+    empty = Service(tmp_path, {**service.env, "MLFLOW_TRACKING_URI": gone,
+                               "CONTRABAND_MODEL_CACHE": str(tmp_path / "no-cache")}, ready=False)
+    try:
+        r = httpx.get(f"{empty.url}/readyz")
+        assert r.status_code == 503 and "no cached copy" in r.json()["message"]
+        r = httpx.post(f"{empty.url}/v1/declarations/score", json={"declarations": []},
+                       headers={"X-API-Key": service.keys["analyst"]})
+        assert r.status_code == 503 and r.json()["error"] == "not_ready"
+    finally:
+        empty.stop()
+
+
+def test_two_workers_record_outcomes_at_once_and_follow_a_reload(service, world, tmp_path):
+    from service_helpers import Service
+
+    two = Service(tmp_path, {**service.env, "CONTRABAND_FOLLOW_SECONDS": "0.5"}, "--workers", "2", keys=service.keys)
+    try:
+        pids = set()
+        for _ in range(40):
+            with httpx.Client() as http:  # a new connection each time: the kernel spreads them
+                pids.add(http.get(f"{two.url}/healthz").json()["worker"])
+        assert len(pids) == 2
+        records = [_today_declaration(world, f"W{i}", f"EX-W{i % 5}") for i in range(60)]
+        post(two, "/v1/declarations/score", {"declarations": records})
+
+        def record(i):
+            with httpx.Client() as http:
+                r = http.post(f"{two.url}/v1/outcomes", headers={"X-API-Key": service.keys["analyst"]},
+                              json={"outcomes": [{"declaration_id": records[i]["declaration_id"], "inspected": True,
+                                                  "contraband_found": bool(i % 2)}]}, timeout=60)
+                return r.json()["recorded"]
+
+        with ThreadPoolExecutor(8) as pool:
+            assert sum(pool.map(record, range(60))) == 60
+        listed = get(two, "/v1/outcomes", versions=True, limit=10_000).json()["outcomes"]
+        assert {o["declaration_id"] for o in listed} >= {r["declaration_id"] for r in records}
+        reloaded = httpx.post(f"{two.url}/v1/model/reload", headers={"X-API-Key": service.keys["admin"]}, timeout=120)
+        assert reloaded.status_code == 200
+        deadline = time.time() + 60  # the other worker notices within follow_seconds and loads in the background
+        while time.time() < deadline:
+            seen = set()
+            for _ in range(10):
+                with httpx.Client() as http:
+                    seen.add(http.get(f"{two.url}/v1/model", headers={"X-API-Key": service.keys["analyst"]}).json()["loaded_at"])
+            if all(s >= reloaded.json()["loaded_at"] for s in seen):
+                break
+            time.sleep(0.5)
+        assert all(s >= reloaded.json()["loaded_at"] for s in seen), seen
+    finally:
+        two.stop()

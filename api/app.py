@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contraband.api import outcomes, scoring
 from contraband.api.access import KeyRing
@@ -75,6 +76,10 @@ class _TooLarge(Exception):
     pass
 
 
+_KINDS = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+          415: "unsupported"}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
@@ -109,6 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError):
         return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):  # e.g. a broken multipart body
+        kind = _KINDS.get(exc.status_code, "bad_request" if exc.status_code < 500 else "server_error")
+        return JSONResponse({"error": kind, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.get("/healthz", response_model=Health, tags=["service"], summary="The process answers")
     def healthz():

@@ -27,6 +27,8 @@ def problem(description: str) -> dict:
 
 AUTH_RESPONSES = {401: problem("missing or unknown API key"), 403: problem("the key's role may not do this")}
 NOT_READY = {503: problem("no model loaded yet")}
+#: every router's: a body that is not valid JSON (or multipart) at all
+BAD_BODY = {400: problem("the request body cannot be parsed")}
 
 
 class Caller:

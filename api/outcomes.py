@@ -15,10 +15,10 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 
 from contraband.api.champion import NoModel
-from contraband.api.deps import AUTH_RESPONSES, NOT_READY, ApiError, Caller, admin, analyst, served
+from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, NOT_READY, ApiError, Caller, admin, analyst, served
 from contraband.api.schemas import ModelInfo, OutcomeBatch, OutcomeList, OutcomesRecorded
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=BAD_BODY)
 SOURCE_PREFIX = "api:"
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from contraband.api.deps import AUTH_RESPONSES, NOT_READY, ApiError, Caller, analyst, problem, served
+from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, NOT_READY, ApiError, Caller, analyst, problem, served
 from contraband.api.evidence import evidence as evidence_of
 from contraband.api.schemas import DeclarationBatch, DeclarationsResult, Evidence, ManifestResult
 from contraband.data.contract import is_truth_column
@@ -29,9 +29,10 @@ from contraband.data.mapping import MappingError, bundled_mapping, load_mapping
 from contraband.models.output import REASON_COLUMNS, for_manifest, for_request
 from contraband.models.scoring import scores
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], responses=BAD_BODY)
 _STATUS = {"too_large": 413, "unsupported": 415, "unreadable": 400}
-_UPLOAD_ERRORS = {400: problem("the file cannot be read, or a parameter is wrong (unknown mapping, encoding)"),
+_UPLOAD_ERRORS = {400: problem("the file cannot be read, the upload is not valid multipart, or a parameter is wrong "
+                               "(unknown mapping, encoding)"),
                   413: problem("the file is larger than the service accepts"),
                   415: problem("not a CSV, XLSX or Parquet file")}
 
@@ -165,7 +166,8 @@ def _cell(value):
 
 
 @router.post("/declarations/score", response_model=DeclarationsResult, summary="Score declarations (JSON)",
-             responses={**AUTH_RESPONSES, **NOT_READY, 413: problem("the request is larger than the service accepts")})
+             responses={**AUTH_RESPONSES, **NOT_READY, 413: problem("the request is larger than the service accepts"),
+                        400: problem("a required field is missing from every declaration")})
 def score_declarations(request: Request, batch: DeclarationBatch, caller: Caller = Depends(analyst),
                        model=Depends(served)):
     """One answer per declaration, in request order. A small batch (below a day's volume, e.g.
@@ -173,7 +175,12 @@ def score_declarations(request: Request, batch: DeclarationBatch, caller: Caller
     larger one by its own budget share."""
     t0 = time.perf_counter()
     frame = pd.DataFrame([{str(k): _cell(v) for k, v in d.items()} for d in batch.declarations])
-    loaded = load_declarations(frame, mode="lenient", source="request")
+    if not len(frame.columns):  # no declarations, or only empty objects: nothing to read
+        frame = pd.DataFrame(index=range(len(batch.declarations)), columns=["declaration_id"], dtype=object)
+    try:
+        loaded = load_declarations(frame, mode="lenient", source="request")
+    except ContractError as exc:  # a field no declaration of the batch has
+        raise ApiError(400, "bad_request", str(exc).replace("--mapping", "mapping")) from None
     result = scores(model.detector, loaded.columns, request.app.state.store, budget=batch.budget,
                     exploration=batch.exploration, flag_by="auto", source=f"api:{caller.key_id}")
     out = for_request(len(frame), result, loaded.rejected)

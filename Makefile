@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast bench lock clean
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 $(STAMP): pyproject.toml requirements.lock
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium (the analyst page's browser test)"; \
+	  $(SUDO) apt-get install -y -qq chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
@@ -39,4 +43,4 @@ lock:
 	  /tmp/contraband-lock/bin/pip freeze --exclude-editable | grep -v '^contraband'; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache history.db history.db-wal history.db-shm
+	rm -rf $(VENV) outputs model-cache .pytest_cache history.db history.db-wal history.db-shm

@@ -130,11 +130,13 @@ def record(frame: pd.DataFrame, history, lag_days: int = DEFAULT_OUTCOME_LAG_DAY
 
 def train(frame: pd.DataFrame, history, valid_from=None, test_from=None, experiment: str | None = None,
           model_name: str | None = None, promote: bool = True, force: bool = False, params: dict | None = None,
-          lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, log=print) -> TrainOutcome:
-    """Record the data, fit, evaluate beside the baselines, log to MLflow, register, run the gate."""
+          lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, log=print, record_data: bool = True) -> TrainOutcome:
+    """Record the data (unless it comes from the store: ``record_data=False``), fit, evaluate
+    beside the baselines, log to MLflow, register, run the gate."""
     from contraband.models import tracking
 
-    record(frame, history, lag_days, source=str((params or {}).get("data") or "train"), log=log)
+    if record_data:
+        record(frame, history, lag_days, source=str((params or {}).get("data") or "train"), log=log)
     outcome = fit_and_evaluate(frame, history, valid_from, test_from, log=log)
     model_name = model_name or tracking.DEFAULT_MODEL_NAME
     client = tracking.setup(experiment or tracking.DEFAULT_EXPERIMENT)

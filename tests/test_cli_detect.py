@@ -62,6 +62,17 @@ def test_train_evaluate_score_on_the_default_stores(tmp_path, monkeypatch):
 
     info = runner.invoke(main, ["history", "info"])
     assert info.exit_code == 0 and "declarations: 60,000" in info.output
+
+    # retraining from the history store: its declarations, the latest recorded results as labels
+    store = open_history(tmp_path / "history.db")
+    known = world[world["declaration_date"] < "2026-09-01"]
+    results = int(((known["inspected"] == 1) & known["contraband"].notna()).sum())
+    store.record_outcomes(pd.DataFrame({"declaration_id": [manifest["declaration_id"].iloc[0]], "inspected": [1],
+                                        "contraband": [1]}))
+    retrained = runner.invoke(main, ["train", "--no-promote"])
+    assert retrained.exit_code == 0, retrained.output
+    assert f"training on the history store: 60,000 declarations, {results + 1:,} with a recorded result" in retrained.output
+    assert "registered: contraband-detector version 2" in retrained.output and "history: " not in retrained.output
     elsewhere = runner.invoke(main, ["history", "info", "--history", str(tmp_path / "other.db")])
     assert "declarations: 0" in elsewhere.output
 

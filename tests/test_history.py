@@ -92,6 +92,23 @@ def test_a_correction_is_a_new_version_and_counts_from_its_own_day(store):
     assert consistent(store)
 
 
+def test_a_resent_result_adds_no_version_and_training_labels_are_the_current_results(store):
+    store.ingest(declarations([{"declaration_id": d, "declaration_date": "2025-03-01"} for d in "ABC"]))
+    first = store.record_outcomes(pd.DataFrame({"declaration_id": ["A", "B"], "inspected": [1, 1],
+                                                "contraband": [0, None], "recorded_at": ["2025-03-02", "2025-03-02"]}))
+    again = store.record_outcomes(pd.DataFrame({"declaration_id": ["A", "B"], "inspected": [1, 1],
+                                                "contraband": [0, None]}))  # later, same results
+    assert (first.recorded, again.recorded, again.unchanged) == (2, 0, 2)
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [1],
+                                        "seized_value_usd": [9000.0], "recorded_at": ["2025-03-09T15:00"]}))
+    labelled = store.labelled_declarations().set_index("declaration_id")
+    assert labelled.loc["A", ["inspected", "contraband", "seized_value_usd"]].tolist() == [1, 1, 9000.0]
+    assert labelled.loc["A", "outcome_date"] == pd.Timestamp("2025-03-09")
+    assert labelled.loc["B", "inspected"] == 1 and pd.isna(labelled.loc["B", "contraband"])  # pending
+    assert labelled.loc["C", "inspected"] == 0 and pd.isna(labelled.loc["C", "contraband"])  # never inspected
+    assert len(labelled) == 3 and labelled.loc["A", "hs_code"] == "381010"
+
+
 def test_outcomes_for_unknown_or_later_declarations_are_rejected_with_reasons(store):
     store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-10"}]))
     report = store.record_outcomes(pd.DataFrame({

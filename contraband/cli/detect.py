@@ -31,8 +31,9 @@ from contraband.cli.common import (
 
 
 @click.command()
-@click.option("--data", "paths", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Declarations with inspection outcomes (repeatable).")
+@click.option("--data", "paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Declarations with inspection outcomes (repeatable); without it, everything the history "
+                   "store holds, labelled by each declaration's current recorded outcome.")
 @mapping_option
 @fx_option
 @click.option("--valid-from", help="First day of the validation window (default: 60 % into the data's days).")
@@ -47,20 +48,29 @@ from contraband.cli.common import (
 def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, promote, force, lag_days,
           history_location):
     """Record the data in the history, train the detector, compare it with the baselines, log it
-    to MLflow and run the gate."""
+    to MLflow and run the gate. Without --data, train on the history store itself: its
+    declarations and the analysts' latest recorded outcomes (no export needed)."""
     from contraband.models import metrics as M
     from contraband.models.tracking import describe, tracking_uri
     from contraband.models.training import train as run_training
 
     quiet_mlflow()
-    frame, _ = load_files(paths, mapping, fx_rates(fx))
-    require_rows(frame, paths)
     store = open_store(history_location)
+    if paths:
+        frame, _ = load_files(paths, mapping, fx_rates(fx))
+        require_rows(frame, paths)
+        data = ",".join(Path(p).name for p in paths)
+    else:
+        frame = store.labelled_declarations()
+        data = f"history:{store.url}"
+        click.echo(f"training on the history store: {len(frame):,} declarations, "
+                   f"{int((frame['contraband'].notna() & (frame['inspected'] == 1)).sum()):,} with a recorded result")
+        require_rows(frame, [store.url])
     click.echo(f"tracking store: {tracking_uri()}; history store: {store.url}")
     try:
         outcome = run_training(frame, store, valid_from, test_from, experiment, model_name, promote, force,
-                               params={"data": ",".join(Path(p).name for p in paths), "mapping": mapping},
-                               lag_days=lag_days, log=click.echo)
+                               params={"data": data, "mapping": mapping}, lag_days=lag_days, log=click.echo,
+                               record_data=bool(paths))
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -955,6 +955,23 @@ class HistoryStore:
         with self._write(checkpointer=False) as conn:
             _upsert(conn, S.meta, ["name", "value"], [(name, value)], ("name",))
 
+    def labelled_declarations(self) -> pd.DataFrame:
+        """Every stored declaration with its current outcome as training labels: ``inspected``
+        (0 where none is recorded), ``contraband`` (missing while pending), ``seized_value_usd``
+        and ``outcome_date`` (the day the current result was recorded)."""
+        frame = self.declarations()
+        current = self.outcomes()
+        labels = pd.DataFrame({
+            "declaration_id": current["declaration_id"].to_numpy(dtype=object),
+            "inspected": current["inspected"].to_numpy(dtype="float64"),
+            "contraband": pd.to_numeric(current["contraband"], errors="coerce").to_numpy(dtype="float64"),
+            "seized_value_usd": pd.to_numeric(current["seized_value_usd"], errors="coerce").to_numpy(dtype="float64"),
+            "outcome_date": pd.to_datetime(current["recorded_at"]).dt.normalize().to_numpy(),
+        })
+        out = frame.merge(labels, on="declaration_id", how="left", validate="one_to_one")
+        out["inspected"] = out["inspected"].fillna(0.0)
+        return out
+
     def day_range(self) -> tuple[int | None, int | None]:
         """First and last declaration day recorded (None, None when empty)."""
         with self.engine.connect() as conn:

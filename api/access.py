@@ -2,7 +2,8 @@
 
 A key reads ``cb_<id>_<secret>``: the id finds its row, the secret (256 random bits) is never
 stored, only the SHA-256 of the whole key (a slow password hash buys nothing for a random
-secret of this length), compared in constant time. Roles: ``analyst`` (score, record outcomes,
+secret of this length), compared in constant time. A worker remembers a key's verdict for
+``CACHE_SECONDS`` (one second): a revoked key stops working within that time. Roles: ``analyst`` (score, record outcomes,
 read) and ``admin`` (also reload the model). A revoked key keeps its row (who had it, when it
 ended) and opens nothing.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import Column, MetaData, Table, Text, select, update
@@ -28,6 +30,7 @@ api_keys = Table(
     Column("created_at", Text, nullable=False),
     Column("revoked_at", Text),
 )
+CACHE_SECONDS = 1.0
 _NOBODY = hashlib.sha256(b"no such key").hexdigest()  # compared against when the id is unknown
 
 
@@ -44,6 +47,7 @@ class KeyRing:
 
     def __init__(self, store):
         self.store, self.engine = store, store.engine
+        self._seen: dict[str, tuple[float, tuple[str, str] | None]] = {}  # digest -> (until, verdict)
         with store.writing() as conn:
             _metadata.create_all(conn)
 
@@ -76,12 +80,23 @@ class KeyRing:
         """(key id, role) of a valid, unrevoked key; None otherwise."""
         if not key:
             return None
+        digest, now = _digest(key), time.monotonic()
+        cached = self._seen.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        verdict = self._lookup(key, digest)
+        if len(self._seen) > 10_000:  # many wrong keys: forget them all rather than grow
+            self._seen.clear()
+        self._seen[digest] = (now + CACHE_SECONDS, verdict)
+        return verdict
+
+    def _lookup(self, key: str, digest: str) -> tuple[str, str] | None:
         parts = key.split("_", 2)
         key_id = parts[1] if len(parts) == 3 and parts[0] == _PREFIX else ""
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys.c.digest, api_keys.c.role, api_keys.c.revoked_at)
                                .where(api_keys.c.key_id == key_id)).first() if key_id else None
-        ok = hmac.compare_digest(_digest(key), row.digest if row is not None else _NOBODY)
+        ok = hmac.compare_digest(digest, row.digest if row is not None else _NOBODY)
         if not ok or row is None or row.revoked_at is not None:
             return None
         return key_id, row.role

@@ -36,7 +36,7 @@ class Caller:
         self.key_id, self.role = key_id, role
 
 
-def _caller(request: Request, x_api_key: Optional[str] = Header(None, description="an API key "
+async def _caller(request: Request, x_api_key: Optional[str] = Header(None, description="an API key "
                                                                    "(contraband keys create --role analyst)")) -> Caller:
     found = request.app.state.keys.identify(x_api_key)
     if found is None:
@@ -45,17 +45,17 @@ def _caller(request: Request, x_api_key: Optional[str] = Header(None, descriptio
     return Caller(*found)
 
 
-def analyst(caller: Caller = Depends(_caller)) -> Caller:
+async def analyst(caller: Caller = Depends(_caller)) -> Caller:
     return caller
 
 
-def admin(caller: Caller = Depends(_caller)) -> Caller:
+async def admin(caller: Caller = Depends(_caller)) -> Caller:
     if caller.role != "admin":
         raise ApiError(403, "forbidden", f"this needs an admin key; yours has the role {caller.role}")
     return caller
 
 
-def served(request: Request):
+async def served(request: Request):
     """The model this request is answered with (held for the whole request)."""
     champion = request.app.state.champion
     champion.follow()

@@ -73,7 +73,7 @@ def list_outcomes(request: Request,
 
 @router.get("/model", response_model=ModelInfo, tags=["model"], summary="The served model",
             responses={**AUTH_RESPONSES, **NOT_READY})
-def model_info(caller: Caller = Depends(analyst), model=Depends(served)):
+async def model_info(caller: Caller = Depends(analyst), model=Depends(served)):
     return model.describe()
 
 

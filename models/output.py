@@ -40,6 +40,11 @@ def for_request(rows: int, scored, rejected: pd.DataFrame) -> pd.DataFrame:
     ``scored`` (a frame, or :class:`~contraband.models.scoring.Scores`) is indexed by input row
     number (from 1), as the contract's loader indexes valid declarations; ``rejected`` lists the
     rows it refused."""
+    return pd.DataFrame(request_columns(rows, scored, rejected), copy=False)  # arrays made here: no copy
+
+
+def request_columns(rows: int, scored, rejected: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:func:`for_request` as arrays (what a service answering one request reads)."""
     columns = {"risk_score": np.full(rows, np.nan), "rank": np.zeros(rows, dtype=np.int64),
                "flagged": np.zeros(rows, dtype=bool), "exploration": np.zeros(rows, dtype=bool),
                **{c: np.full(rows, "", dtype=object) for c in REASON_COLUMNS}}
@@ -51,7 +56,7 @@ def for_request(rows: int, scored, rejected: pd.DataFrame) -> pd.DataFrame:
     if len(rejected):
         bad = rejected_reasons(rejected)
         columns["reason_1"][bad["row"].to_numpy(dtype=np.int64) - 1] = bad["reason_1"].to_numpy()
-    return pd.DataFrame(columns, copy=False)  # the arrays were made here: no need to copy them
+    return columns
 
 
 def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.DataFrame,

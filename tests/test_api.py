@@ -75,7 +75,7 @@ def test_model_description_names_version_windows_metrics_and_threshold(service, 
 
 # --- access --------------------------------------------------------------------------------
 def test_keys_missing_wrong_revoked_and_wrong_role(service):
-    from contraband.api.access import KeyRing
+    from contraband.api.access import CACHE_SECONDS, KeyRing
     from contraband.data.history import open_history
 
     for headers in ({}, {"X-API-Key": "cb_000000000000_nope"}, {"X-API-Key": service.keys["analyst"] + "x"}):
@@ -89,6 +89,7 @@ def test_keys_missing_wrong_revoked_and_wrong_role(service):
     temporary = ring.create("analyst", "to revoke")
     assert httpx.get(f"{service.url}/v1/model", headers={"X-API-Key": temporary}).status_code == 200
     assert ring.revoke(temporary.split("_")[1])
+    time.sleep(CACHE_SECONDS + 0.1)  # a worker remembers a key's verdict this long
     assert httpx.get(f"{service.url}/v1/model", headers={"X-API-Key": temporary}).status_code == 401
     listed = {k["key_id"]: k for k in ring.list()}
     assert listed[temporary.split("_")[1]]["revoked_at"] and all("digest" not in k for k in listed.values())

@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/kcs.py
 	$(BIN)/python bench/train_world.py
 	$(BIN)/python bench/history_serving.py
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/service.py
 
 # Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
 lock:

@@ -108,15 +108,20 @@ def describe(feature: str, f, row) -> str:
         return f"sent by {row.get('transport_mode')}"
     if feature in ("exporter_age_days", "exporter_prior_declarations", "exporter_declarations_30d"):
         age = f.get("exporter_age_days", np.nan)
-        if f.get("exporter_prior_declarations", 1) == 0:
+        if not np.isfinite(age) and not np.isfinite(f.get("exporter_prior_declarations", np.nan)):
+            return "no exporter declared"
+        if f.get("exporter_prior_declarations", 1) == 0 or not np.isfinite(age):
             return "exporter never seen before"
         if feature != "exporter_declarations_30d" or age < 90:
             return f"exporter first seen {age:.0f} days ago"
         return f"exporter lodged {f[feature]:.0f} declarations in the last 30 days"
     if feature in ("consignee_age_days", "consignee_prior_declarations"):
-        if f.get("consignee_prior_declarations", 1) == 0:
+        age = f.get("consignee_age_days", np.nan)
+        if not np.isfinite(age) and not np.isfinite(f.get("consignee_prior_declarations", np.nan)):
+            return "no consignee declared"
+        if f.get("consignee_prior_declarations", 1) == 0 or not np.isfinite(age):
             return "consignee never seen before"
-        return f"consignee first seen {_num(f.get('consignee_age_days', np.nan))} days ago"
+        return f"consignee first seen {age:,.0f} days ago"
     if feature == "exporter_route_new":
         return f"route {_route(row)} is new for this exporter"
     if feature == "exporter_hs4_diversity":

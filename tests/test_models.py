@@ -190,3 +190,18 @@ def test_budget_metrics_by_hand():
     # the top 10 % are the ten rows scoring 0.9: rows 0 and 50 among them carry contraband
     assert m["precision_at_10pct"] == pytest.approx(0.2) and m["recall_at_10pct"] == pytest.approx(0.5)
     assert m["value_recall_at_10pct"] == pytest.approx(98 / 100)
+
+
+def test_trader_reasons_never_show_a_missing_number():
+    from contraband.models.reasons import describe
+
+    nan = float("nan")
+    row = pd.Series({"hs_code": "381010"})
+    assert describe("consignee_age_days", {"consignee_age_days": nan, "consignee_prior_declarations": nan}, row) == \
+        "no consignee declared"
+    assert describe("exporter_age_days", {"exporter_age_days": nan, "exporter_prior_declarations": nan}, row) == \
+        "no exporter declared"
+    assert describe("consignee_age_days", {"consignee_age_days": 2.0, "consignee_prior_declarations": 1.1}, row) == \
+        "consignee first seen 2 days ago"
+    assert describe("exporter_age_days", {"exporter_age_days": nan, "exporter_prior_declarations": 0.7}, row) == \
+        "exporter never seen before"

@@ -175,7 +175,7 @@ def _request_frame(declarations: list[dict]) -> pd.DataFrame:
         column = np.empty(len(declarations), dtype=object)
         column[:] = [_cell(d.get(name)) for d in declarations]
         columns[name] = column
-    return pd.DataFrame(columns, copy=False)
+    return pd.DataFrame(columns, copy=False, dtype=object)  # no text inference: the contract reads cells
 
 
 @router.post("/declarations/score", response_model=DeclarationsResult, summary="Score declarations (JSON)",

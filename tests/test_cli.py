@@ -90,3 +90,27 @@ def test_validate_gives_one_line_errors_for_unreadable_files(tmp_path):
         result = CliRunner().invoke(main, ["validate", str(tmp_path / name)])
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), name
         assert len(result.output.strip().splitlines()) == 1 and name in result.output
+
+
+def test_keys_create_prints_the_key_alone_list_never_shows_it_and_revoke_ends_it(tmp_path):
+    from contraband.api.access import KeyRing
+    from contraband.data.history import open_history
+
+    store = str(tmp_path / "history.db")
+    runner = CliRunner()
+    created = runner.invoke(main, ["keys", "create", "--role", "admin", "--label", "ops", "--history", store])
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert key.startswith("cb_") and "\n" not in key and len(key) > 40
+    ring = KeyRing(open_history(store))
+    assert ring.identify(key)[1] == "admin"
+    listed = runner.invoke(main, ["keys", "list", "--history", store])
+    key_id = key.split("_")[1]
+    assert key_id in listed.output and "admin" in listed.output and "ops" in listed.output
+    assert key.split("_", 2)[2] not in listed.output
+    assert runner.invoke(main, ["keys", "revoke", key_id, "--history", store]).exit_code == 0
+    assert KeyRing(open_history(store)).identify(key) is None
+    again = runner.invoke(main, ["keys", "revoke", key_id, "--history", store])
+    assert again.exit_code == 1 and "no active key" in again.output
+    bad = runner.invoke(main, ["keys", "create", "--role", "root", "--history", store])
+    assert bad.exit_code == 2

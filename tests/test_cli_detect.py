@@ -89,3 +89,19 @@ def test_history_ingest_is_idempotent_and_reports_what_it_did(tmp_path):
     assert "3,000 unchanged" in again.output and "0 outcome versions" in again.output
     rebuilt = runner.invoke(main, ["history", "rebuild", "--history", store])
     assert rebuilt.exit_code == 0 and "rebuilt" in rebuilt.output
+
+
+@pytest.mark.slow
+def test_demo_without_serving_does_the_whole_job_and_hands_out_a_key(tmp_path, monkeypatch):
+    from contraband.api.access import KeyRing
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("CONTRABAND_HISTORY", raising=False)
+    result = CliRunner().invoke(main, ["demo", "--rows", "30000", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert "[4/5] hidden truth of the November manifest" in result.output
+    assert (tmp_path / "outputs" / "manifest_scored.csv").exists()
+    line = next(x for x in result.output.splitlines() if x.startswith("[5/5] not serving"))
+    key = line.rsplit(" ", 1)[1]
+    assert KeyRing(open_history(tmp_path / "history.db")).identify(key)[1] == "analyst"

@@ -8,7 +8,8 @@ earlier versions are kept, and a re-sent outcome with the current result is not 
 series that point-in-time features read (:meth:`HistoryStore.series`).
 
 Embedded by default: a SQLite file in WAL mode (many readers, one writer at a time, across
-processes; a writer waits for the lock rather than failing), located by ``--history`` or
+processes; a writer waits for the lock rather than failing, queued on a ``flock`` of a file
+beside the database), located by ``--history`` or
 ``CONTRABAND_HISTORY``, default ``history.db`` in the working directory. Everything goes through
 SQLAlchemy: Core for the schema and the rare statements, driver-level SQL that SQLite and
 PostgreSQL both speak (``ON CONFLICT``, ``RETURNING``, ``UNION ALL`` of primary-key searches)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import time
 from pathlib import Path
 from typing import Literal, Optional
@@ -135,7 +136,7 @@ def score_manifest(request: Request,
                              rejected_rows=rejected_rows.assign(file=name))
         from contraband.data.export import csv_bytes
 
-        stem = name.split(".")[0] or "manifest"
+        stem = re.sub(r"[^A-Za-z0-9_-]", "_", name.split(".")[0]) or "manifest"  # a header takes ASCII only
         return Response(csv_bytes(table), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{stem}_scored.csv"'})
     declarations = loaded.declarations

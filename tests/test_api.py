@@ -130,6 +130,8 @@ def test_manifest_as_csv_neutralises_formulas_and_keeps_rejected_rows_last(servi
     assert table[-1]["declaration_id"] == "CSV-7" and "net_weight_kg" in table[-1]["reason_1"]
     formula = next(t for t in table if t["declaration_id"] == "CSV-3")
     assert formula["goods_description"].startswith("'=")
+    named = upload(service, as_csv(manifest.head(3)), name='申报 "11".csv', format="csv")
+    assert named.status_code == 200 and 'filename="' in named.headers["content-disposition"]
 
 
 def test_ragged_and_bad_rows_are_rejected_alone_with_line_id_and_cells(service, world):

@@ -32,7 +32,8 @@ log = logging.getLogger("contraband.api")
 
 class BodyLimit:
     """Refuse a request body above ``max_bytes`` with 413, before the app reads it (declared
-    length) or as soon as it passes the limit (chunked)."""
+    length) or as soon as it passes the limit (chunked). FastAPI's own ``max_body_size``
+    answers a declared oversize length in plain text, outside the documented error model."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes

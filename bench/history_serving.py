@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
+
+from scratch import scratch_folder
 
 
 def _dir_size(path: Path) -> int:
@@ -38,14 +38,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="contraband-bench-"))
-    try:
+    with scratch_folder(args.keep, "contraband-bench-") as tmp:
         run(args, tmp)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(args, tmp: Path) -> None:

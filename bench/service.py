@@ -27,10 +27,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from scratch import scratch_folder
 
 CONTRABAND = Path(sys.executable).parent / "contraband"
 
@@ -55,14 +56,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="contraband serve --workers (one per core)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="contraband-bench-service-"))
-    try:
+    with scratch_folder(args.keep, "contraband-bench-service-") as tmp:
         run(args, tmp)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(args, tmp: Path) -> None:
@@ -130,7 +125,7 @@ def run(args, tmp: Path) -> None:
 
     base_upload, base_single = _baseline(tmp, env, csv, records[:1000])
     upload = statistics.median(upload_times[1:])  # the first warms the caches
-    print(f"\nmanifest upload, 10,000 rows ({len(csv) / 2**20:.1f} MB CSV in, {size / 2**20:.1f} MB JSON out), "
+    print(f"\nmanifest upload, {len(manifest):,} rows ({len(csv) / 2**20:.1f} MB CSV in, {size / 2**20:.1f} MB JSON out), "
           f"median of {len(upload_times) - 1} after one warm-up: {upload:.3f} s (max {max(upload_times[1:]):.3f} s; "
           f"target < 1.5 s)")
     print(f"  in-process baseline (read + contract + record + score, no HTTP): {base_upload:.3f} s; "

@@ -2,7 +2,6 @@
 real ``mlflow server`` on 127.0.0.1."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from contraband.models import tracking
 from contraband.models.gate import Comparison
 from contraband.models.scoring import score
 from contraband.models.training import train
+from service_helpers import free_port
 
 
 @pytest.fixture()
@@ -125,16 +125,10 @@ def test_a_champion_that_no_longer_loads_is_reported_and_kept_unless_forced(sqli
     del run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     proc = subprocess.Popen(
         [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",

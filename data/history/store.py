@@ -993,10 +993,6 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return conn.execute(select(S.meta.c.value).where(S.meta.c.name == name)).scalar()
 
-    def put_setting(self, name: str, value: str) -> None:
-        with self._write(checkpointer=False) as conn:
-            _upsert(conn, S.meta, ["name", "value"], [(name, value)], ("name",))
-
     def labelled_declarations(self) -> pd.DataFrame:
         """Every stored declaration with its current outcome as training labels: ``inspected``
         (0 where none is recorded), ``contraband`` (missing while pending), ``seized_value_usd``

@@ -132,8 +132,10 @@ class Champion:
             served.loaded_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.current = served  # the swap: requests in flight keep the object they hold
             self._reloads_seen = seen
-            # the model's millions of objects live as long as the process: keep them out of the
-            # garbage collector's full passes (tens of milliseconds each, in the middle of requests)
+            # the model's millions of objects live until the next reload: keep them out of the
+            # garbage collector's full passes (tens of milliseconds each, in the middle of requests);
+            # unfrozen first, so that a replaced model's cycles are collected rather than kept
+            gc.unfreeze()
             gc.collect()
             gc.freeze()
             return served

@@ -24,6 +24,7 @@ from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, NOT_READY, ApiError, C
 from contraband.api.evidence import evidence as evidence_of
 from contraband.api.schemas import DeclarationBatch, DeclarationsResult, Evidence, ManifestResult
 from contraband.data.contract import is_truth_column
+from contraband.data.export import csv_bytes
 from contraband.data.intake import IntakeError, Limits
 from contraband.data.load import ContractError, load_declarations
 from contraband.data.mapping import MappingError, bundled_mapping, load_mapping
@@ -130,19 +131,16 @@ def score_manifest(request: Request,
     result = scores(model.detector, loaded.columns, request.app.state.store, budget=budget, exploration=exploration,
                     flag_by="budget", source=f"api:{name}")
     rejected_rows = loaded.rejected_rows()
+    lines = loaded.line_of(loaded.columns.index)
     if format == "csv":
-        lines = loaded.line_of(loaded.columns.index)
         table = for_manifest(loaded.declarations, result.frame(), loaded.rejected, lines=lines,
                              rejected_rows=rejected_rows.assign(file=name))
-        from contraband.data.export import csv_bytes
-
         stem = re.sub(r"[^A-Za-z0-9_-]", "_", name.split(".")[0]) or "manifest"  # a header takes ASCII only
         return Response(csv_bytes(table), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{stem}_scored.csv"'})
     declarations = loaded.declarations
     declarations = declarations[[c for c in declarations.columns if not is_truth_column(c)]]
     records = _records(declarations)
-    lines = loaded.line_of(loaded.columns.index)
     cols = result.columns
     order = np.argsort(cols["rank"], kind="stable")
     rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"),

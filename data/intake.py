@@ -78,6 +78,7 @@ class RawTable:
     encoding: str | None = None
     delimiter: str | None = None
     notes: list[str] = field(default_factory=list)
+    size: int = 0  # bytes of the file this table covers (a streamed chunk's share; 0: not known)
 
 
 def _problems(positions=(), columns=(), values=(), reasons=()) -> pd.DataFrame:
@@ -293,7 +294,8 @@ def _physical_lines(text: str) -> list[str]:
     return parts
 
 
-def _read_csv(data: bytes, source: str, encoding: str | None, limits: Limits) -> RawTable:
+def _read_csv(data: bytes, source: str, encoding: str | None, limits: Limits,
+              delimiter: str | None = None) -> RawTable:
     text, encoding, bad_lines = _decode(data, source, encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -302,7 +304,7 @@ def _read_csv(data: bytes, source: str, encoding: str | None, limits: Limits) ->
     if sample and controls > 0.1 * len(sample):
         raise IntakeError(f"{source}: this is a binary file, not a table of declarations; "
                           "send CSV, XLSX or Parquet", "unsupported")
-    delimiter = _delimiter(text)
+    delimiter = delimiter or _delimiter(text)
     fast = None
     if not bad_lines:
         utf8 = data if encoding in ("utf-8", "utf-8-sig", "ascii") else text.encode("utf-8")

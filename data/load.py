@@ -343,8 +343,9 @@ def canonicalise(frame: pd.DataFrame, mapping: Mapping | None = None, fx: dict[s
     return _to_frame(columns, len(frame)), problems, ignored
 
 
-def _check(columns, absent: frozenset[str], source: str) -> pd.DataFrame:
-    """The contract's rules over normalised columns (arrays or a frame's columns)."""
+def _check(columns, absent: frozenset[str], source: str, lines=None) -> pd.DataFrame:
+    """The contract's rules over normalised columns (arrays or a frame's columns). With the
+    records' ``lines``, a repeated id names the line of its first occurrence, else its row."""
     found = []
     names = set(columns.keys()) if isinstance(columns, dict) else set(columns.columns)
     n = len(next(iter(columns.values()))) if isinstance(columns, dict) else len(columns)
@@ -375,7 +376,8 @@ def _check(columns, absent: frozenset[str], source: str) -> pd.DataFrame:
                 continue
             if v in first_at:
                 again.append(i)
-                reason.append(f"duplicate declaration_id (first at row {int(rows[first_at[v]])})")
+                reason.append(f"duplicate declaration_id (first at row {int(rows[first_at[v]])})" if lines is None
+                              else f"duplicate declaration_id (first at line {int(lines[first_at[v]])})")
             else:
                 first_at[v] = i
         if again:
@@ -488,22 +490,33 @@ def load_declarations(data, mapping: Mapping | None = None,
     """
     if mode not in (STRICT, LENIENT):
         raise ValueError(f"mode must be {STRICT!r} or {LENIENT!r}, not {mode!r}")
-    notes: list[str] = []
     if isinstance(data, pd.DataFrame):
-        frame, source, lines, reader = data, source or "<frame>", None, _no_problems()
-    else:
-        from contraband.data.intake import Limits, read_manifest  # intake imports this module
+        return _load(data, source or "<frame>", None, _no_problems(), [], mapping, mode, fx)
+    from contraband.data.intake import Limits, read_manifest  # intake imports this module
 
-        table = read_manifest(data, source, encoding=encoding, sheet=sheet, limits=limits or Limits())
-        frame, source, lines = table.frame, table.source, table.lines
-        reader = pd.DataFrame({"file": source, "row": table.problems["position"].to_numpy() + 1,
-                               "column": table.problems["column"].to_numpy(dtype=object),
-                               "value": table.problems["value"].to_numpy(dtype=object),
-                               "reason": table.problems["reason"].to_numpy(dtype=object)})
-        notes = [table.format] + ([f"encoding {table.encoding}"] if table.encoding else []) + \
-            ([f"delimiter {table.delimiter!r}"] if table.delimiter else [])
+    table = read_manifest(data, source, encoding=encoding, sheet=sheet, limits=limits or Limits())
+    return load_table(table, mapping, mode, fx)
+
+
+def load_table(table, mapping: Mapping | None = None, mode: str = LENIENT,
+               fx: dict[str, float] | None = None) -> LoadResult:
+    """Declarations from a :class:`~contraband.data.intake.RawTable` (a whole file, or one chunk
+    of a streamed file: its lines are the file's own) through the contract."""
+    if mode not in (STRICT, LENIENT):
+        raise ValueError(f"mode must be {STRICT!r} or {LENIENT!r}, not {mode!r}")
+    reader = pd.DataFrame({"file": table.source, "row": table.problems["position"].to_numpy() + 1,
+                           "column": table.problems["column"].to_numpy(dtype=object),
+                           "value": table.problems["value"].to_numpy(dtype=object),
+                           "reason": table.problems["reason"].to_numpy(dtype=object)})
+    notes = [table.format] + ([f"encoding {table.encoding}"] if table.encoding else []) + \
+        ([f"delimiter {table.delimiter!r}"] if table.delimiter else [])
+    return _load(table.frame, table.source, table.lines, reader, notes, mapping, mode, fx)
+
+
+def _load(frame: pd.DataFrame, source: str, lines, reader: pd.DataFrame, notes: list[str], mapping, mode: str,
+          fx) -> LoadResult:
     columns, parse_problems, ignored, absent = _canonical_columns(frame, mapping or identity(), fx or {}, source)
-    rejected = _with_lines(_merge_problems(reader, parse_problems, _check(columns, absent, source)), lines)
+    rejected = _with_lines(_merge_problems(reader, parse_problems, _check(columns, absent, source, lines)), lines)
     if mode == STRICT and len(rejected):
         raise ContractError(_strict_message(source, rejected), rejected)
     valid = _valid_columns(columns, len(frame), rejected)

@@ -105,27 +105,37 @@ def inspection_list(margin: np.ndarray, ids: np.ndarray, budget: float = 0.05, e
     return pd.DataFrame({"rank": rank, "flagged": flagged, "exploration": explored})
 
 
+def budget_flags(margin: np.ndarray, rank: np.ndarray, draw: np.ndarray, budget: float, exploration: float,
+                 mode: str = "random") -> tuple[np.ndarray, np.ndarray]:
+    """Flagged and exploration marks by the budget rule, from every row's margin, rank (1 =
+    highest) and exploration draw: the same for a request scored at once and for a file
+    streamed in chunks (whose ranks come from all its margins)."""
+    n = len(margin)
+    flagged = np.zeros(n, dtype=bool)
+    explored = np.zeros(n, dtype=bool)
+    n_flag = flag_count(n, budget)
+    n_explore = exploration_count(n_flag, exploration)
+    model = rank <= n_flag - n_explore
+    flagged |= model
+    rest = np.flatnonzero(~model)
+    if n_explore and len(rest):
+        if mode == "random":
+            key = draw[rest]
+        else:  # weighted sampling without replacement (Efraimidis & Spirakis): smallest -log(u)/w
+            p = 1.0 / (1.0 + np.exp(-margin[rest]))
+            key = -np.log(np.maximum(draw[rest], 1e-300)) / (p * (1 - p) + 1e-12)
+        picks = rest[np.argsort(key, kind="stable")[:n_explore]]
+        flagged[picks] = explored[picks] = True
+    return flagged, explored
+
+
 def _listing(margin, ids, budget, exploration, seed, mode, rule, threshold):
     margin = np.asarray(margin, dtype="float64")
     n = len(margin)
     rank = ranks(margin, ids)
     draw = exploration_draws(ids, seed)
-    flagged = np.zeros(n, dtype=bool)
-    explored = np.zeros(n, dtype=bool)
     if rule == "budget":
-        n_flag = flag_count(n, budget)
-        n_explore = exploration_count(n_flag, exploration)
-        model = rank <= n_flag - n_explore
-        flagged |= model
-        rest = np.flatnonzero(~model)
-        if n_explore and len(rest):
-            if mode == "random":
-                key = draw[rest]
-            else:  # weighted sampling without replacement (Efraimidis & Spirakis): smallest -log(u)/w
-                p = 1.0 / (1.0 + np.exp(-margin[rest]))
-                key = -np.log(np.maximum(draw[rest], 1e-300)) / (p * (1 - p) + 1e-12)
-            picks = rest[np.argsort(key, kind="stable")[:n_explore]]
-            flagged[picks] = explored[picks] = True
+        flagged, explored = budget_flags(margin, rank, draw, budget, exploration, mode)
     else:
         share = _fraction(budget) * (1 - _fraction(exploration))  # the model's part of the budget
         model = margin >= threshold(float(share)) if share > 0 else np.zeros(n, dtype=bool)
@@ -182,17 +192,27 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     rule = choose_rule(detector, n, flag_by)
     ids = columns.cells("declaration_id") if "declaration_id" in columns else np.arange(n)
     rank, flagged, explored = _listing(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
-    texts = [[""] * max_reasons for _ in range(n)]
     rows = np.flatnonzero(flagged)
-    if len(rows):
-        for i, t in zip(rows, detector.reasons(columns, features, max_reasons, rows=rows)):
-            texts[i] = (t + [""] * max_reasons)[:max_reasons]
-    for i in np.flatnonzero(explored):
-        texts[i][0] = EXPLORATION_PREFIX + texts[i][0]
-    out = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored}
-    for k in range(max_reasons):
-        out[f"reason_{k + 1}"] = np.array([t[k] for t in texts], dtype=object)
+    texts = detector.reasons(columns, features, max_reasons, rows=rows) if len(rows) else []
+    out = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
+           **reason_columns(n, rows, texts, explored, max_reasons)}
     return Scores(columns.index, out, rule)
+
+
+def reason_columns(n: int, rows: np.ndarray, texts: list[list[str]], explored: np.ndarray,
+                   max_reasons: int = MAX_REASONS) -> dict[str, np.ndarray]:
+    """``reason_1..k`` for ``n`` rows: ``texts`` at the flagged ``rows``, empty elsewhere, and
+    the exploration mark in front of an exploration pick's first reason."""
+    out = {f"reason_{k + 1}": np.full(n, "", dtype=object) for k in range(max_reasons)}
+    for k in range(max_reasons):
+        column = out[f"reason_{k + 1}"]
+        for i, t in zip(rows, texts):
+            if k < len(t):
+                column[i] = t[k]
+    first = out["reason_1"]
+    picks = np.flatnonzero(explored)
+    first[picks] = [EXPLORATION_PREFIX + t for t in first[picks]]
+    return out
 
 
 def score(detector, declarations, history, **kwargs) -> pd.DataFrame:

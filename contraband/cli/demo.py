@@ -22,6 +22,8 @@ from contraband.cli.service import run_server
 def demo(rows, workdir, serve, port, history_location):
     """The main job on embedded defaults: world -> history -> train -> register -> promote -> score
     a manifest -> serve the analyst's page."""
+    import pandas as pd
+
     from contraband.data.contract import OUTCOME_FIELDS, is_truth_column
     from contraband.data.world import WorldConfig, generate as make_world, summarise, write
 
@@ -42,8 +44,9 @@ def demo(rows, workdir, serve, port, history_location):
                experiment="contraband", model_name="contraband-detector", promote=True, force=False, lag_days=7,
                history_location=history_location)
     click.echo(f"[3/5] scoring {manifest_path} with {DEFAULT_MODEL_URI} against the history up to October")
-    scored = score_files((str(manifest_path),), str(out / "manifest_scored.csv"), DEFAULT_MODEL_URI, None, {},
-                         0.05, 0.1, 0, 10, history_location)
+    score_files((str(manifest_path),), str(out / "manifest_scored.csv"), DEFAULT_MODEL_URI, None, {},
+                0.05, 0.1, 0, 10, history_location)
+    scored = pd.read_csv(out / "manifest_scored.csv", usecols=["declaration_id", "flagged"])
     truth = world.loc[world["declaration_date"] >= "2026-11-01", ["declaration_id", "truth_contraband"]]
     flagged = scored[scored["flagged"] == True].merge(truth, on="declaration_id")  # noqa: E712
     click.echo(f"[4/5] hidden truth of the November manifest: {int(truth['truth_contraband'].sum())} contraband "

@@ -127,38 +127,56 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json, history_location):
 
 
 def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, history_location,
-                encoding=None, sheet=None):
-    """Score files into one ranked list (the ``score`` command and the demo)."""
-    import numpy as np
-    import pandas as pd
-
-    from contraband.models.output import for_manifest
-    from contraband.models.scoring import score as score_rows
+                encoding=None, sheet=None, chunk_mb=None, progress="auto", spool=None):
+    """Score files into one ranked list, streamed in chunks (the ``score`` command and the demo)."""
+    from contraband.cli.progress import reporter
+    from contraband.data.intake import IntakeError
+    from contraband.data.load import ContractError
+    from contraband.data.mapping import MappingError, load_mapping
+    from contraband.models.batch import score_batch
 
     t0 = time.perf_counter()
     check_output(output)
-    frame, results = load_files(paths, mapping, fx, encoding=encoding, sheet=sheet)
-    rejected = pd.concat([r.rejected for r in results], ignore_index=True)
-    bad = rejected_rows(results)
-    if not len(frame):  # nothing to score: hand back the rejected rows with their reasons
-        write_table(bad, output)
-        click.echo(f"error: no valid declarations to score; rejected rows written to {output}", err=True)
+    try:
+        m = load_mapping(mapping) if mapping else None
+    except MappingError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     detector = load_model(model_uri)
     store = open_store(history_location)
-    t1 = time.perf_counter()
-    scored = score_rows(detector, frame, store, budget=budget, exploration=exploration, seed=seed,
-                        flag_by="budget", source="score:" + ",".join(Path(p).name for p in paths))
-    t2 = time.perf_counter()
-    lines = np.concatenate([r.line_of(r.declarations.index) for r in results])
-    out = for_manifest(frame, scored, rejected, lines=lines, rejected_rows=bad)
-    write_table(out, output)
-    flagged = int(scored["flagged"].sum())
-    click.echo(f"scored {len(frame):,} declarations in {t2 - t1:.1f} s ({len(frame) / max(t2 - t1, 1e-9):,.0f} rows/s, "
-               f"recorded in {store.url}); {flagged:,} flagged for inspection at a {budget:.0%} budget "
-               f"({int(scored['exploration'].sum()):,} exploration picks); wrote {output} ({time.perf_counter() - t0:.1f} s)")
-    if top:
-        best = out[out["flagged"] == True].head(top)  # noqa: E712
+    try:
+        report = score_batch(detector, paths, store, output, mapping=m, fx=fx, encoding=encoding, sheet=sheet,
+                             budget=budget, exploration=exploration, seed=seed,
+                             source="score:" + ",".join(Path(p).name for p in paths),
+                             chunk_bytes=int(chunk_mb * 2**20) if chunk_mb else None, spool=spool,
+                             progress=reporter(progress), top=top)
+    except (ContractError, IntakeError, MappingError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output}: {exc}", err=True)
+        sys.exit(1)
+    _print_batch(report, store, budget, output, time.perf_counter() - t0, top)
+    if not report.scored:
+        click.echo(f"error: no valid declarations to score; rejected rows written to {output}", err=True)
+        sys.exit(1)
+    return report
+
+
+def _print_batch(report, store, budget, output, seconds, top) -> None:
+    import pandas as pd
+
+    click.echo(f"read {report.rows_read:,} rows from {len(report.files)} file(s) in {report.chunks} chunk(s): "
+               f"{report.scored:,} valid, {report.rejected:,} rejected")
+    if report.rejected_reasons is not None:
+        for (column, reason), n in report.rejected_reasons.head(10).items():
+            click.echo(f"  {n:>8,}  {column}: {reason}")
+    steps = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+    click.echo(f"scored {report.scored:,} declarations ({report.scored / max(seconds, 1e-9):,.0f} rows/s end to end; "
+               f"{steps}; {report.recorded_new:,} new in {store.url}); {report.flagged:,} flagged for inspection "
+               f"at a {budget:.0%} budget ({report.exploration:,} exploration picks); wrote {output} ({seconds:.1f} s)")
+    if top and report.top is not None:
+        best = report.top[report.top["flagged"] == True].head(top)  # noqa: E712
         for _, r in best.iterrows():
             click.echo(f"#{int(r['rank']):<4} {r['risk_score']:.3f}  {r['declaration_id']}  HS {r['hs_code']}  "
                        f"{str(r.get('goods_description', '')):<28.28}  {r['origin_country']}->{r['destination_country']}  "
@@ -167,11 +185,10 @@ def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed
                 reason = r[f"reason_{k}"]
                 if isinstance(reason, str) and reason:
                     click.echo(f"        - {reason}")
-    return out
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("paths", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Scored .csv or .parquet.")
 @click.option("--model", "model_uri", default=DEFAULT_MODEL_URI, show_default=True, help="MLflow model URI.")
 @mapping_option
@@ -184,11 +201,20 @@ def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed
 @click.option("--top", default=10, show_default=True, help="Print this many flagged declarations.")
 @encoding_option
 @sheet_option
+@click.option("--chunk-mb", type=click.FloatRange(min=0.01), help="Read CSV in chunks of about this many MB "
+              "(default 64; Parquet and XLSX in chunks of 250,000 rows). Memory follows the chunk, not the input.")
+@click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto", show_default=True,
+              help="A bar on a terminal, plain lines in a log (auto), or nothing.")
+@click.option("--spool", type=click.Path(file_okay=False), help="Folder for temporary parts (default: the system's).")
 @history_option
-def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, encoding, sheet, history_location):
-    """Score manifests (CSV, XLSX, Parquet): risk score, rank, flag, exploration mark and reasons
-    for every row; rejected rows come last with their line, problems and cells as received.
+def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, encoding, sheet, chunk_mb, progress,
+          spool, history_location):
+    """Score declarations (CSV, XLSX, Parquet; files, folders or glob patterns) into one ranked list:
+    risk score, rank, flag, exploration mark and reasons for every row, highest risk first;
+    rejected rows come last with their file, line, problems and cells as received.
 
-    The declarations are recorded in the history store first: tomorrow they are history."""
+    Any size in bounded memory: the input is read in chunks, recorded in the history store
+    (tomorrow it is history), scored, and the budget applies to the whole input (three passes
+    over a temporary spool; the scores are those of the whole input at once)."""
     score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location,
-                encoding, sheet)
+                encoding, sheet, chunk_mb, progress, spool)

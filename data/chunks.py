@@ -1,0 +1,262 @@
+"""Streamed reading: a file, a folder or a glob of declaration files, in chunks of bounded size.
+
+:func:`manifest_files` turns what a user typed into the files to read; :func:`read_chunks`
+reads one file as a sequence of :class:`~contraband.data.intake.RawTable` chunks, each read
+by the same readers as a whole file (so a chunk's records, cells, problems and lines are the
+ones :func:`~contraband.data.intake.read_manifest` gives for those records) and each holding
+the file's own line numbers.
+
+- CSV (and ``.csv.gz``): blocks of about ``chunk_bytes`` cut at a line end outside any quoted
+  field (quote parity; a stray quote that never closes is cut at the last line end, and the
+  careful reader rejects that record by itself as it would in a whole file). The encoding and
+  the delimiter are worked out once, from the first block (or taken as given). The header
+  line is read once and put in front of every block. A file in UTF-16, or with bare ``\\r``
+  line ends, is read whole (within the intake's limits) and then cut.
+- Parquet: record batches of ``chunk_rows``.
+- XLSX: read whole (a sheet holds at most 1,048,576 rows), then cut.
+
+Memory is bounded by the chunk, never by the file: no file size limit applies here, but the
+size of one field still does.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from contraband.data.intake import (
+    RECORD,
+    IntakeError,
+    Limits,
+    RawTable,
+    _delimiter,
+    _guess_8bit,
+    _problems,
+    _read_csv,
+    read_manifest,
+)
+
+#: default chunk: about this many bytes of CSV, or this many records of Parquet or XLSX
+CHUNK_BYTES = 64 * 2**20
+CHUNK_ROWS = 250_000
+_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv", ".gz", ".xlsx", ".xlsm", ".parquet", ".pq")
+_HEAD_BYTES = 1 << 16
+_QUOTE_SEARCH_LINES = 64  # line ends tried (backwards) for one outside a quoted field
+
+
+def manifest_files(inputs) -> list[Path]:
+    """The files named by paths, folders (their declaration files, sorted) and glob patterns, in
+    the order given. Raises FileNotFoundError naming what matched nothing."""
+    out: list[Path] = []
+    for item in inputs:
+        item = str(item)
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_SUFFIXES))
+            if not found:
+                raise FileNotFoundError(f"{item}: the folder holds no CSV, XLSX or Parquet files")
+        elif path.is_file():
+            found = [path]
+        else:
+            found = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not found:
+                raise FileNotFoundError(f"{item}: no such file, folder or matching files")
+        out += [p for p in found if p not in out]
+    return out
+
+
+def read_chunks(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES, chunk_rows: int = CHUNK_ROWS,
+                encoding: str | None = None, sheet: str | None = None,
+                limits: Limits = Limits()) -> Iterator[RawTable]:
+    """The records of one file, chunk by chunk (see the module's docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"declarations file not found: {path}")
+    source = str(path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"PAR1":
+        yield from _parquet_chunks(path, source, chunk_rows)
+    elif magic == b"PK\x03\x04":
+        yield from _cut(read_manifest(path, encoding=encoding, sheet=sheet, limits=limits), chunk_rows,
+                        path.stat().st_size)
+    else:
+        yield from _csv_chunks(path, source, magic[:2] == b"\x1f\x8b", chunk_bytes, encoding, limits)
+
+
+def _cut(table: RawTable, rows: int, size: int) -> Iterator[RawTable]:
+    """A table read whole, as chunks of ``rows`` records (problems follow their records);
+    ``size``: the file's bytes, shared among the chunks."""
+    n = len(table.frame)
+    for start in range(0, max(n, 1), rows):
+        stop = min(start + rows, n)
+        at = table.problems["position"].to_numpy()
+        keep = (at >= start) & (at < stop)
+        problems = table.problems[keep].assign(position=at[keep] - start).reset_index(drop=True)
+        yield RawTable(table.frame.iloc[start:stop].reset_index(drop=True), table.lines[start:stop], problems,
+                       table.source, table.format, table.encoding, table.delimiter, table.notes,
+                       size * (stop - start) // max(n, 1))
+
+
+def _parquet_chunks(path: Path, source: str, rows: int) -> Iterator[RawTable]:
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+        total, size = max(file.metadata.num_rows, 1), path.stat().st_size
+        start = 0
+        for batch in file.iter_batches(batch_size=rows):
+            frame = batch.to_pandas()
+            yield RawTable(frame, np.arange(start + 1, start + len(frame) + 1, dtype=np.int64), _problems(),
+                           source, "parquet", size=size * len(frame) // total)
+            start += len(frame)
+        if start == 0:
+            yield RawTable(file.schema_arrow.empty_table().to_pandas(), np.zeros(0, dtype=np.int64), _problems(),
+                           source, "parquet")
+    except OSError:  # pyarrow's damaged-file errors derive from OSError (ArrowInvalid too)
+        raise IntakeError(f"{source}: the Parquet file is damaged; write it again") from None
+
+
+def _csv_chunks(path: Path, source: str, compressed: bool, chunk_bytes: int, encoding: str | None,
+                limits: Limits) -> Iterator[RawTable]:
+    try:
+        with open(path, "rb") as raw, (gzip.GzipFile(fileobj=raw) if compressed else raw) as stream:
+            want = max(chunk_bytes, _HEAD_BYTES)  # the header and enough lines to see the delimiter
+            first = stream.read(want)
+            while first.strip() and b"\n" not in first.lstrip():  # a header longer than that
+                more = stream.read(want)
+                if not more:
+                    break
+                first += more
+            if first.startswith((b"\xff\xfe", b"\xfe\xff")) or (encoding or "").lower().startswith("utf-16") or (
+                    b"\r" in first and b"\n" not in first) or _utf16_without_bom(first):
+                # line ends are not single bytes: read whole, then cut
+                yield from _cut(read_manifest(path, encoding=encoding, limits=limits), max(1, chunk_bytes // 256),
+                                path.stat().st_size)
+                return
+            if not first.strip():
+                raise IntakeError(f"{source}: the file is empty; send a header line and at least one declaration")
+            bom = b"\xef\xbb\xbf" if first.startswith(b"\xef\xbb\xbf") else b""
+            header, body_at, header_line = _header(first, len(bom))
+            encoding = encoding or _guess_8bit(first)
+            delimiter = _delimiter(first[len(bom):].decode(encoding, errors="replace"))
+            yield from _csv_blocks(stream, raw.tell, first[body_at:], len(first) < want, header,
+                                   header_line + 1, source, encoding, delimiter, chunk_bytes, limits)
+    except (OSError, EOFError) as exc:
+        if isinstance(exc, IntakeError):
+            raise
+        what = "the gzip file is damaged or truncated; compress it again" if compressed else f"cannot be read ({exc})"
+        raise IntakeError(f"{source}: {what}") from None
+
+
+def _csv_blocks(stream, position, carry: bytes, eof: bool, header: bytes, line: int, source: str, encoding: str,
+                delimiter: str, chunk_bytes: int, limits: Limits) -> Iterator[RawTable]:
+    """Blocks of whole records after the header; ``line`` is the file line of the first;
+    ``position()`` is how far into the file (as stored) the reading is."""
+    read_to = 0
+    width = len(header.decode(encoding, errors="replace").split(delimiter))
+    longest = chunk_bytes + 4 * limits.max_field_chars * max(width, 1)  # a record no field limit allows
+    yielded = False
+    while True:
+        while not eof and len(carry) < chunk_bytes:
+            more = stream.read(chunk_bytes)
+            eof = not more
+            carry += more
+        cut = len(carry) if eof else _cut_point(carry)
+        if cut is None and len(carry) > longest:
+            last = carry.rfind(b"\n")
+            if last >= 0:  # a quote that never closes: cut at the last line end (the careful
+                cut = last + 1  # reader then rejects the record with the stray quote by itself)
+        if cut is None:  # no line end yet: a huge record, or not text at all
+            if len(carry) > longest:
+                carry, skipped = _skip_record(stream, carry)
+                table = _oversize(header, delimiter, line, source, encoding, skipped, limits)
+                table.size, read_to = position() - read_to, position()
+                yield table
+                yielded = True
+                line += 1
+                continue
+            more = stream.read(chunk_bytes)
+            eof = not more
+            carry += more
+            continue
+        block, carry = carry[:cut], carry[cut:]
+        if block.strip():
+            table = _read_csv(header + b"\n" + block, source, encoding, limits, delimiter=delimiter)
+            table.lines = table.lines + (line - 2)  # the block's line 2 is the file's ``line``
+            table.source = source
+            table.size, read_to = position() - read_to, position()
+            if len(table.frame) or not yielded:
+                yield table
+                yielded = True
+        line += block.count(b"\n")
+        if eof and not carry:
+            break
+    if not yielded:  # a header and no records: one empty table, as a whole-file read gives
+        yield _read_csv(header + b"\n", source, encoding, limits, delimiter=delimiter)
+
+
+def _skip_record(stream, carry: bytes) -> tuple[bytes, int]:
+    """Drop everything up to the next line end; returns what follows it and the bytes dropped."""
+    skipped = len(carry)
+    while True:
+        more = stream.read(1 << 20)
+        if not more:
+            return b"", skipped
+        end = more.find(b"\n")
+        if end >= 0:
+            return more[end + 1:], skipped + end
+        skipped += len(more)
+
+
+def _oversize(header: bytes, delimiter: str, line: int, source: str, encoding: str, size: int,
+              limits: Limits) -> RawTable:
+    """One record rejected by itself: a line too long for any record."""
+    table = _read_csv(header + b"\n", source, encoding, limits, delimiter=delimiter)
+    frame = table.frame.reindex(range(1)).astype(object).where(lambda f: f.notna(), None)
+    reason = (f"a line of {size:,} bytes with no line end: longer than any record "
+              f"(the limit is {limits.max_field_chars:,} characters per field)")
+    return RawTable(frame, np.array([line], dtype=np.int64), _problems([0], [RECORD], [f"{size:,} bytes"], [reason]),
+                    source, "csv", encoding, delimiter)
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    head = head[:4096]
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return bool(min(len(head) // 2, 64)) and max(even, odd) > 0.3 * (len(head) // 2) and min(even, odd) == 0
+
+
+def _header(data: bytes, start: int) -> tuple[bytes, int, int]:
+    """The header line (blank lines before it skipped), where the body starts, and the file
+    line of the header."""
+    at, line = start, 1
+    while True:
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        if data[at:end].strip() or end >= len(data):
+            return data[at:end].rstrip(b"\r"), min(end + 1, len(data)), line
+        at, line = end + 1, line + 1
+
+
+def _cut_point(block: bytes) -> int | None:
+    """Just past the last line end of ``block`` outside a quoted field (None: there is none)."""
+    end = block.rfind(b"\n")
+    if end < 0:
+        return None
+    quotes = block.count(b'"', 0, end)
+    for _ in range(_QUOTE_SEARCH_LINES):  # the usual case: a few lines back at most
+        if quotes % 2 == 0:
+            return end + 1
+        previous = block.rfind(b"\n", 0, end)
+        if previous < 0:
+            return None
+        quotes -= block.count(b'"', previous, end)
+        end = previous
+    raw = np.frombuffer(block, dtype=np.uint8)  # a long quoted stretch: every line end at once
+    ends = np.flatnonzero(raw == 10)
+    even = ends[np.searchsorted(np.flatnonzero(raw == 34), ends) % 2 == 0]
+    return int(even[-1]) + 1 if len(even) else None

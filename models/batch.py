@@ -1,0 +1,365 @@
+"""Batch scoring: files of any size in bounded memory, with the scores of the whole input at once.
+
+:func:`score_batch` reads the input (files, folders, globs) in chunks and makes three passes
+over it, so that every score, rank and flag is the one scoring the whole input at once gives
+(:func:`contraband.models.scoring.scores`), whatever the chunk size:
+
+1. **read and record**: each chunk goes through the contract (rejected rows set aside with
+   their file, line and reasons; an id repeated across chunks is rejected after its first
+   occurrence, as within one file), is recorded in the history store, and is spooled to a
+   temporary folder (Arrow IPC, LZ4). Recording every chunk before scoring any is what the
+   scoring contract asks: the input's earlier days are history for its later days, whatever
+   the order of its rows.
+2. **score**: each spooled chunk's point-in-time features and margin. Only the margins and
+   exploration draws stay in memory (16 bytes a declaration).
+3. **list and explain**: ranks, flags and exploration picks come from all the margins at once
+   (the budget is the top n % of the whole input, exactly; ties broken by declaration id);
+   each chunk then gets its risk scores and, for its flagged rows only, their features again
+   and their reasons, and is spooled sorted by rank. A k-way merge of these sorted runs
+   writes the output highest risk first, rejected rows last, as the whole-input list does.
+
+Memory: one chunk of declarations, 16 bytes per declaration of the input, and one batch per
+run during the merge. Disk: the input once more (compressed), twice for the runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from contraband.data.columns import Columns
+from contraband.data.contract import is_truth_column
+from contraband.models.output import OUTPUT_COLUMNS
+from contraband.models.reasons import MAX_REASONS
+from contraband.models.scoring import _check, budget_flags, exploration_draws, reason_columns
+
+_RUN_BATCH = 65_536  # rows per record batch of a sorted run (and per block of the merge)
+
+
+class _NoProgress:
+    def update(self, n: int = 1, **info) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def no_progress(label: str, total: int | None = None, unit: str = "rows"):
+    return _NoProgress()
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did, for the command to print."""
+
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    flagged: int = 0
+    exploration: int = 0
+    chunks: int = 0
+    recorded_new: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    rejected_reasons: pd.Series | None = None  # rows per (column, reason), most frequent first
+    top: pd.DataFrame | None = None  # the first flagged rows of the list, as written
+
+
+def _hash_ids(ids: np.ndarray) -> np.ndarray:
+    return pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object), categorize=False)
+
+
+class _SeenIds:
+    """Declaration ids met in earlier chunks (64-bit hashes, one sorted array per chunk) and the
+    line each was first met on."""
+
+    def __init__(self):
+        self.parts: list[tuple[np.ndarray, np.ndarray, str]] = []
+
+    def first_lines(self, hashes: np.ndarray) -> tuple[np.ndarray, list]:
+        """Which hashes were met before, and where (file and line) for each of them."""
+        found = np.zeros(len(hashes), dtype=bool)
+        where: list = [None] * len(hashes)
+        for keys, lines, source in self.parts:
+            at = np.searchsorted(keys, hashes)
+            hit = (at < len(keys)) & (keys[np.minimum(at, len(keys) - 1)] == hashes) & ~found
+            for i in np.flatnonzero(hit):
+                where[i] = (source, int(lines[at[i]]))
+            found |= hit
+        return found, where
+
+    def add(self, hashes: np.ndarray, lines: np.ndarray, source: str) -> None:
+        order = np.argsort(hashes, kind="stable")
+        self.parts.append((hashes[order], lines[order], source))
+
+
+class _Spool:
+    """Temporary parts on disk: declarations per chunk, rejected rows, sorted runs."""
+
+    def __init__(self, folder: str | None):
+        self.path = Path(tempfile.mkdtemp(prefix="contraband-batch-", dir=folder))
+        self.parts: list[Path] = []
+        self.rejected: list[Path] = []
+        self.runs: list[Path] = []
+
+    def put(self, kind: list, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        path = self.path / f"{len(kind)}-{id(kind)}.arrow"
+        feather.write_feather(pa.Table.from_pandas(frame, preserve_index=False), path, compression="lz4")
+        kind.append(path)
+
+    @staticmethod
+    def get(path: Path, columns=None) -> pd.DataFrame:
+        import pyarrow.feather as feather
+
+        return feather.read_table(path, columns=columns, memory_map=False).to_pandas()
+
+    def put_run(self, table) -> None:
+        import pyarrow as pa
+
+        path = self.path / f"run-{len(self.runs)}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=_RUN_BATCH):
+                writer.write_batch(batch)
+        self.runs.append(path)
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cells as received, as text (None when empty), for a spool of rejected rows."""
+    out = {}
+    for c in frame.columns:
+        values = frame[c].to_numpy(dtype=object)
+        out[str(c)] = [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else str(v)
+                       for v in values]
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _visible(columns) -> list[str]:
+    return [c for c in columns if not is_truth_column(c)]
+
+
+def global_ranks(margin: np.ndarray, ids_of) -> np.ndarray:
+    """1 = highest margin over the whole input, ties broken by declaration id (as
+    :func:`~contraband.models.scoring.ranks` does for one request). ``ids_of(rows)`` gives the
+    ids of some rows (only rows whose margin is tied are asked for)."""
+    n = len(margin)
+    order = np.argsort(-margin, kind="stable")
+    if n > 1:
+        ordered = margin[order]
+        same = ordered[1:] == ordered[:-1]
+        if same.any():
+            tied = np.zeros(n, dtype=bool)
+            tied[1:] |= same
+            tied[:-1] |= same
+            at = np.flatnonzero(tied)
+            group = np.cumsum(np.concatenate([[True], ~same]))[at]
+            rows = order[at]
+            ids = np.asarray([str(i) for i in ids_of(rows)], dtype=object).astype(str)
+            order[at] = rows[np.lexsort((ids, group))]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(1, n + 1)
+    return rank
+
+
+def _merge_runs(paths: list[Path], block: int = _RUN_BATCH):
+    """The rows of runs sorted by ``rank`` (dense 1..n over all runs), in rank order, by blocks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    files = [pa.ipc.open_file(pa.OSFile(str(p))) for p in paths]
+    cursor = [0] * len(files)  # next batch of each run
+    pending: list = [None] * len(files)  # the part of a batch not yet written
+
+    def take(i: int, below: int):
+        out = []
+        while True:
+            if pending[i] is None:
+                if cursor[i] >= files[i].num_record_batches:
+                    return out
+                pending[i] = pa.Table.from_batches([files[i].get_batch(cursor[i])])
+                cursor[i] += 1
+            table = pending[i]
+            ranks = table.column("rank").to_numpy()
+            cut = int(np.searchsorted(ranks, below))
+            if cut:
+                out.append(table.slice(0, cut))
+            if cut < table.num_rows:
+                pending[i] = table.slice(cut)
+                return out
+            pending[i] = None
+
+    start = 1
+    while True:
+        pieces = [t for i in range(len(files)) for t in take(i, start + block)]
+        if not pieces:
+            break
+        merged = pa.concat_tables(pieces, promote_options="default")
+        yield merged.take(pc.sort_indices(merged, sort_keys=[("rank", "ascending")]))
+        start += block
+
+
+def score_batch(detector, paths, history, output, *, mapping=None, fx=None, encoding=None, sheet=None,
+                budget: float = 0.05, exploration: float = 0.1, seed: int = 0, mode: str = "random",
+                record: bool = True, source: str = "score", chunk_bytes: int | None = None,
+                chunk_rows: int | None = None, spool: str | None = None, progress=no_progress,
+                say=lambda message: None, top: int = 0, max_reasons: int = MAX_REASONS) -> BatchReport:
+    """Score declaration files into one ranked list at ``output`` (see the module's docstring).
+
+    ``progress(label, total, unit)`` returns an object with ``update(n, **info)`` and
+    ``close()`` (a bar on a terminal, lines in a log); ``say`` prints a file's reading summary."""
+    from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_chunks
+    from contraband.data.export import TableWriter
+    from contraband.data.load import load_table
+
+    _check(budget, exploration, mode, "budget")
+    files = manifest_files(paths)
+    report = BatchReport(files=[str(f) for f in files])
+    work = _Spool(spool)
+    try:
+        # 1. read, check, record, spool ------------------------------------------------------
+        t0 = time.perf_counter()
+        seen = _SeenIds()
+        columns: list[str] = []
+        reasons = []
+        bar = progress("reading and recording", sum(f.stat().st_size for f in files), "B")
+        for path in files:
+            size, done = path.stat().st_size, 0
+            for table in read_chunks(path, chunk_bytes=chunk_bytes or CHUNK_BYTES, chunk_rows=chunk_rows or CHUNK_ROWS,
+                                     encoding=encoding, sheet=sheet):
+                loaded = load_table(table, mapping, "lenient", fx)
+                report.rows_read += loaded.rows_read
+                report.chunks += 1
+                valid = loaded.columns
+                frame = valid.X
+                lines = loaded.line_of(valid.index)
+                rejected = loaded.rejected_rows().assign(file=str(path)) if len(loaded.rejected) else None
+                if len(frame):
+                    hashes = _hash_ids(valid.cells("declaration_id"))
+                    again, where = seen.first_lines(hashes)
+                    if again.any():
+                        rejected = _repeated(frame[again], lines[again], [where[i] for i in np.flatnonzero(again)],
+                                             str(path), rejected)
+                        frame, lines, hashes = frame[~again], lines[~again], hashes[~again]
+                    seen.add(hashes, lines, str(path))
+                if len(loaded.rejected):
+                    reasons.append(loaded.rejected.groupby(["column", "reason"]).size())
+                if rejected is not None and len(rejected):
+                    report.rejected += len(rejected)
+                    work.put(work.rejected, _as_text(rejected))
+                if len(frame):
+                    frame = frame[_visible(frame.columns)]
+                    if record:
+                        report.recorded_new += history.ingest(Columns(frame), source=source).new
+                    columns += [c for c in frame.columns if c not in columns]
+                    work.put(work.parts, frame.reset_index(drop=True).assign(line=lines, file=str(path)))
+                    report.scored += len(frame)
+                step = min(table.size, size - done)
+                done += step
+                bar.update(step, rows=report.rows_read)
+            bar.update(size - done, rows=report.rows_read)
+        bar.close()
+        if reasons:
+            report.rejected_reasons = pd.concat(reasons).groupby(level=[0, 1]).sum().sort_values(ascending=False)
+        report.seconds["read and record"] = time.perf_counter() - t0
+
+        # 2. margins ----------------------------------------------------------------------------
+        t1 = time.perf_counter()
+        margins, draws, sizes = [], [], []
+        bar = progress("scoring", report.scored, "rows")
+        for part in work.parts:
+            frame = work.get(part)
+            declarations = Columns(frame.drop(columns=["line", "file"]))
+            margins.append(detector.margin(detector.features_.matrix(declarations, history)))
+            draws.append(exploration_draws(declarations.cells("declaration_id"), seed))
+            sizes.append(len(frame))
+            bar.update(len(frame))
+        bar.close()
+        margin = np.concatenate(margins) if margins else np.zeros(0)
+        draw = np.concatenate(draws) if draws else np.zeros(0)
+        del margins, draws
+        report.seconds["score"] = time.perf_counter() - t1
+
+        # 3. the list: ranks and flags over everything, reasons for the flagged, sorted runs ----
+        t2 = time.perf_counter()
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+        def ids_of(rows: np.ndarray) -> np.ndarray:
+            out = np.empty(len(rows), dtype=object)
+            part_of = np.searchsorted(offsets, rows, side="right") - 1
+            for p in np.unique(part_of):
+                ids = work.get(work.parts[p], columns=["declaration_id"])["declaration_id"].to_numpy(dtype=object)
+                mine = part_of == p
+                out[mine] = ids[rows[mine] - offsets[p]]
+            return out
+
+        rank = global_ranks(margin, ids_of)
+        flagged, explored = budget_flags(margin, rank, draw, budget, exploration, mode)
+        report.flagged, report.exploration = int(flagged.sum()), int(explored.sum())
+        out_columns = ["line", *columns, *OUTPUT_COLUMNS] + (["file"] if work.rejected else [])
+        bar = progress("explaining", report.scored, "rows")
+        for p, part in enumerate(work.parts):
+            a, b = offsets[p], offsets[p + 1]
+            frame = work.get(part)
+            declarations = frame.drop(columns=["line", "file"])
+            mine_flagged, mine_explored = flagged[a:b], explored[a:b]
+            rows = np.flatnonzero(mine_flagged)
+            texts = []
+            if len(rows):
+                chosen = Columns(declarations.iloc[rows].reset_index(drop=True))
+                texts = detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
+            scored = {"risk_score": detector.calibrate(margin[a:b]), "rank": rank[a:b], "flagged": mine_flagged,
+                      "exploration": mine_explored,
+                      **reason_columns(b - a, rows, texts, mine_explored, max_reasons)}
+            out = pd.concat([frame[["line"]], declarations, pd.DataFrame(scored)], axis=1)
+            work.put_run(_arrow(out.sort_values("rank", kind="stable")))
+            bar.update(b - a)
+        bar.close()
+        report.seconds["explain"] = time.perf_counter() - t2
+
+        # 4. write: the runs merged by rank, then the rejected rows --------------------------
+        t3 = time.perf_counter()
+        with TableWriter(output, out_columns) as writer:
+            for block in _merge_runs(work.runs):
+                if top and report.top is None:
+                    report.top = block.slice(0, top).to_pandas()
+                writer.write(block)
+            for part in work.rejected:
+                bad = work.get(part)
+                bad = bad.rename(columns={"problems": "reason_1"})
+                bad["reason_1"] = "rejected: " + bad["reason_1"]
+                keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in columns]
+                writer.write(bad[list(dict.fromkeys(keep))])
+        report.seconds["write"] = time.perf_counter() - t3
+        return report
+    finally:
+        work.close()
+
+
+def _arrow(frame: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _repeated(frame: pd.DataFrame, lines: np.ndarray, where: list, source: str, rejected):
+    """Rows whose id an earlier chunk already had, as rejected rows (their cells as read)."""
+    texts = [f"declaration_id {i!r}: duplicate declaration_id (first at line {line}"
+             + ("" if first == source else f" of {first}") + ")"
+             for i, (first, line) in zip(frame["declaration_id"].to_numpy(dtype=object), where)]
+    rows = pd.concat([pd.DataFrame({"line": lines, "declaration_id": frame["declaration_id"].to_numpy(dtype=object),
+                                    "problems": texts}), _as_text(frame.drop(columns=["declaration_id"])
+                                                                  .reset_index(drop=True))], axis=1)
+    rows["file"] = source
+    both = rows if rejected is None else pd.concat([rejected, rows], ignore_index=True)
+    return both.sort_values("line", kind="stable").reset_index(drop=True)

@@ -1,0 +1,188 @@
+"""Batch scoring in chunks: the same table as a whole-file read, the same scores, ranks, flags and
+reasons as scoring the whole input at once, the budget over the whole input, bounded memory."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contraband.data.chunks import manifest_files, read_chunks
+from contraband.data.intake import Limits, read_manifest
+from contraband.data.load import load_declarations
+from contraband.models.batch import global_ranks, score_batch
+from contraband.models.scoring import flag_count, ranks, scores
+from history_helpers import clone
+from test_intake import messy_file
+
+
+def _same_table(path, **kwargs):
+    whole = read_manifest(path, limits=Limits(max_field_chars=200))
+    parts = list(read_chunks(path, limits=Limits(max_field_chars=200), **kwargs))
+    frame = pd.concat([p.frame for p in parts], ignore_index=True).astype(object)
+    frame = frame.where(frame.notna(), None)
+    expected = whole.frame.astype(object).where(whole.frame.notna(), None)
+    assert frame.values.tolist() == expected.values.tolist()
+    assert np.concatenate([p.lines for p in parts]).tolist() == whole.lines.tolist()
+    problems = pd.concat([p.problems.assign(line=p.lines[p.problems["position"].to_numpy()]) for p in parts])
+    assert sorted(zip(problems["line"], problems["reason"])) == sorted(
+        zip(whole.lines[whole.problems["position"].to_numpy()], whole.problems["reason"]))
+    return parts
+
+
+def test_chunks_of_a_messy_csv_are_the_whole_file_read_in_pieces(tmp_path):
+    path, _ = messy_file(tmp_path)
+    header, body = path.read_bytes().split(b"\n", 1)
+    filler = b"".join(b"F%d,2025-05-01,381010,solder paste,CN,CN,US,10,1000,courier,,0,\n" % i for i in range(1500))
+    path.write_bytes(header + b"\n" + filler + body)  # the messy records after the first 64 kB
+    for size in (40, 120, 1 << 20):  # a chunk smaller than a record, a few records, the whole file
+        parts = _same_table(path, chunk_bytes=size)
+        assert (len(parts) > 3) == (size != 1 << 20)
+    gz = tmp_path / "messy.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    _same_table(gz, chunk_bytes=120)
+
+
+def test_chunks_of_a_quoted_multiline_csv_and_of_parquet(tmp_path, world):
+    frame = world.head(3000).astype({"goods_description": object})
+    frame.loc[frame.index[::7], "goods_description"] = 'two\nlines, "quoted"'
+    path = tmp_path / "w.csv"
+    frame.to_csv(path, index=False)
+    parts = _same_table(path, chunk_bytes=50_000)
+    assert len(parts) > 5
+    parquet = tmp_path / "w.parquet"
+    frame.to_parquet(parquet, index=False)
+    parts = list(read_chunks(parquet, chunk_rows=700))
+    assert [len(p.frame) for p in parts] == [700] * 4 + [200]
+    assert np.concatenate([p.lines for p in parts]).tolist() == list(range(1, 3001))
+
+
+def test_a_line_longer_than_any_record_is_rejected_by_itself(tmp_path, world):
+    lines = world.head(50).to_csv(index=False).splitlines()
+    lines.insert(20, "x" * 3_000_000)  # line 21: no record is that long
+    path = tmp_path / "huge.csv"
+    path.write_text("\n".join(lines) + "\n")
+    parts = list(read_chunks(path, chunk_bytes=4096, limits=Limits(max_field_chars=1000)))
+    assert sum(len(p.frame) for p in parts) == 51
+    rejected = [(int(p.lines[i]), r) for p in parts for i, r in zip(p.problems["position"], p.problems["reason"])]
+    assert len(rejected) == 1 and rejected[0][0] == 21 and "no line end" in rejected[0][1]
+
+
+def test_folders_and_globs_name_their_files(tmp_path):
+    for name in ("b.csv", "a.parquet", "notes.md"):
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in manifest_files([tmp_path])] == ["a.parquet", "b.csv"]
+    assert [p.name for p in manifest_files([str(tmp_path / "*.csv"), tmp_path / "b.csv"])] == ["b.csv"]
+    with pytest.raises(FileNotFoundError, match="no such file, folder or matching files"):
+        manifest_files([str(tmp_path / "*.xlsx")])
+
+
+def test_global_ranks_break_ties_by_declaration_id_like_a_whole_request():
+    rng = np.random.default_rng(3)
+    margin = rng.choice([0.5, 1.0, 2.0, -1.0], size=500)  # many ties
+    ids = np.array([f"D{int(i):05d}" for i in rng.permutation(500)], dtype=object)
+    assert global_ranks(margin, lambda rows: ids[rows]).tolist() == ranks(margin, ids).tolist()
+
+
+@pytest.fixture(scope="module")
+def manifest_csv(world, tmp_path_factory):
+    """New declarations over several days (new ids), a broken row and an id repeated far apart."""
+    days = world[world["declaration_date"] >= world["declaration_date"].max() - pd.Timedelta(days=20)]
+    frame = days.drop(columns=["inspected", "contraband", "seized_value_usd", "outcome_date"], errors="ignore")
+    frame = frame.sample(frac=1.0, random_state=1).head(4000).copy()  # days out of order
+    frame["declaration_id"] = "N" + frame["declaration_id"].astype(str)
+    frame["hs_code"] = frame["hs_code"].astype(str)
+    frame.iloc[10, frame.columns.get_loc("hs_code")] = "38"  # rejected by the contract
+    frame.iloc[3900, frame.columns.get_loc("declaration_id")] = frame["declaration_id"].iloc[5]  # a repeat
+    path = tmp_path_factory.mktemp("batch") / "manifest.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_streamed_scores_are_the_whole_input_scores(trained, world_history, manifest_csv, tmp_path):
+    detector = trained.detector
+    whole_store = clone(world_history, tmp_path / "whole.db")
+    loaded = load_declarations(manifest_csv)
+    whole = scores(detector, loaded.columns, whole_store, budget=0.05, exploration=0.1, flag_by="budget").frame()
+    whole["declaration_id"] = loaded.columns.cells("declaration_id")
+
+    stream_store = clone(world_history, tmp_path / "stream.db")
+    out = tmp_path / "scored.csv"
+    report = score_batch(detector, [manifest_csv], stream_store, out, budget=0.05, exploration=0.1,
+                         chunk_bytes=60_000)
+    assert report.chunks > 10 and report.scored == len(whole) == 3998 and report.rejected == 2
+    written = pd.read_csv(out, dtype={"declaration_id": str}, keep_default_na=False, na_values=[""])
+    assert len(written) == 4000  # nothing lost
+    scored = written[written["rank"].notna()].set_index("declaration_id")
+    expected = whole.set_index("declaration_id").loc[scored.index]
+    np.testing.assert_array_equal(scored["risk_score"].to_numpy(), expected["risk_score"].to_numpy())
+    for column in ("rank", "flagged", "exploration"):
+        assert scored[column].astype(expected[column].dtype).tolist() == expected[column].tolist(), column
+    for column in ("reason_1", "reason_2", "reason_3"):
+        assert scored[column].fillna("").tolist() == expected[column].tolist(), column
+    # the list: highest risk first, the rejected rows last with their line and reason
+    assert written["rank"].iloc[:3998].tolist() == list(range(1, 3999))
+    bad = written.iloc[3998:]
+    assert bad["reason_1"].str.startswith("rejected: ").all()
+    assert sorted(bad["line"]) == [12, 3902] and "first at line 7" in bad["reason_1"].iloc[-1]
+    # the budget is the top 5 % of the whole input, not of each chunk
+    assert report.flagged == flag_count(3998, 0.05) == int(written["flagged"].sum())
+    # and both recorded the same history
+    assert whole_store.summary()["declarations"] == stream_store.summary()["declarations"]
+
+
+def test_streamed_parquet_output_and_a_folder_of_files(trained, world_history, manifest_csv, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frame = pd.read_csv(manifest_csv, dtype=str)
+    frame.iloc[:2000].to_csv(folder / "a.csv", index=False)
+    frame.iloc[2000:].to_parquet(folder / "b.parquet", index=False)
+    store = clone(world_history, tmp_path / "h.db")
+    out = tmp_path / "scored.parquet"
+    report = score_batch(trained.detector, [folder], store, out, chunk_bytes=100_000, chunk_rows=500)
+    written = pd.read_parquet(out)
+    assert len(written) == 4000 and report.files == [str(folder / "a.csv"), str(folder / "b.parquet")]
+    assert written["rank"].iloc[:report.scored].tolist() == list(range(1, report.scored + 1))
+    assert set(written["file"].dropna()) == {str(folder / "a.csv"), str(folder / "b.parquet")}
+
+
+_PEAK = """
+import resource, sys
+from contraband.data.history import open_history
+from contraband.models.batch import score_batch
+from contraband.models.tracking import load_detector
+detector = load_detector("models:/contraband-detector@champion")
+store = open_history(sys.argv[2])
+score_batch(detector, [sys.argv[1]], store, sys.argv[3], chunk_bytes=2 * 2**20)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_on_an_input_far_larger_than_the_chunk(registry, world, world_history, tmp_path):
+    frame = world.drop(columns=["inspected", "contraband", "seized_value_usd", "outcome_date"], errors="ignore")
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    frame.head(20_000).to_csv(small, index=False)
+    with open(large, "w") as f:  # 20 times larger: the world again under new ids
+        for k in range(4):
+            copy = frame.assign(declaration_id=f"R{k}-" + frame["declaration_id"].astype(str))
+            copy.to_csv(f, index=False, header=k == 0)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registry.uri}
+    peaks = {}
+    for name, path in (("small", small), ("large", large)):
+        store = clone(world_history, tmp_path / f"{name}.db")
+        store.close()
+        run = subprocess.run([sys.executable, "-c", _PEAK, str(path), str(tmp_path / f"{name}.db"),
+                              str(tmp_path / f"{name}-out.csv")], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-3000:]
+        peaks[name] = int(run.stdout.split()[-1])
+    assert len(pd.read_csv(tmp_path / "large-out.csv", usecols=["rank"])) == 4 * len(frame)
+    # 24 times the rows, 12 times the chunk: memory grows by far less than the input
+    assert os.path.getsize(large) > 20 * 2 * 2**20
+    assert peaks["large"] < peaks["small"] + 250, peaks
+

@@ -80,14 +80,6 @@ def load_files(paths, mapping, fx, say=click.echo, encoding=None, sheet=None):
     return frame.reset_index(drop=True), results
 
 
-def rejected_rows(results):
-    """The rejected rows of several loads, each with its ``file`` (to fix and resend)."""
-    import pandas as pd
-
-    frames = [r.rejected_rows().assign(file=r.source) for r in results if len(r.rejected)]
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
 def require_rows(frame, paths) -> None:
     if not len(frame):
         click.echo(f"error: no valid declarations in {', '.join(map(str, paths))}", err=True)

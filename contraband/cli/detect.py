@@ -23,10 +23,8 @@ from contraband.cli.common import (
     mapping_option,
     open_store,
     quiet_mlflow,
-    rejected_rows,
     require_rows,
     sheet_option,
-    write_table,
 )
 
 
@@ -179,7 +177,8 @@ def _print_batch(report, store, budget, output, seconds, top) -> None:
         best = report.top[report.top["flagged"] == True].head(top)  # noqa: E712
         for _, r in best.iterrows():
             click.echo(f"#{int(r['rank']):<4} {r['risk_score']:.3f}  {r['declaration_id']}  HS {r['hs_code']}  "
-                       f"{str(r.get('goods_description', '')):<28.28}  {r['origin_country']}->{r['destination_country']}  "
+                       f"{str(r.get('goods_description', '')):<28.28}  "
+                       f"{r['origin_country']}->{r['destination_country']}  "
                        f"{r.get('exporter_id', '') if pd.notna(r.get('exporter_id')) else ''}")
             for k in (1, 2, 3):
                 reason = r[f"reason_{k}"]

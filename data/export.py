@@ -75,7 +75,7 @@ class TableWriter:
         import pyarrow as pa
 
         table = part if isinstance(part, pa.Table) else pa.Table.from_pandas(part, preserve_index=False)
-        if not table.num_rows and self.rows:
+        if not table.num_rows:  # nothing to write (the columns come out on close if nothing ever is)
             return
         if self.parquet:
             self._write_parquet(table)
@@ -116,8 +116,7 @@ class TableWriter:
         import pyarrow.compute as pc
         import pyarrow.csv as pacsv
 
-        if self._file is None:
-            self._file = gzip.open(self.path, "wb") if self.path.name.lower().endswith(".gz") else open(self.path, "wb")
+        self._open()
         table = self._aligned(table)
         arrays, multiline = [], False
         for column in table.columns:
@@ -141,16 +140,21 @@ class TableWriter:
         pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=self.rows == 0, batch_size=8192))
         self._file.write(buffer.getvalue().replace(b"\n", b"\r\n"))
 
+    def _open(self) -> None:
+        if self._file is None:
+            self._file = gzip.open(self.path, "wb") if self.path.name.lower().endswith(".gz") else open(self.path, "wb")
+
     def close(self) -> None:
+        """Finish the file (with nothing written: the columns alone)."""
         if self._writer is not None:
             self._writer.close()
-        elif self.parquet and self._file is None:  # nothing written: an empty table with the columns
+        elif self.parquet:
             pd.DataFrame(columns=self.columns).to_parquet(self.path, index=False)
-        if self._file is not None:
+        if not self.parquet:
+            if not self.rows:
+                self._open()
+                self._file.write((",".join(self.columns) + "\r\n").encode())
             self._file.close()
-        elif not self.parquet:
-            with open(self.path, "wb") as f:
-                f.write((",".join(self.columns) + "\r\n").encode())
 
     def __enter__(self):
         return self

@@ -177,7 +177,8 @@ def _merge_runs(paths: list[Path], block: int = _RUN_BATCH):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    files = [pa.ipc.open_file(pa.OSFile(str(p))) for p in paths]
+    handles = [pa.OSFile(str(p)) for p in paths]
+    files = [pa.ipc.open_file(h) for h in handles]
     cursor = [0] * len(files)  # next batch of each run
     pending: list = [None] * len(files)  # the part of a batch not yet written
 
@@ -200,13 +201,17 @@ def _merge_runs(paths: list[Path], block: int = _RUN_BATCH):
             pending[i] = None
 
     start = 1
-    while True:
-        pieces = [t for i in range(len(files)) for t in take(i, start + block)]
-        if not pieces:
-            break
-        merged = pa.concat_tables(pieces, promote_options="default")
-        yield merged.take(pc.sort_indices(merged, sort_keys=[("rank", "ascending")]))
-        start += block
+    try:
+        while True:
+            pieces = [t for i in range(len(files)) for t in take(i, start + block)]
+            if not pieces:
+                break
+            merged = pa.concat_tables(pieces, promote_options="default")
+            yield merged.take(pc.sort_indices(merged, sort_keys=[("rank", "ascending")]))
+            start += block
+    finally:
+        for h in handles:
+            h.close()
 
 
 def score_batch(detector, paths, history, output, *, mapping=None, fx=None, encoding=None, sheet=None,

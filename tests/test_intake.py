@@ -224,3 +224,14 @@ def test_every_csv_written_neutralises_spreadsheet_formulas(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(path), "--rejected", str(out)])
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out, dtype=str)["hs_code"].tolist() == ["'=1+1"]
+    # and the batch writer (part by part), whatever the part holds
+    from contraband.data.export import TableWriter
+
+    with TableWriter(tmp_path / "parts.csv", ["goods_description", "declared_value_usd", "flagged"]) as writer:
+        writer.write(frame.head(4).assign(flagged=True))
+        writer.write(frame.iloc[4:])  # a part without a column: written empty
+    cells = pd.read_csv(tmp_path / "parts.csv", dtype=str, keep_default_na=False)
+    assert cells["goods_description"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "'\tTAB",
+                                                   "'\rCR", "solder paste"]
+    assert cells["declared_value_usd"].iloc[0] == "-3.5" and cells["flagged"].tolist() == ["True"] * 4 + [""] * 3
+    assert (tmp_path / "parts.csv").read_bytes().count(b"\r\n") == 8  # CRLF between records

@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/history_serving.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/service.py
+	$(BIN)/python bench/batch.py
 
 # Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
 lock:

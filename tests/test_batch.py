@@ -186,3 +186,24 @@ def test_memory_stays_bounded_on_an_input_far_larger_than_the_chunk(registry, wo
     assert os.path.getsize(large) > 20 * 2 * 2**20
     assert peaks["large"] < peaks["small"] + 250, peaks
 
+
+
+@pytest.mark.parametrize("mode", ["bar", "lines"])
+def test_the_score_command_shows_its_progress(registry, world_history, manifest_csv, tmp_path, monkeypatch, mode):
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    store = clone(world_history, tmp_path / "h.db")
+    store.close()
+    result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "out.csv"), "--history",
+                                       str(tmp_path / "h.db"), "--progress", mode, "--chunk-mb", "0.1"])
+    assert result.exit_code == 0, result.output
+    for stage in ("reading and recording", "scoring", "explaining"):
+        assert stage in result.stderr
+    if mode == "bar":  # tqdm: redrawn in place, a bar, a rate
+        assert "\r" in result.stderr and "100%|" in result.stderr and "rows/s" in result.stderr
+    else:  # a log: whole lines only
+        assert "\r" not in result.stderr and "scoring: 3,998 rows of 3,998 rows (100%)" in result.stderr
+    assert "3,998 valid, 2 rejected" in result.stdout and "flagged for inspection at a 5% budget" in result.stdout

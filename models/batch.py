@@ -218,11 +218,12 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
                 budget: float = 0.05, exploration: float = 0.1, seed: int = 0, mode: str = "random",
                 record: bool = True, source: str = "score", chunk_bytes: int | None = None,
                 chunk_rows: int | None = None, spool: str | None = None, progress=no_progress,
-                say=lambda message: None, top: int = 0, max_reasons: int = MAX_REASONS) -> BatchReport:
+                top: int = 0, max_reasons: int = MAX_REASONS) -> BatchReport:
     """Score declaration files into one ranked list at ``output`` (see the module's docstring).
 
     ``progress(label, total, unit)`` returns an object with ``update(n, **info)`` and
-    ``close()`` (a bar on a terminal, lines in a log); ``say`` prints a file's reading summary."""
+    ``close()`` (a bar on a terminal, lines in a log); ``top``: keep that many rows of the list's
+    head in the report (for printing)."""
     from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_chunks
     from contraband.data.export import TableWriter
     from contraband.data.load import load_table

@@ -13,8 +13,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml requirements.lock
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium (the analyst page's browser test)"; \
 	  $(SUDO) apt-get install -y -qq chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "installing Debian's postgresql (the history store's server tests)"; \
+	  $(SUDO) apt-get install -y -qq postgresql >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,scale]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,7 +42,7 @@ bench: $(STAMP)
 # Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
 lock:
 	rm -rf /tmp/contraband-lock && $(PYTHON) -m venv /tmp/contraband-lock
-	/tmp/contraband-lock/bin/pip install --quiet '.[dev]'
+	/tmp/contraband-lock/bin/pip install --quiet '.[dev,scale]'
 	{ echo "# Pinned versions of every dependency (pip constraints file), resolved on Python 3.11 / Linux."; \
 	  echo "# Regenerate: make lock"; \
 	  /tmp/contraband-lock/bin/pip freeze --exclude-editable | grep -v '^contraband'; } > requirements.lock

@@ -15,6 +15,11 @@ the file's own line numbers.
 - Parquet: record batches of ``chunk_rows``.
 - XLSX: read whole (a sheet holds at most 1,048,576 rows), then cut.
 
+:func:`read_pieces` gives the same chunks unparsed where it can: a CSV block is a
+:class:`CsvBlock` (where its records lie in the file, and the header, encoding and delimiter
+to read them with), parsed by :func:`read_piece` wherever that runs (a Dask worker, say);
+other chunks are read tables already. ``read_chunks`` is ``read_piece`` over ``read_pieces``.
+
 Memory is bounded by the chunk, never by the file: no file size limit applies here, but the
 size of one field still does.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import glob
 import gzip
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +52,7 @@ CHUNK_ROWS = 250_000
 _SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv", ".gz", ".xlsx", ".xlsm", ".parquet", ".pq")
 _HEAD_BYTES = 1 << 16
 _QUOTE_SEARCH_LINES = 64  # line ends tried (backwards) for one outside a quoted field
+_LIMITS = Limits()
 
 
 def manifest_files(inputs) -> list[Path]:
@@ -69,10 +76,60 @@ def manifest_files(inputs) -> list[Path]:
     return out
 
 
+@dataclass
+class CsvBlock:
+    """Whole CSV records of a file, not parsed yet: ``length`` bytes at ``offset`` of an
+    uncompressed file, or the (decompressed) ``data`` itself; ``line``: the file line of the
+    first record."""
+
+    source: str
+    header: bytes
+    line: int
+    encoding: str
+    delimiter: str
+    limits: Limits
+    size: int  # bytes of the file (as stored) this block covers
+    offset: int = 0
+    length: int = 0
+    data: bytes | None = None
+
+    def read(self) -> RawTable:
+        if self.data is None:
+            with open(self.source, "rb") as f:
+                f.seek(self.offset)
+                body = f.read(self.length)
+        else:
+            body = self.data
+        table = _read_csv(self.header + b"\n" + body, self.source, self.encoding, self.limits,
+                          delimiter=self.delimiter)
+        table.lines = table.lines + (self.line - 2)  # the block's line 2 is the file's ``line``
+        table.source = self.source
+        table.size = self.size
+        return table
+
+
+def read_piece(piece: CsvBlock | RawTable) -> RawTable:
+    """A chunk from :func:`read_pieces` as a read table."""
+    return piece.read() if isinstance(piece, CsvBlock) else piece
+
+
 def read_chunks(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES, chunk_rows: int = CHUNK_ROWS,
                 encoding: str | None = None, sheet: str | None = None,
-                limits: Limits = Limits()) -> Iterator[RawTable]:
+                limits: Limits = _LIMITS) -> Iterator[RawTable]:
     """The records of one file, chunk by chunk (see the module's docstring)."""
+    yielded = False
+    for piece in read_pieces(path, chunk_bytes=chunk_bytes, chunk_rows=chunk_rows, encoding=encoding, sheet=sheet,
+                             limits=limits):
+        table = read_piece(piece)
+        if len(table.frame) or not yielded:  # a block of blank records only counts when it is all there is
+            yield table
+            yielded = True
+
+
+def read_pieces(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES, chunk_rows: int = CHUNK_ROWS,
+                encoding: str | None = None, sheet: str | None = None,
+                limits: Limits = _LIMITS) -> Iterator[CsvBlock | RawTable]:
+    """The chunks of one file, CSV blocks unparsed (see the module's docstring)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"declarations file not found: {path}")
@@ -145,7 +202,7 @@ def _csv_chunks(path: Path, source: str, compressed: bool, chunk_bytes: int, enc
             encoding = encoding or _guess_8bit(first)
             delimiter = _delimiter(first[len(bom):].decode(encoding, errors="replace"))
             yield from _csv_blocks(stream, raw.tell, first[body_at:], len(first) < want, header,
-                                   header_line + 1, source, encoding, delimiter, chunk_bytes, limits)
+                                   header_line + 1, source, encoding, delimiter, chunk_bytes, limits, compressed)
     except (OSError, EOFError) as exc:
         if isinstance(exc, IntakeError):
             raise
@@ -154,7 +211,7 @@ def _csv_chunks(path: Path, source: str, compressed: bool, chunk_bytes: int, enc
 
 
 def _csv_blocks(stream, position, carry: bytes, eof: bool, header: bytes, line: int, source: str, encoding: str,
-                delimiter: str, chunk_bytes: int, limits: Limits) -> Iterator[RawTable]:
+                delimiter: str, chunk_bytes: int, limits: Limits, compressed: bool) -> Iterator[CsvBlock | RawTable]:
     """Blocks of whole records after the header; ``line`` is the file line of the first;
     ``position()`` is how far into the file (as stored) the reading is."""
     read_to = 0
@@ -184,15 +241,13 @@ def _csv_blocks(stream, position, carry: bytes, eof: bool, header: bytes, line: 
             eof = not more
             carry += more
             continue
+        start = stream.tell() - len(carry)  # where the block starts in the (decompressed) stream
         block, carry = carry[:cut], carry[cut:]
         if block.strip():
-            table = _read_csv(header + b"\n" + block, source, encoding, limits, delimiter=delimiter)
-            table.lines = table.lines + (line - 2)  # the block's line 2 is the file's ``line``
-            table.source = source
-            table.size, read_to = position() - read_to, position()
-            if len(table.frame) or not yielded:
-                yield table
-                yielded = True
+            size, read_to = position() - read_to, position()
+            yield CsvBlock(source, header, line, encoding, delimiter, limits, size, start, len(block),
+                           block if compressed else None)
+            yielded = True
         line += block.count(b"\n")
         if eof and not carry:
             break

@@ -98,6 +98,15 @@ class _SeenIds:
         order = np.argsort(hashes, kind="stable")
         self.parts.append((hashes[order], lines[order], source))
 
+    def keep_first(self, chunk: CheckedChunk) -> CheckedChunk:
+        """The chunk without the ids met in earlier chunks (those rejected), remembered for later ones."""
+        if not len(chunk.hashes):
+            return chunk
+        again, where = self.first_lines(chunk.hashes)
+        chunk = chunk.without_repeats(again, [where[i] for i in np.flatnonzero(again)])
+        self.add(chunk.hashes, chunk.lines, chunk.source)
+        return chunk
+
 
 class _Spool:
     """Temporary parts on disk: declarations per chunk, rejected rows, sorted runs."""
@@ -214,6 +223,108 @@ def _merge_runs(paths: list[Path], block: int = _RUN_BATCH):
             h.close()
 
 
+@dataclass
+class CheckedChunk:
+    """One chunk of the input through the contract: its valid declarations (``truth_*`` columns
+    kept until :meth:`declarations`), their file lines, and its rejected rows."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    hashes: np.ndarray  # of the valid rows' declaration ids
+    rejected: pd.DataFrame | None
+    reasons: pd.Series | None  # the contract's rejections per (column, reason)
+    rows_read: int
+    source: str
+
+    def without_repeats(self, again: np.ndarray, where: list) -> CheckedChunk:
+        """The rows whose id an earlier chunk had (``again``; ``where``: file and line of the
+        first of each) go to the rejected rows."""
+        if not again.any():
+            return self
+        rejected = _repeated(self.frame[again], self.lines[again], where, self.source, self.rejected)
+        return CheckedChunk(self.frame[~again], self.lines[~again], self.hashes[~again], rejected, self.reasons,
+                            self.rows_read, self.source)
+
+    def declarations(self) -> pd.DataFrame:
+        """The valid declarations as features may see them, with their ``line`` and ``file``."""
+        frame = self.frame[_visible(self.frame.columns)]
+        return frame.reset_index(drop=True).assign(line=self.lines, file=self.source)
+
+    def rejected_text(self) -> pd.DataFrame | None:
+        return _as_text(self.rejected) if self.rejected is not None and len(self.rejected) else None
+
+
+def check_chunk(table, mapping=None, fx=None) -> CheckedChunk:
+    """A read chunk (:class:`~contraband.data.intake.RawTable`) through the contract, leniently."""
+    from contraband.data.load import load_table
+
+    loaded = load_table(table, mapping, "lenient", fx)
+    valid = loaded.columns
+    source = str(table.source)
+    rejected = loaded.rejected_rows().assign(file=source) if len(loaded.rejected) else None
+    reasons = loaded.rejected.groupby(["column", "reason"]).size() if len(loaded.rejected) else None
+    hashes = _hash_ids(valid.cells("declaration_id")) if len(valid.X) else np.zeros(0, dtype=np.uint64)
+    return CheckedChunk(valid.X, loaded.line_of(valid.index), hashes, rejected, reasons, loaded.rows_read, source)
+
+
+def record_chunk(declarations: pd.DataFrame, history, source: str) -> int:
+    """Record a chunk's declarations in the history store; the number new to it."""
+    return history.ingest(Columns(declarations.drop(columns=["line", "file"])), source=source).new
+
+
+def chunk_margins(detector, declarations: pd.DataFrame, history, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Margins and exploration draws of a chunk's declarations (as :meth:`CheckedChunk.declarations`)."""
+    chunk = Columns(declarations.drop(columns=["line", "file"]))
+    return (detector.margin(detector.features_.matrix(chunk, history)),
+            exploration_draws(chunk.cells("declaration_id"), seed))
+
+
+def ranked_run(detector, declarations: pd.DataFrame, history, margin: np.ndarray, rank: np.ndarray,
+               flagged: np.ndarray, explored: np.ndarray, max_reasons: int = MAX_REASONS):
+    """A chunk's rows as output rows (risk score, rank, flags, reasons for the flagged only),
+    sorted by rank: an Arrow table, one sorted run of the merge."""
+    frame = declarations.drop(columns=["line", "file"])
+    rows = np.flatnonzero(flagged)
+    texts = []
+    if len(rows):
+        chosen = Columns(frame.iloc[rows].reset_index(drop=True))
+        texts = detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
+    scored = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
+              **reason_columns(len(frame), rows, texts, explored, max_reasons)}
+    out = pd.concat([declarations[["line"]], frame, pd.DataFrame(scored)], axis=1)
+    return _arrow(out.sort_values("rank", kind="stable"))
+
+
+def output_columns(columns: list[str], any_rejected: bool) -> list[str]:
+    return ["line", *columns, *OUTPUT_COLUMNS] + (["file"] if any_rejected else [])
+
+
+def write_list(output, out_columns: list[str], runs: list[Path], rejected, columns: list[str],
+               top: int = 0) -> pd.DataFrame | None:
+    """The ranked list at ``output``: the runs merged by rank, then the rejected rows (frames of
+    text cells, from ``rejected``, an iterable); the list's first ``top`` rows back."""
+    from contraband.data.export import TableWriter
+
+    head = None
+    with TableWriter(output, out_columns) as writer:
+        for block in _merge_runs(runs):
+            if top and head is None:
+                head = block.slice(0, top).to_pandas()
+            writer.write(block)
+        for bad in rejected:
+            bad = bad.rename(columns={"problems": "reason_1"})
+            bad["reason_1"] = "rejected: " + bad["reason_1"]
+            keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in columns]
+            writer.write(bad[list(dict.fromkeys(keep))])
+    return head
+
+
+def total_reasons(reasons: list) -> pd.Series | None:
+    """Rejected rows per (column, reason) over every chunk, most frequent first."""
+    reasons = [r for r in reasons if r is not None]
+    return pd.concat(reasons).groupby(level=[0, 1]).sum().sort_values(ascending=False) if reasons else None
+
+
 def score_batch(detector, paths, history, output, *, mapping=None, fx=None, encoding=None, sheet=None,
                 budget: float = 0.05, exploration: float = 0.1, seed: int = 0, mode: str = "random",
                 record: bool = True, source: str = "score", chunk_bytes: int | None = None,
@@ -225,8 +336,6 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
     ``close()`` (a bar on a terminal, lines in a log); ``top``: keep that many rows of the list's
     head in the report (for printing)."""
     from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_chunks
-    from contraband.data.export import TableWriter
-    from contraband.data.load import load_table
 
     _check(budget, exploration, mode, "budget")
     files = manifest_files(paths)
@@ -243,40 +352,28 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
             size, done = path.stat().st_size, 0
             for table in read_chunks(path, chunk_bytes=chunk_bytes or CHUNK_BYTES, chunk_rows=chunk_rows or CHUNK_ROWS,
                                      encoding=encoding, sheet=sheet):
-                loaded = load_table(table, mapping, "lenient", fx)
-                report.rows_read += loaded.rows_read
+                chunk = check_chunk(table, mapping, fx)
+                report.rows_read += chunk.rows_read
                 report.chunks += 1
-                valid = loaded.columns
-                frame = valid.X
-                lines = loaded.line_of(valid.index)
-                rejected = loaded.rejected_rows().assign(file=str(path)) if len(loaded.rejected) else None
-                if len(frame):
-                    hashes = _hash_ids(valid.cells("declaration_id"))
-                    again, where = seen.first_lines(hashes)
-                    if again.any():
-                        rejected = _repeated(frame[again], lines[again], [where[i] for i in np.flatnonzero(again)],
-                                             str(path), rejected)
-                        frame, lines, hashes = frame[~again], lines[~again], hashes[~again]
-                    seen.add(hashes, lines, str(path))
-                if len(loaded.rejected):
-                    reasons.append(loaded.rejected.groupby(["column", "reason"]).size())
-                if rejected is not None and len(rejected):
-                    report.rejected += len(rejected)
-                    work.put(work.rejected, _as_text(rejected))
-                if len(frame):
-                    frame = frame[_visible(frame.columns)]
+                reasons.append(chunk.reasons)
+                chunk = seen.keep_first(chunk)
+                bad = chunk.rejected_text()
+                if bad is not None:
+                    report.rejected += len(bad)
+                    work.put(work.rejected, bad)
+                if len(chunk.frame):
+                    frame = chunk.declarations()
                     if record:
-                        report.recorded_new += history.ingest(Columns(frame), source=source).new
-                    columns += [c for c in frame.columns if c not in columns]
-                    work.put(work.parts, frame.reset_index(drop=True).assign(line=lines, file=str(path)))
+                        report.recorded_new += record_chunk(frame, history, source)
+                    columns += [c for c in frame.columns[:-2] if c not in columns]
+                    work.put(work.parts, frame)
                     report.scored += len(frame)
                 step = min(table.size, size - done)
                 done += step
                 bar.update(step, rows=report.rows_read)
             bar.update(size - done, rows=report.rows_read)
         bar.close()
-        if reasons:
-            report.rejected_reasons = pd.concat(reasons).groupby(level=[0, 1]).sum().sort_values(ascending=False)
+        report.rejected_reasons = total_reasons(reasons)
         report.seconds["read and record"] = time.perf_counter() - t0
 
         # 2. margins ----------------------------------------------------------------------------
@@ -285,9 +382,9 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         bar = progress("scoring", report.scored, "rows")
         for part in work.parts:
             frame = work.get(part)
-            declarations = Columns(frame.drop(columns=["line", "file"]))
-            margins.append(detector.margin(detector.features_.matrix(declarations, history)))
-            draws.append(exploration_draws(declarations.cells("declaration_id"), seed))
+            margin, draw = chunk_margins(detector, frame, history, seed)
+            margins.append(margin)
+            draws.append(draw)
             sizes.append(len(frame))
             bar.update(len(frame))
         bar.close()
@@ -300,56 +397,40 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         t2 = time.perf_counter()
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
-        def ids_of(rows: np.ndarray) -> np.ndarray:
-            out = np.empty(len(rows), dtype=object)
-            part_of = np.searchsorted(offsets, rows, side="right") - 1
-            for p in np.unique(part_of):
-                ids = work.get(work.parts[p], columns=["declaration_id"])["declaration_id"].to_numpy(dtype=object)
-                mine = part_of == p
-                out[mine] = ids[rows[mine] - offsets[p]]
-            return out
+        def ids_of(part: int, rows: np.ndarray) -> np.ndarray:
+            return work.get(work.parts[part], columns=["declaration_id"])["declaration_id"].to_numpy(dtype=object)[rows]
 
-        rank = global_ranks(margin, ids_of)
+        rank = global_ranks(margin, lambda rows: ids_in_parts(offsets, rows, ids_of))
         flagged, explored = budget_flags(margin, rank, draw, budget, exploration, mode)
         report.flagged, report.exploration = int(flagged.sum()), int(explored.sum())
-        out_columns = ["line", *columns, *OUTPUT_COLUMNS] + (["file"] if work.rejected else [])
         bar = progress("explaining", report.scored, "rows")
         for p, part in enumerate(work.parts):
             a, b = offsets[p], offsets[p + 1]
-            frame = work.get(part)
-            declarations = frame.drop(columns=["line", "file"])
-            mine_flagged, mine_explored = flagged[a:b], explored[a:b]
-            rows = np.flatnonzero(mine_flagged)
-            texts = []
-            if len(rows):
-                chosen = Columns(declarations.iloc[rows].reset_index(drop=True))
-                texts = detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
-            scored = {"risk_score": detector.calibrate(margin[a:b]), "rank": rank[a:b], "flagged": mine_flagged,
-                      "exploration": mine_explored,
-                      **reason_columns(b - a, rows, texts, mine_explored, max_reasons)}
-            out = pd.concat([frame[["line"]], declarations, pd.DataFrame(scored)], axis=1)
-            work.put_run(_arrow(out.sort_values("rank", kind="stable")))
+            work.put_run(ranked_run(detector, work.get(part), history, margin[a:b], rank[a:b], flagged[a:b],
+                                    explored[a:b], max_reasons))
             bar.update(b - a)
         bar.close()
         report.seconds["explain"] = time.perf_counter() - t2
 
         # 4. write: the runs merged by rank, then the rejected rows --------------------------
         t3 = time.perf_counter()
-        with TableWriter(output, out_columns) as writer:
-            for block in _merge_runs(work.runs):
-                if top and report.top is None:
-                    report.top = block.slice(0, top).to_pandas()
-                writer.write(block)
-            for part in work.rejected:
-                bad = work.get(part)
-                bad = bad.rename(columns={"problems": "reason_1"})
-                bad["reason_1"] = "rejected: " + bad["reason_1"]
-                keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in columns]
-                writer.write(bad[list(dict.fromkeys(keep))])
+        report.top = write_list(output, output_columns(columns, bool(work.rejected)), work.runs,
+                                (work.get(p) for p in work.rejected), columns, top)
         report.seconds["write"] = time.perf_counter() - t3
         return report
     finally:
         work.close()
+
+
+def ids_in_parts(offsets: np.ndarray, rows: np.ndarray, ids_of) -> np.ndarray:
+    """The declaration ids of rows of the whole input, which is cut into parts at ``offsets``;
+    ``ids_of(part, rows_of_that_part)`` reads them from one part."""
+    out = np.empty(len(rows), dtype=object)
+    part_of = np.searchsorted(offsets, rows, side="right") - 1
+    for p in np.unique(part_of):
+        mine = part_of == p
+        out[mine] = ids_of(int(p), rows[mine] - offsets[p])
+    return out
 
 
 def _arrow(frame: pd.DataFrame):

@@ -75,7 +75,7 @@ def _hash_ids(ids: np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object), categorize=False)
 
 
-class _SeenIds:
+class SeenIds:
     """Declaration ids met in earlier chunks (64-bit hashes, one sorted array per chunk) and the
     line each was first met on."""
 
@@ -98,14 +98,16 @@ class _SeenIds:
         order = np.argsort(hashes, kind="stable")
         self.parts.append((hashes[order], lines[order], source))
 
+    def repeats(self, hashes: np.ndarray, lines: np.ndarray, source: str) -> tuple[np.ndarray, list]:
+        """Which ids of the next chunk were met in earlier chunks, and where the first of each
+        was; the others are remembered for the chunks after it."""
+        again, where = self.first_lines(hashes)
+        self.add(hashes[~again], lines[~again], source)
+        return again, [where[i] for i in np.flatnonzero(again)]
+
     def keep_first(self, chunk: CheckedChunk) -> CheckedChunk:
-        """The chunk without the ids met in earlier chunks (those rejected), remembered for later ones."""
-        if not len(chunk.hashes):
-            return chunk
-        again, where = self.first_lines(chunk.hashes)
-        chunk = chunk.without_repeats(again, [where[i] for i in np.flatnonzero(again)])
-        self.add(chunk.hashes, chunk.lines, chunk.source)
-        return chunk
+        """The chunk without the ids met in earlier chunks (those rows rejected)."""
+        return chunk.without_repeats(*self.repeats(chunk.hashes, chunk.lines, chunk.source))
 
 
 class _Spool:
@@ -132,16 +134,22 @@ class _Spool:
         return feather.read_table(path, columns=columns, memory_map=False).to_pandas()
 
     def put_run(self, table) -> None:
-        import pyarrow as pa
-
         path = self.path / f"run-{len(self.runs)}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            for batch in table.to_batches(max_chunksize=_RUN_BATCH):
-                writer.write_batch(batch)
+        write_run(table, path)
         self.runs.append(path)
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write_run(table, path: Path) -> Path:
+    """A sorted run on disk (Arrow IPC file, in batches the merge reads one at a time)."""
+    import pyarrow as pa
+
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=_RUN_BATCH):
+            writer.write_batch(batch)
+    return path
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -239,7 +247,7 @@ class CheckedChunk:
     def without_repeats(self, again: np.ndarray, where: list) -> CheckedChunk:
         """The rows whose id an earlier chunk had (``again``; ``where``: file and line of the
         first of each) go to the rejected rows."""
-        if not again.any():
+        if not len(again) or not again.any():
             return self
         rejected = _repeated(self.frame[again], self.lines[again], where, self.source, self.rejected)
         return CheckedChunk(self.frame[~again], self.lines[~again], self.hashes[~again], rejected, self.reasons,
@@ -344,7 +352,7 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
     try:
         # 1. read, check, record, spool ------------------------------------------------------
         t0 = time.perf_counter()
-        seen = _SeenIds()
+        seen = SeenIds()
         columns: list[str] = []
         reasons = []
         bar = progress("reading and recording", sum(f.stat().st_size for f in files), "B")

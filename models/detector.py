@@ -127,6 +127,28 @@ def daily_volume(frame: pd.DataFrame) -> float:
     return float(counts.median()) if len(counts) else 0.0
 
 
+class LocalTrainer:
+    """The detector's features and classifier fits in this process (the pandas engine)."""
+
+    @staticmethod
+    def features(pipeline, frame: pd.DataFrame, rows: np.ndarray, history) -> pd.DataFrame:
+        """Feature rows of the labelled declarations ``frame[rows]``, point in time."""
+        return pipeline.transform(frame, history)[rows]
+
+    @staticmethod
+    def fit_stopping_early(detector, params: dict, x_t, y_t, x_v, y_v, categorical) -> tuple[lgb.LGBMClassifier, int]:
+        """A classifier stopped early on the validation rows' average precision, and its trees."""
+        model = detector._classifier(params)
+        rounds = detector.early_stopping_rounds
+        callbacks = [lgb.early_stopping(rounds, first_metric_only=True, verbose=False)] if rounds else []
+        model.fit(x_t, y_t, eval_X=(x_v,), eval_y=(y_v,), categorical_feature=categorical, callbacks=callbacks)
+        return model, int(model.best_iteration_ or model.n_estimators)
+
+    @staticmethod
+    def fit(detector, params: dict, x, y, categorical) -> lgb.LGBMClassifier:
+        return detector._classifier(params).fit(x, y, categorical_feature=categorical)
+
+
 class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, families: tuple[str, ...] | None = None, lgbm_params: dict | None = None,
                  early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto",
@@ -152,9 +174,12 @@ class Detector(ClassifierMixin, BaseEstimator):
     def _classifier(self, params: dict) -> lgb.LGBMClassifier:
         return lgb.LGBMClassifier(random_state=self.random_state, n_jobs=self.n_jobs, **params)
 
-    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, history):
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, history, trainer=None):
+        """``trainer``: where features of the labelled rows are computed and classifiers fitted
+        (:class:`LocalTrainer`, this process, by default; the Dask engine has its own)."""
         if "contraband" not in train or "contraband" not in valid:
             raise ValueError("training needs inspection outcomes: a 'contraband' column (and 'inspected')")
+        trainer = trainer or LocalTrainer()
         lab_t, lab_v = labelled(train), labelled(valid)
         y_t, y_v = labels(train)[lab_t], labels(valid)[lab_v]
         for name, y in (("training", y_t), ("validation", y_v)):
@@ -163,20 +188,15 @@ class Detector(ClassifierMixin, BaseEstimator):
                                  f"({len(y)} labelled, {int(y.sum())} positive)")
         t0 = time.perf_counter()
         self.features_ = self._pipeline().fit(train)
-        f_train = self.features_.transform(train, history)
-        f_valid = self.features_.transform(valid, history)
-        self._say(f"features: {f_train.shape[1]} from families {', '.join(self.features_.active_families_)} "
+        x_t = trainer.features(self.features_, train, lab_t, history)
+        x_v = trainer.features(self.features_, valid, lab_v, history)
+        self._say(f"features: {x_t.shape[1]} from families {', '.join(self.features_.active_families_)} "
                   f"({time.perf_counter() - t0:.1f} s)")
         params = {**DEFAULT_LGBM, **(self.lgbm_params or {}), "metric": EVAL_METRIC}
         params.setdefault("scale_pos_weight", float(np.sqrt((len(y_t) - y_t.sum()) / y_t.sum())))
         categorical = self.features_.categorical_features_
         t1 = time.perf_counter()
-        model = self._classifier(params)
-        callbacks = [lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)] \
-            if self.early_stopping_rounds else []
-        model.fit(f_train[lab_t], y_t, eval_X=(f_valid[lab_v],), eval_y=(y_v,), categorical_feature=categorical,
-                  callbacks=callbacks)
-        self.best_iteration_ = int(model.best_iteration_ or model.n_estimators)
+        model, self.best_iteration_ = trainer.fit_stopping_early(self, params, x_t, y_t, x_v, y_v, categorical)
         self._say(f"classifier: {self.best_iteration_} trees on {len(y_t):,} inspected rows "
                   f"({int(y_t.sum()):,} with contraband) ({time.perf_counter() - t1:.1f} s)")
         final_params = {**params, "n_estimators": self.best_iteration_}
@@ -186,17 +206,16 @@ class Detector(ClassifierMixin, BaseEstimator):
             t2 = time.perf_counter()
             both = pd.concat([train, valid])
             self.features_ = self._pipeline().fit(both)
-            f_both = self.features_.transform(both, history)
             lab_b = labelled(both)
-            x_b, y_b = f_both[lab_b], labels(both)[lab_b]
-            self.model_ = self._classifier(final_params).fit(x_b, y_b, categorical_feature=categorical)
-            margins, y_cal = self._out_of_fold(final_params, x_b, y_b, categorical), y_b
+            x_b, y_b = trainer.features(self.features_, both, lab_b, history), labels(both)[lab_b]
+            self.model_ = trainer.fit(self, final_params, x_b, y_b, categorical)
+            margins, y_cal = self._out_of_fold(trainer, final_params, x_b, y_b, categorical), y_b
             where = f"out-of-fold margins of the final configuration on {len(y_b):,} rows"
             self._say(f"refit on training + validation windows: {len(y_b):,} inspected rows "
                       f"({time.perf_counter() - t2:.1f} s)")
         else:
             self.model_ = model
-            margins, y_cal = self.margin(f_valid[lab_v]), y_v
+            margins, y_cal = self.margin(x_v), y_v
             where = f"the validation window's {len(y_v):,} rows"
         self.calibrator_ = Calibrator(self.calibration).fit(margins, y_cal)
         self._say(f"calibration: {self.calibrator_.method_} on {where} ({int(y_cal.sum())} positive)")
@@ -209,7 +228,7 @@ class Detector(ClassifierMixin, BaseEstimator):
                                "valid_labelled": int(lab_v.sum()), "valid_positives": int(y_v.sum())}
         return self
 
-    def _out_of_fold(self, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> np.ndarray:
+    def _out_of_fold(self, trainer, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> np.ndarray:
         """Margins of each row from a model of the same configuration that did not see it."""
         folds = int(min(self.calibration_folds, y.sum(), len(y) - y.sum()))
         if folds < 2:
@@ -217,7 +236,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         out = np.zeros(len(y))
         split = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         for fit_rows, held in split.split(np.zeros(len(y)), y):
-            fold = self._classifier(params).fit(x.iloc[fit_rows], y[fit_rows], categorical_feature=categorical)
+            fold = trainer.fit(self, params, x.iloc[fit_rows], y[fit_rows], categorical)
             out[held] = fold.booster_.predict(x.iloc[held].to_numpy(), raw_score=True)
         return out
 

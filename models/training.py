@@ -89,14 +89,16 @@ class TrainOutcome:
 
 
 def fit_and_evaluate(frame: pd.DataFrame, history, valid_from=None, test_from=None, baselines: bool = True,
-                     plain_params: dict | None = None, log=print, n_jobs: int = 2) -> TrainOutcome:
+                     plain_params: dict | None = None, log=print, n_jobs: int = 2, engine=None) -> TrainOutcome:
     """Fit on the training and validation windows, score the test window blind, beside the
-    baselines. ``frame`` must already be recorded in ``history`` (see :func:`record`)."""
+    baselines. ``frame`` must already be recorded in ``history`` (see :func:`record`).
+    ``engine``: where the detector is fitted (:mod:`contraband.engines`; default: this process)."""
     t0 = time.perf_counter()
     w = split_by_time(frame, valid_from, test_from)
     log(f"windows: train {len(w.train):,} rows < {w.valid_from:%Y-%m-%d} <= valid {len(w.valid):,} rows "
         f"< {w.test_from:%Y-%m-%d} <= test {len(w.test):,} rows")
-    detector = Detector(log=log, n_jobs=n_jobs).fit(w.train, w.valid, history)
+    detector = Detector(log=log, n_jobs=n_jobs)
+    detector = engine.fit(detector, w.train, w.valid, history) if engine else detector.fit(w.train, w.valid, history)
     detector.log = None  # the fitted object is logged and served: keep no reference to a printer
     used = refresh_budget_reference(detector, history)
     log(f"budget reference: margins of {used:,} recent declarations in the history")
@@ -130,14 +132,14 @@ def record(frame: pd.DataFrame, history, lag_days: int = DEFAULT_OUTCOME_LAG_DAY
 
 def train(frame: pd.DataFrame, history, valid_from=None, test_from=None, experiment: str | None = None,
           model_name: str | None = None, promote: bool = True, force: bool = False, params: dict | None = None,
-          lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, log=print, record_data: bool = True) -> TrainOutcome:
+          lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, log=print, record_data: bool = True, engine=None) -> TrainOutcome:
     """Record the data (unless it comes from the store: ``record_data=False``), fit, evaluate
     beside the baselines, log to MLflow, register, run the gate."""
     from contraband.models import tracking
 
     if record_data:
         record(frame, history, lag_days, source=str((params or {}).get("data") or "train"), log=log)
-    outcome = fit_and_evaluate(frame, history, valid_from, test_from, log=log)
+    outcome = fit_and_evaluate(frame, history, valid_from, test_from, log=log, engine=engine)
     model_name = model_name or tracking.DEFAULT_MODEL_NAME
     client = tracking.setup(experiment or tracking.DEFAULT_EXPERIMENT)
     t0 = time.perf_counter()

@@ -1,0 +1,194 @@
+"""Batch scoring on a Dask cluster: the same list as :func:`contraband.models.batch.score_batch`,
+made of the same steps, each chunk's on a worker.
+
+The input is a partitioned Dask DataFrame, one partition per chunk of the chunk reader
+(:func:`contraband.data.chunks.read_pieces`: the client cuts CSV files into blocks of whole
+records, outside quoted fields, and each worker parses its block; Parquet and XLSX chunks are
+read on the client). Then, as in the streamed scorer:
+
+1. **read and record**: each partition goes through the contract on its worker (rejected rows
+   set aside with their file, line and reasons). The client gets back only the hashes and
+   lines of the ids, finds the ids repeated across partitions in input order (the first
+   occurrence is kept, the others rejected, as in one file), and the workers record their
+   partitions in the history store, every one before any is scored.
+2. **score**: the partitions' point-in-time features and margins, ``map_partitions`` with the
+   same fitted detector. The as-of read of each partition's entity series from the store, as
+   of the day before each declaration, is the point-in-time join, done on the workers.
+3. **list and explain**: ranks, flags and exploration picks from all the margins on the client
+   (the budget over the whole input, ties by declaration id: only tied rows' ids are fetched);
+   each worker then writes its partition's sorted run (risk scores, reasons for its flagged
+   rows) and the client merges the runs into the output, highest risk first, rejected rows
+   last.
+
+Workers read the input files, the history store and the spool folder by their names: on a
+LocalCluster that is this machine; a remote cluster needs them on storage every worker
+reaches under the same paths. A store opens once per worker process.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from distributed import wait
+
+from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_piece, read_pieces
+from contraband.engines.dask_cluster import store_address, worker_store
+from contraband.models.batch import (
+    BatchReport,
+    CheckedChunk,
+    SeenIds,
+    _Spool,
+    chunk_margins,
+    check_chunk,
+    global_ranks,
+    ids_in_parts,
+    no_progress,
+    output_columns,
+    ranked_run,
+    record_chunk,
+    total_reasons,
+    write_list,
+    write_run,
+)
+from contraband.models.reasons import MAX_REASONS
+from contraband.models.scoring import _check, budget_flags
+
+
+# --- what runs on the workers ----------------------------------------------------------------
+
+def _checked(piece, mapping, fx) -> CheckedChunk:
+    return check_chunk(read_piece(piece), mapping, fx)
+
+
+def _ids(chunk: CheckedChunk) -> tuple:
+    return chunk.hashes, chunk.lines, chunk.source, chunk.rows_read, chunk.reasons
+
+
+def _first_only(chunk: CheckedChunk, again: np.ndarray, where: list) -> CheckedChunk:
+    return chunk.without_repeats(again, where)
+
+
+def _declarations(chunk: CheckedChunk) -> pd.DataFrame:
+    return chunk.declarations()
+
+
+def _rejected(chunk: CheckedChunk) -> pd.DataFrame | None:
+    return chunk.rejected_text()
+
+
+def _record(declarations: pd.DataFrame, url: str, source: str) -> int:
+    return record_chunk(declarations, worker_store(url), source) if len(declarations) else 0
+
+
+def _margins(declarations: pd.DataFrame, detector, url: str, seed: int) -> pd.DataFrame:
+    if not len(declarations):
+        return pd.DataFrame({"margin": np.zeros(0), "draw": np.zeros(0)})
+    margin, draw = chunk_margins(detector, declarations, worker_store(url), seed)
+    return pd.DataFrame({"margin": margin, "draw": draw}, index=declarations.index)
+
+
+def _ids_at(declarations: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    return declarations["declaration_id"].to_numpy(dtype=object)[rows]
+
+
+def _run(declarations: pd.DataFrame, detector, url: str, margin, rank, flagged, explored, max_reasons: int,
+         path: str) -> str:
+    write_run(ranked_run(detector, declarations, worker_store(url), margin, rank, flagged, explored, max_reasons),
+              Path(path))
+    return path
+
+
+# --- the client's side -----------------------------------------------------------------------
+
+def score_on_cluster(client, detector, paths, history, output, *, mapping=None, fx=None, encoding=None, sheet=None,
+                     budget: float = 0.05, exploration: float = 0.1, seed: int = 0, mode: str = "random",
+                     record: bool = True, source: str = "score", chunk_bytes: int | None = None,
+                     chunk_rows: int | None = None, spool: str | None = None, progress=no_progress, top: int = 0,
+                     max_reasons: int = MAX_REASONS) -> BatchReport:
+    """Score declaration files into one ranked list at ``output`` on the cluster of ``client``
+    (see the module's docstring; the options are :func:`~contraband.models.batch.score_batch`'s)."""
+    _check(budget, exploration, mode, "budget")
+    files = manifest_files(paths)
+    report = BatchReport(files=[str(f) for f in files])
+    url, _ = store_address(history)
+    work = _Spool(spool)
+    try:
+        # 1. read, check, record -------------------------------------------------------------
+        t0 = time.perf_counter()
+        bar = progress("reading and recording", sum(f.stat().st_size for f in files), "B")
+        pieces = [piece for path in files
+                  for piece in read_pieces(path, chunk_bytes=chunk_bytes or CHUNK_BYTES,
+                                           chunk_rows=chunk_rows or CHUNK_ROWS, encoding=encoding, sheet=sheet)]
+        report.chunks = len(pieces)
+        checked = client.map(_checked, pieces, mapping=mapping, fx=fx, pure=False)
+        del pieces
+        seen, again, where = SeenIds(), [], []
+        for hashes, lines, source_file, rows_read, reasons in client.gather(client.map(_ids, checked)):
+            report.rows_read += rows_read
+            report.rejected_reasons = total_reasons([report.rejected_reasons, reasons])
+            repeated, first = seen.repeats(hashes, lines, source_file)
+            again.append(repeated)
+            where.append(first)
+        del seen
+        kept = client.map(_first_only, checked, again, where)
+        del checked
+        parts = client.map(_declarations, kept)
+        rejected = client.map(_rejected, kept)
+        del kept
+        sizes = np.asarray(client.gather(client.map(len, parts)), dtype=np.int64)
+        report.scored = int(sizes.sum())
+        if record:
+            report.recorded_new = int(sum(client.gather(client.map(_record, parts, url=url, source=source))))
+        else:
+            wait(parts)
+        bar.update(sum(f.stat().st_size for f in files), rows=report.rows_read)
+        bar.close()
+        report.seconds["read and record"] = time.perf_counter() - t0
+
+        # 2. margins: map_partitions over the declarations ----------------------------------
+        t1 = time.perf_counter()
+        bar = progress("scoring", report.scored, "rows")
+        meta = pd.DataFrame({"margin": np.zeros(0), "draw": np.zeros(0)})
+        frame = dd.from_delayed(parts, meta=client.submit(lambda f: f.iloc[:0], parts[0]).result(),
+                                verify_meta=False)
+        [shared] = client.scatter([detector], broadcast=True)
+        scored = frame.map_partitions(_margins, shared, url, seed, meta=meta, enforce_metadata=False).compute()
+        margin, draw = scored["margin"].to_numpy(), scored["draw"].to_numpy()
+        del scored
+        bar.update(report.scored)
+        bar.close()
+        report.seconds["score"] = time.perf_counter() - t1
+
+        # 3. the list: ranks and flags over everything on the client, runs on the workers ---
+        t2 = time.perf_counter()
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        rank = global_ranks(margin, lambda rows: ids_in_parts(
+            offsets, rows, lambda p, mine: client.submit(_ids_at, parts[p], mine).result()))
+        flagged, explored = budget_flags(margin, rank, draw, budget, exploration, mode)
+        report.flagged, report.exploration = int(flagged.sum()), int(explored.sum())
+        bar = progress("explaining", report.scored, "rows")
+        cuts = [slice(offsets[p], offsets[p + 1]) for p in range(len(parts))]
+        runs = client.gather(client.map(
+            _run, parts, [shared] * len(parts), [url] * len(parts), [margin[c] for c in cuts],
+            [rank[c] for c in cuts], [flagged[c] for c in cuts], [explored[c] for c in cuts],
+            [max_reasons] * len(parts), [str(work.path / f"run-{p}.arrow") for p in range(len(parts))]))
+        bar.update(report.scored)
+        bar.close()
+        report.seconds["explain"] = time.perf_counter() - t2
+
+        # 4. write: the runs merged by rank, then the rejected rows --------------------------
+        t3 = time.perf_counter()
+        columns: list[str] = []
+        for names in client.gather(client.map(lambda f: list(f.columns[:-2]), parts)):
+            columns += [c for c in names if c not in columns]
+        bad = [b for b in client.gather(rejected) if b is not None]
+        report.rejected = sum(len(b) for b in bad)
+        report.top = write_list(output, output_columns(columns, bool(bad)), [Path(r) for r in runs], bad, columns, top)
+        report.seconds["write"] = time.perf_counter() - t3
+        return report
+    finally:
+        work.close()

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from batch_world import trained_world
 from scratch import scratch_folder
 
 BIN = Path(sys.executable).parent
@@ -49,27 +50,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
 
-    from contraband.data.contract import OUTCOME_FIELDS
     from contraband.data.history import open_history
-    from contraband.data.world import WorldConfig, generate
     from contraband.models.tracking import load_detector
-    from contraband.models.training import train
 
     with scratch_folder(args.keep, "contraband-batch-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
         os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
         t = time.perf_counter()
-        world = generate(WorldConfig(rows=2 * args.rows, months=36, seed=11))
-        history = world[world["declaration_date"] < "2026-05-01"].iloc[-args.rows:]
-        manifest = world[world["declaration_date"] >= "2026-05-01"].head(args.rows)
-        manifest = manifest.drop(columns=[c for c in manifest if c in OUTCOME_FIELDS or c.startswith("truth_")])
+        manifest, outcome = trained_world(tmp, args.rows)
         manifest.to_csv(tmp / "manifest.csv", index=False)
-        del world
-        store = open_history(tmp / "history.db")
-        outcome = train(history, store, experiment="bench", log=lambda m: None)
-        store.close()
-        shutil.copy(tmp / "history.db", tmp / "trained.db")
         print(f"world, training ({outcome.detector.best_iteration_} trees) and manifest "
               f"({len(manifest):,} rows, {(tmp / 'manifest.csv').stat().st_size / 2**20:,.0f} MB CSV) ready "
               f"({time.perf_counter() - t:.0f} s)")

@@ -3,8 +3,8 @@ made of the same steps, each chunk's on a worker.
 
 The input is a partitioned Dask DataFrame, one partition per chunk of the chunk reader
 (:func:`contraband.data.chunks.read_pieces`: the client cuts CSV files into blocks of whole
-records, outside quoted fields, and each worker parses its block; Parquet and XLSX chunks are
-read on the client). Then, as in the streamed scorer:
+records, outside quoted fields, 16 MB unless ``chunk_bytes`` says otherwise, and each worker
+parses its block; Parquet and XLSX chunks of 100,000 records are read on the client). Then, as in the streamed scorer:
 
 1. **read and record**: each partition goes through the contract on its worker (rejected rows
    set aside with their file, line and reasons). The client gets back only the hashes and
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from distributed import wait
 
-from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_piece, read_pieces
+from contraband.data.chunks import manifest_files, read_piece, read_pieces
 from contraband.engines.dask_cluster import store_address, worker_store
 from contraband.models.batch import (
     BatchReport,
@@ -56,6 +56,10 @@ from contraband.models.batch import (
 )
 from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags
+
+#: CSV bytes per partition unless asked: a few partitions per worker even for a 100 MB input
+PARTITION_BYTES = 16 * 2**20
+PARTITION_ROWS = 100_000  # Parquet and XLSX records per partition unless asked
 
 
 # --- what runs on the workers ----------------------------------------------------------------
@@ -121,8 +125,8 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         t0 = time.perf_counter()
         bar = progress("reading and recording", sum(f.stat().st_size for f in files), "B")
         pieces = [piece for path in files
-                  for piece in read_pieces(path, chunk_bytes=chunk_bytes or CHUNK_BYTES,
-                                           chunk_rows=chunk_rows or CHUNK_ROWS, encoding=encoding, sheet=sheet)]
+                  for piece in read_pieces(path, chunk_bytes=chunk_bytes or PARTITION_BYTES,
+                                           chunk_rows=chunk_rows or PARTITION_ROWS, encoding=encoding, sheet=sheet)]
         report.chunks = len(pieces)
         checked = client.map(_checked, pieces, mapping=mapping, fx=fx, pure=False)
         del pieces
@@ -155,7 +159,7 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         meta = pd.DataFrame({"margin": np.zeros(0), "draw": np.zeros(0)})
         frame = dd.from_delayed(parts, meta=client.submit(lambda f: f.iloc[:0], parts[0]).result(),
                                 verify_meta=False)
-        [shared] = client.scatter([detector], broadcast=True)
+        [shared] = client.scatter([detector], broadcast=True, hash=False)
         scored = frame.map_partitions(_margins, shared, url, seed, meta=meta, enforce_metadata=False).compute()
         margin, draw = scored["margin"].to_numpy(), scored["draw"].to_numpy()
         del scored

@@ -73,20 +73,27 @@ class DaskTrainer:
     def _partitions(self, rows: int) -> int:
         return max(self.workers, -(-rows // _ROWS_PER_PARTITION))
 
+    def _frame(self, frame: pd.DataFrame | pd.Series, n: int):
+        """``frame`` as a Dask collection of ``n`` partitions of consecutive rows, sent to the
+        workers under keys of their own (a key derived from the data, as ``from_pandas`` gives,
+        can be released by one computation while the next one of the same rows needs it)."""
+        cuts = np.linspace(0, len(frame), n + 1).astype(int)
+        parts = self.client.scatter([frame.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])], hash=False)
+        return dd.from_delayed(parts, meta=frame.iloc[:0], verify_meta=False)
+
     def features(self, pipeline, frame: pd.DataFrame, rows: np.ndarray, history) -> pd.DataFrame:
         chosen = frame[rows]
         url, until = store_address(history)
-        [shared] = self.client.scatter([pipeline], broadcast=True)
+        [shared] = self.client.scatter([pipeline], broadcast=True, hash=False)  # a key of its own (see _frame)
         meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in pipeline.feature_names_out_})
-        parts = dd.from_pandas(chosen, npartitions=self._partitions(len(chosen)), sort=False)
+        parts = self._frame(chosen, self._partitions(len(chosen)))
         return parts.map_partitions(_features, shared, url, until, meta=meta).compute()
 
     def _fit(self, detector, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> lgb.LGBMClassifier:
         x = x.reset_index(drop=True)
-        n = min(self.workers, max(1, len(x) // 1000))  # LightGBM wants rows of both classes on each worker
+        n = min(self.workers, max(1, len(x) // 1000))  # a share of at least 1,000 rows per worker
         model = lgb.DaskLGBMClassifier(client=self.client, random_state=detector.random_state, **params)
-        model.fit(dd.from_pandas(x, npartitions=n), dd.from_pandas(pd.Series(y, name="contraband"), npartitions=n),
-                  categorical_feature=categorical)
+        model.fit(self._frame(x, n), self._frame(pd.Series(y, name="contraband"), n), categorical_feature=categorical)
         return model.to_local().set_params(n_jobs=detector.n_jobs)  # threads of each worker while on the cluster
 
     def fit_stopping_early(self, detector, params: dict, x_t, y_t, x_v, y_v, categorical):

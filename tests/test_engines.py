@@ -118,3 +118,24 @@ def test_the_trees_kept_follow_lightgbms_early_stopping_rule():
     assert trees_by_early_stopping(scores, rounds=3) == 2  # 0.3 at tree 2, nothing better within 3 trees
     assert trees_by_early_stopping(scores, rounds=5) == 7  # 0.31 at tree 7 comes within 5
     assert trees_by_early_stopping(scores, rounds=0) == 7  # no early stopping: the best of all
+
+
+@pytest.mark.slow
+def test_the_score_command_on_a_local_cluster(registry, world_history, manifest_csv, tmp_path, monkeypatch):  # noqa: F811
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    store = clone(world_history, tmp_path / "h.db")
+    store.close()
+    result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "out.csv"), "--history",
+                                       str(tmp_path / "h.db"), "--progress", "none", "--chunk-mb", "0.1",
+                                       "--engine", "dask", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "engine: dask (1 worker(s)" in result.stderr and "scheduler tcp://127.0.0.1:" in result.stderr
+    assert "3,998 valid, 2 rejected" in result.stdout and "flagged for inspection at a 5% budget" in result.stdout
+    assert _read(tmp_path / "out.csv")["rank"].iloc[:3998].tolist() == list(range(1, 3999))
+    wrong = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "x.csv"), "--history",
+                                      str(tmp_path / "h.db"), "--workers", "2"])
+    assert wrong.exit_code == 1 and "apply to --engine dask only" in wrong.stderr

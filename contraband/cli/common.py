@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import ExitStack
 
 import click
 
@@ -118,3 +119,30 @@ def load_model(model_uri: str):
         sys.exit(1)
     click.echo(f"loaded {model_uri} ({time.perf_counter() - t0:.1f} s)", err=True)
     return detector
+
+
+def engine_options(command):
+    """``--engine``, ``--scheduler``, ``--workers``: where a command's heavy work runs."""
+    command = click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                           help="Worker processes of the LocalCluster --engine dask starts without --scheduler "
+                                "(default 2).")(command)
+    command = click.option("--scheduler", metavar="ADDRESS",
+                           help="A running Dask scheduler, e.g. tcp://10.0.0.5:8786 (--engine dask); without it a "
+                                "LocalCluster on 127.0.0.1 is started for the run.")(command)
+    return click.option("--engine", "engine_name", type=click.Choice(["pandas", "dask"]), default="pandas",
+                        show_default=True, help="pandas: this process; dask: a Dask cluster (the scale extra: "
+                                                "pip install 'contraband[scale]').")(command)
+
+
+def start_engine(stack: ExitStack, name: str = "pandas", scheduler: str | None = None, workers: int | None = None):
+    """The engine chosen, closed with ``stack``; a clear error when it cannot start."""
+    from contraband.engines import EngineUnavailable, open_engine
+
+    try:
+        engine = stack.enter_context(open_engine(name, scheduler, workers))
+    except (EngineUnavailable, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if engine.name != "pandas":
+        click.echo(f"engine: {engine.describe()}", err=True)
+    return engine

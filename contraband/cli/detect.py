@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from contraband.cli.common import (
     DEFAULT_MODEL_URI,
     check_output,
     encoding_option,
+    engine_options,
     fx_option,
     fx_rates,
     history_option,
@@ -25,6 +27,7 @@ from contraband.cli.common import (
     quiet_mlflow,
     require_rows,
     sheet_option,
+    start_engine,
 )
 
 
@@ -43,8 +46,9 @@ from contraband.cli.common import (
 @click.option("--force", is_flag=True, help="Promote even if the new model does not beat the champion.")
 @lag_option
 @history_option
+@engine_options
 def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, promote, force, lag_days,
-          history_location):
+          history_location, engine_name, scheduler, workers):
     """Record the data in the history, train the detector, compare it with the baselines, log it
     to MLflow and run the gate. Without --data, train on the history store itself: its
     declarations and the analysts' latest recorded outcomes (no export needed)."""
@@ -65,13 +69,15 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
                    f"{int((frame['contraband'].notna() & (frame['inspected'] == 1)).sum()):,} with a recorded result")
         require_rows(frame, [store.url])
     click.echo(f"tracking store: {tracking_uri()}; history store: {store.url}")
-    try:
-        outcome = run_training(frame, store, valid_from, test_from, experiment, model_name, promote, force,
-                               params={"data": data, "mapping": mapping}, lag_days=lag_days, log=click.echo,
-                               record_data=bool(paths))
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    with ExitStack() as stack:
+        engine = start_engine(stack, engine_name, scheduler, workers)
+        try:
+            outcome = run_training(frame, store, valid_from, test_from, experiment, model_name, promote, force,
+                                   params={"data": data, "mapping": mapping, "engine": engine_name}, lag_days=lag_days,
+                                   log=click.echo, record_data=bool(paths), engine=engine)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     click.echo("\ntest window (scored blind), inspected rows (and *_truth: every row against the hidden truth)")
     click.echo(M.table(outcome.results))
     click.echo(f"\nMLflow run id: {outcome.run_id}")
@@ -125,13 +131,21 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json, history_location):
 
 
 def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, history_location,
-                encoding=None, sheet=None, chunk_mb=None, progress="auto", spool=None):
+                encoding=None, sheet=None, chunk_mb=None, progress="auto", spool=None, engine_name="pandas",
+                scheduler=None, workers=None):
     """Score files into one ranked list, streamed in chunks (the ``score`` command and the demo)."""
+    with ExitStack() as stack:
+        engine = start_engine(stack, engine_name, scheduler, workers)
+        return _score_files(engine, paths, output, model_uri, mapping, fx, budget, exploration, seed, top,
+                            history_location, encoding, sheet, chunk_mb, progress, spool)
+
+
+def _score_files(engine, paths, output, model_uri, mapping, fx, budget, exploration, seed, top, history_location,
+                 encoding, sheet, chunk_mb, progress, spool):
     from contraband.cli.progress import reporter
     from contraband.data.intake import IntakeError
     from contraband.data.load import ContractError
     from contraband.data.mapping import MappingError, load_mapping
-    from contraband.models.batch import score_batch
 
     t0 = time.perf_counter()
     check_output(output)
@@ -143,11 +157,11 @@ def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed
     detector = load_model(model_uri)
     store = open_store(history_location)
     try:
-        report = score_batch(detector, paths, store, output, mapping=m, fx=fx, encoding=encoding, sheet=sheet,
-                             budget=budget, exploration=exploration, seed=seed,
-                             source="score:" + ",".join(Path(p).name for p in paths),
-                             chunk_bytes=int(chunk_mb * 2**20) if chunk_mb else None, spool=spool,
-                             progress=reporter(progress), top=top)
+        report = engine.score(detector, paths, store, output, mapping=m, fx=fx, encoding=encoding, sheet=sheet,
+                              budget=budget, exploration=exploration, seed=seed,
+                              source="score:" + ",".join(Path(p).name for p in paths),
+                              chunk_bytes=int(chunk_mb * 2**20) if chunk_mb else None, spool=spool,
+                              progress=reporter(progress), top=top)
     except (ContractError, IntakeError, MappingError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -206,14 +220,16 @@ def _print_batch(report, store, budget, output, seconds, top) -> None:
               help="A bar on a terminal, plain lines in a log (auto), or nothing.")
 @click.option("--spool", type=click.Path(file_okay=False), help="Folder for temporary parts (default: the system's).")
 @history_option
+@engine_options
 def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, encoding, sheet, chunk_mb, progress,
-          spool, history_location):
+          spool, history_location, engine_name, scheduler, workers):
     """Score declarations (CSV, XLSX, Parquet; files, folders or glob patterns) into one ranked list:
     risk score, rank, flag, exploration mark and reasons for every row, highest risk first;
     rejected rows come last with their file, line, problems and cells as received.
 
     Any size in bounded memory: the input is read in chunks, recorded in the history store
     (tomorrow it is history), scored, and the budget applies to the whole input (three passes
-    over a temporary spool; the scores are those of the whole input at once)."""
+    over a temporary spool; the scores are those of the whole input at once). With --engine dask
+    the same steps run partition by partition on a Dask cluster, with the same result."""
     score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location,
-                encoding, sheet, chunk_mb, progress, spool)
+                encoding, sheet, chunk_mb, progress, spool, engine_name, scheduler, workers)

@@ -11,7 +11,7 @@ is trained on the last 1,000,000 declarations before 2026-05-01; the 1,000,000-r
 the next 1,000,000 declarations without outcomes; a larger input is that manifest repeated
 under new ids. Ratios are against pandas on the same input, measured in the same process.
 
-    python bench/dask_scaling.py [--rows 1000000 5000000] [--keep]
+    python bench/dask_scaling.py [--rows 1000000 5000000] [--keep] [--reuse FOLDER]
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
+
+import pandas as pd
 
 from batch_world import trained_world
 from scratch import scratch_folder
@@ -35,7 +38,7 @@ ENGINES = (("pandas", []), ("dask, 1 worker", ["--engine", "dask", "--workers", 
 
 def _run(args: list[str], env: dict) -> tuple[float, str]:
     t = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-4000:]}")
     return time.perf_counter() - t, done.stdout
@@ -45,21 +48,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--reuse", metavar="FOLDER", help="the folder of an earlier --keep run (no new world)")
     args = parser.parse_args()
 
     base = 1_000_000
-    with scratch_folder(args.keep, "contraband-dask-") as tmp:
+    with (nullcontext(Path(args.reuse)) if args.reuse else scratch_folder(args.keep, "contraband-dask-")) as tmp:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
         os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
         t = time.perf_counter()
-        manifest, outcome = trained_world(tmp, base)
-        print(f"world and training ({outcome.detector.best_iteration_} trees) ready ({time.perf_counter() - t:.0f} s); "
-              f"{os.cpu_count()} cores", flush=True)
+        if args.reuse:  # a folder a --keep run left: its trained store, MLflow store and manifest
+            manifest = pd.read_csv(tmp / f"manifest-{base}.csv", dtype=str, keep_default_na=False)
+            print(f"reusing {tmp}", flush=True)
+        else:
+            manifest, outcome = trained_world(tmp, base)
+            manifest.to_csv(tmp / f"manifest-{base}.csv", index=False)
+            print(f"world and training ({outcome.detector.best_iteration_} trees) ready "
+                  f"({time.perf_counter() - t:.0f} s)", flush=True)
+        print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
         print(f"\n{'rows':>10}  {'engine':<16}{'seconds':>9}{'rows/s':>10}{'x pandas':>10}", flush=True)
         for rows in args.rows:
             path = tmp / f"manifest-{rows}.csv"
-            with open(path, "w") as f:
-                for k in range(-(-rows // len(manifest))):
+            with open(path, "w") if rows != base else nullcontext() as f:
+                for k in range(-(-rows // len(manifest)) if rows != base else 0):
                     part = manifest.head(rows - k * len(manifest))
                     ids = part["declaration_id"].astype(str)
                     part.assign(declaration_id=ids if k == 0 else f"R{k}-" + ids).to_csv(f, index=False, header=k == 0)
@@ -76,7 +86,8 @@ def main() -> None:
                 steps = steps.group(1) if steps else ""
                 print(f"{rows:>10,}  {name:<16}{seconds:>9.1f}{rows / seconds:>10,.0f}{pandas_s / seconds:>9.2f}x"
                       f"   ({steps})", flush=True)
-            path.unlink()
+            if rows != base:
+                path.unlink()
 
 
 if __name__ == "__main__":

@@ -52,20 +52,25 @@ class DaskEngine:
 
     name = "dask"
 
-    def __init__(self, client: distributed.Client):
+    def __init__(self, client: distributed.Client, model_threads: int | None = None):
         self.client = client
+        #: LightGBM's threads in each worker (None: the model's own setting)
+        self.model_threads = model_threads
 
     @classmethod
     @contextmanager
     def open(cls, scheduler: str | None = None, workers: int | None = None):
         cluster = None
         try:
+            threads = None
             if scheduler:
                 client = distributed.Client(scheduler, timeout=30)
             else:
+                # one task at a time per worker process (the contract, features and recording
+                # hold the GIL); LightGBM's predictions share the cores among the workers
                 n = workers or DEFAULT_WORKERS
-                cluster = distributed.LocalCluster(host="127.0.0.1", n_workers=n,
-                                                   threads_per_worker=max(1, (os.cpu_count() or 1) // n),
+                threads = max(1, (os.cpu_count() or 1) // n)
+                cluster = distributed.LocalCluster(host="127.0.0.1", n_workers=n, threads_per_worker=1,
                                                    processes=True, dashboard_address=None)
                 client = distributed.Client(cluster)
         except OSError as exc:  # no scheduler at that address, or no port to listen on
@@ -74,7 +79,7 @@ class DaskEngine:
             raise EngineUnavailable(f"cannot reach a Dask scheduler at {scheduler or 'a local cluster'}: {exc}") \
                 from None
         try:
-            yield cls(client)
+            yield cls(client, threads)
         finally:
             try:
                 client.run(close_worker_stores)
@@ -99,7 +104,8 @@ class DaskEngine:
     def score(self, detector, paths, history, output, **options):
         from contraband.engines.dask_scoring import score_on_cluster
 
-        return score_on_cluster(self.client, detector, paths, history, output, **options)
+        return score_on_cluster(self.client, detector, paths, history, output, model_threads=self.model_threads,
+                                **options)
 
     def fit(self, detector, train, valid, history):
         from contraband.engines.dask_training import DaskTrainer

@@ -27,6 +27,7 @@ reaches under the same paths. A store opens once per worker process.
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -112,9 +113,13 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
                      budget: float = 0.05, exploration: float = 0.1, seed: int = 0, mode: str = "random",
                      record: bool = True, source: str = "score", chunk_bytes: int | None = None,
                      chunk_rows: int | None = None, spool: str | None = None, progress=no_progress, top: int = 0,
-                     max_reasons: int = MAX_REASONS) -> BatchReport:
+                     max_reasons: int = MAX_REASONS, model_threads: int | None = None) -> BatchReport:
     """Score declaration files into one ranked list at ``output`` on the cluster of ``client``
-    (see the module's docstring; the options are :func:`~contraband.models.batch.score_batch`'s)."""
+    (see the module's docstring; the options are :func:`~contraband.models.batch.score_batch`'s;
+    ``model_threads``: LightGBM's threads on each worker, else the model's own setting)."""
+    if model_threads:
+        detector = copy.copy(detector)  # the same fitted parts; only how many threads predict
+        detector.n_jobs = model_threads
     _check(budget, exploration, mode, "budget")
     files = manifest_files(paths)
     report = BatchReport(files=[str(f) for f in files])

@@ -25,6 +25,8 @@ client between the steps; the declarations themselves are already there (the tra
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import dask.dataframe as dd
 import lightgbm as lgb
 import numpy as np
@@ -78,7 +80,7 @@ class DaskTrainer:
         workers under keys of their own (a key derived from the data, as ``from_pandas`` gives,
         can be released by one computation while the next one of the same rows needs it)."""
         cuts = np.linspace(0, len(frame), n + 1).astype(int)
-        parts = self.client.scatter([frame.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])], hash=False)
+        parts = self.client.scatter([frame.iloc[a:b] for a, b in pairwise(cuts)], hash=False)
         return dd.from_delayed(parts, meta=frame.iloc[:0], verify_meta=False)
 
     def features(self, pipeline, frame: pd.DataFrame, rows: np.ndarray, history) -> pd.DataFrame:

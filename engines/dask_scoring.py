@@ -3,8 +3,10 @@ made of the same steps, each chunk's on a worker.
 
 The input is a partitioned Dask DataFrame, one partition per chunk of the chunk reader
 (:func:`contraband.data.chunks.read_pieces`: the client cuts CSV files into blocks of whole
-records, outside quoted fields, 16 MB unless ``chunk_bytes`` says otherwise, and each worker
-parses its block; Parquet and XLSX chunks of 100,000 records are read on the client). Then, as in the streamed scorer:
+records, outside quoted fields, and each worker parses its block; Parquet and XLSX chunks are
+read on the client). Partitions are the pandas engine's chunks (64 MB, 250,000 records), or
+smaller CSV blocks when the input would leave a worker fewer than two (8 MB at least: each
+partition reads the entity series its declarations name, a cost per partition). Then, as in the streamed scorer:
 
 1. **read and record**: each partition goes through the contract on its worker (rejected rows
    set aside with their file, line and reasons). The client gets back only the hashes and
@@ -36,7 +38,7 @@ import numpy as np
 import pandas as pd
 from distributed import wait
 
-from contraband.data.chunks import manifest_files, read_piece, read_pieces
+from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_piece, read_pieces
 from contraband.engines.dask_cluster import store_address, worker_store
 from contraband.models.batch import (
     BatchReport,
@@ -58,9 +60,15 @@ from contraband.models.batch import (
 from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags
 
-#: CSV bytes per partition unless asked: a few partitions per worker even for a 100 MB input
-PARTITION_BYTES = 16 * 2**20
-PARTITION_ROWS = 100_000  # Parquet and XLSX records per partition unless asked
+#: the smallest CSV partition chosen (unless asked): each partition reads the entity series of
+#: its keys from the store, so fewer, larger partitions cost less, up to the chunk reader's 64 MB
+MIN_PARTITION_BYTES = 8 * 2**20
+
+
+def partition_bytes(total: int, workers: int) -> int:
+    """CSV bytes per partition: the pandas engine's chunk, or less when that would leave a worker
+    fewer than two partitions of the input."""
+    return int(min(CHUNK_BYTES, max(MIN_PARTITION_BYTES, total // (2 * max(workers, 1)))))
 
 
 # --- what runs on the workers ----------------------------------------------------------------
@@ -129,9 +137,11 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         # 1. read, check, record -------------------------------------------------------------
         t0 = time.perf_counter()
         bar = progress("reading and recording", sum(f.stat().st_size for f in files), "B")
+        size = sum(f.stat().st_size for f in files)
+        workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
         pieces = [piece for path in files
-                  for piece in read_pieces(path, chunk_bytes=chunk_bytes or PARTITION_BYTES,
-                                           chunk_rows=chunk_rows or PARTITION_ROWS, encoding=encoding, sheet=sheet)]
+                  for piece in read_pieces(path, chunk_bytes=chunk_bytes or partition_bytes(size, workers),
+                                           chunk_rows=chunk_rows or CHUNK_ROWS, encoding=encoding, sheet=sheet)]
         report.chunks = len(pieces)
         checked = client.map(_checked, pieces, mapping=mapping, fx=fx, pure=False)
         del pieces

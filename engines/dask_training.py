@@ -25,6 +25,7 @@ client between the steps; the declarations themselves are already there (the tra
 
 from __future__ import annotations
 
+import warnings
 from itertools import pairwise
 
 import dask.dataframe as dd
@@ -95,7 +96,10 @@ class DaskTrainer:
         x = x.reset_index(drop=True)
         n = min(self.workers, max(1, len(x) // 1000))  # a share of at least 1,000 rows per worker
         model = lgb.DaskLGBMClassifier(client=self.client, random_state=detector.random_state, **params)
-        model.fit(self._frame(x, n), self._frame(pd.Series(y, name="contraband"), n), categorical_feature=categorical)
+        with warnings.catch_warnings():  # each worker's threads are its own: LightGBM says so for n_jobs
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            model.fit(self._frame(x, n), self._frame(pd.Series(y, name="contraband"), n),
+                      categorical_feature=categorical)
         return model.to_local().set_params(n_jobs=detector.n_jobs)  # threads of each worker while on the cluster
 
     def fit_stopping_early(self, detector, params: dict, x_t, y_t, x_v, y_v, categorical):

@@ -48,10 +48,12 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
     """Record the data in the history, train the detector, compare it with the baselines, log it
     to MLflow and run the gate. Without --data, train on the history store itself: its
     declarations and the analysts' latest recorded outcomes (no export needed)."""
+    from contraband.cli.progress import steps
     from contraband.models import metrics as M
     from contraband.models.tracking import describe, tracking_uri
     from contraband.models.training import train as run_training
 
+    log = steps(click.echo)
     quiet_mlflow()
     store = open_store(history_location)
     if paths:
@@ -67,7 +69,7 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
     click.echo(f"tracking store: {tracking_uri()}; history store: {store.url}")
     try:
         outcome = run_training(frame, store, valid_from, test_from, experiment, model_name, promote, force,
-                               params={"data": data, "mapping": mapping}, lag_days=lag_days, log=click.echo,
+                               params={"data": data, "mapping": mapping}, lag_days=lag_days, log=log,
                                record_data=bool(paths))
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)

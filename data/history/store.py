@@ -993,12 +993,19 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return conn.execute(select(S.meta.c.value).where(S.meta.c.name == name)).scalar()
 
-    def labelled_declarations(self) -> pd.DataFrame:
+    def labelled_declarations(self, before_day: int | None = None) -> pd.DataFrame:
         """Every stored declaration with its current outcome as training labels: ``inspected``
         (0 where none is recorded), ``contraband`` (missing while pending), ``seized_value_usd``
-        and ``outcome_date`` (the day the current result was recorded)."""
-        frame = self.declarations()
-        current = self.outcomes()
+        and ``outcome_date`` (the day the current result was recorded).
+
+        With ``before_day``, the store as it stood then: declarations of earlier days, each with
+        the latest outcome version recorded before that day (what a retraining run with that
+        cut-off sees, whatever was recorded since)."""
+        frame = self.declarations(end_day=before_day)
+        current = self.outcomes(all_versions=before_day is not None)
+        if before_day is not None and len(current):
+            current = current[current["recorded_day"] < before_day]
+            current = current.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
         labels = pd.DataFrame({
             "declaration_id": current["declaration_id"].to_numpy(dtype=object),
             "inspected": current["inspected"].to_numpy(dtype="float64"),

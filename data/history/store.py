@@ -14,7 +14,9 @@ beside the database), located by ``--history`` or
 SQLAlchemy: Core for the schema and the rare statements, driver-level SQL that SQLite and
 PostgreSQL both speak (``ON CONFLICT``, ``RETURNING``, ``UNION ALL`` of primary-key searches)
 for the hot paths, so a server database URL (``postgresql://...``) can replace the file without
-touching feature code.
+touching feature code. On PostgreSQL (``postgresql://user:password@host/db``, through psycopg 3)
+writers queue on a transaction-level advisory lock, readers read one snapshot (REPEATABLE READ)
+and missing numbers are stored as NULL, as SQLite does; the URL shown anywhere hides the password.
 
 Two write paths with one result: a vectorised one for bulk loads and the few-rows path of a
 scoring request (its new declarations' series read and written once). A background thread
@@ -33,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, make_url, select
+from sqlalchemy.exc import ArgumentError
 
 from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
@@ -60,6 +63,25 @@ def history_url(location: str | os.PathLike | None = None) -> str:
     if "://" in location:
         return location
     return f"sqlite:///{Path(location).expanduser().resolve()}"
+
+
+def shown_url(url: str) -> str:
+    """A store URL as shown to people (messages, logs, tracked parameters): the password masked."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # not a URL SQLAlchemy reads: who and how to log in masked together
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+    return parsed.render_as_string(hide_password=True) if parsed.password is not None else url
+
+
+def _driver_url(url: str) -> str:
+    """The URL the engine opens: a bare ``postgresql://`` (or ``postgres://``) through psycopg 3,
+    the driver the product installs (SQLAlchemy would otherwise look for psycopg2)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare):]
+    return url
 
 
 def open_history(location: str | os.PathLike | None = None) -> "HistoryStore":
@@ -90,7 +112,7 @@ class OutcomeReport:
 
 def _engine(url: str):
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(_driver_url(url), pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 300, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -131,22 +153,41 @@ def _upsert(conn, table, columns: list[str], rows: list[tuple], keys: tuple[str,
     conn.exec_driver_sql(sql, rows)
 
 
-def _column_list(column: pd.Series) -> list:
+def _column_list(column: pd.Series, nan_as_none: bool = False) -> list:
     if isinstance(column.dtype, pd.CategoricalDtype):
         values = np.append(np.asarray(column.cat.categories, dtype=object), None)
         codes = column.cat.codes.to_numpy()
         return values[np.where(codes < 0, len(values) - 1, codes)].tolist()
     if column.dtype == object:
         return _none(column.to_numpy())
-    return column.to_numpy().tolist()
+    return _numbers(column.to_numpy(), nan_as_none)
 
 
-def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = None) -> list[tuple]:
-    """Rows for the driver. Missing text becomes None; a missing number stays NaN, which SQLite
-    stores as NULL and PostgreSQL as NaN (both read back as missing)."""
+def _numbers(values: np.ndarray, nan_as_none: bool) -> list:
+    """A number column as Python numbers for the driver; with ``nan_as_none``, NaN as None."""
+    if nan_as_none and values.dtype.kind == "f":
+        missing = np.isnan(values)
+        if missing.any():
+            out = values.astype(object)
+            out[missing] = None
+            return out.tolist()
+    return values.tolist()
+
+
+def _nan_as_none(conn) -> bool:
+    """Whether a missing number must be sent as None: SQLite stores NaN as NULL, PostgreSQL would
+    store it as a number (NaN), which an integer column refuses and SQL aggregates count."""
+    return conn.dialect.name != "sqlite"
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = None,
+            nan_as_none: bool = False) -> list[tuple]:
+    """Rows for the driver: Python values in ``columns`` order, missing text as None, a missing
+    number as NaN (SQLite stores it as NULL) or, with ``nan_as_none``, as None."""
     constants = constants or {}
     n = len(frame)
-    return list(zip(*(([constants[c]] * n) if c in constants else _column_list(frame[c]) for c in columns)))
+    return list(zip(*(([constants[c]] * n) if c in constants else _column_list(frame[c], nan_as_none)
+                      for c in columns)))
 
 
 def _select_in(conn, sql: str, values: list) -> list:
@@ -443,7 +484,8 @@ class HistoryStore:
     checkpoint_interval: float = 1.0
 
     def __init__(self, url: str):
-        self.url = url
+        self._url = url
+        self.url = shown_url(url)  # what messages show: no password
         self.engine = _engine(url)
         self._checkpointer = None
         database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
@@ -454,7 +496,7 @@ class HistoryStore:
             if found is None:
                 conn.execute(S.meta.insert(), [{"name": "schema_version", "value": S.SCHEMA_VERSION}])
             elif found != S.SCHEMA_VERSION:
-                raise ValueError(f"{url}: history schema version {found}, this product reads version "
+                raise ValueError(f"{self.url}: history schema version {found}, this product reads version "
                                  f"{S.SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
@@ -484,7 +526,7 @@ class HistoryStore:
             self._checkpointer.start()
 
     def __getstate__(self):  # a store travels as its URL (to another process, say)
-        return {"url": self.url}
+        return {"url": self._url}
 
     def __setstate__(self, state):
         self.__init__(state["url"])
@@ -516,12 +558,19 @@ class HistoryStore:
     def _direct_transaction(self, write: bool):
         fairy = self.engine.raw_connection()
         sqlite_ = self.engine.dialect.name == "sqlite"
+        snapshot = not sqlite_ and not write and self.engine.dialect.driver == "psycopg"
         try:
+            if snapshot:  # psycopg begins the transaction, at this level, with the first statement
+                from psycopg import IsolationLevel
+
+                fairy.driver_connection.isolation_level = IsolationLevel.REPEATABLE_READ
             cursor = fairy.cursor()
             if sqlite_:
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             elif write:
                 cursor.execute("SELECT pg_advisory_xact_lock(7467)")
+            elif not snapshot:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             try:
                 yield _Direct(cursor, self.engine.dialect)
             except BaseException:
@@ -529,12 +578,18 @@ class HistoryStore:
                 raise
             cursor.execute("COMMIT") if sqlite_ else fairy.commit()
         finally:
+            if snapshot:
+                fairy.driver_connection.isolation_level = None  # the server's default again
             fairy.close()
 
     @contextmanager
     def reading(self):
-        """One consistent snapshot for several reads."""
+        """One consistent snapshot for several reads. (PostgreSQL's default level would give each
+        statement a snapshot of its own; a writer keeps that default, since it reads after
+        taking the writers' lock and must see what the writer before it committed.)"""
         with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 
@@ -661,8 +716,10 @@ class HistoryStore:
             ingest = self._begin_ingest(conn, source, declarations=n)
             cols = [c.name for c in S.declarations.columns]
             constants = {"ingest": ingest}
+            nan_as_none = _nan_as_none(conn)
             _upsert(conn, S.declarations, cols,
-                    list(zip(*((([constants[c]] * n) if c in constants else rows[c].tolist()) for c in cols))),
+                    list(zip(*((([constants[c]] * n) if c in constants else _numbers(rows[c], nan_as_none))
+                               for c in cols))),
                     ("declaration_id",))
             keys = rows["keys"]
             days: dict[tuple[str, str], list[int]] = {}
@@ -757,9 +814,11 @@ class HistoryStore:
         def write_rows() -> None:
             if len(changed):
                 cols = [c.name for c in S.declarations.columns]
-                _upsert(conn, S.declarations, cols, _tuples(changed, cols, {"ingest": ingest}), ("declaration_id",))
+                _upsert(conn, S.declarations, cols, _tuples(changed, cols, {"ingest": ingest}, _nan_as_none(conn)),
+                        ("declaration_id",))
             if len(new_versions_frame):
-                _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS, _tuples(new_versions_frame, S.OUTCOME_COLUMNS),
+                _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
+                        _tuples(new_versions_frame, S.OUTCOME_COLUMNS, nan_as_none=_nan_as_none(conn)),
                         ("declaration_id", "recorded_at"))
 
         if len(changed) < _OVERLAP_ROWS:
@@ -941,7 +1000,9 @@ class HistoryStore:
             query = query.where(t.c.day < end_day)
         with self.engine.connect() as conn:
             if ids is None:
-                rows = conn.execute(query.order_by(t.c.day, t.c.declaration_id)).all()
+                # ids in code point order on any database (SQLite's order; a server's may follow a locale)
+                by_id = t.c.declaration_id if conn.dialect.name == "sqlite" else t.c.declaration_id.collate("C")
+                rows = conn.execute(query.order_by(t.c.day, by_id)).all()
             else:
                 rows = []
                 for batch in _batches(ids):

@@ -136,6 +136,7 @@ def test_training_data_outcomes_count_after_the_lag_or_their_own_date(store):
     assert consistent(store)
 
 
+@pytest.mark.slow
 def test_two_processes_writing_at_once_lose_nothing(history_location, tmp_path):
     path = history_location("shared")
     open_history(path).close()

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, delete, event, func, make_url, select
+from sqlalchemy import ARRAY, Integer, any_, create_engine, delete, event, func, literal, make_url, select
 from sqlalchemy.exc import ArgumentError
 
 from contraband.data.columns import Columns, as_columns
@@ -50,6 +50,7 @@ DEFAULT_LOCATION = "history.db"
 #: where the data gives no record date, an outcome counts from its declaration's day plus this
 DEFAULT_OUTCOME_LAG_DAYS = 7
 _IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
+_COPY_ROWS = 2_000  # from this many rows, PostgreSQL receives them through COPY
 _FEW = 64  # a request of at most this many new declarations (and no outcomes) takes the lean path
 _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are read at once
 _OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
@@ -148,9 +149,38 @@ def _upsert(conn, table, columns: list[str], rows: list[tuple], keys: tuple[str,
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
-           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
-    conn.exec_driver_sql(sql, rows)
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_ROWS:
+        _upsert_copied(conn, table, columns, rows, keys, conflict)
+        return
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                         f"VALUES ({', '.join([mark] * len(columns))}) {conflict}", rows)
+
+
+def _upsert_copied(conn, table, columns: list[str], rows: list[tuple], keys: tuple[str, ...], conflict: str) -> None:
+    """:func:`_upsert` of many rows on PostgreSQL: COPY into a temporary table, then one
+    INSERT ... SELECT ... ON CONFLICT (several times faster than a statement per row). As with a
+    statement per row, the last of several rows with the same key is the one kept."""
+    where = [columns.index(k) for k in keys]
+    last = {tuple(row[i] for i in where): n for n, row in enumerate(rows)}
+    if len(last) != len(rows):
+        rows = [rows[n] for n in sorted(last.values())]
+    names = ", ".join(columns)
+    # integer columns arrive as double precision (an outcome's 0/1 is a float beside a missing one)
+    # and are cast back by the INSERT; row hashes (bigint) need every bit and arrive as they are
+    loose = ", ".join(f"CAST({c} AS double precision) AS {c}" if type(table.c[c].type) is Integer else c
+                      for c in columns)
+    incoming = f"incoming_{table.name}"
+    driver = conn.cursor.connection if isinstance(conn, _Direct) else conn.connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {incoming}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {incoming} ON COMMIT DROP AS SELECT {loose} FROM {table.name} "
+                       "WITH NO DATA")
+        with cursor.copy(f"COPY {incoming} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {incoming} {conflict}")
+        cursor.execute(f"DROP TABLE {incoming}")
 
 
 def _column_list(column: pd.Series, nan_as_none: bool = False) -> list:
@@ -192,11 +222,31 @@ def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = No
 
 def _select_in(conn, sql: str, values: list) -> list:
     """Rows of ``sql IN (values)``, in batches, through the driver (no per-value compilation)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     rows = []
     for batch in _batches(values):
-        rows += conn.exec_driver_sql(f"{sql} IN ({', '.join([mark] * len(batch))})", tuple(batch)).fetchall()
+        rows += conn.exec_driver_sql(f"{sql} {_in_marks(conn, len(batch))}", _in_params(conn, batch)).fetchall()
     return rows
+
+
+def _in_marks(conn, n: int) -> str:
+    """``IN (?, ?, ...)`` for ``n`` values; on PostgreSQL ``= ANY(%s)``, one array parameter (the
+    driver would spend longer finding thousands of placeholders in the text than the server
+    spends answering)."""
+    if conn.dialect.name == "postgresql":
+        return "= ANY(%s)"
+    return f"IN ({', '.join(['?' if conn.dialect.paramstyle == 'qmark' else '%s'] * n)})"
+
+
+def _in_params(conn, values: list) -> tuple:
+    """The parameters that go with :func:`_in_marks` (one list, an array, on PostgreSQL)."""
+    return (list(values),) if conn.dialect.name == "postgresql" else tuple(values)
+
+
+def _among(conn, column, values):
+    """``column IN (values)`` in SQLAlchemy Core; on PostgreSQL ``column = ANY(array)``."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _capture(fn, failures: list) -> None:
@@ -884,7 +934,7 @@ class HistoryStore:
         rows = [(table.kind, table.keys[i], blobs[i]) for i in order if not empty[i]]
         _upsert(conn, S.series, ["kind", "key", "data"], rows, ("kind", "key"))
         for batch in _batches(table.keys[empty]):
-            conn.execute(delete(S.series).where(S.series.c.kind == table.kind, S.series.c.key.in_(batch)))
+            conn.execute(delete(S.series).where(S.series.c.kind == table.kind, _among(conn, S.series.c.key, batch)))
 
     # --- reading ---------------------------------------------------------------------------
     def _hashes(self, conn, ids: np.ndarray) -> list:
@@ -898,7 +948,7 @@ class HistoryStore:
         out = {}
         for batch in _batches(ids):
             out.update(conn.execute(select(S.declarations.c.declaration_id, S.declarations.c.day)
-                                    .where(S.declarations.c.declaration_id.in_(batch))).all())
+                                    .where(_among(conn, S.declarations.c.declaration_id, batch))).all())
         return out
 
     def _stored(self, conn, ids) -> pd.DataFrame:
@@ -906,7 +956,7 @@ class HistoryStore:
         cols = [S.declarations.c[c] for c in _ENTITY_FIELDS]
         rows = []
         for batch in _batches(ids):
-            rows += conn.execute(select(*cols).where(S.declarations.c.declaration_id.in_(batch))).all()
+            rows += conn.execute(select(*cols).where(_among(conn, S.declarations.c.declaration_id, batch))).all()
         frame = pd.DataFrame(rows, columns=list(_ENTITY_FIELDS)) if rows else pd.DataFrame(
             {c: pd.Series(dtype=np.int64 if c == "day" else object) for c in _ENTITY_FIELDS})
         return frame.astype({"day": np.int64})
@@ -914,7 +964,7 @@ class HistoryStore:
     def _versions(self, conn, ids) -> pd.DataFrame:
         rows = []
         for batch in _batches(ids):
-            rows += conn.execute(select(*S.outcomes.c).where(S.outcomes.c.declaration_id.in_(batch))).all()
+            rows += conn.execute(select(*S.outcomes.c).where(_among(conn, S.outcomes.c.declaration_id, batch))).all()
         frame = pd.DataFrame(rows, columns=S.OUTCOME_COLUMNS)
         return frame.astype({"recorded_day": np.int64, "inspected": np.int64}) if len(frame) else frame
 
@@ -983,9 +1033,9 @@ class HistoryStore:
                 if size + len(batch) > _IN_BATCH or len(parts) >= 400:
                     run()
                     size = 0
-                parts.append(f"SELECT kind, key, data FROM series WHERE kind = {mark} AND key IN "
-                             f"({', '.join([mark] * len(batch))})")
-                params.extend([kind, *batch])
+                parts.append(f"SELECT kind, key, data FROM series WHERE kind = {mark} AND key "
+                             f"{_in_marks(conn, len(batch))}")
+                params.extend([kind, *_in_params(conn, batch)])
                 size += len(batch)
         run()
         return found
@@ -1006,7 +1056,7 @@ class HistoryStore:
             else:
                 rows = []
                 for batch in _batches(ids):
-                    rows += conn.execute(query.where(t.c.declaration_id.in_(batch))).all()
+                    rows += conn.execute(query.where(_among(conn, t.c.declaration_id, batch))).all()
         frame = pd.DataFrame(rows, columns=[*S.COLUMN_FIELDS, "day", "extras"])
         frame.insert(1, "declaration_date", DAY0 + pd.to_timedelta(frame.pop("day").astype("int64"), unit="D"))
         for name in S.COLUMN_FIELDS:
@@ -1130,5 +1180,5 @@ class HistoryView:
         return f"HistoryView({self.store.url!r}, outcomes before {date_of(self.outcomes_until):%Y-%m-%d})"
 
 
-__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "open_history", "history_url",
+__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "open_history", "history_url", "shown_url",
            "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "DEFAULT_LOCATION"]

@@ -77,6 +77,18 @@ def world_history(world, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def server_world_history(world, postgres):
+    """:func:`world_history` on the session's PostgreSQL server (closed: a test takes a copy of
+    it with ``history_helpers.clone``, which the server makes from it as a template)."""
+    from contraband.data.history import open_history
+
+    store = open_history(postgres.database("world"))
+    store.ingest(world, outcomes=True, source="world")
+    store.close()
+    return store
+
+
+@pytest.fixture(scope="session")
 def trained(world, world_history):
     """A detector trained on the world (default windows), its test window scored blind."""
     from contraband.models.training import fit_and_evaluate

@@ -59,6 +59,14 @@ def clone(store, path):
     return open_history(path)
 
 
+def location(store) -> str:
+    """Where a store is, as an operator gives it (``--history``): a file, or a bare
+    ``postgresql://`` URL with its password."""
+    if store.engine.dialect.name == "sqlite":
+        return store.engine.url.database
+    return store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _clone_database(store, name: str):
     import psycopg
 

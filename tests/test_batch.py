@@ -17,7 +17,7 @@ from contraband.data.intake import Limits, read_manifest
 from contraband.data.load import load_declarations
 from contraband.models.batch import global_ranks, score_batch
 from contraband.models.scoring import flag_count, ranks, scores
-from history_helpers import clone
+from history_helpers import clone, location
 from test_intake import messy_file
 
 
@@ -211,7 +211,7 @@ def test_the_score_command_shows_its_progress(registry, world_history, manifest_
 
 @pytest.mark.slow
 def test_the_score_command_with_a_postgresql_history_records_and_scores_as_with_sqlite(
-        registry, world, world_history, postgres, manifest_csv, tmp_path, monkeypatch):
+        registry, world_history, server_world_history, manifest_csv, tmp_path, monkeypatch):
     """``contraband score --history postgresql://...`` end to end: the same list, scores, flags and
     reasons as on the SQLite file, the same declarations recorded, and no password printed."""
     from click.testing import CliRunner
@@ -221,10 +221,9 @@ def test_the_score_command_with_a_postgresql_history_records_and_scores_as_with_
     from postgres import PASSWORD
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
-    server = postgres.database("score")
-    store = open_history(server)
-    store.ingest(world, outcomes=True, source="world")  # as world_history holds it
-    store.close()
+    copy = clone(server_world_history, tmp_path / "score")
+    server = location(copy)
+    copy.close()
     clone(world_history, tmp_path / "h.db").close()
     written, said = {}, {}
     for name, history in (("sqlite", str(tmp_path / "h.db")), ("postgresql", server)):

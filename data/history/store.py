@@ -1014,9 +1014,21 @@ class HistoryStore:
     @staticmethod
     def _fetch_series(conn, wanted: dict[str, list]) -> dict[str, tuple[list, list]]:
         """Blobs of the given (kind, keys), one statement per batch: a UNION ALL of one primary-key
-        search per kind (SQLite scans the whole table for a row-value IN list)."""
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        search per kind (SQLite scans the whole table for a row-value IN list); on PostgreSQL one
+        statement joining the pairs given as two arrays."""
         found: dict[str, tuple[list, list]] = {}
+        if conn.dialect.name == "postgresql":  # one statement, the same text for any request: two arrays
+            pairs = [(kind, key) for kind, keys in wanted.items() for key in keys]
+            if pairs:
+                rows = conn.exec_driver_sql(
+                    "SELECT s.kind, s.key, s.data FROM series s JOIN unnest(%s::text[], %s::text[]) AS w (kind, key) "
+                    "ON s.kind = w.kind AND s.key = w.key", ([p[0] for p in pairs], [p[1] for p in pairs])).fetchall()
+                for kind, key, data in rows:
+                    k, d = found.setdefault(kind, ([], []))
+                    k.append(key)
+                    d.append(data)
+            return found
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         parts, params, size = [], [], 0
 
         def run():
@@ -1033,9 +1045,9 @@ class HistoryStore:
                 if size + len(batch) > _IN_BATCH or len(parts) >= 400:
                     run()
                     size = 0
-                parts.append(f"SELECT kind, key, data FROM series WHERE kind = {mark} AND key "
-                             f"{_in_marks(conn, len(batch))}")
-                params.extend([kind, *_in_params(conn, batch)])
+                parts.append(f"SELECT kind, key, data FROM series WHERE kind = {mark} AND key IN "
+                             f"({', '.join([mark] * len(batch))})")
+                params.extend([kind, *batch])
                 size += len(batch)
         run()
         return found

@@ -109,6 +109,17 @@ def test_a_resent_result_adds_no_version_and_training_labels_are_the_current_res
     assert len(labelled) == 3 and labelled.loc["A", "hs_code"] == "381010"
 
 
+def test_a_reader_keeps_one_snapshot_while_a_writer_commits(store):
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"}]))
+    with store.reading() as conn:
+        count = "SELECT count(*) FROM declarations"
+        assert conn.exec_driver_sql(count).scalar() == 1
+        store.ingest(declarations([{"declaration_id": "B", "declaration_date": "2025-03-02"}]))  # committed
+        assert conn.exec_driver_sql(count).scalar() == 1  # not in this reader's snapshot
+        assert counts(store, "exporter", "E1", "2025-03-05") == (2, 0, 0)  # a new reader sees it
+    assert store.summary()["declarations"] == 2
+
+
 def test_outcomes_for_unknown_or_later_declarations_are_rejected_with_reasons(store):
     store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-10"}]))
     report = store.record_outcomes(pd.DataFrame({

@@ -48,11 +48,12 @@ fx_option = click.option("--fx", multiple=True, metavar="CODE=RATE", help="USD p
 
 def open_store(location: str):
     from contraband.data.history import open_history
+    from contraband.data.history.store import shown_url
 
     try:
         return open_history(location)
     except Exception as exc:  # an unreachable server, a file of another schema, a read-only folder
-        click.echo(f"error: cannot open the history store {location}: {exc}", err=True)
+        click.echo(f"error: cannot open the history store {shown_url(location)}: {exc}", err=True)
         sys.exit(1)
 
 

@@ -142,8 +142,10 @@ def score_files(paths, output, model_uri, mapping, fx, budget, exploration, seed
     except MappingError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    from contraband.data.history import BATCH_MEMORY_MAP
+
     detector = load_model(model_uri)
-    store = open_store(history_location)
+    store = open_store(history_location, memory_map=BATCH_MEMORY_MAP)
     try:
         report = score_batch(detector, paths, store, output, mapping=m, fx=fx, encoding=encoding, sheet=sheet,
                              budget=budget, exploration=exploration, seed=seed,
@@ -203,7 +205,7 @@ def _print_batch(report, store, budget, output, seconds, top) -> None:
 @encoding_option
 @sheet_option
 @click.option("--chunk-mb", type=click.FloatRange(min=0.01), help="Read CSV in chunks of about this many MB "
-              "(default 64; Parquet and XLSX in chunks of 250,000 rows). Memory follows the chunk, not the input.")
+              "(default 32; Parquet and XLSX in chunks of 250,000 rows). Memory follows the chunk, not the input.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto", show_default=True,
               help="A bar on a terminal, plain lines in a log (auto), or nothing.")
 @click.option("--spool", type=click.Path(file_okay=False), help="Folder for temporary parts (default: the system's).")

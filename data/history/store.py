@@ -53,6 +53,12 @@ _IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
 _COPY_ROWS = 2_000  # from this many rows, PostgreSQL receives them through COPY
 _FEW = 64  # a request of at most this many new declarations (and no outcomes) takes the lean path
 _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are read at once
+#: bytes of a SQLite store memory-mapped per connection (random series reads without a system
+#: call per page); mapped pages count in the process's resident memory, so batch scoring,
+#: which reads series in bulk, maps less (BATCH_MEMORY_MAP)
+MEMORY_MAP = 2**30
+BATCH_MEMORY_MAP = 2**28
+_WRITE_ROWS = 50_000  # declarations per statement of a bulk write (bounds the driver's Python rows)
 _OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
                   "destination_country", "exporter_id", "consignee_id", "declarant_id")
@@ -85,8 +91,8 @@ def _driver_url(url: str) -> str:
     return url
 
 
-def open_history(location: str | os.PathLike | None = None) -> "HistoryStore":
-    return HistoryStore(history_url(location))
+def open_history(location: str | os.PathLike | None = None, memory_map: int = MEMORY_MAP) -> "HistoryStore":
+    return HistoryStore(history_url(location), memory_map)
 
 
 @dataclass
@@ -111,7 +117,7 @@ class OutcomeReport:
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "declaration_id", "reason"]))
 
 
-def _engine(url: str):
+def _engine(url: str, memory_map: int = 0):
     if not url.startswith("sqlite"):
         return create_engine(_driver_url(url), pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 300, "check_same_thread": False})
@@ -127,7 +133,7 @@ def _engine(url: str):
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         # entity series are read at random: keep many pages at hand (memory-mapped, plus a page
         # cache of up to 64 MB per connection) instead of a system call per page
-        cursor.execute("PRAGMA mmap_size=1073741824")
+        cursor.execute(f"PRAGMA mmap_size={int(memory_map)}")
         cursor.execute("PRAGMA cache_size=-65536")
         # once copied into the database, the log is rewritten from its start rather than grown
         # (growing a file costs more than rewriting it); a bulk load's big log is cut to 64 MB
@@ -533,10 +539,11 @@ class HistoryStore:
     #: seconds between two copies of SQLite's write-ahead log into the database
     checkpoint_interval: float = 1.0
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, memory_map: int | None = None):
         self._url = url
         self.url = shown_url(url)  # what messages show: no password
-        self.engine = _engine(url)
+        self.memory_map = MEMORY_MAP if memory_map is None else int(memory_map)
+        self.engine = _engine(url, self.memory_map)
         self._checkpointer = None
         database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self._writers = _Writers(f"{database}-writer") if database and database != ":memory:" else None
@@ -576,10 +583,10 @@ class HistoryStore:
             self._checkpointer.start()
 
     def __getstate__(self):  # a store travels as its URL (to another process, say)
-        return {"url": self._url}
+        return {"url": self._url, "memory_map": self.memory_map}
 
     def __setstate__(self, state):
-        self.__init__(state["url"])
+        self.__init__(state["url"], state.get("memory_map"))
 
     def _one_writer(self):
         return self._writers.held() if self._writers is not None else nullcontext()
@@ -862,9 +869,11 @@ class HistoryStore:
             raise ValueError(f"outcomes for declarations not in the history: {list(unknown[:5])}")
 
         def write_rows() -> None:
-            if len(changed):
-                cols = [c.name for c in S.declarations.columns]
-                _upsert(conn, S.declarations, cols, _tuples(changed, cols, {"ingest": ingest}, _nan_as_none(conn)),
+            cols = [c.name for c in S.declarations.columns]
+            # in slices: the driver's rows are Python tuples, several times the frame's size
+            for start in range(0, len(changed), _WRITE_ROWS):
+                part = changed.iloc[start:start + _WRITE_ROWS]
+                _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
                         ("declaration_id",))
             if len(new_versions_frame):
                 _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,

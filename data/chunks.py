@@ -220,7 +220,7 @@ def _csv_blocks(stream, position, carry: bytes, eof: bool, header: bytes, line: 
     yielded = False
     while True:
         while not eof and len(carry) < chunk_bytes:
-            more = stream.read(chunk_bytes)
+            more = stream.read(chunk_bytes - len(carry))  # up to the chunk, not a chunk more
             eof = not more
             carry += more
         cut = len(carry) if eof else _cut_point(carry)

@@ -1,5 +1,5 @@
 """Training plots logged as PNG artifacts: PR curve, precision by budget, importance by family,
-calibration. Matplotlib runs headless (Agg)."""
+calibration, and the retraining job's drift bars. Matplotlib runs headless (Agg)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,25 @@ def calibration(score: np.ndarray, y: np.ndarray, bins: int = 10):
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
     ax.plot([score[g].mean() for g in groups if len(g)], [y[g].mean() for g in groups if len(g)], marker="o")
     ax.set(xlabel="mean predicted risk score", ylabel="observed contraband rate", title="Calibration (test, inspected)")
+    return fig
+
+
+def drift_bars(report, top: int = 25):
+    """PSI of the risk score, the flag rate and the ``top`` features, with the 0.1 and 0.2 lines."""
+    from contraband.models.drift import MODERATE, SIGNIFICANT
+
+    table = report.features.head(top)
+    names = ["risk score", "flag rate", *table["feature"].tolist()]
+    values = np.nan_to_num(np.array([report.score_psi, report.flag_rate_psi, *table["psi"].to_numpy()], dtype=float))
+    colors = ["tab:red" if v >= SIGNIFICANT else "tab:orange" if v >= MODERATE else "tab:green" for v in values]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(names) + 1.5))
+    ax.barh(np.arange(len(names))[::-1], values, color=colors)
+    ax.set_yticks(np.arange(len(names))[::-1], names, fontsize=7)
+    for x, style in ((MODERATE, ":"), (SIGNIFICANT, "--")):
+        ax.axvline(x, color="grey", linestyle=style, linewidth=1)
+    ax.set(xlabel="population stability index (training window -> newest window)",
+           title=f"Drift: {report.expected_rows:,} training rows vs {report.actual_rows:,} newest rows")
+    fig.tight_layout()
     return fig
 
 

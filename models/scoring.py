@@ -226,13 +226,17 @@ def score(detector, declarations, history, **kwargs) -> pd.DataFrame:
     return scores(detector, declarations, history, **kwargs).frame()
 
 
-def refresh_budget_reference(detector, history, days: int = REFERENCE_DAYS, rows: int = REFERENCE_ROWS) -> int:
+def refresh_budget_reference(detector, history, days: int = REFERENCE_DAYS, rows: int = REFERENCE_ROWS,
+                             before_day: int | None = None) -> int:
     """Recompute the model's budget reference from the last ``days`` days of the history (at
-    most ``rows`` declarations, a fixed sample by id). Returns the rows used (0: left as it was)."""
+    most ``rows`` declarations, a fixed sample by id), or of the days before ``before_day``.
+    Returns the rows used (0: left as it was)."""
     _, last = history.day_range()
     if last is None:
         return 0
-    recent = history.declarations(start_day=last - days + 1)
+    if before_day is not None:
+        last = min(last, before_day - 1)
+    recent = history.declarations(start_day=last - days + 1, end_day=last + 1)
     if not len(recent):
         return 0
     if len(recent) > rows:

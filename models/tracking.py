@@ -71,12 +71,15 @@ def _requirements() -> list[str]:
 class GateDecision:
     promoted: bool
     reason: str
-    challenger_version: str
+    challenger_version: str | None
     challenger_score: float
     champion_version: str | None = None
     champion_score: float | None = None
     rows: int = 0
     p_not_better: float | None = None
+    replaces_champion: bool = False  # a loadable champion exists (it becomes previous-champion)
+    min_improvement: float = MIN_IMPROVEMENT
+    alpha: float = ALPHA
 
 
 @contextmanager
@@ -96,11 +99,14 @@ def _scratch_history(path: Path):
 
 
 def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, dict[str, float]],
-                 curves: dict[str, tuple[np.ndarray, np.ndarray]], params: dict) -> tuple[str, str]:
+                 curves: dict[str, tuple[np.ndarray, np.ndarray]], params: dict,
+                 tags: dict[str, str] | None = None) -> tuple[str, str]:
     """Log one training run: parameters, data, metrics, plots and the pyfunc model.
 
     Returns the run id and the logged model's URI."""
     with mlflow.start_run() as run:
+        if tags:
+            mlflow.set_tags(tags)
         mlflow.log_params({k: v for k, v in params.items() if v is not None})
         mlflow.log_params({f"lgbm_{k}": v for k, v in detector.model_.get_params().items()
                            if isinstance(v, (int, float, str)) and k not in ("verbose",)})
@@ -135,9 +141,10 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
         return run.info.run_id, info.model_uri
 
 
-def register(model_uri: str, model_name: str) -> str:
-    """Register a logged model (``models:/m-...``) and return its version."""
-    return str(mlflow.register_model(model_uri, model_name).version)
+def register(model_uri: str, model_name: str, tags: dict[str, str] | None = None) -> str:
+    """Register a logged model (``models:/m-...``) with ``tags`` (in the same call) and return
+    its version."""
+    return str(mlflow.register_model(model_uri, model_name, tags=tags).version)
 
 
 def champion_version(client: MlflowClient, model_name: str) -> str | None:
@@ -162,11 +169,10 @@ def champion_data_end(client: MlflowClient, model_name: str, version: str) -> st
         return None
 
 
-def gate(client: MlflowClient, run_id: str, model_name: str, version: str, challenger_score: float,
-         compare, force: bool = False, promote: bool = True, min_improvement: float = MIN_IMPROVEMENT,
-         alpha: float = ALPHA) -> GateDecision:
-    """Move ``champion`` to ``version`` if the gate finds it better than the current champion (or
-    if forced).
+def decide(client: MlflowClient, model_name: str, challenger_version: str, challenger_score: float, compare,
+           force: bool = False, promote: bool = True, min_improvement: float = MIN_IMPROVEMENT,
+           alpha: float = ALPHA) -> GateDecision:
+    """Whether the challenger should take the ``champion`` alias (nothing is changed here).
 
     ``compare(champion_uri, champion_data_end)`` loads the champion and returns a
     :class:`~contraband.models.gate.Comparison` of both models on the same inspected test rows
@@ -175,7 +181,7 @@ def gate(client: MlflowClient, run_id: str, model_name: str, version: str, chall
     caught and reported: no promotion without ``force``.
     """
     current = champion_version(client, model_name)
-    decision = GateDecision(False, "", version, challenger_score, current)
+    decision = GateDecision(False, "", challenger_version, challenger_score, current)
     failure = None
     verdict = None
     if current is not None:
@@ -189,6 +195,7 @@ def gate(client: MlflowClient, run_id: str, model_name: str, version: str, chall
                 verdict = judge(comparison, min_improvement, alpha)
                 decision.challenger_score, decision.champion_score = verdict.challenger_score, verdict.champion_score
                 decision.rows, decision.p_not_better = verdict.rows, verdict.p_not_better
+    decision.replaces_champion = current is not None and not failure
     if not promote:
         decision.reason = "promotion not requested (--no-promote)"
     elif force:
@@ -208,22 +215,49 @@ def gate(client: MlflowClient, run_id: str, model_name: str, version: str, chall
         decision.reason = (f"challenger does not clearly beat champion v{current} on {GATE_METRIC}: "
                            f"{verdict.improvement:+.3f} (needs >= {min_improvement}), not better in "
                            f"{verdict.p_not_better:.1%} of bootstrap draws (needs <= {alpha:.0%}); {verdict.rows:,} rows")
-    if decision.promoted:
-        if current is not None and not failure:
-            client.set_registered_model_alias(model_name, PREVIOUS, current)
-        client.set_registered_model_alias(model_name, CHAMPION, version)
+    decision.min_improvement, decision.alpha = min_improvement, alpha
+    return decision
+
+
+def decision_tags(decision: GateDecision) -> dict[str, str]:
+    """The gate's decision as tags (on the run and on the version)."""
     tags = {"gate.decision": "promoted" if decision.promoted else "kept champion", "gate.reason": decision.reason,
             "gate.metric": GATE_METRIC, "gate.challenger_score": f"{decision.challenger_score:.6f}",
-            "gate.champion_version": str(current), "gate.champion_score": str(decision.champion_score),
+            "gate.champion_version": str(decision.champion_version), "gate.champion_score": str(decision.champion_score),
             "gate.rows": str(decision.rows), "gate.p_not_better": str(decision.p_not_better),
-            "gate.min_improvement": str(min_improvement), "gate.alpha": str(alpha)}
-    for k, v in tags.items():
-        client.set_tag(run_id, k, v[:5000])
-        client.set_model_version_tag(model_name, version, k, v[:5000])
+            "gate.min_improvement": str(decision.min_improvement), "gate.alpha": str(decision.alpha)}
+    return {k: v[:5000] for k, v in tags.items()}
+
+
+def apply(client: MlflowClient, run_id: str, model_name: str, version: str | None, decision: GateDecision,
+          tag_version: bool = True) -> None:
+    """Record the decision on the run (and on the registered ``version``, if any), then move
+    the aliases: the current champion becomes ``previous-champion`` before ``champion`` moves,
+    so that wherever this stops, ``champion`` names one complete version."""
+    if version is None and decision.promoted:
+        raise ValueError("a promoted model must be registered")
+    decision.challenger_version = version
+    for k, v in decision_tags(decision).items():
+        client.set_tag(run_id, k, v)
+        if tag_version and version is not None:
+            client.set_model_version_tag(model_name, version, k, v)
     if np.isfinite(decision.challenger_score):
         client.log_metric(run_id, f"gate/challenger_{GATE_METRIC}", decision.challenger_score)
     if decision.champion_score is not None and np.isfinite(decision.champion_score):
         client.log_metric(run_id, f"gate/champion_{GATE_METRIC}", decision.champion_score)
+    if decision.promoted:
+        if decision.replaces_champion:
+            client.set_registered_model_alias(model_name, PREVIOUS, decision.champion_version)
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+
+
+def gate(client: MlflowClient, run_id: str, model_name: str, version: str, challenger_score: float,
+         compare, force: bool = False, promote: bool = True, min_improvement: float = MIN_IMPROVEMENT,
+         alpha: float = ALPHA) -> GateDecision:
+    """Move ``champion`` to the registered ``version`` if the gate finds it better than the
+    current champion (or if forced): :func:`decide`, then :func:`apply`."""
+    decision = decide(client, model_name, version, challenger_score, compare, force, promote, min_improvement, alpha)
+    apply(client, run_id, model_name, version, decision)
     return decision
 
 
@@ -232,8 +266,9 @@ def describe(decision: GateDecision) -> str:
         f"v{decision.champion_version}" + ("" if decision.champion_score is None
                                            else f" {GATE_METRIC}={decision.champion_score:.3f}"))
     verdict = "promoted to @champion" if decision.promoted else "not promoted"
-    return (f"version {decision.challenger_version} {GATE_METRIC}={decision.challenger_score:.3f}; champion {champion}: "
+    challenger = f"version {decision.challenger_version}" if decision.challenger_version else "challenger (not registered)"
+    return (f"{challenger} {GATE_METRIC}={decision.challenger_score:.3f}; champion {champion}: "
             f"{verdict} ({decision.reason})")
 
 
-__all__ = ["setup", "log_training", "register", "gate", "load_detector", "tracking_uri", "describe"]
+__all__ = ["setup", "log_training", "register", "gate", "decide", "apply", "load_detector", "tracking_uri", "describe"]

@@ -86,12 +86,15 @@ class TrainOutcome:
     run_id: str | None = None
     version: str | None = None
     decision: object | None = None
+    test_features: pd.DataFrame | None = None  # the test window's features, read blind
 
 
 def fit_and_evaluate(frame: pd.DataFrame, history, valid_from=None, test_from=None, baselines: bool = True,
-                     plain_params: dict | None = None, log=print, n_jobs: int = 2, engine=None) -> TrainOutcome:
+                     plain_params: dict | None = None, log=print, n_jobs: int = 2,
+                     before_day: int | None = None, engine=None) -> TrainOutcome:
     """Fit on the training and validation windows, score the test window blind, beside the
-    baselines. ``frame`` must already be recorded in ``history`` (see :func:`record`).
+    baselines. ``frame`` must already be recorded in ``history`` (see :func:`record`). With
+    ``before_day`` the budget reference comes from the days before it (a retraining cut-off).
     ``engine``: where the detector is fitted (:mod:`contraband.engines`; default: this process)."""
     t0 = time.perf_counter()
     w = split_by_time(frame, valid_from, test_from)
@@ -100,7 +103,7 @@ def fit_and_evaluate(frame: pd.DataFrame, history, valid_from=None, test_from=No
     detector = Detector(log=log, n_jobs=n_jobs)
     detector = engine.fit(detector, w.train, w.valid, history) if engine else detector.fit(w.train, w.valid, history)
     detector.log = None  # the fitted object is logged and served: keep no reference to a printer
-    used = refresh_budget_reference(detector, history)
+    used = refresh_budget_reference(detector, history, before_day=before_day)
     log(f"budget reference: margins of {used:,} recent declarations in the history")
     t1 = time.perf_counter()
     features = detector.features(w.test, history.blind(day_of(w.test_from)))
@@ -120,7 +123,31 @@ def fit_and_evaluate(frame: pd.DataFrame, history, valid_from=None, test_from=No
     lab = labelled(w.test)
     curves = {name: (s[lab], labels(w.test)[lab]) for name, s in scores.items()}
     curves["model_probability"] = (detector.calibrate(scores["model"][lab]), labels(w.test)[lab])
-    return TrainOutcome(detector, w, results, {"fit_s": t1 - t0, "score_test_s": t2 - t1}, curves)
+    return TrainOutcome(detector, w, results, {"fit_s": t1 - t0, "score_test_s": t2 - t1}, curves,
+                        test_features=features)
+
+
+def champion_comparison(outcome: TrainOutcome, history):
+    """The gate's ``compare``: the challenger and the champion on the same inspected test rows,
+    dated after every row the champion saw, each scoring the whole test window blind."""
+    from contraband.models import tracking
+
+    test = outcome.windows.test
+    blind = history.blind(day_of(outcome.windows.test_from))
+    challenger_margin = outcome.detector.margin(outcome.test_features) if outcome.test_features is not None \
+        else outcome.detector.margin(outcome.detector.features(test, blind))
+
+    def compare(champion_uri: str, champion_data_to: str | None) -> Comparison | None:
+        champion = tracking.load_detector(champion_uri)
+        rows = labelled(test)
+        if champion_data_to:
+            rows &= (pd.to_datetime(test["declaration_date"]) > pd.Timestamp(champion_data_to)).to_numpy()
+        if not rows.any():
+            return None
+        theirs = champion.margin(champion.features(test, blind))
+        return Comparison(challenger_margin[rows], theirs[rows], labels(test)[rows])
+
+    return compare
 
 
 def record(frame: pd.DataFrame, history, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS, source: str = "train", log=print):
@@ -150,22 +177,7 @@ def train(frame: pd.DataFrame, history, valid_from=None, test_from=None, experim
     outcome.version = tracking.register(model_uri, model_name)
     log(f"logged run {outcome.run_id}, registered {model_name} version {outcome.version} "
         f"({time.perf_counter() - t0:.1f} s)")
-    test = outcome.windows.test
-    blind = history.blind(day_of(outcome.windows.test_from))
-    challenger_margin = outcome.detector.margin(outcome.detector.features(test, blind))
-
-    def compare(champion_uri: str, champion_data_to: str | None) -> Comparison | None:
-        """Both models on the same inspected test rows, dated after every row the champion saw,
-        each scoring the whole test window blind."""
-        champion = tracking.load_detector(champion_uri)
-        rows = labelled(test)
-        if champion_data_to:
-            rows &= (pd.to_datetime(test["declaration_date"]) > pd.Timestamp(champion_data_to)).to_numpy()
-        if not rows.any():
-            return None
-        theirs = champion.margin(champion.features(test, blind))
-        return Comparison(challenger_margin[rows], theirs[rows], labels(test)[rows])
-
+    compare = champion_comparison(outcome, history)
     outcome.decision = tracking.gate(client, outcome.run_id, model_name, outcome.version,
                                      outcome.results["model"][tracking.GATE_METRIC], compare,
                                      force=force, promote=promote)

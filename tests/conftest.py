@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic world, and the shared KCS dataset (skipped when absent)."""
+"""Shared fixtures: a small synthetic world, the shared KCS dataset (skipped when absent), and
+the databases a history store can live on (a SQLite file; a real PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,31 @@ def kcs_path():
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server started for the session from the Debian package's binaries
+    (tests/postgres.py), stopped at its end; skipped where they are not installed."""
+    import postgres as server
+
+    if server.binaries() is None:
+        pytest.skip(server.MISSING)
+    running = server.start()
+    yield running
+    running.stop()
+
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=DATABASES)
+def history_location(request, tmp_path):
+    """``history_location(name)``: where a new, empty history store goes, on each database in
+    turn: a SQLite file in the test's folder, then a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return lambda name: str(tmp_path / f"{name}.db")
+    return request.getfixturevalue("postgres").database
+
+
+@pytest.fixture(scope="session")
 def world_config() -> WorldConfig:
     return WorldConfig(rows=120_000, seed=7)
 
@@ -47,6 +73,18 @@ def world_history(world, tmp_path_factory):
 
     store = open_history(tmp_path_factory.mktemp("history") / "world.db")
     store.ingest(world, outcomes=True, source="world")
+    return store
+
+
+@pytest.fixture(scope="session")
+def server_world_history(world, postgres):
+    """:func:`world_history` on the session's PostgreSQL server (closed: a test takes a copy of
+    it with ``history_helpers.clone``, which the server makes from it as a template)."""
+    from contraband.data.history import open_history
+
+    store = open_history(postgres.database("world"))
+    store.ingest(world, outcomes=True, source="world")
+    store.close()
     return store
 
 

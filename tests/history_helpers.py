@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -38,14 +42,40 @@ def counts(store, kind: str, key: str, day: str) -> tuple[int, int, int]:
 
 
 def clone(store, path):
-    """A copy of a SQLite history store (through SQLite's backup API), opened."""
+    """A copy of a history store, opened: a SQLite store's file copied to ``path`` (through
+    SQLite's backup API); a PostgreSQL store's database copied, on its server, to a new database
+    named after ``path`` (CREATE DATABASE ... TEMPLATE)."""
     import sqlite3
 
     from contraband.data.history import open_history
 
+    if store.engine.dialect.name == "postgresql":
+        return _clone_database(store, Path(path).stem)
     source = sqlite3.connect(store.url.removeprefix("sqlite:///"))
     target = sqlite3.connect(str(path))
     source.backup(target)
     source.close()
     target.close()
     return open_history(path)
+
+
+def location(store) -> str:
+    """Where a store is, as an operator gives it (``--history``): a file, or a bare
+    ``postgresql://`` URL with its password."""
+    if store.engine.dialect.name == "sqlite":
+        return store.engine.url.database
+    return store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _clone_database(store, name: str):
+    import psycopg
+
+    from contraband.data.history import open_history
+
+    url = store.engine.url
+    copy = f"{re.sub(r'[^a-z0-9_]', '_', name.lower())[:40]}_{secrets.token_hex(4)}"
+    store.engine.dispose()  # a template database must have no other sessions (the store reconnects)
+    server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{url.database}"')
+    return open_history(url.set(drivername="postgresql", database=copy).render_as_string(hide_password=False))

@@ -381,3 +381,64 @@ def test_two_workers_record_outcomes_at_once_and_follow_a_reload(service, world,
         assert all(s >= reloaded.json()["loaded_at"] for s in seen), seen
     finally:
         two.stop()
+
+
+@pytest.mark.slow
+def test_the_service_on_a_postgresql_history(service, server_world_history, world, tmp_path):
+    """Two workers over a history on a real PostgreSQL server: keys kept there, declarations
+    scored and recorded, outcomes recorded at once through both workers and counting from the
+    next day, a reload that the other worker follows; the password never printed."""
+    from contraband.api.access import CACHE_SECONDS, KeyRing
+    from history_helpers import clone, location
+    from postgres import PASSWORD
+    from service_helpers import Service
+
+    store = clone(server_world_history, tmp_path / "service")
+    ring = KeyRing(store)
+    keys = {"analyst": ring.create("analyst", "tests"), "admin": ring.create("admin", "tests")}
+    env = {**service.env, "CONTRABAND_HISTORY": location(store), "CONTRABAND_FOLLOW_SECONDS": "0.5"}
+    two = Service(tmp_path, env, "--workers", "2", keys=keys)
+    try:
+        exporter = "EX-PG"
+        records = [_today_declaration(world, f"PG{i}", exporter) for i in range(30)]
+        tomorrow = _today_declaration(world, "PG-TOM", exporter, day_offset=1)
+        scored = post(two, "/v1/declarations/score", {"declarations": [*records, tomorrow]})
+        assert scored.status_code == 200 and len(scored.json()["rows"]) == 31
+
+        def seizures():
+            return get(two, f"/v1/declarations/{tomorrow['declaration_id']}/evidence").json()["history"][
+                "exporter_prior_seizures"]
+
+        before = seizures()
+
+        def record(i):
+            with httpx.Client() as http:
+                r = http.post(f"{two.url}/v1/outcomes", headers={"X-API-Key": keys["analyst"]},
+                              json={"outcomes": [{"declaration_id": records[i]["declaration_id"], "inspected": True,
+                                                  "contraband_found": bool(i % 2)}]}, timeout=60)
+                return r.json()["recorded"]
+
+        with ThreadPoolExecutor(8) as pool:
+            assert sum(pool.map(record, range(30))) == 30
+        assert seizures() == before + 15  # recorded today: history for tomorrow's declaration
+        assert store.outcomes(ids=[r["declaration_id"] for r in records])["contraband"].sum() == 15
+        reloaded = httpx.post(f"{two.url}/v1/model/reload", headers={"X-API-Key": keys["admin"]}, timeout=120)
+        assert reloaded.status_code == 200
+        deadline, seen = time.time() + 60, set()
+        while time.time() < deadline:
+            seen = set()
+            for _ in range(10):
+                with httpx.Client() as http:
+                    seen.add(http.get(f"{two.url}/v1/model", headers={"X-API-Key": keys["analyst"]}).json()["loaded_at"])
+            if all(s >= reloaded.json()["loaded_at"] for s in seen):
+                break
+            time.sleep(0.5)
+        assert all(s >= reloaded.json()["loaded_at"] for s in seen), seen
+        assert ring.revoke(keys["analyst"])
+        time.sleep(CACHE_SECONDS + 0.1)
+        assert httpx.get(f"{two.url}/v1/model", headers={"X-API-Key": keys["analyst"]}).status_code == 401
+        said = two.log.read_text(errors="replace")
+        assert "history postgresql://contraband:***@127.0.0.1:" in said and PASSWORD not in said
+    finally:
+        two.stop()
+        store.close()

@@ -17,7 +17,7 @@ from contraband.data.intake import Limits, read_manifest
 from contraband.data.load import load_declarations
 from contraband.models.batch import global_ranks, score_batch
 from contraband.models.scoring import flag_count, ranks, scores
-from history_helpers import clone
+from history_helpers import clone, location
 from test_intake import messy_file
 
 
@@ -207,3 +207,37 @@ def test_the_score_command_shows_its_progress(registry, world_history, manifest_
     else:  # a log: whole lines only
         assert "\r" not in result.stderr and "scoring: 3,998 rows of 3,998 rows (100%)" in result.stderr
     assert "3,998 valid, 2 rejected" in result.stdout and "flagged for inspection at a 5% budget" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_score_command_with_a_postgresql_history_records_and_scores_as_with_sqlite(
+        registry, world_history, server_world_history, manifest_csv, tmp_path, monkeypatch):
+    """``contraband score --history postgresql://...`` end to end: the same list, scores, flags and
+    reasons as on the SQLite file, the same declarations recorded, and no password printed."""
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+    from contraband.data.history import open_history
+    from postgres import PASSWORD
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    copy = clone(server_world_history, tmp_path / "score")
+    server = location(copy)
+    copy.close()
+    clone(world_history, tmp_path / "h.db").close()
+    written, said = {}, {}
+    for name, history in (("sqlite", str(tmp_path / "h.db")), ("postgresql", server)):
+        out = tmp_path / f"{name}.csv"
+        result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(out), "--history", history,
+                                           "--progress", "none", "--chunk-mb", "0.2"])
+        assert result.exit_code == 0, result.output
+        written[name] = pd.read_csv(out, dtype={"declaration_id": str}, keep_default_na=False, na_values=[""])
+        said[name] = result.output
+    pd.testing.assert_frame_equal(written["postgresql"], written["sqlite"])
+    assert written["sqlite"]["rank"].notna().sum() == 3998
+    assert "3,998 new in postgresql://contraband:***@127.0.0.1:" in said["postgresql"]
+    assert PASSWORD not in said["postgresql"]
+    on_file, on_server = open_history(tmp_path / "h.db"), open_history(server)
+    assert {**on_server.summary(), "url": ""} == {**on_file.summary(), "url": ""}
+    pd.testing.assert_frame_equal(on_server.declarations(), on_file.declarations())
+    on_server.close()

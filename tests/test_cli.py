@@ -1,5 +1,6 @@
 """The ``contraband`` command line: generate and validate, run as a user runs them."""
 
+import re
 import subprocess
 import sys
 
@@ -16,6 +17,11 @@ def test_generate_writes_a_world_and_prints_its_summary(tmp_path):
     assert result.exit_code == 0, result.output
     assert "5,000 declarations, 2025-01-01 to 2025-12-31" in result.output
     assert "typology" in result.output and f"wrote {out}" in result.output
+    # each step is printed as it ends, with the time since the start, before the summary
+    steps = [line for line in result.output.splitlines() if re.match(r"\[\s*\d+\.\d s\] ", line)]
+    assert [s.split("] ")[1].split(":")[0].split(" ")[0] for s in steps] == \
+        ["traders", "shipments", "declarations", "inspections", "writing"]
+    assert result.output.index(steps[-1]) < result.output.index("typology")
     frame = pd.read_csv(out, dtype={"hs_code": "str"})
     assert len(frame) == 5000 and frame["hs_code"].str.len().min() >= 6
 

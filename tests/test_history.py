@@ -1,6 +1,6 @@
 """The history store: idempotent ingest, outcome versions, as-of counts, and real processes
 writing at once. Every test ends by checking the series against a rebuild from the stored
-declarations and outcomes."""
+declarations and outcomes. Each store test runs on SQLite and on a real PostgreSQL server."""
 
 import subprocess
 import sys
@@ -15,8 +15,8 @@ from history_helpers import counts, declarations, snapshot
 
 
 @pytest.fixture()
-def store(tmp_path):
-    s = open_history(tmp_path / "history.db")
+def store(history_location):
+    s = open_history(history_location("history"))
     yield s
     s.close()
 
@@ -109,6 +109,17 @@ def test_a_resent_result_adds_no_version_and_training_labels_are_the_current_res
     assert len(labelled) == 3 and labelled.loc["A", "hs_code"] == "381010"
 
 
+def test_a_reader_keeps_one_snapshot_while_a_writer_commits(store):
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"}]))
+    with store.reading() as conn:
+        count = "SELECT count(*) FROM declarations"
+        assert conn.exec_driver_sql(count).scalar() == 1
+        store.ingest(declarations([{"declaration_id": "B", "declaration_date": "2025-03-02"}]))  # committed
+        assert conn.exec_driver_sql(count).scalar() == 1  # not in this reader's snapshot
+        assert counts(store, "exporter", "E1", "2025-03-05") == (2, 0, 0)  # a new reader sees it
+    assert store.summary()["declarations"] == 2
+
+
 def test_outcomes_for_unknown_or_later_declarations_are_rejected_with_reasons(store):
     store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-10"}]))
     report = store.record_outcomes(pd.DataFrame({
@@ -136,8 +147,9 @@ def test_training_data_outcomes_count_after_the_lag_or_their_own_date(store):
     assert consistent(store)
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
-    path = tmp_path / "shared.db"
+@pytest.mark.slow
+def test_two_processes_writing_at_once_lose_nothing(history_location, tmp_path):
+    path = history_location("shared")
     open_history(path).close()
     script = tmp_path / "writer.py"
     script.write_text(textwrap.dedent(f"""
@@ -145,7 +157,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
         import pandas as pd
         from contraband.data.history import open_history
         name = sys.argv[1]
-        store = open_history({str(path)!r})
+        store = open_history({path!r})
         for batch in range(30):
             rows = [{{"declaration_id": f"{{name}}-{{batch}}-{{i}}", "declaration_date": f"2025-03-{{1 + i % 20:02d}}",
                      "hs_code": "381010", "goods_description": "solder paste", "origin_country": "CN",
@@ -174,14 +186,14 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     assert consistent(store)
 
 
-def test_a_few_declarations_at_a_time_leave_the_same_store_as_one_bulk_load(world, tmp_path):
+def test_a_few_declarations_at_a_time_leave_the_same_store_as_one_bulk_load(world, history_location):
     """Scoring requests record through a lean path, bulk loads through the general one: the
     resulting series, and the row hashes that recognise a re-send, must be the same."""
     rows = world[world["declaration_date"] >= "2026-10-01"].head(300).drop(
         columns=["inspected", "contraband", "seized_value_usd"])
-    bulk = open_history(tmp_path / "bulk.db")
+    bulk = open_history(history_location("bulk"))
     bulk.ingest(rows, chunk_rows=1000)  # 300 rows: the general path
-    few = open_history(tmp_path / "few.db")
+    few = open_history(history_location("few"))
     for start in range(0, len(rows), 7):  # 7 at a time: the lean path
         assert few.ingest(rows.iloc[start:start + 7]).new == len(rows.iloc[start:start + 7])
     assert snapshot(few) == snapshot(bulk)
@@ -226,3 +238,38 @@ def test_the_write_ahead_log_stays_small_under_a_steady_stream_of_requests(world
     # each request writes about 50 kB of pages: a log that is never restarted holds all of them
     assert size < 5_000_000, f"the log grew to {size:,} bytes over {len(rows)} requests"
     assert consistent(open_history(tmp_path / "history.db"))
+
+
+def test_a_series_reads_the_same_from_bytes_or_a_memoryview():
+    """A driver may hand a stored series back as bytes (psycopg, sqlite3) or as a memoryview."""
+    from contraband.data.history.series import SeriesTable, decode, encode
+
+    rows = [np.array([[3, 1, 0, 0], [9, 4, 2, 1]]), np.array([[5, 2, 1, 1]])]
+    blobs = [encode(r) for r in rows]
+    from_bytes = SeriesTable.from_blobs("exporter", ["E1", "E2"], blobs)
+    from_views = SeriesTable.from_blobs("exporter", ["E1", "E2"], [memoryview(b) for b in blobs])
+    assert np.array_equal(from_views.day, from_bytes.day) and np.array_equal(from_views.cum, from_bytes.cum)
+    assert np.array_equal(decode(memoryview(blobs[0])), rows[0])
+
+
+def test_a_server_store_never_shows_its_password_and_travels_to_another_process(postgres, tmp_path):
+    import pickle
+
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+    from postgres import PASSWORD
+
+    location = postgres.database("shown")
+    store = open_history(location.replace("postgresql://", "postgres://"))  # the short scheme works too
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"}]))
+    assert PASSWORD not in f"{store.url} {store!r} {store.summary()} {store.blind(0)!r}"
+    assert store.url.startswith("postgres://contraband:***@127.0.0.1:")
+    travelled = pickle.loads(pickle.dumps(store))  # as a batch or service worker receives it
+    assert travelled.summary()["declarations"] == 1
+    shown = CliRunner().invoke(main, ["history", "info", "--history", location])
+    assert shown.exit_code == 0 and "declarations: 1 " in shown.output and PASSWORD not in shown.output
+    refused = CliRunner().invoke(main, ["history", "info", "--history", location.replace(PASSWORD, "wrong")])
+    assert refused.exit_code == 1 and "cannot open the history store postgresql://contraband:***@" in refused.output
+    assert "password authentication failed" in refused.output
+    store.close()

@@ -1,6 +1,7 @@
 """The scoring contract: a declaration's risk score depends only on the declaration and on the
 history recorded strictly before its day; never on the rest of the request, its order or its
-chunking. Freshness: what is scored or recorded today counts from tomorrow. Blind evaluation."""
+chunking. Freshness: what is scored or recorded today counts from tomorrow. Blind evaluation.
+The contract is checked with the history on SQLite and on a real PostgreSQL server."""
 
 import numpy as np
 import pandas as pd
@@ -9,17 +10,22 @@ import pytest
 from contraband.data.contract import OUTCOME_FIELDS
 from contraband.data.history import day_of, open_history
 from contraband.models.scoring import score
+from conftest import DATABASES
 from history_helpers import clone
 
 CUT = "2026-09-01"
 
 
-@pytest.fixture(scope="module")
-def base(world, tmp_path_factory):
-    """The world's history before the cut (declarations and outcomes)."""
-    store = open_history(tmp_path_factory.mktemp("contract") / "base.db")
+@pytest.fixture(scope="module", params=DATABASES)
+def base(request, world, tmp_path_factory):
+    """The world's history before the cut (declarations and outcomes), on each database in turn."""
+    if request.param == "sqlite":
+        store = open_history(tmp_path_factory.mktemp("contract") / "base.db")
+    else:
+        store = open_history(request.getfixturevalue("postgres").database("contract_base"))
     store.ingest(world[world["declaration_date"] < CUT], outcomes=True)
-    return store
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +95,18 @@ def test_an_outcome_counts_from_the_day_after_it_was_recorded(trained, base, man
     assert risk[1] > risk[0]  # the seizure recorded yesterday raises today's risk
 
 
-def test_blind_evaluation_is_the_store_as_it_stood_on_the_first_test_day(trained, world, tmp_path):
+@pytest.mark.slow
+def test_blind_evaluation_is_the_store_as_it_stood_on_the_first_test_day(trained, world, history_location):
     """Scoring the test window blind equals scoring it against a store that never received an
     outcome recorded on or after the first test day; with the outcomes visible it differs."""
     test_from = trained.windows.test_from
     lag = pd.Timedelta(days=7)
     known = world[world["declaration_date"] + lag < test_from]
     unknown = world[world["declaration_date"] + lag >= test_from]
-    then = open_history(tmp_path / "then.db")
+    then = open_history(history_location("then"))
     then.ingest(known, outcomes=True, lag_days=7)
     then.ingest(unknown, outcomes=False)
-    full = open_history(tmp_path / "full.db")
+    full = open_history(history_location("full"))
     full.ingest(world, outcomes=True, lag_days=7)
     d, test = trained.detector, trained.windows.test
     blind = d.features(test, full.blind(day_of(test_from)))

@@ -4,6 +4,7 @@
   reading declaration files, writing results);
 - ``data``    ``generate``, ``validate`` and ``history`` (ingest, info, rebuild);
 - ``detect``  ``train``, ``evaluate``, ``score``;
+- ``retrain`` the unattended retraining job (exit status promoted / kept / failed);
 - ``service`` ``serve`` (the API and the analyst's page) and ``keys`` (API keys);
 - ``demo``    the main job on embedded defaults, ending by serving the page.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from contraband.cli import data, demo, detect, service
+from contraband.cli import data, demo, detect, retrain, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +25,8 @@ def main() -> None:
     """Score customs declarations for rare-earth contraband hidden under false declarations."""
 
 
-for command in (data.generate, data.validate, data.history, detect.train, detect.evaluate, detect.score, service.serve,
+for command in (data.generate, data.validate, data.history, detect.train, detect.evaluate, detect.score, retrain.retrain,
+                service.serve,
                 service.keys, demo.demo):
     main.add_command(command)
 

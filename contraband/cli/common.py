@@ -47,13 +47,14 @@ mapping_option = click.option("--mapping", type=click.Path(exists=True, dir_okay
 fx_option = click.option("--fx", multiple=True, metavar="CODE=RATE", help="USD per unit of a currency, e.g. KRW=0.00077.")
 
 
-def open_store(location: str):
+def open_store(location: str, memory_map: int | None = None):
     from contraband.data.history import open_history
+    from contraband.data.history.store import shown_url
 
     try:
-        return open_history(location)
+        return open_history(location) if memory_map is None else open_history(location, memory_map)
     except Exception as exc:  # an unreachable server, a file of another schema, a read-only folder
-        click.echo(f"error: cannot open the history store {location}: {exc}", err=True)
+        click.echo(f"error: cannot open the history store {shown_url(location)}: {exc}", err=True)
         sys.exit(1)
 
 

@@ -46,9 +46,13 @@ def generate(rows, seed, start, months, prevalence, inspection_rate, output):
                              inspection_rate=inspection_rate)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from contraband.cli.progress import steps
+
+    log = steps(click.echo)
     t0 = time.perf_counter()
-    world = make_world(config)
+    world = make_world(config, log=log)
     t1 = time.perf_counter()
+    log(f"writing {output}")
     path = write(world, output)
     t2 = time.perf_counter()
     click.echo(summarise(world))

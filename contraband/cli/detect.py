@@ -52,10 +52,12 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
     """Record the data in the history, train the detector, compare it with the baselines, log it
     to MLflow and run the gate. Without --data, train on the history store itself: its
     declarations and the analysts' latest recorded outcomes (no export needed)."""
+    from contraband.cli.progress import steps
     from contraband.models import metrics as M
     from contraband.models.tracking import describe, tracking_uri
     from contraband.models.training import train as run_training
 
+    log = steps(click.echo)
     quiet_mlflow()
     store = open_store(history_location)
     if paths:
@@ -74,7 +76,7 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
         try:
             outcome = run_training(frame, store, valid_from, test_from, experiment, model_name, promote, force,
                                    params={"data": data, "mapping": mapping, "engine": engine_name}, lag_days=lag_days,
-                                   log=click.echo, record_data=bool(paths), engine=engine)
+                                   log=log, record_data=bool(paths), engine=engine)
         except ValueError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -154,8 +156,10 @@ def _score_files(engine, paths, output, model_uri, mapping, fx, budget, explorat
     except MappingError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    from contraband.data.history import BATCH_MEMORY_MAP
+
     detector = load_model(model_uri)
-    store = open_store(history_location)
+    store = open_store(history_location, memory_map=BATCH_MEMORY_MAP)
     try:
         report = engine.score(detector, paths, store, output, mapping=m, fx=fx, encoding=encoding, sheet=sheet,
                               budget=budget, exploration=exploration, seed=seed,
@@ -215,7 +219,7 @@ def _print_batch(report, store, budget, output, seconds, top) -> None:
 @encoding_option
 @sheet_option
 @click.option("--chunk-mb", type=click.FloatRange(min=0.01), help="Read CSV in chunks of about this many MB "
-              "(default 64; Parquet and XLSX in chunks of 250,000 rows). Memory follows the chunk, not the input.")
+              "(default 32; Parquet and XLSX in chunks of 250,000 rows). Memory follows the chunk, not the input.")
 @click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto", show_default=True,
               help="A bar on a terminal, plain lines in a log (auto), or nothing.")
 @click.option("--spool", type=click.Path(file_okay=False), help="Folder for temporary parts (default: the system's).")

@@ -2,7 +2,10 @@
 in a log (every ``interval`` seconds and at the end), nothing when asked for quiet.
 
 ``progress(label, total, unit)`` makes one bar; ``update(n, **info)`` adds ``n`` units done
-(``info`` is shown beside, e.g. ``rows=...``); ``close()`` ends it with a last line."""
+(``info`` is shown beside, e.g. ``rows=...``); ``close()`` ends it with a last line.
+
+Commands made of a few long steps (``generate``, ``train``, ``retrain``) print each step as it
+ends, stamped with the time since the command started (:func:`steps`)."""
 
 from __future__ import annotations
 
@@ -77,6 +80,17 @@ class _Quiet:
 
     def close(self) -> None:
         pass
+
+
+def steps(echo=None):
+    """A ``log(message)`` that prints each step stamped with the seconds since the start."""
+    start = time.monotonic()
+    echo = echo or (lambda line: print(line, flush=True))
+
+    def log(message: str) -> None:
+        echo(f"[{time.monotonic() - start:7.1f} s] {message}")
+
+    return log
 
 
 def reporter(mode: str = "auto", stream=None, interval: float = INTERVAL):

@@ -43,11 +43,12 @@ def run_server(host: str, port: int, workers: int, settings) -> None:
 def serve(host, port, workers, model_uri, model_cache, max_upload_mb, history_location):
     """Serve the scoring API and the analyst's page (http://HOST:PORT/)."""
     from contraband.api.settings import Settings
+    from contraband.data.history.store import shown_url
 
     settings = Settings(history=history_location, model_uri=model_uri, model_cache=model_cache,
                         max_upload_bytes=int(max_upload_mb * 2**20))
     click.echo(f"serving {model_uri} on http://{host}:{port}/ ({workers} worker{'s' if workers > 1 else ''}; "
-               f"history {history_location}); API keys: contraband keys create --role analyst", err=True)
+               f"history {shown_url(history_location)}); API keys: contraband keys create --role analyst", err=True)
     run_server(host, port, workers, settings)
 
 

@@ -13,6 +13,7 @@ model holds none of this: it reads the store as of the day before each declarati
 
 from contraband.data.keys import DAY0, date_of, day_numbers, day_of
 from contraband.data.history.store import (
+    BATCH_MEMORY_MAP,
     DEFAULT_LOCATION,
     DEFAULT_OUTCOME_LAG_DAYS,
     ENV,
@@ -24,5 +25,5 @@ from contraband.data.history.store import (
     open_history,
 )
 
-__all__ = ["DAY0", "DEFAULT_LOCATION", "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "HistoryStore", "HistoryView",
+__all__ = ["BATCH_MEMORY_MAP", "DAY0", "DEFAULT_LOCATION", "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "HistoryStore", "HistoryView",
            "IngestReport", "OutcomeReport", "date_of", "day_numbers", "day_of", "history_url", "open_history"]

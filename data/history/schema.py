@@ -8,13 +8,13 @@
 - ``outcomes``: every version of every inspection outcome, keyed by declaration and record
   time: a correction is a new version, earlier versions stay;
 - ``series``: per entity (kind, key), the packed daily cumulative counts (derived from the
-  two tables above, kept in step with them in the same transaction);
+  two tables above, kept in step with them in the same transaction; stored uncompressed);
 - ``meta``: the schema version.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import DDL, BigInteger, Column, Float, Integer, LargeBinary, MetaData, Table, Text, event
 
 from contraband.data.contract import FEATURE_FIELDS, FIELD_BY_NAME
 
@@ -73,6 +73,10 @@ series = Table(
     Column("data", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )
+# PostgreSQL would compress a long series each time it is rewritten (every request rewrites a
+# dozen): kept uncompressed, a request's write takes half the time
+event.listen(series, "after_create", DDL("ALTER TABLE series ALTER COLUMN data SET STORAGE EXTERNAL")
+             .execute_if(dialect="postgresql"))
 
 meta = Table(
     "meta", metadata,

@@ -14,7 +14,9 @@ beside the database), located by ``--history`` or
 SQLAlchemy: Core for the schema and the rare statements, driver-level SQL that SQLite and
 PostgreSQL both speak (``ON CONFLICT``, ``RETURNING``, ``UNION ALL`` of primary-key searches)
 for the hot paths, so a server database URL (``postgresql://...``) can replace the file without
-touching feature code.
+touching feature code. On PostgreSQL (``postgresql://user:password@host/db``, through psycopg 3)
+writers queue on a transaction-level advisory lock, readers read one snapshot (REPEATABLE READ)
+and missing numbers are stored as NULL, as SQLite does; the URL shown anywhere hides the password.
 
 Two write paths with one result: a vectorised one for bulk loads and the few-rows path of a
 scoring request (its new declarations' series read and written once). A background thread
@@ -33,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import ARRAY, Integer, any_, create_engine, delete, event, func, literal, make_url, select
+from sqlalchemy.exc import ArgumentError
 
 from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
@@ -47,8 +50,15 @@ DEFAULT_LOCATION = "history.db"
 #: where the data gives no record date, an outcome counts from its declaration's day plus this
 DEFAULT_OUTCOME_LAG_DAYS = 7
 _IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
+_COPY_ROWS = 2_000  # from this many rows, PostgreSQL receives them through COPY
 _FEW = 64  # a request of at most this many new declarations (and no outcomes) takes the lean path
 _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are read at once
+#: bytes of a SQLite store memory-mapped per connection (random series reads without a system
+#: call per page); mapped pages count in the process's resident memory, so batch scoring,
+#: which reads series in bulk, maps less (BATCH_MEMORY_MAP)
+MEMORY_MAP = 2**30
+BATCH_MEMORY_MAP = 2**28
+_WRITE_ROWS = 50_000  # declarations per statement of a bulk write (bounds the driver's Python rows)
 _OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
                   "destination_country", "exporter_id", "consignee_id", "declarant_id")
@@ -62,8 +72,27 @@ def history_url(location: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{Path(location).expanduser().resolve()}"
 
 
-def open_history(location: str | os.PathLike | None = None) -> "HistoryStore":
-    return HistoryStore(history_url(location))
+def shown_url(url: str) -> str:
+    """A store URL as shown to people (messages, logs, tracked parameters): the password masked."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # not a URL SQLAlchemy reads: who and how to log in masked together
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+    return parsed.render_as_string(hide_password=True) if parsed.password is not None else url
+
+
+def _driver_url(url: str) -> str:
+    """The URL the engine opens: a bare ``postgresql://`` (or ``postgres://``) through psycopg 3,
+    the driver the product installs (SQLAlchemy would otherwise look for psycopg2)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare):]
+    return url
+
+
+def open_history(location: str | os.PathLike | None = None, memory_map: int = MEMORY_MAP) -> "HistoryStore":
+    return HistoryStore(history_url(location), memory_map)
 
 
 @dataclass
@@ -88,9 +117,9 @@ class OutcomeReport:
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "declaration_id", "reason"]))
 
 
-def _engine(url: str):
+def _engine(url: str, memory_map: int = 0):
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(_driver_url(url), pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": 300, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -104,7 +133,7 @@ def _engine(url: str):
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         # entity series are read at random: keep many pages at hand (memory-mapped, plus a page
         # cache of up to 64 MB per connection) instead of a system call per page
-        cursor.execute("PRAGMA mmap_size=1073741824")
+        cursor.execute(f"PRAGMA mmap_size={int(memory_map)}")
         cursor.execute("PRAGMA cache_size=-65536")
         # once copied into the database, the log is rewritten from its start rather than grown
         # (growing a file costs more than rewriting it); a bulk load's big log is cut to 64 MB
@@ -126,36 +155,104 @@ def _upsert(conn, table, columns: list[str], rows: list[tuple], keys: tuple[str,
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
-           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
-    conn.exec_driver_sql(sql, rows)
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_ROWS:
+        _upsert_copied(conn, table, columns, rows, keys, conflict)
+        return
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                         f"VALUES ({', '.join([mark] * len(columns))}) {conflict}", rows)
 
 
-def _column_list(column: pd.Series) -> list:
+def _upsert_copied(conn, table, columns: list[str], rows: list[tuple], keys: tuple[str, ...], conflict: str) -> None:
+    """:func:`_upsert` of many rows on PostgreSQL: COPY into a temporary table, then one
+    INSERT ... SELECT ... ON CONFLICT (several times faster than a statement per row). As with a
+    statement per row, the last of several rows with the same key is the one kept."""
+    where = [columns.index(k) for k in keys]
+    last = {tuple(row[i] for i in where): n for n, row in enumerate(rows)}
+    if len(last) != len(rows):
+        rows = [rows[n] for n in sorted(last.values())]
+    names = ", ".join(columns)
+    # integer columns arrive as double precision (an outcome's 0/1 is a float beside a missing one)
+    # and are cast back by the INSERT; row hashes (bigint) need every bit and arrive as they are
+    loose = ", ".join(f"CAST({c} AS double precision) AS {c}" if type(table.c[c].type) is Integer else c
+                      for c in columns)
+    incoming = f"incoming_{table.name}"
+    driver = conn.cursor.connection if isinstance(conn, _Direct) else conn.connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {incoming}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {incoming} ON COMMIT DROP AS SELECT {loose} FROM {table.name} "
+                       "WITH NO DATA")
+        with cursor.copy(f"COPY {incoming} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {incoming} {conflict}")
+        cursor.execute(f"DROP TABLE {incoming}")
+
+
+def _column_list(column: pd.Series, nan_as_none: bool = False) -> list:
     if isinstance(column.dtype, pd.CategoricalDtype):
         values = np.append(np.asarray(column.cat.categories, dtype=object), None)
         codes = column.cat.codes.to_numpy()
         return values[np.where(codes < 0, len(values) - 1, codes)].tolist()
     if column.dtype == object:
         return _none(column.to_numpy())
-    return column.to_numpy().tolist()
+    return _numbers(column.to_numpy(), nan_as_none)
 
 
-def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = None) -> list[tuple]:
-    """Rows for the driver. Missing text becomes None; a missing number stays NaN, which SQLite
-    stores as NULL and PostgreSQL as NaN (both read back as missing)."""
+def _numbers(values: np.ndarray, nan_as_none: bool) -> list:
+    """A number column as Python numbers for the driver; with ``nan_as_none``, NaN as None."""
+    if nan_as_none and values.dtype.kind == "f":
+        missing = np.isnan(values)
+        if missing.any():
+            out = values.astype(object)
+            out[missing] = None
+            return out.tolist()
+    return values.tolist()
+
+
+def _nan_as_none(conn) -> bool:
+    """Whether a missing number must be sent as None: SQLite stores NaN as NULL, PostgreSQL would
+    store it as a number (NaN), which an integer column refuses and SQL aggregates count."""
+    return conn.dialect.name != "sqlite"
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str], constants: dict | None = None,
+            nan_as_none: bool = False) -> list[tuple]:
+    """Rows for the driver: Python values in ``columns`` order, missing text as None, a missing
+    number as NaN (SQLite stores it as NULL) or, with ``nan_as_none``, as None."""
     constants = constants or {}
     n = len(frame)
-    return list(zip(*(([constants[c]] * n) if c in constants else _column_list(frame[c]) for c in columns)))
+    return list(zip(*(([constants[c]] * n) if c in constants else _column_list(frame[c], nan_as_none)
+                      for c in columns)))
 
 
 def _select_in(conn, sql: str, values: list) -> list:
     """Rows of ``sql IN (values)``, in batches, through the driver (no per-value compilation)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     rows = []
     for batch in _batches(values):
-        rows += conn.exec_driver_sql(f"{sql} IN ({', '.join([mark] * len(batch))})", tuple(batch)).fetchall()
+        rows += conn.exec_driver_sql(f"{sql} {_in_marks(conn, len(batch))}", _in_params(conn, batch)).fetchall()
     return rows
+
+
+def _in_marks(conn, n: int) -> str:
+    """``IN (?, ?, ...)`` for ``n`` values; on PostgreSQL ``= ANY(%s)``, one array parameter (the
+    driver would spend longer finding thousands of placeholders in the text than the server
+    spends answering)."""
+    if conn.dialect.name == "postgresql":
+        return "= ANY(%s)"
+    return f"IN ({', '.join(['?' if conn.dialect.paramstyle == 'qmark' else '%s'] * n)})"
+
+
+def _in_params(conn, values: list) -> tuple:
+    """The parameters that go with :func:`_in_marks` (one list, an array, on PostgreSQL)."""
+    return (list(values),) if conn.dialect.name == "postgresql" else tuple(values)
+
+
+def _among(conn, column, values):
+    """``column IN (values)`` in SQLAlchemy Core; on PostgreSQL ``column = ANY(array)``."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _capture(fn, failures: list) -> None:
@@ -442,9 +539,11 @@ class HistoryStore:
     #: seconds between two copies of SQLite's write-ahead log into the database
     checkpoint_interval: float = 1.0
 
-    def __init__(self, url: str):
-        self.url = url
-        self.engine = _engine(url)
+    def __init__(self, url: str, memory_map: int | None = None):
+        self._url = url
+        self.url = shown_url(url)  # what messages show: no password
+        self.memory_map = MEMORY_MAP if memory_map is None else int(memory_map)
+        self.engine = _engine(url, self.memory_map)
         self._checkpointer = None
         database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self._writers = _Writers(f"{database}-writer") if database and database != ":memory:" else None
@@ -454,7 +553,7 @@ class HistoryStore:
             if found is None:
                 conn.execute(S.meta.insert(), [{"name": "schema_version", "value": S.SCHEMA_VERSION}])
             elif found != S.SCHEMA_VERSION:
-                raise ValueError(f"{url}: history schema version {found}, this product reads version "
+                raise ValueError(f"{self.url}: history schema version {found}, this product reads version "
                                  f"{S.SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
@@ -484,10 +583,10 @@ class HistoryStore:
             self._checkpointer.start()
 
     def __getstate__(self):  # a store travels as its URL (to another process, say)
-        return {"url": self.url}
+        return {"url": self._url, "memory_map": self.memory_map}
 
     def __setstate__(self, state):
-        self.__init__(state["url"])
+        self.__init__(state["url"], state.get("memory_map"))
 
     def _one_writer(self):
         return self._writers.held() if self._writers is not None else nullcontext()
@@ -516,12 +615,19 @@ class HistoryStore:
     def _direct_transaction(self, write: bool):
         fairy = self.engine.raw_connection()
         sqlite_ = self.engine.dialect.name == "sqlite"
+        snapshot = not sqlite_ and not write and self.engine.dialect.driver == "psycopg"
         try:
+            if snapshot:  # psycopg begins the transaction, at this level, with the first statement
+                from psycopg import IsolationLevel
+
+                fairy.driver_connection.isolation_level = IsolationLevel.REPEATABLE_READ
             cursor = fairy.cursor()
             if sqlite_:
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             elif write:
                 cursor.execute("SELECT pg_advisory_xact_lock(7467)")
+            elif not snapshot:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             try:
                 yield _Direct(cursor, self.engine.dialect)
             except BaseException:
@@ -529,12 +635,18 @@ class HistoryStore:
                 raise
             cursor.execute("COMMIT") if sqlite_ else fairy.commit()
         finally:
+            if snapshot:
+                fairy.driver_connection.isolation_level = None  # the server's default again
             fairy.close()
 
     @contextmanager
     def reading(self):
-        """One consistent snapshot for several reads."""
+        """One consistent snapshot for several reads. (PostgreSQL's default level would give each
+        statement a snapshot of its own; a writer keeps that default, since it reads after
+        taking the writers' lock and must see what the writer before it committed.)"""
         with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 
@@ -661,8 +773,10 @@ class HistoryStore:
             ingest = self._begin_ingest(conn, source, declarations=n)
             cols = [c.name for c in S.declarations.columns]
             constants = {"ingest": ingest}
+            nan_as_none = _nan_as_none(conn)
             _upsert(conn, S.declarations, cols,
-                    list(zip(*((([constants[c]] * n) if c in constants else rows[c].tolist()) for c in cols))),
+                    list(zip(*((([constants[c]] * n) if c in constants else _numbers(rows[c], nan_as_none))
+                               for c in cols))),
                     ("declaration_id",))
             keys = rows["keys"]
             days: dict[tuple[str, str], list[int]] = {}
@@ -755,11 +869,15 @@ class HistoryStore:
             raise ValueError(f"outcomes for declarations not in the history: {list(unknown[:5])}")
 
         def write_rows() -> None:
-            if len(changed):
-                cols = [c.name for c in S.declarations.columns]
-                _upsert(conn, S.declarations, cols, _tuples(changed, cols, {"ingest": ingest}), ("declaration_id",))
+            cols = [c.name for c in S.declarations.columns]
+            # in slices: the driver's rows are Python tuples, several times the frame's size
+            for start in range(0, len(changed), _WRITE_ROWS):
+                part = changed.iloc[start:start + _WRITE_ROWS]
+                _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
+                        ("declaration_id",))
             if len(new_versions_frame):
-                _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS, _tuples(new_versions_frame, S.OUTCOME_COLUMNS),
+                _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
+                        _tuples(new_versions_frame, S.OUTCOME_COLUMNS, nan_as_none=_nan_as_none(conn)),
                         ("declaration_id", "recorded_at"))
 
         if len(changed) < _OVERLAP_ROWS:
@@ -825,7 +943,7 @@ class HistoryStore:
         rows = [(table.kind, table.keys[i], blobs[i]) for i in order if not empty[i]]
         _upsert(conn, S.series, ["kind", "key", "data"], rows, ("kind", "key"))
         for batch in _batches(table.keys[empty]):
-            conn.execute(delete(S.series).where(S.series.c.kind == table.kind, S.series.c.key.in_(batch)))
+            conn.execute(delete(S.series).where(S.series.c.kind == table.kind, _among(conn, S.series.c.key, batch)))
 
     # --- reading ---------------------------------------------------------------------------
     def _hashes(self, conn, ids: np.ndarray) -> list:
@@ -839,7 +957,7 @@ class HistoryStore:
         out = {}
         for batch in _batches(ids):
             out.update(conn.execute(select(S.declarations.c.declaration_id, S.declarations.c.day)
-                                    .where(S.declarations.c.declaration_id.in_(batch))).all())
+                                    .where(_among(conn, S.declarations.c.declaration_id, batch))).all())
         return out
 
     def _stored(self, conn, ids) -> pd.DataFrame:
@@ -847,7 +965,7 @@ class HistoryStore:
         cols = [S.declarations.c[c] for c in _ENTITY_FIELDS]
         rows = []
         for batch in _batches(ids):
-            rows += conn.execute(select(*cols).where(S.declarations.c.declaration_id.in_(batch))).all()
+            rows += conn.execute(select(*cols).where(_among(conn, S.declarations.c.declaration_id, batch))).all()
         frame = pd.DataFrame(rows, columns=list(_ENTITY_FIELDS)) if rows else pd.DataFrame(
             {c: pd.Series(dtype=np.int64 if c == "day" else object) for c in _ENTITY_FIELDS})
         return frame.astype({"day": np.int64})
@@ -855,7 +973,7 @@ class HistoryStore:
     def _versions(self, conn, ids) -> pd.DataFrame:
         rows = []
         for batch in _batches(ids):
-            rows += conn.execute(select(*S.outcomes.c).where(S.outcomes.c.declaration_id.in_(batch))).all()
+            rows += conn.execute(select(*S.outcomes.c).where(_among(conn, S.outcomes.c.declaration_id, batch))).all()
         frame = pd.DataFrame(rows, columns=S.OUTCOME_COLUMNS)
         return frame.astype({"recorded_day": np.int64, "inspected": np.int64}) if len(frame) else frame
 
@@ -905,9 +1023,21 @@ class HistoryStore:
     @staticmethod
     def _fetch_series(conn, wanted: dict[str, list]) -> dict[str, tuple[list, list]]:
         """Blobs of the given (kind, keys), one statement per batch: a UNION ALL of one primary-key
-        search per kind (SQLite scans the whole table for a row-value IN list)."""
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        search per kind (SQLite scans the whole table for a row-value IN list); on PostgreSQL one
+        statement joining the pairs given as two arrays."""
         found: dict[str, tuple[list, list]] = {}
+        if conn.dialect.name == "postgresql":  # one statement, the same text for any request: two arrays
+            pairs = [(kind, key) for kind, keys in wanted.items() for key in keys]
+            if pairs:
+                rows = conn.exec_driver_sql(
+                    "SELECT s.kind, s.key, s.data FROM series s JOIN unnest(%s::text[], %s::text[]) AS w (kind, key) "
+                    "ON s.kind = w.kind AND s.key = w.key", ([p[0] for p in pairs], [p[1] for p in pairs])).fetchall()
+                for kind, key, data in rows:
+                    k, d = found.setdefault(kind, ([], []))
+                    k.append(key)
+                    d.append(data)
+            return found
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         parts, params, size = [], [], 0
 
         def run():
@@ -941,11 +1071,13 @@ class HistoryStore:
             query = query.where(t.c.day < end_day)
         with self.engine.connect() as conn:
             if ids is None:
-                rows = conn.execute(query.order_by(t.c.day, t.c.declaration_id)).all()
+                # ids in code point order on any database (SQLite's order; a server's may follow a locale)
+                by_id = t.c.declaration_id if conn.dialect.name == "sqlite" else t.c.declaration_id.collate("C")
+                rows = conn.execute(query.order_by(t.c.day, by_id)).all()
             else:
                 rows = []
                 for batch in _batches(ids):
-                    rows += conn.execute(query.where(t.c.declaration_id.in_(batch))).all()
+                    rows += conn.execute(query.where(_among(conn, t.c.declaration_id, batch))).all()
         frame = pd.DataFrame(rows, columns=[*S.COLUMN_FIELDS, "day", "extras"])
         frame.insert(1, "declaration_date", DAY0 + pd.to_timedelta(frame.pop("day").astype("int64"), unit="D"))
         for name in S.COLUMN_FIELDS:
@@ -993,12 +1125,19 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return conn.execute(select(S.meta.c.value).where(S.meta.c.name == name)).scalar()
 
-    def labelled_declarations(self) -> pd.DataFrame:
+    def labelled_declarations(self, before_day: int | None = None) -> pd.DataFrame:
         """Every stored declaration with its current outcome as training labels: ``inspected``
         (0 where none is recorded), ``contraband`` (missing while pending), ``seized_value_usd``
-        and ``outcome_date`` (the day the current result was recorded)."""
-        frame = self.declarations()
-        current = self.outcomes()
+        and ``outcome_date`` (the day the current result was recorded).
+
+        With ``before_day``, the store as it stood then: declarations of earlier days, each with
+        the latest outcome version recorded before that day (what a retraining run with that
+        cut-off sees, whatever was recorded since)."""
+        frame = self.declarations(end_day=before_day)
+        current = self.outcomes(all_versions=before_day is not None)
+        if before_day is not None and len(current):
+            current = current[current["recorded_day"] < before_day]
+            current = current.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
         labels = pd.DataFrame({
             "declaration_id": current["declaration_id"].to_numpy(dtype=object),
             "inspected": current["inspected"].to_numpy(dtype="float64"),
@@ -1069,5 +1208,5 @@ class HistoryView:
         return f"HistoryView({self.store.url!r}, outcomes before {date_of(self.outcomes_until):%Y-%m-%d})"
 
 
-__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "open_history", "history_url",
+__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "open_history", "history_url", "shown_url",
            "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "DEFAULT_LOCATION"]

@@ -75,9 +75,11 @@ def _countries(*columns: np.ndarray) -> list[pd.Categorical]:
     return [pd.Categorical(c, categories=categories) for c in columns]
 
 
-def generate(config: WorldConfig | None = None) -> pd.DataFrame:
-    """A synthetic world of ``config.rows`` declarations (contract columns plus ``truth_*``)."""
+def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
+    """A synthetic world of ``config.rows`` declarations (contract columns plus ``truth_*``);
+    ``log(message)``, if given, hears of each step as it ends."""
     config = config or WorldConfig()
+    say = log or (lambda message: None)
     rng = np.random.default_rng(config.seed)
     day_index = calendar.days(config)
     horizon = len(day_index)
@@ -85,10 +87,12 @@ def generate(config: WorldConfig | None = None) -> pd.DataFrame:
     n_smuggle = round(config.prevalence * config.rows) if pressure.sum() > 0 else 0
 
     pop = entities.build(rng, config.rows, horizon, config.rows_per_exporter)
+    say(f"traders: {len(pop.exporter_country):,} exporters, {len(pop.consignee_country):,} consignees")
     n_exp, n_con = len(pop.exporter_country), len(pop.consignee_country)
     bg = trade.background(rng, config.rows - n_smuggle, pop, calendar.trade_seasonality(day_index))
     sm, nets = smuggling.contraband(rng, n_smuggle, pop, pressure, materials, n_exp, n_con)
     n_bg, n_sm = len(bg["day"]), len(sm["day"])
+    say(f"shipments: {n_bg:,} honest, {n_sm:,} carrying contraband")
 
     def both(key, default=None):
         other = sm.get(key, np.full(n_sm, default)) if n_sm else np.zeros(0)
@@ -169,12 +173,14 @@ def generate(config: WorldConfig | None = None) -> pd.DataFrame:
     age = age[order]
     frame.insert(0, "declaration_id", pd.Series(np.arange(1, len(frame) + 1)).map("DCL{:09d}".format).astype("str"))
 
+    say(f"declarations: {len(frame):,} rows")
     outcomes = inspection.inspect(
         rng, frame, age, frame["truth_contraband"].to_numpy(), frame["truth_value_usd"].to_numpy(),
         config.inspection_rate, config.random_inspection_share, config.detection_rate,
     )
     for name, values in outcomes.items():
         frame.insert(frame.columns.get_loc("truth_contraband"), name, values)
+    say(f"inspections: {int(frame['inspected'].sum()):,}")
     _rename_after_seizure(frame, rng, "exporter_id", "EX", start=n_exp + n_shells)
     _rename_after_seizure(frame, rng, "consignee_id", "CS", start=len(consignee_ids), share=0.5)
     # categories in sorted order: the order of first appearance (honest rows were generated

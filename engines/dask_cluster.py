@@ -1,6 +1,6 @@
 """The Dask engine's cluster: a client of the scheduler given, or of a ``LocalCluster`` on
 127.0.0.1 (worker processes, no dashboard) started for the run and closed after it; and the
-history store each worker process opens once (a store travels as its URL)."""
+history store each worker process opens once (a store travels as its URL and settings)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,17 @@ _stores: dict = {}
 _stores_lock = threading.Lock()
 
 
-def worker_store(url: str, outcomes_until: int | None = None):
-    """The history store at ``url``, opened once per worker process (a blind view of it when
-    ``outcomes_until`` is given)."""
-    from contraband.data.history import open_history
+def worker_store(address: dict, outcomes_until: int | None = None):
+    """The history store at ``address`` (:func:`store_address`), opened once per worker process
+    (a blind view of it when ``outcomes_until`` is given)."""
+    from contraband.data.history import HistoryStore
 
+    key = tuple(sorted(address.items()))
     with _stores_lock:
-        store = _stores.get(url)
+        store = _stores.get(key)
         if store is None:
-            store = _stores[url] = open_history(url)
+            store = _stores[key] = HistoryStore.__new__(HistoryStore)
+            store.__setstate__(address)
     return store if outcomes_until is None else store.blind(outcomes_until)
 
 
@@ -41,10 +43,11 @@ def close_worker_stores() -> int:
     return n
 
 
-def store_address(history) -> tuple[str, int | None]:
-    """What a worker needs to open ``history`` (a store or a blind view of one)."""
+def store_address(history) -> tuple[dict, int | None]:
+    """What a worker needs to open ``history`` (a store, or a blind view of one): the store's
+    pickled state (its URL, password included, and settings), and the view's last day."""
     store = getattr(history, "store", history)
-    return store.url, getattr(history, "outcomes_until", None)
+    return store.__getstate__(), getattr(history, "outcomes_until", None)
 
 
 class DaskEngine:

@@ -93,14 +93,14 @@ def _rejected(chunk: CheckedChunk) -> pd.DataFrame | None:
     return chunk.rejected_text()
 
 
-def _record(declarations: pd.DataFrame, url: str, source: str) -> int:
-    return record_chunk(declarations, worker_store(url), source) if len(declarations) else 0
+def _record(declarations: pd.DataFrame, address: dict, source: str) -> int:
+    return record_chunk(declarations, worker_store(address), source) if len(declarations) else 0
 
 
-def _margins(declarations: pd.DataFrame, detector, url: str, seed: int) -> pd.DataFrame:
+def _margins(declarations: pd.DataFrame, detector, address: dict, seed: int) -> pd.DataFrame:
     if not len(declarations):
         return pd.DataFrame({"margin": np.zeros(0), "draw": np.zeros(0)})
-    margin, draw = chunk_margins(detector, declarations, worker_store(url), seed)
+    margin, draw = chunk_margins(detector, declarations, worker_store(address), seed)
     return pd.DataFrame({"margin": margin, "draw": draw}, index=declarations.index)
 
 
@@ -108,9 +108,9 @@ def _ids_at(declarations: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     return declarations["declaration_id"].to_numpy(dtype=object)[rows]
 
 
-def _run(declarations: pd.DataFrame, detector, url: str, margin, rank, flagged, explored, max_reasons: int,
+def _run(declarations: pd.DataFrame, detector, address: dict, margin, rank, flagged, explored, max_reasons: int,
          path: str) -> str:
-    write_run(ranked_run(detector, declarations, worker_store(url), margin, rank, flagged, explored, max_reasons),
+    write_run(ranked_run(detector, declarations, worker_store(address), margin, rank, flagged, explored, max_reasons),
               Path(path))
     return path
 
@@ -131,7 +131,7 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
     _check(budget, exploration, mode, "budget")
     files = manifest_files(paths)
     report = BatchReport(files=[str(f) for f in files])
-    url, _ = store_address(history)
+    address, _ = store_address(history)
     work = _Spool(spool)
     try:
         # 1. read, check, record -------------------------------------------------------------
@@ -161,7 +161,7 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         sizes = np.asarray(client.gather(client.map(len, parts)), dtype=np.int64)
         report.scored = int(sizes.sum())
         if record:
-            report.recorded_new = int(sum(client.gather(client.map(_record, parts, url=url, source=source))))
+            report.recorded_new = int(sum(client.gather(client.map(_record, parts, address=address, source=source))))
         else:
             wait(parts)
         bar.update(sum(f.stat().st_size for f in files), rows=report.rows_read)
@@ -175,7 +175,7 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         frame = dd.from_delayed(parts, meta=client.submit(lambda f: f.iloc[:0], parts[0]).result(),
                                 verify_meta=False)
         [shared] = client.scatter([detector], broadcast=True, hash=False)
-        scored = frame.map_partitions(_margins, shared, url, seed, meta=meta, enforce_metadata=False).compute()
+        scored = frame.map_partitions(_margins, shared, address, seed, meta=meta, enforce_metadata=False).compute()
         margin, draw = scored["margin"].to_numpy(), scored["draw"].to_numpy()
         del scored
         bar.update(report.scored)
@@ -192,7 +192,7 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         bar = progress("explaining", report.scored, "rows")
         cuts = [slice(offsets[p], offsets[p + 1]) for p in range(len(parts))]
         runs = client.gather(client.map(
-            _run, parts, [shared] * len(parts), [url] * len(parts), [margin[c] for c in cuts],
+            _run, parts, [shared] * len(parts), [address] * len(parts), [margin[c] for c in cuts],
             [rank[c] for c in cuts], [flagged[c] for c in cuts], [explored[c] for c in cuts],
             [max_reasons] * len(parts), [str(work.path / f"run-{p}.arrow") for p in range(len(parts))]))
         bar.update(report.scored)

@@ -40,8 +40,8 @@ from contraband.engines.dask_cluster import store_address, worker_store
 _ROWS_PER_PARTITION = 50_000
 
 
-def _features(part: pd.DataFrame, pipeline, url: str, outcomes_until: int | None) -> pd.DataFrame:
-    return pipeline.transform(part, worker_store(url, outcomes_until))
+def _features(part: pd.DataFrame, pipeline, address: dict, outcomes_until: int | None) -> pd.DataFrame:
+    return pipeline.transform(part, worker_store(address, outcomes_until))
 
 
 def trees_by_early_stopping(scores: np.ndarray, rounds: int) -> int:
@@ -86,11 +86,11 @@ class DaskTrainer:
 
     def features(self, pipeline, frame: pd.DataFrame, rows: np.ndarray, history) -> pd.DataFrame:
         chosen = frame[rows]
-        url, until = store_address(history)
+        address, until = store_address(history)
         [shared] = self.client.scatter([pipeline], broadcast=True, hash=False)  # a key of its own (see _frame)
         meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in pipeline.feature_names_out_})
         parts = self._frame(chosen, self._partitions(len(chosen)))
-        return parts.map_partitions(_features, shared, url, until, meta=meta).compute()
+        return parts.map_partitions(_features, shared, address, until, meta=meta).compute()
 
     def _fit(self, detector, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> lgb.LGBMClassifier:
         x = x.reset_index(drop=True)

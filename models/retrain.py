@@ -151,9 +151,10 @@ def _log_drift(client, run_id: str, report: DriftReport) -> None:
 
 def retrain(history, cut_off, *, window_days: int = DEFAULT_WINDOW_DAYS, experiment: str | None = None,
             model_name: str | None = None, force: bool = False, budget: float = 0.05, baselines: bool = True,
-            log=print) -> RetrainResult:
+            log=print, engine=None) -> RetrainResult:
     """Train a challenger on the history before ``cut_off``, compare it blind with the champion,
-    promote it if the gate says so, log everything (with the drift report) to MLflow."""
+    promote it if the gate says so, log everything (with the drift report) to MLflow.
+    ``engine``: where the challenger is fitted (:mod:`contraband.engines`; default: this process)."""
     import mlflow
 
     from contraband.models import tracking
@@ -170,7 +171,7 @@ def retrain(history, cut_off, *, window_days: int = DEFAULT_WINDOW_DAYS, experim
         return earlier
 
     try:
-        return _run(client, history, cut, window_days, model_name, force, budget, baselines, log)
+        return _run(client, history, cut, window_days, model_name, force, budget, baselines, log, engine)
     except Exception as exc:
         if not getattr(exc, "retrain_run_id", None):
             _record_failure(client, experiment_id, key, model_name, exc)
@@ -190,7 +191,7 @@ def _record_failure(client, experiment_id: str, cut_off: str, model_name: str, e
 
 
 def _run(client, history, cut: pd.Timestamp, window_days: int, model_name: str, force: bool, budget: float,
-         baselines: bool, log) -> RetrainResult:
+         baselines: bool, log, engine=None) -> RetrainResult:
     from contraband.models import tracking
 
     key = f"{cut:%Y-%m-%d}"
@@ -205,7 +206,7 @@ def _run(client, history, cut: pd.Timestamp, window_days: int, model_name: str, 
         f"recorded before it ({time.perf_counter() - t0:.1f} s)")
     try:
         outcome = fit_and_evaluate(frame, history, valid_from, test_from, baselines=baselines, log=log,
-                                   before_day=cut_day)
+                                   before_day=cut_day, engine=engine)
     except ValueError as exc:
         raise RetrainError(str(exc)) from exc
     t1 = time.perf_counter()
@@ -215,7 +216,8 @@ def _run(client, history, cut: pd.Timestamp, window_days: int, model_name: str, 
     tags = {CUT_OFF_TAG: key, MODEL_TAG: model_name, STATUS_TAG: "running", "mlflow.runName": f"retrain {key}"}
     params = {"cut_off": key, "window_days": window_days, "valid_from": f"{outcome.windows.valid_from:%Y-%m-%d}",
               "test_from": f"{outcome.windows.test_from:%Y-%m-%d}", "model_name": model_name,
-              "history_store": history.url, "data": f"history:{history.url}", "job": "retrain"}
+              "history_store": history.url, "data": f"history:{history.url}", "job": "retrain",
+              "engine": getattr(engine, "name", "pandas")}
     run_id, model_uri = tracking.log_training(outcome.detector, outcome.windows.as_dict(), outcome.results,
                                               outcome.curves, params, tags=tags)
     try:

@@ -172,3 +172,24 @@ def test_a_job_killed_midway_leaves_registry_and_store_consistent_and_a_re_run_f
     assert statuses.count("promoted") == 1
     assert set(statuses) <= {"promoted", "interrupted"}
     assert _content(store) == before
+
+
+@pytest.mark.slow
+def test_the_job_trains_on_a_dask_cluster_given_its_scheduler(setting):
+    pytest.importorskip("distributed", reason="the scale extra (Dask) is not installed")
+    from contraband.engines import open_engine
+
+    store, client = setting
+    with open_engine("dask", workers=2) as engine:
+        address = engine.client.scheduler.address
+        assert address.startswith("tcp://127.0.0.1:")
+        done = _retrain(store, "2026-06-01", "--engine", "dask", "--scheduler", address)
+    assert done.exit_code == 0, done.output
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    run = client.get_run(champion.run_id)
+    assert run.data.params["engine"] == "dask" and run.data.tags[STATUS_TAG] == "promoted"
+    # what is served is a plain LightGBM model, loadable without a cluster
+    from contraband.models.tracking import load_detector
+
+    detector = load_detector(f"models:/{MODEL}@champion")
+    assert type(detector.model_).__name__ == "LGBMClassifier"

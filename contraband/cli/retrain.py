@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 
 import click
 
-from contraband.cli.common import history_option, open_store, quiet_mlflow
+from contraband.cli.common import engine_options, history_option, open_store, quiet_mlflow, start_engine
 
 
 @click.command()
@@ -21,8 +22,10 @@ from contraband.cli.common import history_option, open_store, quiet_mlflow
               help="Inspection budget of the drift report's flag rate.")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="Score the rules, the anomaly score and a plain LightGBM beside the challenger.")
+@engine_options
 @history_option
-def retrain(cut_off, window_days, experiment, model_name, force, budget, baselines, history_location):
+def retrain(cut_off, window_days, experiment, model_name, force, budget, baselines, engine_name, scheduler, workers,
+            history_location):
     """Retrain on the history store up to a cut-off, unattended: fit a challenger, compare it with
     the champion on the same newest window (blind), promote it only if the gate says so, report
     drift (PSI of every feature, of the score and of the flag rate), log everything to MLflow.
@@ -48,8 +51,10 @@ def retrain(cut_off, window_days, experiment, model_name, force, budget, baselin
     store = open_store(history_location)
     say(f"retraining {model_name} on {store.url} before {cut:%Y-%m-%d}; tracking store: {tracking_uri()}")
     try:
-        result = run_retrain(store, cut, window_days=window_days, experiment=experiment, model_name=model_name,
-                             force=force, budget=budget, baselines=baselines, log=say)
+        with ExitStack() as stack:
+            engine = start_engine(stack, engine_name, scheduler, workers)
+            result = run_retrain(store, cut, window_days=window_days, experiment=experiment, model_name=model_name,
+                                 force=force, budget=budget, baselines=baselines, log=say, engine=engine)
     except RetrainError as exc:
         click.echo(f"error: {exc}", err=True)
         click.echo(f"status: failed (exit {EXIT['failed']})")

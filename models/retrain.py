@@ -132,6 +132,8 @@ def _drift(outcome, history, budget: float) -> DriftReport:
 def _log_drift(client, run_id: str, report: DriftReport) -> None:
     import re
 
+    from mlflow.entities import Metric
+
     from contraband.models import plots
 
     metrics = {"drift/psi_score": report.score_psi, "drift/psi_flag_rate": report.flag_rate_psi,
@@ -139,9 +141,9 @@ def _log_drift(client, run_id: str, report: DriftReport) -> None:
                "drift/features_moderate": float(len(report.moderate))}
     metrics.update({f"drift/psi/{re.sub(r'[^A-Za-z0-9_./ -]', '_', f)}": v
                     for f, v in zip(report.features["feature"], report.features["psi"])})
-    for name, value in metrics.items():
-        if np.isfinite(value):
-            client.log_metric(run_id, name, float(value))
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(name, float(value), now, 0) for name, value in metrics.items()
+                                      if np.isfinite(value)])
     client.log_dict(run_id, report.as_dict(), "drift.json")
     client.set_tag(run_id, "drift.shifted", ",".join(report.shifted)[:5000] or "none")
     fig = report.figure()

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,15 +32,19 @@ BIN = Path(sys.executable).parent
 
 
 def _run(args: list[str], env: dict) -> tuple[float, int, str]:
-    """Wall seconds, peak resident MB and output of a command in a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds, peak resident MB and output of a command in a child process (its own
+    peak, from ``wait4``: not the largest of every child this process has had)."""
     t = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - t
-    if done.returncode:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-4000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, (peak if peak > before else 0) // 1024, done.stdout + done.stderr
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        said = out.read()
+    if child.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{said[-4000:]}")
+    return seconds, usage.ru_maxrss // 1024, said
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ from contraband.data.intake import (
 )
 
 #: default chunk: about this many bytes of CSV, or this many records of Parquet or XLSX
-CHUNK_BYTES = 64 * 2**20
+CHUNK_BYTES = 32 * 2**20
 CHUNK_ROWS = 250_000
 _SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv", ".gz", ".xlsx", ".xlsm", ".parquet", ".pq")
 _HEAD_BYTES = 1 << 16

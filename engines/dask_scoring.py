@@ -4,7 +4,7 @@ made of the same steps, each chunk's on a worker.
 The input is a partitioned Dask DataFrame, one partition per chunk of the chunk reader
 (:func:`contraband.data.chunks.read_pieces`: the client cuts CSV files into blocks of whole
 records, outside quoted fields, and each worker parses its block; Parquet and XLSX chunks are
-read on the client). Partitions are the pandas engine's chunks (64 MB, 250,000 records), or
+read on the client). Partitions are the pandas engine's chunks (32 MB, 250,000 records), or
 smaller CSV blocks when the input would leave a worker fewer than two (8 MB at least: each
 partition reads the entity series its declarations name, a cost per partition). Then, as in the streamed scorer:
 
@@ -61,7 +61,7 @@ from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags
 
 #: the smallest CSV partition chosen (unless asked): each partition reads the entity series of
-#: its keys from the store, so fewer, larger partitions cost less, up to the chunk reader's 64 MB
+#: its keys from the store, so fewer, larger partitions cost less, up to the chunk reader's 32 MB
 MIN_PARTITION_BYTES = 8 * 2**20
 
 

@@ -18,7 +18,7 @@ over it, so that every score, rank and flag is the one scoring the whole input a
    and their reasons, and is spooled sorted by rank. A k-way merge of these sorted runs
    writes the output highest risk first, rejected rows last, as the whole-input list does.
 
-Memory: one chunk of declarations, 16 bytes per declaration of the input, and one batch per
+Memory: one chunk of declarations, 16 bytes per declaration of the input, and one batch (4,096 rows) per
 run during the merge. Disk: the input once more (compressed), twice for the runs.
 """
 
@@ -39,7 +39,10 @@ from contraband.models.output import OUTPUT_COLUMNS
 from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags, exploration_draws, reason_columns
 
-_RUN_BATCH = 65_536  # rows per record batch of a sorted run (and per block of the merge)
+_RUN_BATCH = 65_536  # rows per block of the merge
+#: rows per record batch of a sorted run: the merge holds one pending batch per run, so memory
+#: during the merge is this times the number of runs (chunks of the input), kept small
+_RUN_PIECE = 4_096
 
 
 class _NoProgress:
@@ -147,7 +150,7 @@ def write_run(table, path: Path) -> Path:
     import pyarrow as pa
 
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        for batch in table.to_batches(max_chunksize=_RUN_BATCH):
+        for batch in table.to_batches(max_chunksize=_RUN_PIECE):
             writer.write_batch(batch)
     return path
 

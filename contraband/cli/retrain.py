@@ -33,13 +33,12 @@ def retrain(cut_off, window_days, experiment, model_name, force, budget, baselin
     Exit status: 0 promoted, 3 kept (the champion stays), 1 failed. Safe to re-run: the same
     cut-off is done once (a re-run reports the first result); a run killed midway leaves the
     registry and the store as they were, and the next run with that cut-off starts again."""
-    from contraband.models import metrics as M
-    from contraband.models.retrain import EXIT, RetrainError, retrain as run_retrain
-    from contraband.models.tracking import describe, tracking_uri
-
     import pandas as pd
 
     from contraband.cli.progress import steps
+    from contraband.models import metrics as M
+    from contraband.models.retrain import EXIT, RetrainError, retrain as run_retrain
+    from contraband.models.tracking import describe, tracking_uri
 
     quiet_mlflow()
     say = steps(click.echo)
@@ -47,7 +46,7 @@ def retrain(cut_off, window_days, experiment, model_name, force, budget, baselin
     try:
         cut = pd.Timestamp(cut_off or pd.Timestamp.now().normalize())
     except ValueError:
-        raise click.BadParameter(f"{cut_off!r} is not a date (YYYY-MM-DD)", param_hint="--cut-off")
+        raise click.BadParameter(f"{cut_off!r} is not a date (YYYY-MM-DD)", param_hint="--cut-off") from None
     store = open_store(history_location)
     say(f"retraining {model_name} on {store.url} before {cut:%Y-%m-%d}; tracking store: {tracking_uri()}")
     try:

@@ -52,7 +52,7 @@ def open_store(location: str, memory_map: int | None = None):
     from contraband.data.history.store import shown_url
 
     try:
-        return open_history(location) if memory_map is None else open_history(location, memory_map)
+        return open_history(location, memory_map)
     except Exception as exc:  # an unreachable server, a file of another schema, a read-only folder
         click.echo(f"error: cannot open the history store {shown_url(location)}: {exc}", err=True)
         sys.exit(1)

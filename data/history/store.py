@@ -91,7 +91,7 @@ def _driver_url(url: str) -> str:
     return url
 
 
-def open_history(location: str | os.PathLike | None = None, memory_map: int = MEMORY_MAP) -> "HistoryStore":
+def open_history(location: str | os.PathLike | None = None, memory_map: int | None = None) -> "HistoryStore":
     return HistoryStore(history_url(location), memory_map)
 
 

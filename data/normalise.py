@@ -101,7 +101,8 @@ _EXCEL_NUMBER_ID = re.compile(r"^([0-9]+)\.0$")
 
 def identifier(raw) -> Parsed:
     """Identifiers are text; numbers read from Excel lose a spurious '.0'."""
-    return _simple(raw, lambda s: _EXCEL_NUMBER_ID.sub(r"\1", s), "")
+    # the test first: a declaration id per row, and a regular expression costs more than the check
+    return _simple(raw, lambda s: _EXCEL_NUMBER_ID.sub(r"\1", s) if s.endswith(".0") else s, "")
 
 
 # --- HS codes -------------------------------------------------------------------------------

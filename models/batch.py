@@ -18,8 +18,10 @@ over it, so that every score, rank and flag is the one scoring the whole input a
    and their reasons, and is spooled sorted by rank. A k-way merge of these sorted runs
    writes the output highest risk first, rejected rows last, as the whole-input list does.
 
-Memory: one chunk of declarations, 16 bytes per declaration of the input, and one batch (4,096 rows) per
-run during the merge. Disk: the input once more (compressed), twice for the runs.
+Memory: one chunk of declarations, about 40 bytes per declaration of the input (ids met, margins,
+exploration draws, then ranks and flags; ties read 16 bytes of each tied id, whole ids only where
+those coincide), and one batch (4,096 rows) per run during the merge. Disk: the input once more
+(compressed), twice for the runs.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def _visible(columns) -> list[str]:
 def global_ranks(margin: np.ndarray, ids_of) -> np.ndarray:
     """1 = highest margin over the whole input, ties broken by declaration id (as
     :func:`~contraband.models.scoring.ranks` does for one request). ``ids_of(rows)`` gives the
-    ids of some rows (only rows whose margin is tied are asked for)."""
+    ids of some rows (only rows whose margin is tied are asked for, a slice at a time)."""
     n = len(margin)
     order = np.argsort(-margin, kind="stable")
     if n > 1:
@@ -185,11 +187,44 @@ def global_ranks(margin: np.ndarray, ids_of) -> np.ndarray:
             at = np.flatnonzero(tied)
             group = np.cumsum(np.concatenate([[True], ~same]))[at]
             rows = order[at]
-            ids = np.asarray([str(i) for i in ids_of(rows)], dtype=object).astype(str)
-            order[at] = rows[np.lexsort((ids, group))]
+            order[at] = rows[_tie_order(rows, group, ids_of)]
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(1, n + 1)
     return rank
+
+
+_TIE_SLICE = 1 << 20  # tied rows whose ids are read at once
+_PREFIX = 16  # bytes of an id that order tied rows before whole ids are read
+
+
+def _id_prefixes(ids) -> np.ndarray:
+    """The first 16 bytes of each id (UTF-8, zero-padded) as two big-endian integers per id: their
+    order is the ids' order (code points), except between ids that share those bytes."""
+    raw = np.array([str(i).encode("utf-8")[:_PREFIX] for i in ids], dtype=f"S{_PREFIX}")
+    return raw.view(">u8").reshape(-1, _PREFIX // 8).astype(np.uint64)
+
+
+def _tie_order(rows: np.ndarray, group: np.ndarray, ids_of) -> np.ndarray:
+    """The order of tied rows by (group, declaration id), holding 16 bytes per tied row: ids are
+    read a slice at a time (in input order, so each slice reads few chunks) and kept as their
+    first 16 bytes; whole ids are read again only for rows whose group and prefix coincide."""
+    prefix = np.empty((len(rows), _PREFIX // 8), dtype=np.uint64)
+    by_position = np.argsort(rows, kind="stable")
+    for start in range(0, len(rows), _TIE_SLICE):
+        take = by_position[start:start + _TIE_SLICE]
+        prefix[take] = _id_prefixes(ids_of(rows[take]))
+    order = np.lexsort((*prefix.T[::-1], group))
+    g, p = group[order], prefix[order]
+    clash = (g[1:] == g[:-1]) & (p[1:] == p[:-1]).all(axis=1)
+    if clash.any():
+        both = np.zeros(len(order), dtype=bool)
+        both[1:] |= clash
+        both[:-1] |= clash
+        at = np.flatnonzero(both)
+        run = np.cumsum(np.concatenate([[True], ~clash]))[at]
+        ids = np.asarray([str(i) for i in ids_of(rows[order[at]])], dtype=object).astype(str)
+        order[at] = order[at][np.lexsort((ids, run))]
+    return order
 
 
 def _merge_runs(paths: list[Path], block: int = _RUN_BATCH):
@@ -386,6 +421,8 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         bar.close()
         report.rejected_reasons = total_reasons(reasons)
         report.seconds["read and record"] = time.perf_counter() - t0
+
+        del seen  # 16 bytes a declaration, not needed any more
 
         # 2. margins ----------------------------------------------------------------------------
         t1 = time.perf_counter()

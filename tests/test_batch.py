@@ -15,6 +15,7 @@ import pytest
 from contraband.data.chunks import manifest_files, read_chunks
 from contraband.data.intake import Limits, read_manifest
 from contraband.data.load import load_declarations
+from contraband.models import batch
 from contraband.models.batch import global_ranks, score_batch
 from contraband.models.scoring import flag_count, ranks, scores
 from history_helpers import clone, location
@@ -82,11 +83,18 @@ def test_folders_and_globs_name_their_files(tmp_path):
         manifest_files([str(tmp_path / "*.xlsx")])
 
 
-def test_global_ranks_break_ties_by_declaration_id_like_a_whole_request():
+@pytest.mark.parametrize("form", ["D{:05d}", "DECLARATION-2026-{:07d}", "\u00e9\u4e2d{}"])
+def test_global_ranks_break_ties_by_declaration_id_like_a_whole_request(form, monkeypatch):
+    """Ids that differ early, ids sharing their first 16 bytes (whole ids read for those), and
+    ids beyond ASCII; ids read a slice of 64 tied rows at a time."""
+    monkeypatch.setattr(batch, "_TIE_SLICE", 64)
     rng = np.random.default_rng(3)
     margin = rng.choice([0.5, 1.0, 2.0, -1.0], size=500)  # many ties
-    ids = np.array([f"D{int(i):05d}" for i in rng.permutation(500)], dtype=object)
-    assert global_ranks(margin, lambda rows: ids[rows]).tolist() == ranks(margin, ids).tolist()
+    ids = np.array([form.format(int(i)) for i in rng.permutation(500)], dtype=object)
+    asked = []
+    got = global_ranks(margin, lambda rows: asked.append(len(rows)) or ids[rows])
+    assert got.tolist() == ranks(margin, ids).tolist()
+    assert max(asked) <= (500 if form.startswith("DECL") else 64)
 
 
 @pytest.fixture(scope="module")

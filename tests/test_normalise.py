@@ -131,3 +131,12 @@ def test_dates_with_offsets_keep_their_local_date_and_partial_dates_are_refused(
     assert p.bad.tolist() == [False, False, False, True, True] and p.reason == "not a date (YYYY-MM-DD)"
     q = norm.date(s("01/11/2024 23:00 +0500", "01/11/2024 23:00 +0100"), "%d/%m/%Y %H:%M %z")
     assert q.values.tolist() == [np.datetime64("2024-11-01", "s").item()] * 2 and str(q.values.dtype).startswith("datetime64")
+
+
+@pytest.mark.parametrize("n", [3, 200])  # one declaration's few cells, a manifest's column
+def test_identifiers_lose_the_spurious_point_zero_of_excel_numbers_only(n):
+    cells = [" 12345.0 ", 678.0, "A.0", "1.05", "D-1", "", None]
+    p = norm.identifier(s(*(cells * n)[:max(n, len(cells))]))
+    expected = ["12345", "678", "A.0", "1.05", "D-1", None, None]
+    assert [None if pd.isna(v) else v for v in p.values[:len(cells)]] == expected[:len(p.values)]
+    assert not p.bad.any()

@@ -59,7 +59,6 @@ _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are rea
 MEMORY_MAP = 2**30
 BATCH_MEMORY_MAP = 2**28
 _WRITE_ROWS = 50_000  # declarations per statement of a bulk write (bounds the driver's Python rows)
-_OVERLAP_ROWS = 20_000  # from this many changed declarations, rows and series are written in parallel
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
                   "destination_country", "exporter_id", "consignee_id", "declarant_id")
 
@@ -253,13 +252,6 @@ def _among(conn, column, values):
     if conn.dialect.name == "postgresql":
         return column == any_(literal(list(values), ARRAY(column.type)))
     return column.in_(values)
-
-
-def _capture(fn, failures: list) -> None:
-    try:
-        fn()
-    except BaseException as exc:  # re-raised by the thread that waits for this one
-        failures.append(exc)
 
 
 def _batches(values, size: int = _IN_BATCH):
@@ -868,47 +860,33 @@ class HistoryStore:
         if len(unknown):
             raise ValueError(f"outcomes for declarations not in the history: {list(unknown[:5])}")
 
-        def write_rows() -> None:
-            cols = [c.name for c in S.declarations.columns]
-            # in slices: the driver's rows are Python tuples, several times the frame's size
-            for start in range(0, len(changed), _WRITE_ROWS):
-                part = changed.iloc[start:start + _WRITE_ROWS]
-                _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
-                        ("declaration_id",))
-            if len(new_versions_frame):
-                _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
-                        _tuples(new_versions_frame, S.OUTCOME_COLUMNS, nan_as_none=_nan_as_none(conn)),
-                        ("declaration_id", "recorded_at"))
-
-        if len(changed) < _OVERLAP_ROWS:
-            write_rows()
-            plan = self._plan_series(conn, self._deltas(new_decl, new_v, old_decl, old_v))
-        else:
-            # a large batch: the driver writes the rows on this (write) connection in a second thread
-            # while the series are computed, reading the current series on a second connection (they
-            # are as this transaction found them: it holds the write lock and has not touched them)
-            failure = []
-            writer = threading.Thread(target=lambda: _capture(write_rows, failure))
-            writer.start()
-            try:
-                deltas = self._deltas(new_decl, new_v, old_decl, old_v)
-                with self.engine.connect() as reader:
-                    plan = self._plan_series(reader, deltas)
-            finally:
-                writer.join()
-            if failure:
-                raise failure[0]
-        for table in plan:
-            self._write_series(conn, table)
+        cols = [c.name for c in S.declarations.columns]
+        # in slices: the driver's rows are Python tuples, several times the frame's size
+        for start in range(0, len(changed), _WRITE_ROWS):
+            part = changed.iloc[start:start + _WRITE_ROWS]
+            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
+                    ("declaration_id",))
+        if len(new_versions_frame):
+            _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
+                    _tuples(new_versions_frame, S.OUTCOME_COLUMNS, nan_as_none=_nan_as_none(conn)),
+                    ("declaration_id", "recorded_at"))
+        self._write_merged(conn, self._deltas(new_decl, new_v, old_decl, old_v))
 
     @staticmethod
     def _deltas(new_decl, new_v, old_decl, old_v) -> dict[str, pd.DataFrame]:
         return difference(contributions(new_decl, outcome_steps(new_v), +1),
                           contributions(old_decl, outcome_steps(old_v), -1))
 
-    def _plan_series(self, conn, deltas: dict[str, pd.DataFrame]) -> list[SeriesTable]:
-        """The new contents of every series the deltas touch (pairs move their distinct counts)."""
-        plan = []
+    def _write_merged(self, conn, deltas: dict[str, pd.DataFrame]) -> None:
+        """Merge the deltas into the series and write them, a kind at a time: one kind's series
+        in memory at once, not every kind's."""
+        for table in self._merged_series(conn, deltas):
+            self._write_series(conn, table)
+            del table
+
+    def _merged_series(self, conn, deltas: dict[str, pd.DataFrame]):
+        """The new contents of every series the deltas touch, one kind at a time, for the caller
+        to write before the next is read (pairs move their distinct counts, merged last)."""
         distinct_deltas: dict[str, list[pd.DataFrame]] = {}
         for kind, d in deltas.items():
             current = self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object)))
@@ -928,13 +906,14 @@ class HistoryStore:
                         distinct_deltas.setdefault(distinct, []).append(pd.DataFrame(
                             {"key": pd.Series(owner[ok], dtype=object), "day": days[ok], "declarations": sign,
                              "inspections": 0, "seizures": 0}))
-            plan.append(merged)
+            del current
+            yield merged
+            del merged  # before the next kind is read
         for kind, parts in distinct_deltas.items():
             d = pd.concat(parts, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[list(COUNTS)].sum()
             d = d[(d[list(COUNTS)] != 0).any(axis=1)]
             if len(d):
-                plan.append(merge(self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object))), d))
-        return plan
+                yield merge(self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object))), d)
 
     def _write_series(self, conn, table: SeriesTable) -> None:
         empty = np.diff(table.offsets) == 0
@@ -1171,8 +1150,7 @@ class HistoryStore:
             decl = self._stored(conn, conn.execute(select(S.declarations.c.declaration_id)).scalars().all())
             versions = pd.DataFrame(conn.execute(select(*S.outcomes.c)).all(), columns=S.OUTCOME_COLUMNS)
             conn.execute(delete(S.series))
-            for table in self._plan_series(conn, contributions(decl, outcome_steps(versions), +1)):
-                self._write_series(conn, table)
+            self._write_merged(conn, contributions(decl, outcome_steps(versions), +1))
 
     def blind(self, until_day: int) -> "HistoryView":
         """This history with no outcome counted from ``until_day`` on (blind evaluation)."""

@@ -181,16 +181,22 @@ def global_ranks(margin: np.ndarray, ids_of) -> np.ndarray:
         ordered = margin[order]
         same = ordered[1:] == ordered[:-1]
         if same.any():
-            tied = np.zeros(n, dtype=bool)
-            tied[1:] |= same
-            tied[:-1] |= same
-            at = np.flatnonzero(tied)
-            group = np.cumsum(np.concatenate([[True], ~same]))[at]
+            at, group = _equal_runs(same)
             rows = order[at]
             order[at] = rows[_tie_order(rows, group, ids_of)]
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(1, n + 1)
     return rank
+
+
+def _equal_runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Given ``same[i]``: element i+1 equals element i (of a sorted sequence), the positions of
+    the elements equal to a neighbour and the number of the run of equals each belongs to."""
+    member = np.zeros(len(same) + 1, dtype=bool)
+    member[1:] |= same
+    member[:-1] |= same
+    at = np.flatnonzero(member)
+    return at, np.cumsum(np.concatenate([[True], ~same]))[at]
 
 
 _TIE_SLICE = 1 << 20  # tied rows whose ids are read at once
@@ -217,11 +223,7 @@ def _tie_order(rows: np.ndarray, group: np.ndarray, ids_of) -> np.ndarray:
     g, p = group[order], prefix[order]
     clash = (g[1:] == g[:-1]) & (p[1:] == p[:-1]).all(axis=1)
     if clash.any():
-        both = np.zeros(len(order), dtype=bool)
-        both[1:] |= clash
-        both[:-1] |= clash
-        at = np.flatnonzero(both)
-        run = np.cumsum(np.concatenate([[True], ~clash]))[at]
+        at, run = _equal_runs(clash)
         ids = np.asarray([str(i) for i in ids_of(rows[order[at]])], dtype=object).astype(str)
         order[at] = order[at][np.lexsort((ids, run))]
     return order

@@ -7,9 +7,11 @@ over it, so that every score, rank and flag is the one scoring the whole input a
 1. **read and record**: each chunk goes through the contract (rejected rows set aside with
    their file, line and reasons; an id repeated across chunks is rejected after its first
    occurrence, as within one file), is recorded in the history store, and is spooled to a
-   temporary folder (Arrow IPC, LZ4). Recording every chunk before scoring any is what the
-   scoring contract asks: the input's earlier days are history for its later days, whatever
-   the order of its rows.
+   temporary folder (Arrow IPC, LZ4). Chunks are recorded in transactions of up to a million
+   declarations (:meth:`~contraband.data.history.HistoryStore.recording`): the entity series
+   move once per transaction, not once per chunk. Recording every chunk before scoring any is
+   what the scoring contract asks: the input's earlier days are history for its later days,
+   whatever the order of its rows.
 2. **score**: each spooled chunk's point-in-time features and margin. Only the margins and
    exploration draws stay in memory (16 bytes a declaration).
 3. **list and explain**: ranks, flags and exploration picks come from all the margins at once
@@ -29,6 +31,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,14 +318,20 @@ def check_chunk(table, mapping=None, fx=None) -> CheckedChunk:
     return CheckedChunk(valid.X, loaded.line_of(valid.index), hashes, rejected, reasons, loaded.rows_read, source)
 
 
+def _canonical(declarations: pd.DataFrame) -> Columns:
+    """A chunk's declarations (as :meth:`CheckedChunk.declarations`) without the file and line."""
+    return Columns(declarations.drop(columns=["line", "file"]))
+
+
 def record_chunk(declarations: pd.DataFrame, history, source: str) -> int:
-    """Record a chunk's declarations in the history store; the number new to it."""
-    return history.ingest(Columns(declarations.drop(columns=["line", "file"])), source=source).new
+    """Record a chunk's declarations in the history store, in a transaction of its own; the
+    number new to it. (A whole input's chunks go through one :meth:`recording` instead.)"""
+    return history.ingest(_canonical(declarations), source=source).new
 
 
 def chunk_margins(detector, declarations: pd.DataFrame, history, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Margins and exploration draws of a chunk's declarations (as :meth:`CheckedChunk.declarations`)."""
-    chunk = Columns(declarations.drop(columns=["line", "file"]))
+    chunk = _canonical(declarations)
     return (detector.margin(detector.features_.matrix(chunk, history)),
             exploration_draws(chunk.cells("declaration_id"), seed))
 
@@ -396,30 +405,31 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         columns: list[str] = []
         reasons = []
         bar = progress("reading and recording", sum(f.stat().st_size for f in files), "B")
-        for path in files:
-            size, done = path.stat().st_size, 0
-            for table in read_chunks(path, chunk_bytes=chunk_bytes or CHUNK_BYTES, chunk_rows=chunk_rows or CHUNK_ROWS,
-                                     encoding=encoding, sheet=sheet):
-                chunk = check_chunk(table, mapping, fx)
-                report.rows_read += chunk.rows_read
-                report.chunks += 1
-                reasons.append(chunk.reasons)
-                chunk = seen.keep_first(chunk)
-                bad = chunk.rejected_text()
-                if bad is not None:
-                    report.rejected += len(bad)
-                    work.put(work.rejected, bad)
-                if len(chunk.frame):
-                    frame = chunk.declarations()
-                    if record:
-                        report.recorded_new += record_chunk(frame, history, source)
-                    columns += [c for c in frame.columns[:-2] if c not in columns]
-                    work.put(work.parts, frame)
-                    report.scored += len(frame)
-                step = min(table.size, size - done)
-                done += step
-                bar.update(step, rows=report.rows_read)
-            bar.update(size - done, rows=report.rows_read)
+        with history.recording(source) if record else nullcontext() as recording:
+            for path in files:
+                size, done = path.stat().st_size, 0
+                for table in read_chunks(path, chunk_bytes=chunk_bytes or CHUNK_BYTES,
+                                         chunk_rows=chunk_rows or CHUNK_ROWS, encoding=encoding, sheet=sheet):
+                    chunk = check_chunk(table, mapping, fx)
+                    report.rows_read += chunk.rows_read
+                    report.chunks += 1
+                    reasons.append(chunk.reasons)
+                    chunk = seen.keep_first(chunk)
+                    bad = chunk.rejected_text()
+                    if bad is not None:
+                        report.rejected += len(bad)
+                        work.put(work.rejected, bad)
+                    if len(chunk.frame):
+                        frame = chunk.declarations()
+                        if record:
+                            report.recorded_new += recording.add(_canonical(frame)).new
+                        columns += [c for c in frame.columns[:-2] if c not in columns]
+                        work.put(work.parts, frame)
+                        report.scored += len(frame)
+                    step = min(table.size, size - done)
+                    done += step
+                    bar.update(step, rows=report.rows_read)
+                bar.update(size - done, rows=report.rows_read)
         bar.close()
         report.rejected_reasons = total_reasons(reasons)
         report.seconds["read and record"] = time.perf_counter() - t0

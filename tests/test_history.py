@@ -203,6 +203,62 @@ def test_a_few_declarations_at_a_time_leave_the_same_store_as_one_bulk_load(worl
     assert consistent(few)
 
 
+def _chunks_with_a_resend(world):
+    """Four chunks of recent declarations, the last re-sending one of the first's with a new consignee."""
+    rows = world[world["declaration_date"] >= "2026-09-01"].head(1_200).drop(
+        columns=["inspected", "contraband", "seized_value_usd"]).reset_index(drop=True)
+    chunks = [rows.iloc[i:i + 300] for i in range(0, len(rows), 300)]
+    resent = chunks[0].iloc[[5]].assign(consignee_id="a consignee never seen")
+    chunks[-1] = pd.concat([chunks[-1], resent], ignore_index=True)
+    return world[world["declaration_date"] < "2026-09-01"].tail(3_000), chunks
+
+
+def test_a_recording_leaves_the_store_an_ingest_per_chunk_leaves(world, history_location, monkeypatch):
+    """Batch scoring records its chunks through one recording (the series moved once per
+    transaction, a slice of keys at a time): the series, declarations and row hashes must be
+    those of an ingest per chunk, whatever the transaction size and the slices."""
+    import contraband.data.history.store as store_module
+
+    past, chunks = _chunks_with_a_resend(world)
+    one_by_one = open_history(history_location("one-by-one"))
+    one_by_one.ingest(past, outcomes=True)
+    reports = [one_by_one.ingest(c) for c in chunks]
+    monkeypatch.setattr(store_module, "_MERGE_KEYS", 37)
+    for transaction_rows in (10_000, 500):
+        recorded = open_history(history_location(f"recorded-{transaction_rows}"))
+        recorded.ingest(past, outcomes=True)
+        with recorded.recording("batch", transaction_rows=transaction_rows) as recording:
+            got = [recording.add(c) for c in chunks]
+        assert [(r.new, r.replaced, r.unchanged) for r in got] == [(r.new, r.replaced, r.unchanged) for r in reports]
+        assert recording.transactions == (1 if transaction_rows == 10_000 else 2)
+        assert snapshot(recorded) == snapshot(one_by_one)
+        stored = recorded.declarations().sort_values("declaration_id").reset_index(drop=True)
+        expected = one_by_one.declarations().sort_values("declaration_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(stored, expected)
+        assert consistent(recorded)
+        recorded.close()
+    one_by_one.close()
+
+
+def test_a_recording_that_fails_keeps_what_it_committed_and_nothing_of_the_rest(world, history_location):
+    past, chunks = _chunks_with_a_resend(world)
+    committed = open_history(history_location("committed"))
+    committed.ingest(past, outcomes=True)
+    committed.ingest(pd.concat(chunks[:2]))
+    store = open_history(history_location("failed"))
+    store.ingest(past, outcomes=True)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        with store.recording("batch", transaction_rows=600) as recording:
+            for c in chunks[:3]:
+                recording.add(c)  # the first two commit (600 rows), the third stays pending
+            raise RuntimeError("the disk is full")
+    assert snapshot(store) == snapshot(committed)
+    assert len(store.declarations()) == len(committed.declarations())
+    assert consistent(store)
+    store.close()
+    committed.close()
+
+
 def test_one_series_merge_agrees_with_the_vectorised_merge():
     from contraband.data.history.series import SeriesTable, merge, merge_one
 

@@ -95,13 +95,20 @@ def contributions(declarations: pd.DataFrame, steps: pd.DataFrame, sign: int = 1
 
 def difference(new: dict[str, pd.DataFrame], old: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """``new`` minus ``old`` (already signed by :func:`contributions`), zero rows dropped."""
+    return total([new, old])
+
+
+def total(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """The sum of several kinds-to-deltas maps, by (kind, key, day), zero rows dropped."""
     out = {}
-    for name in set(new) | set(old):
-        parts = [p for p in (new.get(name), old.get(name)) if p is not None and len(p)]
-        if len(parts) == 1:
-            frame = parts[0]
+    for name in dict.fromkeys(n for p in parts for n in p):
+        frames = [p[name] for p in parts if name in p and len(p[name])]
+        if not frames:
+            continue
+        if len(frames) == 1:
+            frame = frames[0]
         else:
-            frame = pd.concat(parts, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[
+            frame = pd.concat(frames, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[
                 list(COUNTS)].sum()
         frame = frame[(frame[list(COUNTS)] != 0).any(axis=1)]
         if len(frame):

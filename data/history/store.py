@@ -29,7 +29,7 @@ import json
 import os
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError
 from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
 from contraband.data.history import schema as S
-from contraband.data.history.contributions import contributions, difference, outcome_steps
+from contraband.data.history.contributions import contributions, difference, outcome_steps, total
 from contraband.data.keys import DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part
 from contraband.data.history.series import COUNTS, NEVER, SeriesTable, decode, encode, first_day, merge, merge_one
 
@@ -59,6 +59,11 @@ _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are rea
 MEMORY_MAP = 2**30
 BATCH_MEMORY_MAP = 2**28
 _WRITE_ROWS = 50_000  # declarations per statement of a bulk write (bounds the driver's Python rows)
+_MERGE_KEYS = 16_384  # series read, merged and written at once (bounds a bulk write's memory)
+#: a recording's transaction ends after this many declarations, or this many pending series
+#: changes (about 24 bytes each), whichever comes first
+TRANSACTION_ROWS = 1_000_000
+PENDING_CHANGES = 4_000_000
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
                   "destination_country", "exporter_id", "consignee_id", "declarant_id")
 
@@ -674,6 +679,26 @@ class HistoryStore:
         report.seconds = time.perf_counter() - t0
         return report
 
+    @contextmanager
+    def recording(self, source: str = "", transaction_rows: int = TRANSACTION_ROWS,
+                  pending_changes: int = PENDING_CHANGES):
+        """Record declarations a chunk at a time (``with store.recording(source) as r:
+        r.add(chunk)``), as :meth:`ingest` would one chunk after another, in fewer transactions:
+        each chunk's rows are written as it comes, the series move once per transaction (up to
+        ``transaction_rows`` declarations or ``pending_changes`` series changes held meanwhile).
+        A merge of the series costs about the same for a small chunk as for a large one (every
+        chunk touches most entities), so this is what makes a batch of many chunks cheaper than
+        an ingest per chunk. Each commit leaves the store consistent; an error, or a kill, loses
+        the transaction under way only. Declarations only: outcomes go through :meth:`ingest`
+        or :meth:`record_outcomes`."""
+        recording = Recording(self, source, transaction_rows, pending_changes)
+        try:
+            yield recording
+        except BaseException as e:
+            recording.abandon(e)
+            raise
+        recording.commit()
+
     def record_outcomes(self, records: pd.DataFrame, source: str = "") -> OutcomeReport:
         """Record inspection results: declaration_id, inspected (0/1), contraband (0/1, missing
         while the result is pending), seized_value_usd, material, note, recorded_at (default:
@@ -822,8 +847,10 @@ class HistoryStore:
                              (declarations, versions, ingest))
 
     def _apply(self, conn, chunk: pd.DataFrame, vchunk: pd.DataFrame, report: IngestReport,
-               existing_rows: pd.DataFrame | None = None, ingest: int = 0) -> None:
-        """Write declarations and outcome versions, and move the series by the difference."""
+               existing_rows: pd.DataFrame | None = None, ingest: int = 0,
+               pending: "_PendingSeries | None" = None) -> None:
+        """Write declarations and outcome versions, and move the series by the difference (or,
+        with ``pending``, add the difference to it, for the caller to write before it commits)."""
         ids = chunk["declaration_id"].to_numpy(dtype=object)
         if not len(chunk):
             chunk = pd.DataFrame({c: pd.Series(dtype=object) for c in (*_ENTITY_FIELDS, "row_hash")})
@@ -870,7 +897,11 @@ class HistoryStore:
             _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
                     _tuples(new_versions_frame, S.OUTCOME_COLUMNS, nan_as_none=_nan_as_none(conn)),
                     ("declaration_id", "recorded_at"))
-        self._write_merged(conn, self._deltas(new_decl, new_v, old_decl, old_v))
+        deltas = self._deltas(new_decl, new_v, old_decl, old_v)
+        if pending is None:
+            self._write_merged(conn, deltas)
+        else:
+            pending.add(deltas)
 
     @staticmethod
     def _deltas(new_decl, new_v, old_decl, old_v) -> dict[str, pd.DataFrame]:
@@ -885,10 +916,11 @@ class HistoryStore:
             del table
 
     def _merged_series(self, conn, deltas: dict[str, pd.DataFrame]):
-        """The new contents of every series the deltas touch, one kind at a time, for the caller
-        to write before the next is read (pairs move their distinct counts, merged last)."""
+        """The new contents of every series the deltas touch, one kind (or, for many keys, one
+        slice of a kind's keys in key order) at a time, for the caller to write before the next
+        is read (pairs move their distinct counts, merged last)."""
         distinct_deltas: dict[str, list[pd.DataFrame]] = {}
-        for kind, d in deltas.items():
+        for kind, d in ((kind, part) for kind, whole in deltas.items() for part in _key_batches(whole, _MERGE_KEYS)):
             current = self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object)))
             merged = merge(current, d)
             for distinct, pair in DISTINCT.items():
@@ -1157,6 +1189,91 @@ class HistoryStore:
         return HistoryView(self, until_day)
 
 
+def _key_batches(deltas: pd.DataFrame, size: int):
+    """``deltas`` in parts of at most ``size`` distinct keys, in key order (writes then land in
+    one region of the series' B-tree at a time); the whole frame when it has fewer keys."""
+    codes, keys = pd.factorize(deltas["key"].to_numpy(dtype=object))
+    if len(keys) <= size:
+        yield deltas
+        return
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(np.asarray(keys, dtype=object), kind="stable")] = np.arange(len(keys))
+    batch = rank[codes] // size
+    order = np.argsort(batch, kind="stable")
+    edges = np.searchsorted(batch[order], np.arange(int(batch.max()) + 2))
+    for a, b in zip(edges[:-1], edges[1:]):
+        yield deltas.iloc[order[a:b]]
+
+
+class _PendingSeries:
+    """Series changes of a transaction's chunks, held compactly until it commits."""
+
+    def __init__(self):
+        self.parts: list[dict[str, pd.DataFrame]] = []
+        self.changes = 0
+
+    def add(self, deltas: dict[str, pd.DataFrame]) -> None:
+        small = {}
+        for kind, d in deltas.items():
+            small[kind] = d.astype({"day": np.int32, **{c: np.int32 for c in COUNTS}})
+            self.changes += len(d)
+        self.parts.append(small)
+
+    def take(self) -> dict[str, pd.DataFrame]:
+        out = {kind: d.astype({c: np.int64 for c in ("day", *COUNTS)}) for kind, d in total(self.parts).items()}
+        self.parts, self.changes = [], 0
+        return out
+
+
+class Recording:
+    """Chunks of declarations recorded in a few transactions (see :meth:`HistoryStore.recording`)."""
+
+    def __init__(self, store: HistoryStore, source: str, transaction_rows: int, pending_changes: int):
+        self.store, self.source = store, source
+        self.transaction_rows, self.pending_changes = transaction_rows, pending_changes
+        self.transactions = 0  # committed so far
+        self._stack: ExitStack | None = None
+
+    def _begin(self) -> None:
+        self._stack = ExitStack()
+        self._conn = self._stack.enter_context(self.store._write())
+        self._ingest = self.store._begin_ingest(self._conn, self.source)
+        self._pending = _PendingSeries()
+        self._rows = self._written = 0
+
+    def add(self, frame: pd.DataFrame | Columns) -> IngestReport:
+        """Record a chunk of canonical declarations (what :meth:`HistoryStore.ingest` reports)."""
+        t0 = time.perf_counter()
+        rows = _stored_rows(frame.X if isinstance(frame, Columns) else frame)
+        report = IngestReport(received=len(rows))
+        if self._stack is None:
+            self._begin()
+        self.store._apply(self._conn, rows, pd.DataFrame(columns=S.OUTCOME_COLUMNS), report, ingest=self._ingest,
+                          pending=self._pending)
+        self._rows += len(rows)
+        self._written += report.new + report.replaced
+        if self._rows >= self.transaction_rows or self._pending.changes >= self.pending_changes:
+            self.commit()
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def commit(self) -> None:
+        """Move the series by what the transaction under way recorded, and commit it."""
+        if self._stack is None:
+            return
+        self.store._write_merged(self._conn, self._pending.take())
+        self.store._end_ingest(self._conn, self._ingest, self._written, 0)
+        stack, self._stack = self._stack, None
+        stack.close()
+        self.transactions += 1
+
+    def abandon(self, error: BaseException) -> None:
+        """Roll the transaction under way back."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.__exit__(type(error), error, error.__traceback__)
+
+
 class HistoryView:
     """A read-only view of a store in which outcomes recorded on or after a day do not count."""
 
@@ -1176,6 +1293,9 @@ class HistoryView:
             raise ValueError("a blind view of the history does not record outcomes")
         return self.store.ingest(frame, source=source, **{k: v for k, v in kwargs.items() if k != "outcomes"})
 
+    def recording(self, source: str = "", **kwargs):
+        return self.store.recording(source, **kwargs)
+
     def day_range(self):
         return self.store.day_range()
 
@@ -1186,5 +1306,5 @@ class HistoryView:
         return f"HistoryView({self.store.url!r}, outcomes before {date_of(self.outcomes_until):%Y-%m-%d})"
 
 
-__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "open_history", "history_url", "shown_url",
+__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "Recording", "open_history", "history_url", "shown_url",
            "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "DEFAULT_LOCATION"]

@@ -19,32 +19,23 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from batch_world import trained_world
+from peak import run_measured
 from scratch import scratch_folder
 
 BIN = Path(sys.executable).parent
 
 
 def _run(args: list[str], env: dict) -> tuple[float, int, str]:
-    """Wall seconds, peak resident MB and output of a command in a child process (its own
-    peak, from ``wait4``: not the largest of every child this process has had)."""
-    t = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        child = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - t
-        out.seek(0)
-        said = out.read()
-    if child.returncode:
+    """Wall seconds, the command's own peak resident MB (see ``peak.py``) and its output."""
+    seconds, peak, said, status = run_measured(args, env)
+    if status:
         raise SystemExit(f"{' '.join(args)} failed:\n{said[-4000:]}")
-    return seconds, usage.ru_maxrss // 1024, said
+    return seconds, peak, said
 
 
 def main() -> None:

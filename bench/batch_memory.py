@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-
-def _peak() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from peak import peak_mb
 
 
 def _one(folder: Path, chunk_mb: float) -> None:
@@ -38,19 +35,19 @@ def _one(folder: Path, chunk_mb: float) -> None:
         shutil.copy(folder / "trained.db", Path(tmp) / "history.db")
         detector = load_detector("models:/contraband-detector@champion")
         store = open_history(Path(tmp) / "history.db", BATCH_MEMORY_MAP)
-        steps = [("model and store (baseline)", _peak())]
+        steps = [("model and store (baseline)", peak_mb())]
         table = next(read_chunks(folder / "manifest.csv", chunk_bytes=int(chunk_mb * 2**20)))
-        steps.append(("CSV block read", _peak()))
+        steps.append(("CSV block read", peak_mb()))
         loaded = load_table(table, None, "lenient", None)
         del table
-        steps.append((f"contract ({loaded.rows_read:,} rows)", _peak()))
+        steps.append((f"contract ({loaded.rows_read:,} rows)", peak_mb()))
         declarations = Columns(loaded.columns.X)
         store.ingest(declarations, source="bench")
-        steps.append(("recorded in the store", _peak()))
+        steps.append(("recorded in the store", peak_mb()))
         features = detector.features_.matrix(declarations, store)
-        steps.append(("point-in-time features", _peak()))
+        steps.append(("point-in-time features", peak_mb()))
         detector.margin(features)
-        steps.append(("predict", _peak()))
+        steps.append(("predict", peak_mb()))
         store.close()
     base = steps[0][1]
     for name, mb in steps:

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from peak import peak_mb
 
 
 def stage_world(rows: int, out: Path) -> dict:
@@ -32,7 +29,7 @@ def stage_world(rows: int, out: Path) -> dict:
     t1 = time.perf_counter()
     write(world, out)
     t2 = time.perf_counter()
-    return {"generate_s": t1 - t0, "write_s": t2 - t1, "total_s": t2 - t0, "peak_mb": _peak_mb(),
+    return {"generate_s": t1 - t0, "write_s": t2 - t1, "total_s": t2 - t0, "peak_mb": peak_mb(),
             "file_mb": out.stat().st_size / 1e6}
 
 
@@ -63,7 +60,7 @@ def stage_noise(rows: int, out: Path) -> dict:
     t1 = time.perf_counter()
     write(frame, out)
     t2 = time.perf_counter()
-    return {"generate_s": t1 - t0, "write_s": t2 - t1, "total_s": t2 - t0, "peak_mb": _peak_mb(),
+    return {"generate_s": t1 - t0, "write_s": t2 - t1, "total_s": t2 - t0, "peak_mb": peak_mb(),
             "file_mb": out.stat().st_size / 1e6}
 
 

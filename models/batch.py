@@ -45,9 +45,10 @@ from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags, exploration_draws, reason_columns
 
 _RUN_BATCH = 65_536  # rows per block of the merge
-#: rows per record batch of a sorted run: the merge holds one pending batch per run, so memory
-#: during the merge is this times the number of runs (chunks of the input), kept small
-_RUN_PIECE = 4_096
+#: rows per record batch of a sorted run: the merge holds one pending batch per run (per chunk
+#: of the input), so memory during the merge is this times the number of runs times a row's
+#: width (about 2 kB with its reasons): 45 runs of 4,096 rows held 180 MB more than of 1,024
+_RUN_PIECE = 1_024
 
 
 class _NoProgress:
@@ -77,6 +78,20 @@ class BatchReport:
     seconds: dict[str, float] = field(default_factory=dict)
     rejected_reasons: pd.Series | None = None  # rows per (column, reason), most frequent first
     top: pd.DataFrame | None = None  # the first flagged rows of the list, as written
+
+
+def release_freed_memory() -> None:
+    """Hand memory the process has freed back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). A chunk's many small objects leave the heap holey: without this, the next
+    step's arrays are placed above them and the resident size only grows."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _hash_ids(ids: np.ndarray) -> np.ndarray:
@@ -177,14 +192,22 @@ def _visible(columns) -> list[str]:
 def global_ranks(margin: np.ndarray, ids_of) -> np.ndarray:
     """1 = highest margin over the whole input, ties broken by declaration id (as
     :func:`~contraband.models.scoring.ranks` does for one request). ``ids_of(rows)`` gives the
-    ids of some rows (only rows whose margin is tied are asked for, a slice at a time)."""
+    ids of some rows (only rows whose margin is tied are asked for, a slice at a time).
+
+    Memory: 4 bytes a row for the order (8 from 2^31 rows; the sort holds 8 more for a moment), 8
+    for the ranks, and for tied rows 8 more and their ids' first 16 bytes; the ties are sorted a
+    slice of whole runs at a time."""
     n = len(margin)
-    order = np.argsort(-margin, kind="stable")
+    index = _index_type(n)
+    # descending; the order among equal margins does not matter: every tie is broken by id below
+    order = np.argsort(margin)[::-1].astype(index)
     if n > 1:
         ordered = margin[order]
         same = ordered[1:] == ordered[:-1]
+        del ordered
         if same.any():
             at, group = _equal_runs(same)
+            del same
             rows = order[at]
             order[at] = rows[_tie_order(rows, group, ids_of)]
     rank = np.empty(n, dtype=np.int64)
@@ -192,17 +215,27 @@ def global_ranks(margin: np.ndarray, ids_of) -> np.ndarray:
     return rank
 
 
+def _index_type(n: int):
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
 def _equal_runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Given ``same[i]``: element i+1 equals element i (of a sorted sequence), the positions of
-    the elements equal to a neighbour and the number of the run of equals each belongs to."""
+    the elements equal to a neighbour and the number of the run of equals each belongs to (non-
+    decreasing along the positions)."""
+    index = _index_type(len(same) + 1)
     member = np.zeros(len(same) + 1, dtype=bool)
     member[1:] |= same
     member[:-1] |= same
-    at = np.flatnonzero(member)
-    return at, np.cumsum(np.concatenate([[True], ~same]))[at]
+    at = np.flatnonzero(member).astype(index)
+    del member
+    starts = np.empty(len(same) + 1, dtype=bool)
+    starts[0] = True
+    np.logical_not(same, out=starts[1:])
+    return at, np.cumsum(starts, dtype=index)[at]
 
 
-_TIE_SLICE = 1 << 20  # tied rows whose ids are read at once
+_TIE_SLICE = 1 << 20  # tied rows whose ids are read, or sorted, at once
 _PREFIX = 16  # bytes of an id that order tied rows before whole ids are read
 
 
@@ -214,22 +247,40 @@ def _id_prefixes(ids) -> np.ndarray:
 
 
 def _tie_order(rows: np.ndarray, group: np.ndarray, ids_of) -> np.ndarray:
-    """The order of tied rows by (group, declaration id), holding 16 bytes per tied row: ids are
-    read a slice at a time (in input order, so each slice reads few chunks) and kept as their
-    first 16 bytes; whole ids are read again only for rows whose group and prefix coincide."""
+    """The order of tied rows by (group, declaration id); ``group`` is non-decreasing. Holds 16
+    bytes per tied row: ids are read a slice at a time (in input order, so each slice reads few
+    chunks) and kept as their first 16 bytes; the rows are then sorted a slice of whole groups at
+    a time, and whole ids read again only for rows whose group and prefix coincide."""
     prefix = np.empty((len(rows), _PREFIX // 8), dtype=np.uint64)
     by_position = np.argsort(rows, kind="stable")
     for start in range(0, len(rows), _TIE_SLICE):
         take = by_position[start:start + _TIE_SLICE]
         prefix[take] = _id_prefixes(ids_of(rows[take]))
-    order = np.lexsort((*prefix.T[::-1], group))
-    g, p = group[order], prefix[order]
-    clash = (g[1:] == g[:-1]) & (p[1:] == p[:-1]).all(axis=1)
-    if clash.any():
-        at, run = _equal_runs(clash)
-        ids = np.asarray([str(i) for i in ids_of(rows[order[at]])], dtype=object).astype(str)
-        order[at] = order[at][np.lexsort((ids, run))]
+    del by_position
+    order = np.empty(len(rows), dtype=rows.dtype)
+    for a, b in _whole_groups(group, _TIE_SLICE):
+        local = np.lexsort((*prefix[a:b].T[::-1], group[a:b]))
+        g, p = group[a:b][local], prefix[a:b][local]
+        clash = (g[1:] == g[:-1]) & (p[1:] == p[:-1]).all(axis=1)
+        if clash.any():
+            at, run = _equal_runs(clash)
+            ids = np.asarray([str(i) for i in ids_of(rows[a:b][local[at]])], dtype=object).astype(str)
+            local[at] = local[at][np.lexsort((ids, run))]
+        order[a:b] = a + local
     return order
+
+
+def _whole_groups(group: np.ndarray, size: int):
+    """(start, stop) slices of a non-decreasing ``group`` of about ``size`` elements, never
+    cutting a group (one larger than ``size`` is a slice of its own)."""
+    a, n = 0, len(group)
+    while a < n:
+        b = min(a + size, n)
+        if b < n:
+            cut = int(np.searchsorted(group, group[b], side="left"))
+            b = cut if cut > a else int(np.searchsorted(group, group[b], side="right"))
+        yield a, b
+        a = b
 
 
 def _merge_runs(paths: list[Path], block: int = _RUN_BATCH):
@@ -429,6 +480,8 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
                     step = min(table.size, size - done)
                     done += step
                     bar.update(step, rows=report.rows_read)
+                    table = chunk = frame = bad = None
+                    release_freed_memory()
                 bar.update(size - done, rows=report.rows_read)
         bar.close()
         report.rejected_reasons = total_reasons(reasons)
@@ -447,6 +500,8 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
             draws.append(draw)
             sizes.append(len(frame))
             bar.update(len(frame))
+            del frame
+            release_freed_memory()
         bar.close()
         margin = np.concatenate(margins) if margins else np.zeros(0)
         draw = np.concatenate(draws) if draws else np.zeros(0)

@@ -102,15 +102,21 @@ def total(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     """The sum of several kinds-to-deltas maps, by (kind, key, day), zero rows dropped."""
     out = {}
     for name in dict.fromkeys(n for p in parts for n in p):
-        frames = [p[name] for p in parts if name in p and len(p[name])]
-        if not frames:
-            continue
-        if len(frames) == 1:
-            frame = frames[0]
-        else:
-            frame = pd.concat(frames, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[
-                list(COUNTS)].sum()
-        frame = frame[(frame[list(COUNTS)] != 0).any(axis=1)]
-        if len(frame):
-            out[name] = frame.reset_index(drop=True)
+        frame = summed([p[name] for p in parts if name in p])
+        if frame is not None:
+            out[name] = frame
     return out
+
+
+def summed(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """Deltas of one kind summed by (key, day), zero rows dropped (None if nothing is left)."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    if len(frames) == 1:
+        frame = frames[0]
+    else:
+        frame = pd.concat(frames, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[
+            list(COUNTS)].sum()
+    frame = frame[(frame[list(COUNTS)] != 0).any(axis=1)]
+    return frame.reset_index(drop=True) if len(frame) else None

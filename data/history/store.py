@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError
 from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
 from contraband.data.history import schema as S
-from contraband.data.history.contributions import contributions, difference, outcome_steps, total
+from contraband.data.history.contributions import contributions, difference, outcome_steps, summed
 from contraband.data.keys import DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part
 from contraband.data.history.series import COUNTS, NEVER, SeriesTable, decode, encode, first_day, merge, merge_one
 
@@ -680,8 +680,7 @@ class HistoryStore:
         return report
 
     @contextmanager
-    def recording(self, source: str = "", transaction_rows: int = TRANSACTION_ROWS,
-                  pending_changes: int = PENDING_CHANGES):
+    def recording(self, source: str = "", transaction_rows: int | None = None, pending_changes: int | None = None):
         """Record declarations a chunk at a time (``with store.recording(source) as r:
         r.add(chunk)``), as :meth:`ingest` would one chunk after another, in fewer transactions:
         each chunk's rows are written as it comes, the series move once per transaction (up to
@@ -690,8 +689,9 @@ class HistoryStore:
         chunk touches most entities), so this is what makes a batch of many chunks cheaper than
         an ingest per chunk. Each commit leaves the store consistent; an error, or a kill, loses
         the transaction under way only. Declarations only: outcomes go through :meth:`ingest`
-        or :meth:`record_outcomes`."""
-        recording = Recording(self, source, transaction_rows, pending_changes)
+        or :meth:`record_outcomes`. Defaults: the module's ``TRANSACTION_ROWS`` and
+        ``PENDING_CHANGES``."""
+        recording = Recording(self, source, transaction_rows or TRANSACTION_ROWS, pending_changes or PENDING_CHANGES)
         try:
             yield recording
         except BaseException as e:
@@ -908,19 +908,21 @@ class HistoryStore:
         return difference(contributions(new_decl, outcome_steps(new_v), +1),
                           contributions(old_decl, outcome_steps(old_v), -1))
 
-    def _write_merged(self, conn, deltas: dict[str, pd.DataFrame]) -> None:
-        """Merge the deltas into the series and write them, a kind at a time: one kind's series
-        in memory at once, not every kind's."""
+    def _write_merged(self, conn, deltas) -> None:
+        """Merge the deltas (kind -> changes, or (kind, changes) pairs made one at a time) into
+        the series and write them, a kind at a time: one kind's series in memory at once, not
+        every kind's."""
         for table in self._merged_series(conn, deltas):
             self._write_series(conn, table)
             del table
 
-    def _merged_series(self, conn, deltas: dict[str, pd.DataFrame]):
+    def _merged_series(self, conn, deltas):
         """The new contents of every series the deltas touch, one kind (or, for many keys, one
         slice of a kind's keys in key order) at a time, for the caller to write before the next
         is read (pairs move their distinct counts, merged last)."""
         distinct_deltas: dict[str, list[pd.DataFrame]] = {}
-        for kind, d in ((kind, part) for kind, whole in deltas.items() for part in _key_batches(whole, _MERGE_KEYS)):
+        pairs = deltas.items() if isinstance(deltas, dict) else deltas
+        for kind, d in ((kind, part) for kind, whole in pairs for part in _key_batches(whole, _MERGE_KEYS)):
             current = self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object)))
             merged = merge(current, d)
             for distinct, pair in DISTINCT.items():
@@ -1219,10 +1221,13 @@ class _PendingSeries:
             self.changes += len(d)
         self.parts.append(small)
 
-    def take(self) -> dict[str, pd.DataFrame]:
-        out = {kind: d.astype({c: np.int64 for c in ("day", *COUNTS)}) for kind, d in total(self.parts).items()}
-        self.parts, self.changes = [], 0
-        return out
+    def drain(self):
+        """(kind, summed changes) pairs, one kind at a time, each kind's parts let go as it is summed."""
+        parts, self.parts, self.changes = self.parts, [], 0
+        for kind in dict.fromkeys(k for p in parts for k in p):
+            frame = summed([p.pop(kind) for p in parts if kind in p])
+            if frame is not None:
+                yield kind, frame
 
 
 class Recording:
@@ -1261,7 +1266,7 @@ class Recording:
         """Move the series by what the transaction under way recorded, and commit it."""
         if self._stack is None:
             return
-        self.store._write_merged(self._conn, self._pending.take())
+        self.store._write_merged(self._conn, self._pending.drain())
         self.store._end_ingest(self._conn, self._ingest, self._written, 0)
         stack, self._stack = self._stack, None
         stack.close()

@@ -1,0 +1,54 @@
+"""Peak resident memory of a process, read so that it is that process's own.
+
+``ru_maxrss`` is not: Linux carries a process's high-water mark across ``fork`` (and ``vfork``)
+and ``exec``, so a command started by a benchmark that has just built a world and trained a
+model reports the benchmark's peak whenever that is higher than its own (measured: a child of a
+1 GB parent running ``/bin/true`` reports 979 MB). ``VmHWM`` in ``/proc/self/status`` belongs to
+the process's own address space, which starts afresh at ``exec``; a command is therefore run
+through a small launcher, whose own peak (about 15 MB) is all its child can inherit.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def peak_mb() -> float:
+    """This process's own peak resident memory, in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_measured(args: list[str], env: dict | None = None) -> tuple[float, int, str, int]:
+    """Run a command; its wall seconds, its own peak resident MB, its output (stdout and stderr)
+    and its exit status."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out:
+        peak_file = os.path.join(tmp, "peak")
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _LAUNCHER, peak_file, *args], env=env, stdout=out,
+                              stderr=subprocess.STDOUT, text=True)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        said = out.read()
+        peak = int(open(peak_file).read()) // 1024 if os.path.exists(peak_file) else -1
+    return seconds, peak, said, done.returncode

@@ -18,9 +18,11 @@ touching feature code. On PostgreSQL (``postgresql://user:password@host/db``, th
 writers queue on a transaction-level advisory lock, readers read one snapshot (REPEATABLE READ)
 and missing numbers are stored as NULL, as SQLite does; the URL shown anywhere hides the password.
 
-Two write paths with one result: a vectorised one for bulk loads and the few-rows path of a
-scoring request (its new declarations' series read and written once). A background thread
-copies SQLite's write-ahead log into the database, so no request waits for a checkpoint.
+Two write paths with one result: a vectorised one for bulk loads (whole, or a chunk at a time
+through a :meth:`HistoryStore.recording` whose series move once per transaction) and the
+few-rows path of a scoring request (its new declarations' series read and written once). A
+background thread copies SQLite's write-ahead log into the database, so no request waits for a
+checkpoint.
 """
 
 from __future__ import annotations

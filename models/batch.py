@@ -28,6 +28,7 @@ those coincide), and one batch (4,096 rows) per run during the merge. Disk: the 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -84,14 +85,21 @@ def release_freed_memory() -> None:
     """Hand memory the process has freed back to the system (glibc's ``malloc_trim``; nothing
     elsewhere). A chunk's many small objects leave the heap holey: without this, the next
     step's arrays are placed above them and the resident size only grows."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, looked up once (None where there is none)."""
     import ctypes
     import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 def _hash_ids(ids: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Owns every statistic learned from the training window and the point-in-time reads of the
 history store. Families (one module each): ``value`` (USD/kg against the HS code's norm),
-``physical`` (kg per piece, litre, m2, package), ``route`` (origin, hubs, countries),
+``physical`` (kg per piece, litre, m2, package), ``deviation`` (robust z-scores against the
+goods' own norms: evidence without labels), ``consistency`` (ports, Incoterm and unit against the
+rest of the declaration), ``route`` (origin, hubs, countries),
 ``entities`` (histories of exporters, consignees, declarants, HS codes and routes, read from
 the store as of the day before each declaration), ``text`` (description against HS code),
 ``policy`` (controlled and cover codes, days since the control), ``declared`` (HS chapter and

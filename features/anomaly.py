@@ -21,7 +21,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.utils.validation import check_is_fitted
 
 #: the families whose numeric outputs describe a declaration's own physical and commercial shape
-INPUT_FAMILIES = ("value", "physical", "route", "text", "declared")
+INPUT_FAMILIES = ("value", "physical", "deviation", "consistency", "route", "text", "declared")
 
 
 def average_path_length(n: np.ndarray) -> np.ndarray:

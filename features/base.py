@@ -5,7 +5,9 @@ A family is a scikit-learn transformer (``__init__`` stores parameters, ``fit`` 
 pandas frame of float columns, ``get_feature_names_out``). It switches itself off when the
 declarations lack its columns: ``active_`` is False, and it then outputs no column. Categorical
 features (countries, HS headings, extras) are integer codes into a vocabulary learned at fit
-(missing or unseen: NaN); ``categorical_`` names them.
+(missing or unseen: NaN); ``categorical_`` names them. Where the direction of the evidence is
+known (a contradiction, a seizure, a deviation never lowers the risk), ``increasing`` and
+``decreasing`` name the features; the classifier is held monotone in them.
 
 Families read declarations through :class:`~contraband.data.columns.Columns`, which converts
 each column once per transform (text to integer codes over its distinct values) and is shared by
@@ -86,6 +88,19 @@ class Family(TransformerMixin, BaseEstimator):
     requires: tuple[str, ...] = ()
     #: needs the history store at transform time
     needs_history: bool = False
+    #: features whose risk can only rise with their value (the model is constrained to it)
+    increasing: tuple[str, ...] = ()
+    #: features whose risk can only fall as their value rises
+    decreasing: tuple[str, ...] = ()
+
+    def monotone(self) -> dict[str, int]:
+        """The direction of each constrained feature this family outputs (+1 or -1)."""
+        out = {}
+        for names, sign in ((self.increasing, 1), (self.decreasing, -1)):
+            for name in self.feature_names_out_:
+                if name in names or any(name.endswith(n) for n in names if n.startswith("_")):
+                    out[name] = sign
+        return out
 
     def _active(self, frame: Columns) -> bool:
         return all(frame.has(c) for c in self.requires)

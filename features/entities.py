@@ -43,6 +43,7 @@ class EntityHistory(Family):
     family = "entities"
     requires = ("declaration_date",)
     needs_history = True
+    increasing = ("_prior_seizures", "_seizure_rate", "exporter_route_new")
 
     def __init__(self, smoothing: float = 20.0, recent_days: int = 30):
         self.smoothing = smoothing

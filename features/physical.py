@@ -17,6 +17,7 @@ from contraband.features.base import Family, group_medians, ratio, safe_log
 class PhysicalFeatures(Family):
     family = "physical"
     requires = ("hs_code", "net_weight_kg")
+    increasing = ("kg_per_unit_over_reference",)
 
     def __init__(self, shrinkage: float = 20.0):
         self.shrinkage = shrinkage

@@ -22,6 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 from contraband.data.contract import is_truth_column
 from contraband.features.anomaly import AnomalyScore
 from contraband.data.columns import Columns
+from contraband.features.consistency import ConsistencyFeatures
+from contraband.features.deviation import DeviationFeatures
 from contraband.features.entities import EntityHistory
 from contraband.features.extras import ExtraColumns
 from contraband.features.physical import PhysicalFeatures
@@ -33,6 +35,8 @@ from contraband.features.value import ValueFeatures
 FAMILIES = {
     "value": ValueFeatures(),
     "physical": PhysicalFeatures(),
+    "deviation": DeviationFeatures(),
+    "consistency": ConsistencyFeatures(),
     "route": RouteFeatures(),
     "entities": EntityHistory(),
     "text": TextFeatures(),
@@ -83,9 +87,17 @@ class DeclarationFeatures(TransformerMixin, BaseEstimator):
         if self.anomaly_ is not None:
             self.active_families_.append("anomaly")
         self.feature_names_out_ = [c for fam in self.families_.values() for c in fam.feature_names_out_]
+        self.monotone_ = {c: s for fam in self.families_.values() for c, s in fam.monotone().items()}
         if self.anomaly_ is not None:
             self.feature_names_out_.append("anomaly_score")
+            self.monotone_["anomaly_score"] = 1
         return self
+
+    def monotone_constraints(self) -> list[int]:
+        """LightGBM's ``monotone_constraints``, in ``feature_names_out_`` order."""
+        check_is_fitted(self, "families_")
+        monotone = getattr(self, "monotone_", {})
+        return [monotone.get(c, 0) for c in self.feature_names_out_]
 
     def fit_transform(self, X: pd.DataFrame, y=None, history=None, **fit_params) -> pd.DataFrame:
         return self.fit(X).transform(X, history)

@@ -27,6 +27,7 @@ def _relevant_measures() -> dict[str, list[str]]:
 class PolicyFeatures(Family):
     family = "policy"
     requires = ("hs_code", "declaration_date")
+    increasing = ("controlled_hs", "cover_hs", "control_in_force")
 
     def _fit(self, frame: Columns):
         goods = ref.goods()

@@ -32,6 +32,7 @@ def same(a, b) -> np.ndarray:
 class RouteFeatures(Family):
     family = "route"
     requires = ("origin_country", "export_country")
+    increasing = ("origin_not_export", "export_from_hub", "hub_origin_shipped_from_china", "transit_hubs")
 
     def _fit(self, frame: Columns):
         self.hubs_ = sorted(ref.hub_countries())

@@ -37,6 +37,8 @@ _CACHE_SIZE = 200_000
 class TextFeatures(Family):
     family = "text"
     requires = ("goods_description", "hs_code")
+    increasing = ("vague_description",)
+    decreasing = ("description_vs_typical",)
 
     def __init__(self, max_features: int = 20_000):
         self.max_features = max_features

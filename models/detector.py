@@ -3,7 +3,11 @@
 ``Detector.fit(train, valid, history)`` fits the feature pipeline on every row of the training
 window (inspected or not), then a LightGBM classifier on its inspected rows (class imbalance
 handled with ``scale_pos_weight``), stopping early on the validation window's average
-precision alone. With ``refit`` (the default) the features and classifier are refitted on the
+precision alone. Its regularisation follows the number of labelled seizures: with fewer than
+``FEW_LABELS`` (an administration's tens of seizures) trees are small, learning slow, L2 strong
+and each tree sees half the features. It is held monotone where the features say the direction
+of the evidence is known (a contradiction, an earlier seizure, a deviation from the goods' norm
+never lowers the risk), so that a handful of seizures cannot teach it the reverse. With ``refit`` (the default) the features and classifier are refitted on the
 training + validation windows with the number of trees early stopping chose, so that the most
 recent weeks count, and the calibration (margin -> probability) is fitted for *that* model: on
 out-of-fold margins of the same configuration over the same rows. Without refit it is fitted on
@@ -49,6 +53,18 @@ DEFAULT_LGBM = {
     "reg_lambda": 1.0,
     "verbose": -1,
 }
+#: few seizures to learn from: small trees, slower learning, stronger L2, half the features per tree
+FEW_LABELS_LGBM = {"num_leaves": 7, "min_child_samples": 10, "learning_rate": 0.05, "reg_lambda": 5.0,
+                   "colsample_bytree": 0.5}
+#: below this many labelled seizures (training + validation windows) the few-labels settings apply
+FEW_LABELS = 200
+
+
+def regularisation(positives: int) -> dict:
+    """LightGBM settings chosen by the number of seizures the model learns from."""
+    return dict(FEW_LABELS_LGBM) if positives < FEW_LABELS else {}
+
+
 #: requests of fewer rows than this are predicted on one thread (OpenMP start-up costs more)
 _ONE_THREAD_ROWS = 1000
 #: the budget reference: margin quantiles at these levels (fine at the top, where budgets are)
@@ -152,8 +168,10 @@ class LocalTrainer:
 class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, families: tuple[str, ...] | None = None, lgbm_params: dict | None = None,
                  early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto",
-                 calibration_folds: int = 5, n_jobs: int = 2, random_state: int = 0, log=None):
+                 calibration_folds: int = 5, monotone: bool = True, n_jobs: int = 2, random_state: int = 0,
+                 log=None):
         self.families = families
+        self.monotone = monotone
         self.lgbm_params = lgbm_params
         self.early_stopping_rounds = early_stopping_rounds
         self.refit = refit
@@ -192,8 +210,10 @@ class Detector(ClassifierMixin, BaseEstimator):
         x_v = trainer.features(self.features_, valid, lab_v, history)
         self._say(f"features: {x_t.shape[1]} from families {', '.join(self.features_.active_families_)} "
                   f"({time.perf_counter() - t0:.1f} s)")
-        params = {**DEFAULT_LGBM, **(self.lgbm_params or {}), "metric": EVAL_METRIC}
+        positives = int(y_t.sum() + y_v.sum())
+        params = {**DEFAULT_LGBM, **regularisation(positives), **(self.lgbm_params or {}), "metric": EVAL_METRIC}
         params.setdefault("scale_pos_weight", float(np.sqrt((len(y_t) - y_t.sum()) / y_t.sum())))
+        params = self._constrained(params, self.features_)
         categorical = self.features_.categorical_features_
         t1 = time.perf_counter()
         model, self.best_iteration_ = trainer.fit_stopping_early(self, params, x_t, y_t, x_v, y_v, categorical)
@@ -206,6 +226,7 @@ class Detector(ClassifierMixin, BaseEstimator):
             t2 = time.perf_counter()
             both = pd.concat([train, valid])
             self.features_ = self._pipeline().fit(both)
+            final_params = self._constrained(final_params, self.features_)
             lab_b = labelled(both)
             x_b, y_b = trainer.features(self.features_, both, lab_b, history), labels(both)[lab_b]
             self.model_ = trainer.fit(self, final_params, x_b, y_b, categorical)
@@ -227,6 +248,17 @@ class Detector(ClassifierMixin, BaseEstimator):
                                "train_positives": int(y_t.sum()), "valid_rows": len(valid),
                                "valid_labelled": int(lab_v.sum()), "valid_positives": int(y_v.sum())}
         return self
+
+    def _constrained(self, params: dict, pipeline: DeclarationFeatures) -> dict:
+        """``params`` with the pipeline's monotone constraints (when ``monotone`` and not given)."""
+        params = {k: v for k, v in params.items() if k != "monotone_constraints"} \
+            if "monotone_constraints" not in (self.lgbm_params or {}) else dict(params)
+        if self.monotone and "monotone_constraints" not in params:
+            constraints = pipeline.monotone_constraints()
+            if any(constraints):
+                params["monotone_constraints"] = constraints
+                params.setdefault("monotone_constraints_method", "advanced")
+        return params
 
     def _out_of_fold(self, trainer, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> np.ndarray:
         """Margins of each row from a model of the same configuration that did not see it."""

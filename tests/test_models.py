@@ -205,3 +205,31 @@ def test_trader_reasons_never_show_a_missing_number():
         "consignee first seen 2 days ago"
     assert describe("exporter_age_days", {"exporter_age_days": nan, "exporter_prior_declarations": 0.7}, row) == \
         "exporter never seen before"
+
+
+def test_few_seizures_get_small_regularised_trees_many_get_the_defaults():
+    from contraband.models.detector import FEW_LABELS, regularisation
+
+    few, many = regularisation(20), regularisation(FEW_LABELS)
+    assert few["num_leaves"] < 31 and few["reg_lambda"] > 1 and few["colsample_bytree"] < 0.8
+    assert many == {}
+
+
+def test_detector_is_monotone_where_the_direction_of_the_evidence_is_known(trained):
+    detector = trained.detector
+    features = trained.test_features.iloc[:2000]
+    constraints = dict(zip(detector.features_.feature_names_out_, detector.features_.monotone_constraints()))
+    for name in ("deviation_score", "incoterm_mode_misfit", "loading_port_not_export", "exporter_prior_seizures",
+                 "anomaly_score", "description_vs_typical"):
+        assert constraints[name] == (-1 if name == "description_vs_typical" else 1), name
+    assert constraints["usd_per_kg"] == 0 and constraints["exporter_age_days"] == 0
+    base = detector.margin(features)
+    for name, sign in constraints.items():
+        if not sign:
+            continue
+        column = features[name].to_numpy()
+        high = np.nanmax(column) if np.isfinite(column).any() else 1.0
+        raised = features.copy()
+        raised[name] = np.where(np.isnan(column), np.nan, np.maximum(column, high))
+        change = (detector.margin(raised) - base) * sign
+        assert (change >= -1e-9).all(), name

@@ -8,7 +8,8 @@ from contraband.data import contract
 from contraband.data import reference as ref
 from contraband.data.load import load_declarations
 from contraband.data.world import WorldConfig, generate, write
-from contraband.data.world.smuggling import TYPOLOGIES
+from contraband.data.world.generate import SEA_ONLY_INCOTERMS
+from contraband.data.world.smuggling import HUBS, NEW_TYPOLOGY, SHIFTED_HUBS, TYPOLOGIES
 
 
 def hs6(frame):
@@ -20,7 +21,8 @@ def usd_per_kg(frame):
 
 
 def kg_per_unit(frame):
-    return frame["net_weight_kg"] / frame["quantity"]
+    """Kg per declared unit, for the declarations that give one (NaN where kilograms are declared)."""
+    return (frame["net_weight_kg"] / frame["quantity"]).where(frame["quantity_unit"].astype(str) != "KG")
 
 
 def smuggled(world, typology=None):
@@ -124,15 +126,15 @@ def test_each_typology_leaves_its_physical_and_commercial_fingerprints(world):
     water = smuggled(world, "bottled_water")
     honest_water = h[hs6(h) == "220190"]
     assert kg_per_unit(honest_water).median() == pytest.approx(1.02, abs=0.03)
-    assert (kg_per_unit(water[hs6(water).isin(["220190", "220110"])]) > 1.25).mean() > 0.5
+    assert (kg_per_unit(water[hs6(water).isin(["220190", "220110"])]).dropna() > 1.25).mean() > 0.5
     kg_high = hs6(world).map(ref.goods()["kg_per_unit_high"])
     tiles = smuggled(world, "ceramic_tiles")
-    assert (kg_per_unit(tiles) > kg_high[tiles.index]).mean() > 0.5
+    assert (kg_per_unit(tiles) > kg_high[tiles.index])[kg_per_unit(tiles).notna()].mean() > 0.5
     honest_tiles = h[hs6(h).isin(["690721", "690722", "690723"])]
     assert (kg_per_unit(honest_tiles) > kg_high[honest_tiles.index]).mean() < 0.3
     mannequins = smuggled(world, "mannequins")
     on_9618 = mannequins[hs6(mannequins) == "961800"]
-    assert (kg_per_unit(on_9618) > 20).mean() > 0.4
+    assert (kg_per_unit(on_9618).dropna() > 20).mean() > 0.3
     norm_high = hs6(world).map(ref.goods()["usd_per_kg_high"])
     for typ, factor in (("non_controlled", 3), ("tile_adhesive", 3), ("solder_paste", 1)):
         rows = smuggled(world, typ)
@@ -175,3 +177,82 @@ def test_legitimate_look_alikes_drown_simple_rules(world):
 def test_trade_has_seasonality(world):
     by_month = world.groupby(world["declaration_date"].dt.month).size()
     assert by_month[2] < 0.8 * by_month[8]  # Chinese New Year against the peak season
+
+
+def test_smugglers_documents_contradict_themselves_more_often_than_honest_ones(world):
+    h, s = honest(world), smuggled(world)
+
+    def loading_elsewhere(frame):
+        return frame["port_of_loading"].astype(str).str[:2] != frame["export_country"].astype(str)
+
+    def sea_term_off_sea(frame):
+        return frame["incoterm"].astype(str).isin(SEA_ONLY_INCOTERMS) & (frame["transport_mode"].astype(str) != "sea")
+
+    per_unit = hs6(world).map(ref.goods()["unit"]) != "KG"
+
+    def kilograms_for_units(frame):
+        return (frame["quantity_unit"].astype(str) == "KG")[per_unit[frame.index]]
+
+    assert loading_elsewhere(h).mean() < 0.03
+    assert loading_elsewhere(smuggled(world, "origin_relabel")).mean() > 5 * loading_elsewhere(h).mean()
+    assert sea_term_off_sea(h).mean() < 0.03
+    assert sea_term_off_sea(s).mean() > 3 * sea_term_off_sea(h).mean()
+    assert kilograms_for_units(h).mean() < 0.03
+    covers = s[s["truth_typology"].isin(["ceramic_tiles", "bottled_water", "mannequins"])]
+    assert kilograms_for_units(covers).mean() > 0.15
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    config = WorldConfig(rows=80_000, seed=5, prevalence=0.01, shift=("hubs", "cover", "typology"),
+                         shift_from="2026-03-01")
+    return generate(config), pd.Timestamp(config.shift_from)
+
+
+def test_a_shifted_world_changes_the_smugglers_ways_from_the_shift_day(shifted):
+    world, day = shifted
+    s = smuggled(world)
+    before, after = s[s["declaration_date"] < day], s[s["declaration_date"] >= day]
+    assert NEW_TYPOLOGY not in set(before["truth_typology"])
+    new = after[after["truth_typology"] == NEW_TYPOLOGY]
+    assert len(new) > 0.05 * len(after) and (hs6(new) == "284610").all()
+
+    def hubs_used(rows):
+        countries = pd.concat([rows["export_country"].astype(str), rows["origin_country"].astype(str),
+                               rows["transit_countries"].dropna().astype(str)])
+        return set(countries) - {"CN"}
+
+    assert hubs_used(before) <= set(HUBS) and hubs_used(after) <= set(SHIFTED_HUBS)
+    assert len(hubs_used(after)) >= 3
+    mannequins = after[after["truth_typology"] == "mannequins"]
+    assert (hs6(mannequins) == "392640").all()
+    # values matched to the cover's norm: far fewer betray the hidden material
+    norm_high = hs6(world).map(ref.goods()["usd_per_kg_high"])
+    covers = s[s["truth_typology"].isin(["non_controlled", "tile_adhesive", "solder_paste"])]
+    betrayed = (usd_per_kg(covers) > 3 * norm_high[covers.index]).groupby(covers["declaration_date"] >= day).mean()
+    assert betrayed[True] < 0.6 * betrayed[False]
+
+
+@pytest.mark.parametrize("policy", ["rules", "value", "random"])
+def test_inspection_policies_pick_differently(policy):
+    world = generate(WorldConfig(rows=30_000, seed=2, inspection_policy=policy))
+    inspected = world["inspected"] == 1
+    assert inspected.mean() == pytest.approx(0.03, rel=0.2)
+    cover = hs6(world).isin(set(ref.cover_goods()["hs_code"]))
+    lift = inspected[cover].mean() / inspected.mean()
+    if policy == "random":
+        assert lift == pytest.approx(1.0, abs=0.35)
+    elif policy == "rules":
+        assert lift > 2  # the legacy rules target cover goods
+    else:
+        value_odd = usd_per_kg(world) > 3 * hs6(world).map(ref.goods()["usd_per_kg_high"])
+        assert inspected[value_odd].mean() > 5 * inspected.mean()
+
+
+def test_a_shift_needs_its_day_and_known_ways():
+    with pytest.raises(ValueError, match="shift_from"):
+        WorldConfig(shift=("hubs",))
+    with pytest.raises(ValueError, match="unknown shift"):
+        WorldConfig(shift=("weather",), shift_from="2026-01-01")
+    with pytest.raises(ValueError, match="inspection_policy"):
+        WorldConfig(inspection_policy="psychic")

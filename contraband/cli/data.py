@@ -32,8 +32,16 @@ from contraband.cli.common import (
 @click.option("--months", default=24, show_default=True, help="Months of trade.")
 @click.option("--prevalence", default=0.003, show_default=True, help="Share of declarations carrying contraband.")
 @click.option("--inspection-rate", default=0.03, show_default=True, help="Share of declarations inspected.")
+@click.option("--inspection-policy", default="rules", show_default=True, type=click.Choice(["rules", "value", "random"]),
+              help="How inspections are chosen: the legacy risk rules plus a random share, rules on "
+                   "declared value and weight only, or at random.")
+@click.option("--shift", default="", metavar="LIST",
+              help="From --shift-from on the smugglers change: a comma list of hubs (other "
+                   "transshipment countries), cover (other cover goods, values matched to the cover's "
+                   "norm), typology (a new typology).")
+@click.option("--shift-from", default=None, metavar="DATE", help="First day of the shift.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .csv or .parquet.")
-def generate(rows, seed, start, months, prevalence, inspection_rate, output):
+def generate(rows, seed, start, months, prevalence, inspection_rate, inspection_policy, shift, shift_from, output):
     """Generate a synthetic customs world (contract columns plus hidden truth_* columns)."""
     from contraband.data.world import WorldConfig, summarise, write
     from contraband.data.world import generate as make_world
@@ -43,7 +51,9 @@ def generate(rows, seed, start, months, prevalence, inspection_rate, output):
         raise click.BadParameter(f"{output}: choose a .csv, .csv.gz or .parquet file", param_hint="--output")
     try:
         config = WorldConfig(rows=rows, seed=seed, start=start, months=months, prevalence=prevalence,
-                             inspection_rate=inspection_rate)
+                             inspection_rate=inspection_rate, inspection_policy=inspection_policy,
+                             shift=tuple(part.strip() for part in shift.split(",") if part.strip()),
+                             shift_from=shift_from)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     from contraband.cli.progress import steps

@@ -7,6 +7,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 
+INSPECTION_POLICIES = ("rules", "value", "random")
+#: ways the smugglers can change at ``shift_from`` (docs/data.md, "Shifted worlds"):
+#: "hubs": other transshipment countries; "cover": other cover goods, values matched to the cover's
+#: norm; "typology": a new typology nobody has reported (rare earths declared as cerium compounds)
+SHIFTS = ("hubs", "cover", "typology")
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     rows: int = 200_000
@@ -23,6 +30,13 @@ class WorldConfig:
     detection_rate: float = 0.95
     #: background declarations per exporter, on average
     rows_per_exporter: int = 150
+    #: how inspections are chosen: "rules" (the legacy risk rules plus the random share),
+    #: "value" (rules on declared value and weight only) or "random" (every inspection at random)
+    inspection_policy: str = "rules"
+    #: from this date on the smugglers change their ways (``shift`` says how); None: never
+    shift_from: str | None = None
+    #: what changes at ``shift_from``: any of SHIFTS
+    shift: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.rows < 1000:
@@ -34,6 +48,22 @@ class WorldConfig:
         if self.months < 1:
             raise ValueError("months must be at least 1")
         pd.Timestamp(self.start)  # raises on a bad date
+        if self.inspection_policy not in INSPECTION_POLICIES:
+            raise ValueError(f"inspection_policy must be one of {', '.join(INSPECTION_POLICIES)}")
+        unknown = set(self.shift) - set(SHIFTS)
+        if unknown:
+            raise ValueError(f"unknown shift {sorted(unknown)}; choose from {', '.join(SHIFTS)}")
+        if self.shift and self.shift_from is None:
+            raise ValueError("a shift needs shift_from, the day the smugglers change")
+        if self.shift_from is not None:
+            pd.Timestamp(self.shift_from)
+
+    @property
+    def shift_day(self) -> int | None:
+        """Day number (from the world's start) of the shift, or None."""
+        if self.shift_from is None or not self.shift:
+            return None
+        return int((pd.Timestamp(self.shift_from).normalize() - self.start_date).days)
 
     @property
     def start_date(self) -> pd.Timestamp:

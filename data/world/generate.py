@@ -15,12 +15,21 @@ import pandas as pd
 from contraband.data import reference as ref
 from contraband.data.world import calendar, entities, inspection, smuggling, trade
 from contraband.data.world.config import WorldConfig
-from contraband.data.world.trade import INCOTERMS, MODES
+from contraband.data.world.entities import _choice
+from contraband.data.world.trade import INCOTERM_WEIGHTS, INCOTERMS, MODES
 
 NO_TYPOLOGY = "none"
 #: kg per package by transport mode: pallets by sea, road and rail; cartons by air; parcels by express
 PACKAGE_KG = {"sea": (300, 900), "road": (300, 900), "rail": (300, 900), "air": (15, 150),
               "post": (2, 20), "courier": (2, 25)}
+#: Incoterms 2020 meant for sea and inland waterway transport only
+SEA_ONLY_INCOTERMS = ("FOB", "CFR", "CIF")
+#: honest traders who use a sea-only Incoterm for any transport, out of habit
+HONEST_INCOTERM_HABIT = 0.1
+#: honest declarations that give kilograms for goods traded by the piece, litre or m2
+HONEST_UNIT_DODGE = 0.015
+#: honest declarations whose port of loading is a clerk's slip (another country's port)
+HONEST_PORT_SLIP = 0.003
 PORT_CLASS = {"sea": "sea", "rail": "sea", "road": "road", "air": "air", "post": "air", "courier": "air"}
 
 
@@ -64,6 +73,35 @@ def _ports(rng: np.random.Generator, country: np.ndarray, mode: np.ndarray) -> p
     return _categorical(codes, names)
 
 
+def _incoterms(rng: np.random.Generator, honest: np.ndarray, mode: np.ndarray, any_term: np.ndarray) -> np.ndarray:
+    """Incoterms: honest traders mostly pick one that suits the transport mode (FOB, CFR and CIF
+    are for sea freight), now and then out of habit; a smuggler's term is often picked at random."""
+    n_bg = len(honest)
+    term = np.concatenate([honest, _choice(rng, INCOTERM_WEIGHTS, len(any_term))])
+    sea_only = np.isin(INCOTERMS[term], SEA_ONLY_INCOTERMS)
+    not_sea = MODES[mode] != "sea"
+    careless = np.concatenate([rng.random(n_bg) < HONEST_INCOTERM_HABIT, any_term])
+    redraw = np.flatnonzero(sea_only & not_sea & ~careless)
+    other = np.flatnonzero(~np.isin(INCOTERMS, SEA_ONLY_INCOTERMS))
+    term[redraw] = other[_choice(rng, INCOTERM_WEIGHTS[other], len(redraw))]
+    random_term = np.flatnonzero(np.r_[np.zeros(n_bg, bool), any_term])
+    term[random_term] = rng.integers(0, len(INCOTERMS), len(random_term))
+    return term
+
+
+def _loading_countries(rng: np.random.Generator, export_country: np.ndarray, declared: np.ndarray) -> np.ndarray:
+    """The country of the port of loading: the export country, except for Hong Kong exporters who
+    load at Shenzhen or another Chinese port (a third of the time), a clerk's slip now and then, and
+    the smugglers whose documents contradict themselves (``declared``, non-empty)."""
+    out = np.where(declared != "", declared, export_country).astype(object)
+    honest = declared == ""
+    out[honest & (export_country == "HK") & (rng.random(len(out)) < 0.35)] = "CN"
+    slip = np.flatnonzero(honest & (rng.random(len(out)) < HONEST_PORT_SLIP))
+    countries = np.array(sorted(set(ref.ports()["country"])), dtype=object)
+    out[slip] = countries[rng.integers(0, len(countries), len(slip))]
+    return out
+
+
 def _strings(values: np.ndarray) -> pd.Categorical:
     codes, uniques = pd.factorize(values)
     return _categorical(codes, uniques)
@@ -90,7 +128,8 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     say(f"traders: {len(pop.exporter_country):,} exporters, {len(pop.consignee_country):,} consignees")
     n_exp, n_con = len(pop.exporter_country), len(pop.consignee_country)
     bg = trade.background(rng, config.rows - n_smuggle, pop, calendar.trade_seasonality(day_index))
-    sm, nets = smuggling.contraband(rng, n_smuggle, pop, pressure, materials, n_exp, n_con)
+    sm, nets = smuggling.contraband(rng, n_smuggle, pop, pressure, materials, n_exp, n_con,
+                                    config.shift_day, config.shift)
     n_bg, n_sm = len(bg["day"]), len(sm["day"])
     say(f"shipments: {n_bg:,} honest, {n_sm:,} carrying contraband")
 
@@ -122,6 +161,10 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     transit = both("transit", "")
 
     unit = goods["unit"].to_numpy()[good]
+    # kilograms declared for goods traded by the piece, litre or m2: an honest clerk's habit now
+    # and then, a smuggler's way to hide an impossible weight per unit more often
+    unit_dodge = np.concatenate([rng.random(n_bg) < HONEST_UNIT_DODGE, sm["unit_dodge"] if n_sm else np.zeros(0, bool)])
+    unit = np.where(unit_dodge, "KG", unit)
     kg_per_unit = both("kg_per_unit", np.nan).astype(float)
     quantity = np.where(unit == "KG", net_kg, np.maximum(np.round(net_kg / kg_per_unit), 1.0))
     gross_kg = np.round(net_kg * (1.0 + np.exp(rng.normal(np.log(0.06), 0.5, len(day)))), 1)
@@ -138,7 +181,7 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
 
     origin, export, dest = _countries(both("origin_country"), export_country, destination)
     vague = np.concatenate([rng.random(n_bg) < 0.02, sm["vague"] if n_sm else np.zeros(0, bool)])
-    incoterm = np.concatenate([bg["incoterm"], rng.integers(0, len(INCOTERMS), n_sm)])
+    incoterm = _incoterms(rng, bg["incoterm"], mode, sm["incoterm_any"] if n_sm else np.zeros(0, bool))
     truth = np.r_[np.zeros(n_bg, np.int8), np.ones(n_sm, np.int8)]
 
     frame = pd.DataFrame({
@@ -155,7 +198,7 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
         "quantity_unit": _strings(unit),
         "packages": packages,
         "transit_countries": pd.Categorical(np.where(transit == "", None, transit)),
-        "port_of_loading": _ports(rng, export_country, mode),
+        "port_of_loading": _ports(rng, _loading_countries(rng, export_country, both("loading_country", "")), mode),
         "port_of_discharge": _ports(rng, destination, mode),
         "transport_mode": _categorical(mode, MODES),
         "exporter_id": _categorical(exporter, exporter_ids),
@@ -176,7 +219,7 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     say(f"declarations: {len(frame):,} rows")
     outcomes = inspection.inspect(
         rng, frame, age, frame["truth_contraband"].to_numpy(), frame["truth_value_usd"].to_numpy(),
-        config.inspection_rate, config.random_inspection_share, config.detection_rate,
+        config.inspection_rate, config.random_inspection_share, config.detection_rate, config.inspection_policy,
     )
     for name, values in outcomes.items():
         frame.insert(frame.columns.get_loc("truth_contraband"), name, values)

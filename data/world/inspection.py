@@ -2,7 +2,8 @@
 
 A customs unit inspects a few percent of declarations: a small random share, plus picks by the
 risk rules it already has (cover-good HS codes, hub routes, unit values far from the norm, new
-exporters, express consignments). Rules see only declared fields. Only inspected rows carry an
+exporters, express consignments). Another unit may rely on declared value and weight alone, or
+inspect at random only (``WorldConfig.inspection_policy``). Rules see only declared fields. Only inspected rows carry an
 outcome; an inspection of a contraband shipment finds it with probability ``detection_rate``.
 """
 
@@ -38,6 +39,20 @@ def rule_score(frame: pd.DataFrame, exporter_age_days: np.ndarray) -> np.ndarray
     return 1.4 * cover + 0.7 * hub + 0.8 * value_odd + 0.6 * new + 0.4 * express
 
 
+def value_rule_score(frame: pd.DataFrame) -> np.ndarray:
+    """Another unit's rules: declared value and weight per unit against the reference norms only."""
+    goods = ref.goods()
+    hs6 = frame["hs_code"].astype("str").str[:6]
+    low = hs6.map(goods["usd_per_kg_low"]).to_numpy(float)
+    high = hs6.map(goods["usd_per_kg_high"]).to_numpy(float)
+    usd_kg = frame["declared_value_usd"].to_numpy(float) / np.maximum(frame["net_weight_kg"].to_numpy(float), 1e-3)
+    value_odd = np.log(np.maximum(low / usd_kg, usd_kg / high))
+    kg_unit = frame["net_weight_kg"].to_numpy(float) / np.maximum(frame["quantity"].to_numpy(float), 1e-3)
+    per_unit = frame["quantity_unit"].astype("str").to_numpy() != "KG"
+    heavy = per_unit & (kg_unit > 1.3 * hs6.map(goods["kg_per_unit_high"]).to_numpy(float))
+    return 1.2 * np.clip(np.nan_to_num(value_odd, nan=0.0), 0, 3) + 1.5 * heavy
+
+
 def _scale_to(target: float, weight: np.ndarray) -> np.ndarray:
     """Probabilities min(1, c * weight) summing to ``target`` (bisection on c)."""
     lo, hi = 0.0, target / weight.sum() * 1e6
@@ -52,10 +67,15 @@ def _scale_to(target: float, weight: np.ndarray) -> np.ndarray:
 
 def inspect(rng: np.random.Generator, frame: pd.DataFrame, exporter_age_days: np.ndarray,
             truth: np.ndarray, truth_value: np.ndarray, rate: float, random_share: float,
-            detection_rate: float) -> dict[str, pd.Series]:
+            detection_rate: float, policy: str = "rules") -> dict[str, pd.Series]:
+    """``policy``: "rules" (the legacy rule score), "value" (declared value and weight only) or
+    "random" (every inspection at random)."""
     n = len(frame)
+    if policy == "random":
+        random_share = 1.0
     random_pick = rng.random(n) < rate * random_share
-    weight = np.exp(1.2 * rule_score(frame, exporter_age_days))
+    score = value_rule_score(frame) if policy == "value" else rule_score(frame, exporter_age_days)
+    weight = np.exp(1.2 * score)
     targeted = rng.random(n) < _scale_to(rate * (1 - random_share) * n, weight)
     inspected = random_pick | targeted
     found = inspected & truth.astype(bool) & (rng.random(n) < detection_rate)

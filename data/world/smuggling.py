@@ -12,7 +12,15 @@ probability, so that no single rule catches them all:
 - route: Chinese goods declared with a hub's origin, routed through Thailand, Mexico, Vietnam,
   Malaysia or Hong Kong;
 - entities: new exporters and consignees, linked through shared consignees and forwarders;
-- small repeated courier consignments for the high-value materials.
+- small repeated courier consignments for the high-value materials;
+- documents that contradict themselves: a port of loading in another country than the declared
+  export country, a Chinese-made good's unit hidden by declaring kilograms, a sea-only Incoterm
+  on an air or courier consignment.
+
+A shifted world (``WorldConfig.shift``) changes the smugglers' ways from ``shift_from`` on: other
+transshipment hubs, other cover goods with values matched to the cover's norm, and a typology
+nobody has reported (oxides declared as cerium compounds, HS 2846.10), known only here and not
+in the reference tables the features read.
 """
 
 from __future__ import annotations
@@ -31,6 +39,21 @@ TYPOLOGY_WEIGHTS = {
     "bottled_water": 0.06, "non_controlled": 0.21, "origin_relabel": 0.30,
 }
 TYPOLOGIES = tuple(TYPOLOGY_WEIGHTS)
+#: the typology of a shifted world: controlled oxides declared as cerium compounds (not controlled)
+NEW_TYPOLOGY = "cerium_compounds"
+NEW_TYPOLOGY_COVER = {"hs_code": "284610", "materials": ("Dy2O3", "Tb4O7", "Gd2O3", "Y2O3", "Sm2O3")}
+ALL_TYPOLOGIES = TYPOLOGIES + (NEW_TYPOLOGY,)
+#: after a "cover" shift: the physical covers and the catch-all non-controlled goods gain share
+SHIFTED_TYPOLOGY_WEIGHTS = {
+    "solder_paste": 0.10, "ceramic_tiles": 0.08, "tile_adhesive": 0.10, "mannequins": 0.14,
+    "bottled_water": 0.10, "non_controlled": 0.28, "origin_relabel": 0.20,
+}
+#: share of the shipments the new typology takes after a "typology" shift
+NEW_TYPOLOGY_SHARE = 0.15
+#: after a "cover" shift: other cover codes for a typology (mannequins become plastic figurines,
+#: declared by weight), and declared values that betray the hidden material this much less often
+SHIFTED_COVER_CODES = {"mannequins": ["392640"], "bottled_water": ["220110"], "ceramic_tiles": ["690723"]}
+SHIFTED_VALUE_OFF = 0.3
 
 
 @dataclass(frozen=True)
@@ -46,17 +69,22 @@ class Profile:
     p_hub: float  # routed through a transshipment hub
     p_origin_lie: float  # a hub country declared as origin of goods shipped from China
     p_vague: float  # vague goods description
+    p_port_lie: float = 0.1  # port of loading in another country than the declared export country
+    p_unit_dodge: float = 0.0  # kilograms declared for a good traded by the piece, litre or m2
+    p_incoterm_any: float = 0.6  # Incoterm picked with no regard to the transport mode
 
 
 PROFILES = {
     "solder_paste": Profile(25, 0.7, {"courier": 0.5, "air": 0.35, "post": 0.15}, (0.8, 1.0), 0.35, 0.35, 0.35, 0.15, 0.2),
-    "ceramic_tiles": Profile(12000, 0.5, {"sea": 1.0}, (0.1, 0.35), 0.3, 0.55, 0.35, 0.2, 0.15),
+    "ceramic_tiles": Profile(12000, 0.5, {"sea": 1.0}, (0.1, 0.35), 0.3, 0.55, 0.35, 0.2, 0.15, p_unit_dodge=0.25),
     "tile_adhesive": Profile(9000, 0.7, {"sea": 1.0}, (0.5, 1.0), 0.45, 0.0, 0.35, 0.2, 0.2),
-    "mannequins": Profile(900, 0.6, {"sea": 0.6, "air": 0.4}, (0.3, 0.7), 0.3, 0.55, 0.35, 0.2, 0.15),
-    "bottled_water": Profile(9000, 0.5, {"sea": 0.8, "road": 0.2}, (0.1, 0.3), 0.3, 0.55, 0.35, 0.2, 0.1),
+    "mannequins": Profile(900, 0.6, {"sea": 0.6, "air": 0.4}, (0.3, 0.7), 0.3, 0.55, 0.35, 0.2, 0.15, p_unit_dodge=0.25),
+    "bottled_water": Profile(9000, 0.5, {"sea": 0.8, "road": 0.2}, (0.1, 0.3), 0.3, 0.55, 0.35, 0.2, 0.1, p_unit_dodge=0.25),
     "non_controlled": Profile(300, 1.0, {"sea": 0.4, "air": 0.3, "courier": 0.3}, (0.8, 1.0), 0.45, 0.3, 0.35, 0.2, 0.25),
-    "origin_relabel": Profile(2500, 1.0, {"sea": 0.7, "air": 0.3}, (1.0, 1.0), 0.1, 0.0, 1.0, 0.0, 0.1),
+    "origin_relabel": Profile(2500, 1.0, {"sea": 0.7, "air": 0.3}, (1.0, 1.0), 0.1, 0.0, 1.0, 0.0, 0.1, p_port_lie=0.35),
+    NEW_TYPOLOGY: Profile(400, 0.8, {"sea": 0.5, "air": 0.3, "courier": 0.2}, (0.7, 1.0), 0.4, 0.0, 0.35, 0.2, 0.2),
 }
+
 #: impossible weight per declared unit, by cover HS code: (low, high) kg per unit
 IMPOSSIBLE_KG_PER_UNIT = {
     "690721": (28, 40), "690722": (27, 38), "690723": (24, 34),
@@ -68,6 +96,8 @@ VAGUE_WORDS = np.array([
 ])
 DESTINATIONS = {"US": 40, "JP": 10, "DE": 10, "KR": 8, "IN": 8, "NL": 6, "GB": 6, "FR": 4, "TR": 4, "AE": 4}
 HUBS = {"TH": 35, "MX": 20, "VN": 20, "MY": 15, "HK": 10}
+#: after a "hubs" shift: transshipment through countries the reference tables do not call hubs
+SHIFTED_HUBS = {"AE": 30, "SG": 25, "TR": 15, "ID": 15, "PH": 15}
 
 
 @dataclass
@@ -77,6 +107,7 @@ class Networks:
     typology: np.ndarray
     destination: np.ndarray
     hub: np.ndarray  # "" for direct routes
+    shifted_hub: np.ndarray  # the hub after a "hubs" shift ("" for direct routes)
     ships_from_china: np.ndarray  # origin relabellers: probability of shipping from a Chinese port
     forwarder: np.ndarray
     consignees: np.ndarray  # network x 6 consignee indices (new ones numbered after the population's)
@@ -93,9 +124,10 @@ def compatibility(materials: list[str]) -> np.ndarray:
     Origin relabelling works for every controlled material (declared under its own HS code).
     """
     cover = ref.cover_goods()
-    out = np.zeros((len(TYPOLOGIES), len(materials)))
-    for i, typ in enumerate(TYPOLOGIES):
-        named = set(";".join(cover.loc[cover["typology"] == typ, "materials"]).split(";"))
+    out = np.zeros((len(ALL_TYPOLOGIES), len(materials)))
+    for i, typ in enumerate(ALL_TYPOLOGIES):
+        named = set(NEW_TYPOLOGY_COVER["materials"]) if typ == NEW_TYPOLOGY else \
+            set(";".join(cover.loc[cover["typology"] == typ, "materials"]).split(";"))
         out[i] = [typ == "origin_relabel" or m in named for m in materials]
     return out
 
@@ -104,6 +136,8 @@ def cover_codes(typology: str, material: str) -> list[str]:
     """HS codes a material is declared under in a typology."""
     if typology == "origin_relabel":
         return [ref.controlled_materials().loc[material, "hs_code"]]
+    if typology == NEW_TYPOLOGY:
+        return [NEW_TYPOLOGY_COVER["hs_code"]]
     cover = ref.cover_goods()
     rows = cover[(cover["typology"] == typology) & cover["materials"].str.split(";").apply(lambda m: material in m)]
     return rows["hs_code"].tolist()
@@ -114,14 +148,29 @@ def _pick(rng: np.random.Generator, table: dict[str, float], n: int) -> np.ndarr
     return keys[_choice(rng, np.array(list(table.values()), dtype=float), n)]
 
 
-def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, first_new_consignee: int) -> Networks:
-    counts = {t: max(2, round(max(20, n_shipments / 50) * w)) for t, w in TYPOLOGY_WEIGHTS.items()}
-    typology = np.repeat(np.array(TYPOLOGIES), [counts[t] for t in TYPOLOGIES])
+def typology_weights(shift: tuple[str, ...] = ()) -> tuple[dict[str, float], dict[str, float]]:
+    """Each typology's share of the shipments before and after the shift."""
+    before = {**TYPOLOGY_WEIGHTS, NEW_TYPOLOGY: 0.0}
+    after = dict(SHIFTED_TYPOLOGY_WEIGHTS if "cover" in shift else TYPOLOGY_WEIGHTS)
+    if "typology" in shift:
+        after = {t: w * (1 - NEW_TYPOLOGY_SHARE) for t, w in after.items()}
+    after[NEW_TYPOLOGY] = NEW_TYPOLOGY_SHARE if "typology" in shift else 0.0
+    return before, after
+
+
+def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, first_new_consignee: int,
+                  shift: tuple[str, ...] = ()) -> Networks:
+    before, after = typology_weights(shift)
+    counts = {t: max(2, round(max(20, n_shipments / 50) * max(before[t], after[t]))) if max(before[t], after[t]) else 0
+              for t in ALL_TYPOLOGIES}
+    typology = np.repeat(np.array(ALL_TYPOLOGIES), [counts[t] for t in ALL_TYPOLOGIES])
     n = len(typology)
     destination = _pick(rng, DESTINATIONS, n)
     hub = _pick(rng, HUBS, n)
     p_hub = np.array([PROFILES[t].p_hub for t in typology])
-    hub = np.where(rng.random(n) < p_hub, hub, "")
+    routed = rng.random(n) < p_hub
+    shifted_hub = np.where(routed, _pick(rng, SHIFTED_HUBS, n), "")
+    hub = np.where(routed, hub, "")
     destination = np.where(hub == "MX", "US", destination)  # Mexico is the door to the US
     # each network's consignees: new companies, or (for two in five) established importers
     size = rng.integers(2, 7, n)
@@ -148,6 +197,7 @@ def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, f
         typology=typology,
         destination=destination,
         hub=hub,
+        shifted_hub=shifted_hub,
         # relabellers ship from a Chinese port under a hub's origin, or re-export from the hub;
         # each network has a habit (mostly one, sometimes the other)
         ships_from_china=np.where(typology == "origin_relabel", np.where(np.arange(n) % 2 == 0, 0.75, 0.25), 0.0),
@@ -161,47 +211,61 @@ def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, f
     )
 
 
-def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, materials: list[str]) -> tuple:
+def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, materials: list[str],
+                     shift_day: int | None = None, shift: tuple[str, ...] = ()) -> tuple:
     """Days, typologies and materials of ``n`` smuggling shipments.
 
     Drawn from day x typology x material weights: the calendar's pressure on each material,
-    times the typology's share, spread over the materials the typology can hide, so that each
-    typology keeps its share whenever its materials are controlled.
+    times the typology's share (before or after the shift), spread over the materials the
+    typology can hide, so that each typology keeps its share whenever its materials are controlled.
     """
     compat = compatibility(materials)
     demand = pressure.max(axis=0) + 1e-12
-    per_typology = np.array(list(TYPOLOGY_WEIGHTS.values()))[:, None] * compat / (compat * demand).sum(axis=1, keepdims=True)
-    cube = pressure[:, None, :] * per_typology[None, :, :]
+    spread = compat / np.maximum((compat * demand).sum(axis=1, keepdims=True), 1e-12)
+    before, after = typology_weights(shift)
+    weights = np.array([[w[t] for t in ALL_TYPOLOGIES] for w in (before, after)])
+    period = np.zeros(len(pressure), dtype=np.int64)
+    if shift_day is not None:
+        period[max(shift_day, 0):] = 1
+    cube = pressure[:, None, :] * (weights[:, :, None] * spread[None, :, :])[period]
     flat = cube.ravel()
     if n == 0 or flat.sum() == 0:
         return np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, dtype=object)
     cell = _choice(rng, flat, n)
     day, rest = np.divmod(cell, cube.shape[1] * cube.shape[2])
     typ, mat = np.divmod(rest, cube.shape[2])
-    return day, np.array(TYPOLOGIES, dtype=object)[typ], np.array(materials, dtype=object)[mat]
+    return day, np.array(ALL_TYPOLOGIES, dtype=object)[typ], np.array(materials, dtype=object)[mat]
 
 
 def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.ndarray, materials: list[str],
-               n_exporters: int, n_consignees: int) -> tuple[dict, Networks]:
+               n_exporters: int, n_consignees: int, shift_day: int | None = None,
+               shift: tuple[str, ...] = ()) -> tuple[dict, Networks]:
     """``n`` contraband declarations as column arrays, plus the networks behind them.
 
     New shell exporters are numbered from ``n_exporters``; new consignees from ``n_consignees``.
     """
     goods = ref.goods()
     mats = ref.controlled_materials()
-    day, typology, material = sample_shipments(rng, n, pressure, materials)
+    day, typology, material = sample_shipments(rng, n, pressure, materials, shift_day, shift)
     n = len(day)
+    shifted = np.zeros(n, dtype=bool) if shift_day is None else day >= shift_day
     cover_hs = np.empty(n, dtype=object)
     for typ, mat in sorted(set(zip(typology, material))):
         rows = np.flatnonzero((typology == typ) & (material == mat))
         codes = cover_codes(typ, mat)
         cover_hs[rows] = np.array(codes, dtype=object)[rng.integers(0, len(codes), len(rows))]
+    if "cover" in shift:
+        for typ, codes in SHIFTED_COVER_CODES.items():
+            rows = np.flatnonzero(shifted & (typology == typ))
+            cover_hs[rows] = np.array(codes, dtype=object)[rng.integers(0, len(codes), len(rows))]
 
-    nets = plan_networks(rng, n, pop, n_consignees)
+    nets = plan_networks(rng, n, pop, n_consignees, shift)
     network = np.empty(n, dtype=np.int64)
-    for t in TYPOLOGIES:
+    for t in ALL_TYPOLOGIES:
         rows = np.flatnonzero(typology == t)
         members = np.flatnonzero(nets.typology == t)
+        if not len(rows):
+            continue
         network[rows] = members[_choice(rng, rng.pareto(1.0, len(members)) + 1.0, len(rows))]
 
     # shells: within a network, a new exporter name every few dozen shipments
@@ -224,6 +288,8 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
 
     # route: Chinese goods, some routed or relabelled through a hub
     hub = nets.hub[network]
+    if "hubs" in shift:
+        hub = np.where(shifted, nets.shifted_hub[network], hub)
     relabel = typology == "origin_relabel"
     from_china = ~relabel | (rng.random(n) < nets.ships_from_china[network]) | (hub == "")
     export_country = np.where(from_china, "CN", hub)
@@ -238,7 +304,7 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
                       np.minimum(net_kg, rng.uniform(20, 250, n)), net_kg)  # ~200 kg a month per buyer
     net_kg = np.maximum(np.round(net_kg, 1), 1.0)
     mode = np.empty(n, dtype=np.int64)
-    for t in TYPOLOGIES:
+    for t in ALL_TYPOLOGIES:
         rows = np.flatnonzero(typology == t)
         mode[rows] = pd.Index(MODES).get_indexer(_pick(rng, PROFILES[t].modes, len(rows)))
 
@@ -252,7 +318,10 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
     # declared value: the cover good's norm, or a value that betrays the hidden material
     cover_usd_kg = lognormal_in_range(rng, goods["usd_per_kg_low"].to_numpy(float)[good],
                                       goods["usd_per_kg_high"].to_numpy(float)[good])
-    off = rng.random(n) < np.array([p.p_value_off for p in prof])
+    p_off = np.array([p.p_value_off for p in prof])
+    if "cover" in shift:
+        p_off = np.where(shifted, p_off * SHIFTED_VALUE_OFF, p_off)
+    off = rng.random(n) < p_off
     betrayed = material_usd_kg * share * rng.uniform(0.3, 1.0, n)
     usd_per_kg = np.where(off, np.maximum(betrayed, cover_usd_kg), cover_usd_kg)
     usd_per_kg = np.where(relabel, material_usd_kg * rng.uniform(0.6, 1.0, n), usd_per_kg)
@@ -271,6 +340,12 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
                           np.where(rng.random(n) < 0.5, rng.uniform(35, 60, n), rng.uniform(0.5, 2, n)), np.nan)
 
     vague = rng.random(n) < np.array([p.p_vague for p in prof])
+    # documents that contradict themselves: loaded in China when the export country is a hub,
+    # or in the hub when it is China; kilograms declared for goods traded by the unit
+    port_lie = (hub != "") & (rng.random(n) < np.array([p.p_port_lie for p in prof]))
+    loading_country = np.where(port_lie, np.where(export_country == "CN", hub, "CN"), export_country)
+    unit_dodge = rng.random(n) < np.array([p.p_unit_dodge for p in prof])
+    incoterm_any = rng.random(n) < np.array([p.p_incoterm_any for p in prof])
     return {
         "day": day,
         "exporter": exporter,
@@ -287,6 +362,9 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
         "transit": transit.astype(str),
         "destination": nets.destination[network],
         "vague": vague,
+        "loading_country": loading_country.astype(str),
+        "unit_dodge": unit_dodge,
+        "incoterm_any": incoterm_any,
         "truth_typology": typology.astype(str),
         "truth_material": material.astype(str),
         "truth_value_usd": np.round(truth_value, 2),

@@ -88,7 +88,8 @@ class Family(TransformerMixin, BaseEstimator):
     requires: tuple[str, ...] = ()
     #: needs the history store at transform time
     needs_history: bool = False
-    #: features whose risk can only rise with their value (the model is constrained to it)
+    #: features whose risk can only rise with their value (the model is constrained to it); a
+    #: name starting with "_" stands for every feature ending in it ("_prior_seizures")
     increasing: tuple[str, ...] = ()
     #: features whose risk can only fall as their value rises
     decreasing: tuple[str, ...] = ()

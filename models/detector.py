@@ -7,7 +7,8 @@ precision alone. Its regularisation follows the number of labelled seizures: wit
 ``FEW_LABELS`` (an administration's tens of seizures) trees are small, learning slow, L2 strong
 and each tree sees half the features. It is held monotone where the features say the direction
 of the evidence is known (a contradiction, an earlier seizure, a deviation from the goods' norm
-never lowers the risk), so that a handful of seizures cannot teach it the reverse. With ``refit`` (the default) the features and classifier are refitted on the
+never lowers the risk), so that a handful of seizures cannot teach it the reverse. With
+``refit`` (the default) the features and classifier are refitted on the
 training + validation windows with the number of trees early stopping chose, so that the most
 recent weeks count, and the calibration (margin -> probability) is fitted for *that* model: on
 out-of-fold margins of the same configuration over the same rows. Without refit it is fitted on
@@ -250,14 +251,16 @@ class Detector(ClassifierMixin, BaseEstimator):
         return self
 
     def _constrained(self, params: dict, pipeline: DeclarationFeatures) -> dict:
-        """``params`` with the pipeline's monotone constraints (when ``monotone`` and not given)."""
-        params = {k: v for k, v in params.items() if k != "monotone_constraints"} \
-            if "monotone_constraints" not in (self.lgbm_params or {}) else dict(params)
-        if self.monotone and "monotone_constraints" not in params:
-            constraints = pipeline.monotone_constraints()
-            if any(constraints):
-                params["monotone_constraints"] = constraints
-                params.setdefault("monotone_constraints_method", "advanced")
+        """``params`` with the pipeline's monotone constraints (unless ``monotone`` is off or the
+        caller's ``lgbm_params`` bring their own)."""
+        params = dict(params)
+        if not self.monotone or "monotone_constraints" in (self.lgbm_params or {}):
+            return params
+        params.pop("monotone_constraints", None)  # the constraints of an earlier pipeline
+        constraints = pipeline.monotone_constraints()
+        if any(constraints):
+            params["monotone_constraints"] = constraints
+            params.setdefault("monotone_constraints_method", "advanced")
         return params
 
     def _out_of_fold(self, trainer, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> np.ndarray:

@@ -38,6 +38,8 @@ INCOTERMS = (
     "EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "DAP", "DPU", "DDP",
     "DAT", "DDU", "DAF", "DES", "DEQ",
 )
+#: Incoterms 2020 meant for sea and inland waterway transport only
+SEA_ONLY_INCOTERMS = ("FAS", "FOB", "CFR", "CIF")
 
 
 @dataclass(frozen=True)

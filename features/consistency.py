@@ -25,11 +25,11 @@ import pandas as pd
 
 from contraband.data import reference as ref
 from contraband.data.columns import Columns
+from contraband.data.contract import SEA_ONLY_INCOTERMS
+from contraband.data.keys import combine
 from contraband.features.base import Family
 from contraband.features.route import same
 
-#: Incoterms 2020 meant for sea and inland waterway transport only
-SEA_ONLY_INCOTERMS = frozenset({"FAS", "FOB", "CFR", "CIF"})
 #: each check and the fields it needs
 CHECKS = (
     ("ports", ("port_of_loading", "export_country")),
@@ -128,7 +128,5 @@ class ConsistencyFeatures(Family):
     @staticmethod
     def _in_list(country, listed) -> np.ndarray:
         """Row-wise: ``country`` is one of the ';'-separated countries of ``listed``."""
-        distinct, inverse = np.unique(np.column_stack([country.codes, listed.codes]), axis=0, return_inverse=True)
-        hit = np.array([c >= 0 and t >= 0 and country.values[c] in listed.values[t].split(";") for c, t in distinct],
-                       dtype=bool)
-        return hit[inverse.ravel()] if len(distinct) else np.zeros(len(country), dtype=bool)
+        pairs = combine(country, listed, sep="|", require_all=True)
+        return pairs.map(lambda p: p.split("|")[0] in p.split("|")[1].split(";"), default=False, dtype=bool)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
+from contraband.data.contract import SEA_ONLY_INCOTERMS
 from contraband.data.world import calendar, entities, inspection, smuggling, trade
 from contraband.data.world.config import WorldConfig
 from contraband.data.world.entities import _choice
@@ -22,8 +23,6 @@ NO_TYPOLOGY = "none"
 #: kg per package by transport mode: pallets by sea, road and rail; cartons by air; parcels by express
 PACKAGE_KG = {"sea": (300, 900), "road": (300, 900), "rail": (300, 900), "air": (15, 150),
               "post": (2, 20), "courier": (2, 25)}
-#: Incoterms 2020 meant for sea and inland waterway transport only
-SEA_ONLY_INCOTERMS = ("FOB", "CFR", "CIF")
 #: honest traders who use a sea-only Incoterm for any transport, out of habit
 HONEST_INCOTERM_HABIT = 0.1
 #: honest declarations that give kilograms for goods traded by the piece, litre or m2

@@ -3,8 +3,9 @@
 A customs unit inspects a few percent of declarations: a small random share, plus picks by the
 risk rules it already has (cover-good HS codes, hub routes, unit values far from the norm, new
 exporters, express consignments). Another unit may rely on declared value and weight alone, or
-inspect at random only (``WorldConfig.inspection_policy``). Rules see only declared fields. Only inspected rows carry an
-outcome; an inspection of a contraband shipment finds it with probability ``detection_rate``.
+inspect at random only (``WorldConfig.inspection_policy``). Rules see only declared fields.
+Only inspected rows carry an outcome; an inspection of a contraband shipment finds it with
+probability ``detection_rate``.
 """
 
 from __future__ import annotations
@@ -19,20 +20,27 @@ from contraband.data import reference as ref
 COVER_GOODS_KNOWN = pd.Timestamp("2025-07-18")
 
 
+def _value_against_reference(frame: pd.DataFrame):
+    """HS6 codes, declared USD/kg and the reference range's low and high USD/kg of each row."""
+    goods = ref.goods()
+    hs6 = frame["hs_code"].astype("str").str[:6]
+    low = hs6.map(goods["usd_per_kg_low"]).to_numpy(float)
+    high = hs6.map(goods["usd_per_kg_high"]).to_numpy(float)
+    usd_kg = frame["declared_value_usd"].to_numpy(float) / np.maximum(frame["net_weight_kg"].to_numpy(float), 1e-3)
+    return hs6, usd_kg, low, high
+
+
 def rule_score(frame: pd.DataFrame, exporter_age_days: np.ndarray) -> np.ndarray:
     """The legacy rule score a targeting unit would use (declared fields only)."""
     goods = ref.goods()
     controlled_codes = set(goods.index[goods["role"] == "controlled"])
     cover_codes = set(ref.cover_goods()["hs_code"])
     hubs = ref.hub_countries()
-    hs6 = frame["hs_code"].astype("str").str[:6]
+    hs6, usd_kg, low, high = _value_against_reference(frame)
     known = (frame["declaration_date"] >= COVER_GOODS_KNOWN).to_numpy()
     cover = hs6.isin(controlled_codes).to_numpy() | (hs6.isin(cover_codes).to_numpy() & known)
     via_hub = frame["transit_countries"].astype("str").str.contains("|".join(hubs)).fillna(False).astype(bool)
     hub = (frame["export_country"].isin(hubs) | via_hub).to_numpy()
-    low = hs6.map(goods["usd_per_kg_low"]).to_numpy(float)
-    high = hs6.map(goods["usd_per_kg_high"]).to_numpy(float)
-    usd_kg = frame["declared_value_usd"].to_numpy(float) / np.maximum(frame["net_weight_kg"].to_numpy(float), 1e-3)
     value_odd = (usd_kg < low / 3) | (usd_kg > high * 3)
     new = exporter_age_days < 90
     express = frame["transport_mode"].isin(["courier", "post"]).to_numpy()
@@ -41,15 +49,11 @@ def rule_score(frame: pd.DataFrame, exporter_age_days: np.ndarray) -> np.ndarray
 
 def value_rule_score(frame: pd.DataFrame) -> np.ndarray:
     """Another unit's rules: declared value and weight per unit against the reference norms only."""
-    goods = ref.goods()
-    hs6 = frame["hs_code"].astype("str").str[:6]
-    low = hs6.map(goods["usd_per_kg_low"]).to_numpy(float)
-    high = hs6.map(goods["usd_per_kg_high"]).to_numpy(float)
-    usd_kg = frame["declared_value_usd"].to_numpy(float) / np.maximum(frame["net_weight_kg"].to_numpy(float), 1e-3)
+    hs6, usd_kg, low, high = _value_against_reference(frame)
     value_odd = np.log(np.maximum(low / usd_kg, usd_kg / high))
     kg_unit = frame["net_weight_kg"].to_numpy(float) / np.maximum(frame["quantity"].to_numpy(float), 1e-3)
     per_unit = frame["quantity_unit"].astype("str").to_numpy() != "KG"
-    heavy = per_unit & (kg_unit > 1.3 * hs6.map(goods["kg_per_unit_high"]).to_numpy(float))
+    heavy = per_unit & (kg_unit > 1.3 * hs6.map(ref.goods()["kg_per_unit_high"]).to_numpy(float))
     return 1.2 * np.clip(np.nan_to_num(value_odd, nan=0.0), 0, 3) + 1.5 * heavy
 
 

@@ -161,8 +161,8 @@ def typology_weights(shift: tuple[str, ...] = ()) -> tuple[dict[str, float], dic
 def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, first_new_consignee: int,
                   shift: tuple[str, ...] = ()) -> Networks:
     before, after = typology_weights(shift)
-    counts = {t: max(2, round(max(20, n_shipments / 50) * max(before[t], after[t]))) if max(before[t], after[t]) else 0
-              for t in ALL_TYPOLOGIES}
+    share = {t: max(before[t], after[t]) for t in ALL_TYPOLOGIES}  # a typology's larger share sizes its networks
+    counts = {t: max(2, round(max(20, n_shipments / 50) * w)) if w else 0 for t, w in share.items()}
     typology = np.repeat(np.array(ALL_TYPOLOGIES), [counts[t] for t in ALL_TYPOLOGIES])
     n = len(typology)
     destination = _pick(rng, DESTINATIONS, n)

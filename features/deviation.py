@@ -18,10 +18,9 @@ zero for a declaration that is ordinary in every respect.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from contraband.data.columns import Columns
-from contraband.features.base import Family, ratio, safe_log
+from contraband.features.base import Family, group_medians, ratio, safe_log
 
 #: measure -> the keys its norm is looked up under, finest first ("" = all declarations)
 LEVELS = {
@@ -62,34 +61,24 @@ class DeviationFeatures(Family):
         self.normal_z = normal_z
         self.max_z = max_z
 
-    def _keys(self, frame: Columns, parts: tuple[str, ...]):
-        return frame.combined(*parts) if parts else None
-
     def _fit(self, frame: Columns):
         self.norms_ = {}
         for name, values in measures(frame).items():
-            ok = np.isfinite(values)
-            levels = []
-            for parts in LEVELS[name]:
-                if any(p not in ("hs2", "hs4", "hs6") and not frame.has(p) for p in parts):
-                    continue
-                levels.append((parts, self._norms(self._keys(frame, parts), values, ok)))
-            self.norms_[name] = levels
+            self.norms_[name] = [(parts, self._norms(frame.combined(*parts) if parts else None, values))
+                                 for parts in LEVELS[name]
+                                 if all(p in ("hs2", "hs4", "hs6") or frame.has(p) for p in parts)]
 
-    def _norms(self, keys, values: np.ndarray, ok: np.ndarray) -> dict[str, tuple[float, float]]:
+    def _norms(self, keys, values: np.ndarray) -> dict[str, tuple[float, float]]:
         """Median and spread per key with at least ``min_rows`` values (key "" for no key)."""
         if keys is None:
+            ok = np.isfinite(values)
             if ok.sum() < self.min_rows:
                 return {}
             median = float(np.median(values[ok]))
             return {"": (median, self._spread(np.median(np.abs(values[ok] - median))))}
-        ok = ok & (keys.codes >= 0)
-        grouped = pd.Series(values[ok]).groupby(keys.codes[ok])
-        size = grouped.size()
-        median = grouped.median()
-        mad = (pd.Series(values[ok]) - median.reindex(keys.codes[ok]).to_numpy()).abs().groupby(keys.codes[ok]).median()
-        keep = size.index[size >= self.min_rows]
-        return {str(keys.values[c]): (float(median[c]), self._spread(mad[c])) for c in keep}
+        median, size = group_medians(keys, values)
+        mad, _ = group_medians(keys, np.abs(values - keys.map(median)))
+        return {k: (median[k], self._spread(mad[k])) for k, n in size.items() if n >= self.min_rows}
 
     def _spread(self, mad: float) -> float:
         return max(MAD_SCALE * float(mad), self.min_spread)
@@ -114,7 +103,7 @@ class DeviationFeatures(Family):
                     if "" in norms:
                         median[todo], spread[todo] = norms[""]
                     continue
-                keys = self._keys(frame, parts)
+                keys = frame.combined(*parts)
                 median = np.where(todo, keys.map(lambda k: norms.get(k, (np.nan, np.nan))[0]), median)
                 spread = np.where(todo, keys.map(lambda k: norms.get(k, (np.nan, np.nan))[1]), spread)
             z = np.clip((values - median) / spread, -self.max_z, self.max_z)

@@ -5,10 +5,14 @@ Every statistic of the history is counted per *entity kind* and key:
 - traders and goods: ``exporter``, ``consignee``, ``declarant``, ``hs6``;
 - routes: ``route`` (origin>export>transit>destination, as an analyst reads it) and
   ``hs4_route`` (the route for this HS heading: how usual it is for this kind of goods);
-- pairs, counted for whether they were seen at all: ``exporter_route``, ``exporter_hs4``,
-  ``consignee_exporter``;
+- pairs, counted for whether and since when they were seen: ``exporter_route``,
+  ``exporter_hs4``, ``consignee_exporter`` and ``exporter_consignee`` (the trade graph, read
+  from either side: a pair's series lists its first day, and the pairs of one owner are found by
+  the prefix of their keys), ``declarant_exporter``, ``route_exporter``;
 - distinct partners, derived from the pairs: ``exporter_hs4s`` (HS headings an exporter has
-  traded) and ``consignee_exporters`` (exporters a consignee has received from).
+  traded), ``consignee_exporters`` (exporters a consignee has received from),
+  ``declarant_exporters`` (exporters a declarant has filed for) and ``route_exporters``
+  (exporters seen on a route), each counted on the day the partner first appeared.
 
 Keys are text; the parts of a composite key are joined by :data:`SEP`. A declaration whose
 entity is not recorded (no exporter id, say) has no key of that kind and adds nothing to it.
@@ -46,9 +50,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("exporter_route", ("exporter", "route"), outcomes=False),
     Kind("exporter_hs4", ("exporter", "hs4"), outcomes=False),
     Kind("consignee_exporter", ("consignee", "exporter"), outcomes=False),
+    Kind("exporter_consignee", ("exporter", "consignee"), outcomes=False),
+    Kind("declarant_exporter", ("declarant", "exporter"), outcomes=False),
+    Kind("route_exporter", ("route", "exporter"), outcomes=False),
 )}
 #: distinct-partner kinds: key = the pair's first part, counts = partners first seen that day
-DISTINCT: dict[str, str] = {"exporter_hs4s": "exporter_hs4", "consignee_exporters": "consignee_exporter"}
+DISTINCT: dict[str, str] = {"exporter_hs4s": "exporter_hs4", "consignee_exporters": "consignee_exporter",
+                            "declarant_exporters": "declarant_exporter", "route_exporters": "route_exporter"}
 ALL_KINDS: tuple[str, ...] = tuple(KINDS) + tuple(DISTINCT)
 
 
@@ -218,3 +226,13 @@ def entity_keys(source, kinds=tuple(KINDS), parts: dict[str, Coded] | None = Non
 def first_part(keys: np.ndarray) -> np.ndarray:
     """The first part of composite keys (object array)."""
     return np.array([k.split(SEP, 1)[0] for k in keys], dtype=object)
+
+
+def second_part(keys: np.ndarray) -> np.ndarray:
+    """The second part of two-part keys (object array)."""
+    return np.array([k.split(SEP, 1)[1] for k in keys], dtype=object)
+
+
+def prefix_range(owner: str) -> tuple[str, str]:
+    """The key range ``[low, high)`` holding every pair key whose first part is ``owner``."""
+    return owner + SEP, owner + chr(ord(SEP) + 1)

@@ -6,7 +6,9 @@ history store. Families (one module each): ``value`` (USD/kg against the HS code
 goods' own norms: evidence without labels), ``consistency`` (ports, Incoterm and unit against the
 rest of the declaration), ``route`` (origin, hubs, countries),
 ``entities`` (histories of exporters, consignees, declarants, HS codes and routes, read from
-the store as of the day before each declaration), ``text`` (description against HS code),
+the store as of the day before each declaration), ``network`` (seizures one hop along the
+trade graph, new exporters per declarant and route, from the store's pairs), ``text``
+(description against HS code),
 ``policy`` (controlled and cover codes, days since the control), ``declared`` (HS chapter and
 heading, mapped ``x_*`` extras) and ``anomaly`` (IsolationForest). ``pipeline`` composes them;
 ``base`` holds the family contract and the columns they read. No feature reads ``truth_*``

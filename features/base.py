@@ -80,6 +80,16 @@ def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def as_of_days(frame: Columns, history, family: str) -> tuple[np.ndarray, np.ndarray]:
+    """The day of each declaration, and the day outcomes count until for it (with a blind view
+    of the store, not past ``history.outcomes_until``)."""
+    if history is None:
+        raise ValueError(f"{family} features are read from the history store: pass history=")
+    days = frame.days()
+    until = getattr(history, "outcomes_until", None)
+    return days, days if until is None else np.minimum(days, until)
+
+
 class Family(TransformerMixin, BaseEstimator):
     """Base of the feature families. Subclasses set ``family`` and ``requires`` and implement
     ``_fit`` and ``_columns`` (a dict of float arrays)."""

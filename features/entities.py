@@ -21,7 +21,7 @@ import numpy as np
 from contraband.data.keys import KINDS
 from contraband.data.history.series import NEVER
 from contraband.data.columns import Columns
-from contraband.features.base import Family
+from contraband.features.base import Family, as_of_days
 
 ENTITIES = ("exporter", "consignee", "declarant", "hs6", "route", "hs4_route")
 _KEY_PART = {"exporter": "exporter", "consignee": "consignee"}
@@ -74,11 +74,8 @@ class EntityHistory(Family):
         return names
 
     def _columns(self, frame: Columns, history=None):
-        if history is None:
-            raise ValueError("entity features are read from the history store: pass history=")
-        days = frame.days()
+        days, outcome_days = as_of_days(frame, history, "entity")
         until = getattr(history, "outcomes_until", None)
-        outcome_days = days if until is None else np.minimum(days, until)
         keys = _series_keys(frame, self.entities_)
         tables = history.series_many({kind: coded.values for kind, coded in keys.items()}, frame)
         out = {}

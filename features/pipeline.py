@@ -26,6 +26,7 @@ from contraband.features.consistency import ConsistencyFeatures
 from contraband.features.deviation import DeviationFeatures
 from contraband.features.entities import EntityHistory
 from contraband.features.extras import ExtraColumns
+from contraband.features.network import NetworkHistory
 from contraband.features.physical import PhysicalFeatures
 from contraband.features.policy import PolicyFeatures
 from contraband.features.route import RouteFeatures
@@ -39,6 +40,7 @@ FAMILIES = {
     "consistency": ConsistencyFeatures(),
     "route": RouteFeatures(),
     "entities": EntityHistory(),
+    "network": NetworkHistory(),
     "text": TextFeatures(),
     "policy": PolicyFeatures(),
     "declared": ExtraColumns(),

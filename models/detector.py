@@ -313,8 +313,10 @@ class Detector(ClassifierMixin, BaseEstimator):
             rows = np.arange(len(values))
         values = values[rows]
         records = {c: columns.cells(c)[rows] for c in record_columns(columns)}
+        entities = self.features_.families_.get("entities")
+        context = {"seizure_rate": entities.prior_rate_} if entities is not None and entities.active_ else {}
         return reasons(self.contributions(values), self.attribution_.feature_names, self.features_.feature_family_,
-                       dict(zip(self.features_.feature_names_out_, values.T)), records, max_reasons)
+                       dict(zip(self.features_.feature_names_out_, values.T)), records, max_reasons, context)
 
     # --- the budget reference --------------------------------------------------------------
     def set_budget_reference(self, margins: np.ndarray) -> None:

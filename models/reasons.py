@@ -1,15 +1,25 @@
 """Reasons in the analyst's words, from the model's own per-feature contributions.
 
-For a scored row, contributions are grouped by feature family; the (up to) three families that
-pushed the risk up the most each give one reason, worded from the family's strongest feature and
-the row's own evidence: "declared 212 USD/kg is 40x the median for HS 3810.10 (soldering ...)",
-"routed CN -> TH -> US", "exporter first seen 12 days ago".
+A reason is checkable evidence with its comparison ("2.9 kg per piece, 3.4x the usual 0.85 for
+HS 9618.00 (mannequin)"), never a fact true of a whole trade. Each :class:`Template` names the
+features it explains, a condition on the row's own evidence that must hold before it is said
+(a value at least 3x off its goods' median *and* outside their usual spread, an earlier seizure,
+a document contradicting itself), and its sentence. Generic facts (how long ago a control took
+effect, that goods are routed through a hub, that an HS chapter is risky) are context: no
+template says them. The conditions are chosen so that each holds for under 10 % of a day's
+unflagged declarations (tested on a generated day).
+
+For a flagged row, contributions are grouped by feature family; in each of the families that
+pushed the risk up the most, the strongest features are tried in turn and the first whose
+template holds gives the family's reason (up to three reasons, one per family).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,9 +30,9 @@ MAX_REASONS = 3
 #: the declaration fields reasons quote
 RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
                   "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
-                  "incoterm")
+                  "incoterm", "port_of_loading", "port_of_discharge")
 #: for a row inside the budget whose risk is no higher than the average declaration's
-NO_EVIDENCE = "no single strong signal: inside the budget on the sum of weak ones"
+NO_EVIDENCE = "no single piece of checkable evidence: inside the budget on the sum of weaker signals"
 
 
 def _hs(code: str) -> str:
@@ -53,11 +63,6 @@ def _num(x: float) -> str:
     return f"{x:.2f}"
 
 
-def _times(log_ratio: float) -> str:
-    r = math.exp(log_ratio)
-    return f"{r:.0f}x" if r >= 10 else f"{r:.1f}x" if r >= 1 else f"1/{1 / r:.0f}" if r <= 0.1 else f"{r:.2f}x"
-
-
 def _route(row: pd.Series) -> str:
     parts = [row.get("origin_country"), row.get("export_country")]
     transit = row.get("transit_countries")
@@ -76,84 +81,254 @@ def _unit(row) -> str:
         str(row.get("quantity_unit")), "unit")
 
 
-def describe(feature: str, f, row) -> str:
-    """One reason for one row, from its strongest feature in a family."""
-    code = row.get("hs_code", "")
-    if feature in ("value_vs_hs6", "value_vs_hs4", "value_vs_hs2", "usd_per_kg", "log_value_usd"):
-        lr = f.get("value_vs_hs6", np.nan)
-        if math.isfinite(lr):
-            side = "above" if lr > 0 else "below"
-            return f"declared {_num(f['usd_per_kg'])} USD/kg is {_times(abs(lr))} {side} the median for {_hs_label(code)}"
-        return f"declared {_num(f.get('usd_per_kg', np.nan))} USD/kg for {_hs_label(code)}"
-    if feature in ("unit_value_vs_hs6", "usd_per_unit"):
-        return f"declared {_num(f.get('usd_per_unit', np.nan))} USD per {_unit(row)} is {_times(abs(f.get('unit_value_vs_hs6', 0.0)))} the usual for {_hs_label(code)}"
-    if feature == "round_value":
-        return f"round declared value of {_num(row.get('declared_value_usd', np.nan))} USD"
-    if feature in ("kg_per_unit", "kg_per_unit_vs_hs6", "kg_per_unit_over_reference"):
-        lr = f.get("kg_per_unit_vs_hs6", np.nan)
-        usual = f.get("kg_per_unit", np.nan) / math.exp(lr) if math.isfinite(lr) else np.nan
-        return f"{_num(f.get('kg_per_unit', np.nan))} kg per {_unit(row)} where {_hs_label(code)} usually weighs {_num(usual)}"
-    if feature in ("kg_per_package", "kg_per_package_vs_hs6"):
-        return f"{_num(f.get('kg_per_package', np.nan))} kg per package, unusual for {_hs_label(code)}"
-    if feature == "gross_to_net":
-        return f"gross weight {_num(f.get('gross_to_net', np.nan))}x the net weight"
-    if feature == "log_net_weight_kg":
-        return f"net weight {_num(row.get('net_weight_kg', np.nan))} kg is unusual for {_hs_label(code)}"
-    if feature in ("origin_not_export", "hub_origin_shipped_from_china"):
-        return f"declared origin {row.get('origin_country')} but shipped from {row.get('export_country')}"
-    if feature in ("export_from_hub", "transit_hubs", "transit_countries_count", "origin_country",
-                   "export_country", "destination_country"):
-        return f"routed {_route(row)}"
-    if feature == "transport_mode":
-        return f"sent by {row.get('transport_mode')}"
-    if feature in ("exporter_age_days", "exporter_prior_declarations", "exporter_declarations_30d"):
-        age = f.get("exporter_age_days", np.nan)
-        if not np.isfinite(age) and not np.isfinite(f.get("exporter_prior_declarations", np.nan)):
-            return "no exporter declared"
-        if f.get("exporter_prior_declarations", 1) == 0 or not np.isfinite(age):
-            return "exporter never seen before"
-        if feature != "exporter_declarations_30d" or age < 90:
-            return f"exporter first seen {age:.0f} days ago"
-        return f"exporter lodged {f[feature]:.0f} declarations in the last 30 days"
-    if feature in ("consignee_age_days", "consignee_prior_declarations"):
-        age = f.get("consignee_age_days", np.nan)
-        if not np.isfinite(age) and not np.isfinite(f.get("consignee_prior_declarations", np.nan)):
-            return "no consignee declared"
-        if f.get("consignee_prior_declarations", 1) == 0 or not np.isfinite(age):
-            return "consignee never seen before"
-        return f"consignee first seen {age:,.0f} days ago"
-    if feature == "exporter_route_new":
-        return f"route {_route(row)} is new for this exporter"
-    if feature == "exporter_hs4_diversity":
-        return f"exporter has traded {f[feature]:.0f} different HS headings"
-    if feature == "consignee_exporters":
-        return f"consignee received goods from {f[feature]:.0f} different exporters"
-    for entity in ("exporter", "consignee", "declarant", "hs6", "route", "hs4_route"):
-        if feature.startswith(entity + "_"):
-            seizures = math.expm1(f.get(f"{entity}_prior_seizures", 0.0))
-            inspections = math.expm1(f.get(f"{entity}_prior_inspections", 0.0))
-            name = {"hs6": f"HS {_hs(code)}", "route": f"route {_route(row)}",
-                    "hs4_route": f"route {_route(row)} for HS heading {str(code)[:4]}"}.get(entity, entity)
-            if seizures >= 0.5:
-                return f"{name} linked to {seizures:.0f} earlier seizures in {inspections:.0f} inspections"
-            return f"{name} has {math.expm1(f.get(f'{entity}_prior_declarations', 0.0)):.0f} earlier declarations, {inspections:.0f} inspected"
-    if feature in ("description_vs_hs_text", "description_vs_typical", "description_words"):
-        return f"description '{row.get('goods_description')}' does not fit {_hs_label(code)}"
-    if feature == "vague_description":
-        return f"vague description '{row.get('goods_description')}'"
-    if feature in ("controlled_hs", "control_in_force"):
-        return f"{_hs_label(code)} is a controlled-material code"
-    if feature == "cover_hs":
-        return f"{_hs_label(code)} is a cover good named in rare-earth smuggling reports"
-    if feature == "days_since_control":
-        return f"declared {f[feature]:.0f} days after the export control on this material took effect"
-    if feature == "anomaly_score":
-        return "unusual combination of weight, value and route for this trade"
-    if feature in ("hs2", "hs4"):
-        return f"{_hs_label(code)} carries risk"
-    if feature.startswith("x_") or feature == "incoterm":
-        return f"{feature.removeprefix('x_').replace('_', ' ')} = {row.get(feature)}"
-    return f"{feature.replace('_', ' ')} = {f.get(feature)}"
+#: a value at least this many times off its goods' median (either way) ...
+FAR = 3.0
+#: ... and at least this many spreads (robust z) outside their usual range, where known
+OUTSIDE = 3.0
+#: a weight per unit or per package this many times off the median, outside the usual range
+HEAVY = 1.25
+#: an exporter or consignee never seen, or first seen at most this many days before with at most
+#: this many earlier declarations, is new
+NEW_DAYS, NEW_DECLARATIONS = 14, 3
+#: a seizure one hop away is named for a trader with at most this many partners (a large
+#: importer's hundreds of suppliers include a seized one by chance), or for two seizures or more
+SMALL_CIRCLE = 20
+#: a shared entity (declarant, HS code, route) is named for its seizures when it has at least
+#: this many, at this multiple of the average seizure rate among inspections
+SHARED_SEIZURES, RATE_MULTIPLE = 2, 5.0
+#: a declarant or route whose new exporters are at least this share of its declarations in the
+#: window, and at least this many
+CHURN_SHARE, CHURN_EXPORTERS = 0.5, 5
+#: a description this unlike (TF-IDF cosine) the descriptions usually declared under its code
+UNLIKE = 0.1
+
+
+class _Table:
+    """Column arrays by name, for every row at once (``get``) or one row (``row``)."""
+
+    def __init__(self, columns: dict[str, np.ndarray], n: int):
+        self.columns, self.n = columns, n
+
+    def get(self, name: str) -> np.ndarray:
+        col = self.columns.get(name)
+        return np.full(self.n, np.nan) if col is None else np.asarray(col, dtype="float64")
+
+    def text(self, name: str) -> np.ndarray:
+        col = self.columns.get(name)
+        return np.full(self.n, None, dtype=object) if col is None else np.asarray(col, dtype=object)
+
+    def row(self, i: int) -> "_Row":
+        return _Row(self.columns, i)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One kind of reason: the features it explains, when its evidence holds (rows at once:
+    features, records, context -> bool array) and its sentence (one row)."""
+
+    name: str
+    features: tuple[str, ...]
+    holds: Callable[[_Table, _Table, dict], np.ndarray]
+    text: Callable[["_Row", "_Row", dict], str]
+
+
+def _off(log_ratio: np.ndarray, z: np.ndarray, ratio: float) -> np.ndarray:
+    """At least ``ratio`` times off the median either way, and outside the usual spread where
+    the spread is known (without it, twice as far off)."""
+    with np.errstate(invalid="ignore"):
+        far = np.abs(log_ratio) >= math.log(ratio)
+        spread = np.where(np.isfinite(z), np.abs(z) >= OUTSIDE, np.abs(log_ratio) >= math.log(ratio) * 2)
+    return np.nan_to_num(far & spread).astype(bool)
+
+
+def _against_median(value: float, log_ratio: float, unit: str, code) -> str:
+    usual = value / math.exp(log_ratio)
+    return f"{_num(value)} {unit}, {_times(log_ratio)} the usual {_num(usual)} for {_hs_label(code)}"
+
+
+def _times(log_ratio: float) -> str:
+    r = math.exp(log_ratio)
+    if r >= 1:
+        return f"{r:.0f}x" if r >= 10 else f"{r:.1f}x"
+    return f"1/{1 / r:.0f} of" if 1 / r >= 10 else f"1/{1 / r:.1f} of"
+
+
+def _count(log_count: float) -> int:
+    return int(round(math.expm1(log_count))) if math.isfinite(log_count) else 0
+
+
+def _n(count: float, noun: str) -> str:
+    """'1 earlier seizure', '3 earlier seizures'."""
+    count = int(round(count))
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _flag(F: _Table, name: str) -> np.ndarray:
+    return F.get(name) == 1
+
+
+def _contradiction(name: str, text) -> Template:
+    """A document contradicting itself: the consistency family's flag is the evidence."""
+    return Template(name, (name,), lambda F, R, ctx: _flag(F, name), text)
+
+
+def _entity_seized(entity: str, label: str) -> Template:
+    def text(f, r, ctx):
+        return (f"{label} linked to {_n(_count(f[f'{entity}_prior_seizures']), 'earlier seizure')} in "
+                f"{_n(_count(f[f'{entity}_prior_inspections']), 'inspection')}")
+    return Template(f"{entity}_seized", (f"{entity}_prior_seizures", f"{entity}_seizure_rate"),
+                    lambda F, R, ctx: F.get(f"{entity}_prior_seizures") >= math.log1p(1), text)
+
+
+def _shared_seized(entity: str, label) -> Template:
+    """A declarant, HS code or route: named for seizures only well above the average rate."""
+    def holds(F, R, ctx):
+        average = ctx.get("seizure_rate", np.nan)
+        with np.errstate(invalid="ignore"):
+            return (F.get(f"{entity}_prior_seizures") >= math.log1p(SHARED_SEIZURES)) & \
+                (F.get(f"{entity}_seizure_rate") >= RATE_MULTIPLE * average)
+
+    def text(f, r, ctx):
+        seizures, inspections = _count(f[f"{entity}_prior_seizures"]), _count(f[f"{entity}_prior_inspections"])
+        share = seizures / inspections if inspections else float("nan")
+        average = ctx.get("seizure_rate", float("nan"))
+        return (f"{label(r)}: {_n(seizures, 'seizure')} in {_n(inspections, 'earlier inspection')} "
+                f"({share:.0%}, against {average:.1%} on average)")
+    return Template(f"{entity}_seized", (f"{entity}_prior_seizures", f"{entity}_seizure_rate"), holds, text)
+
+
+def _new(entity: str) -> Template:
+    def holds(F, R, ctx):
+        age, prior = F.get(f"{entity}_age_days"), F.get(f"{entity}_prior_declarations")
+        with np.errstate(invalid="ignore"):
+            return (prior == 0) | ((age <= NEW_DAYS) & (prior <= math.log1p(NEW_DECLARATIONS)))
+
+    def text(f, r, ctx):
+        if f[f"{entity}_prior_declarations"] == 0:
+            return f"{entity} never seen before"
+        return (f"{entity} first seen {_n(f[f'{entity}_age_days'], 'day')} ago "
+                f"({_n(_count(f[f'{entity}_prior_declarations']), 'earlier declaration')})")
+    return Template(f"{entity}_new", (f"{entity}_age_days", f"{entity}_prior_declarations"), holds, text)
+
+
+def _churn(owner: str, label: str) -> Template:
+    new, share = f"{owner}_new_exporters_90d", f"{owner}_new_exporter_share"
+
+    def holds(F, R, ctx):
+        with np.errstate(invalid="ignore"):
+            return (F.get(share) >= CHURN_SHARE) & (F.get(new) >= CHURN_EXPORTERS)
+
+    def text(f, r, ctx):
+        return (f"{label(r)} went through {_n(f[new], 'exporter')} new to it in the last 90 days, "
+                f"{f[share]:.0%} of its declarations")
+    return Template(f"{owner}_churn", (new, share), holds, text)
+
+
+def _one_hop(F: _Table, seizures: str, partners: str | None) -> np.ndarray:
+    count = F.get(seizures)
+    with np.errstate(invalid="ignore"):
+        small = F.get(partners) <= SMALL_CIRCLE if partners else np.ones(F.n, dtype=bool)
+        return ((count >= math.log1p(1)) & small) | (count >= math.log1p(2))
+
+
+def _times_count(log_count: float) -> str:
+    n = _count(log_count)
+    return "once" if n == 1 else f"{n} times"
+
+
+def _circle(f, partners: str, noun: str) -> str:
+    n = f[partners]
+    return f" (it received from {_n(n, noun)})" if math.isfinite(n) and n > 0 else ""
+
+
+def _port(r, name: str) -> str:
+    from contraband.features.consistency import locode_country
+
+    port = str(r.get(name) or "")
+    return f"{port} ({locode_country(port) or '?'})"
+
+
+TEMPLATES: tuple[Template, ...] = (
+    Template("value", ("value_vs_hs6", "value_vs_hs4", "value_vs_hs2", "usd_per_kg", "log_value_usd", "value_z"),
+             lambda F, R, ctx: _off(F.get("value_vs_hs6"), F.get("value_z"), FAR),
+             lambda f, r, ctx: "declared " + _against_median(f["usd_per_kg"], f["value_vs_hs6"], "USD/kg", r.get("hs_code"))),
+    Template("unit_value", ("unit_value_vs_hs6", "usd_per_unit", "unit_value_z"),
+             lambda F, R, ctx: _off(F.get("unit_value_vs_hs6"), F.get("unit_value_z"), FAR),
+             lambda f, r, ctx: "declared " + _against_median(f["usd_per_unit"], f["unit_value_vs_hs6"],
+                                                              f"USD per {_unit(r)}", r.get("hs_code"))),
+    Template("kg_per_unit", ("kg_per_unit", "kg_per_unit_vs_hs6", "kg_per_unit_over_reference", "kg_per_unit_z"),
+             lambda F, R, ctx: _off(F.get("kg_per_unit_vs_hs6"), F.get("kg_per_unit_z"), HEAVY),
+             lambda f, r, ctx: _against_median(f["kg_per_unit"], f["kg_per_unit_vs_hs6"], f"kg per {_unit(r)}",
+                                               r.get("hs_code"))),
+    Template("kg_per_package", ("kg_per_package", "kg_per_package_vs_hs6", "kg_per_package_z"),
+             lambda F, R, ctx: _off(F.get("kg_per_package_vs_hs6"), F.get("kg_per_package_z"), HEAVY),
+             lambda f, r, ctx: _against_median(f["kg_per_package"], f["kg_per_package_vs_hs6"], "kg gross per package",
+                                               r.get("hs_code"))),
+    _contradiction("loading_port_not_export",
+                   lambda f, r, ctx: f"loaded at {_port(r, 'port_of_loading')}, declared exported from {r.get('export_country')}"),
+    _contradiction("loading_port_unstated",
+                   lambda f, r, ctx: f"loaded at {_port(r, 'port_of_loading')}, a country the declaration names nowhere"),
+    _contradiction("loading_port_in_transit",
+                   lambda f, r, ctx: (f"loaded at {_port(r, 'port_of_loading')} in a transit country, declared exported "
+                                f"from {r.get('export_country')}")),
+    _contradiction("discharge_port_not_destination",
+                   lambda f, r, ctx: (f"discharged at {_port(r, 'port_of_discharge')}, declared destined for "
+                                f"{r.get('destination_country')}")),
+    _contradiction("incoterm_mode_misfit",
+                   lambda f, r, ctx: f"Incoterm {r.get('incoterm')}, a sea-only term, on a shipment by {r.get('transport_mode')}"),
+    _contradiction("unit_misfit",
+                   lambda f, r, ctx: f"quantity in {r.get('quantity_unit')}, not the unit {_hs_label(r.get('hs_code'))} is counted in"),
+    Template("origin_relabelled", ("hub_origin_shipped_from_china", "origin_not_export"),
+             lambda F, R, ctx: _flag(F, "hub_origin_shipped_from_china"),
+             lambda f, r, ctx: f"declared origin {r.get('origin_country')}, shipped from {r.get('export_country')}"),
+    _entity_seized("exporter", "exporter"),
+    _entity_seized("consignee", "consignee"),
+    _shared_seized("declarant", lambda r: "declarant"),
+    _shared_seized("hs6", lambda r: f"HS {_hs(r.get('hs_code', ''))}"),
+    _shared_seized("route", lambda r: f"route {_route(r)}"),
+    _shared_seized("hs4_route", lambda r: f"route {_route(r)} for HS heading {str(r.get('hs_code', ''))[:4]}"),
+    _new("exporter"),
+    _new("consignee"),
+    Template("exporter_route_new", ("exporter_route_new",),
+             lambda F, R, ctx: _flag(F, "exporter_route_new") & (F.get("exporter_prior_declarations") > 0),
+             lambda f, r, ctx: (f"first shipment on route {_route(r)} of an exporter with "
+                                f"{_n(_count(f['exporter_prior_declarations']), 'earlier declaration')}")),
+    Template("consignee_network", ("consignee_network_seizures",),
+             lambda F, R, ctx: _one_hop(F, "consignee_network_seizures", "consignee_exporters"),
+             lambda f, r, ctx: (f"consignee's other exporters seized {_times_count(f['consignee_network_seizures'])} "
+                                f"before{_circle(f, 'consignee_exporters', 'exporter')}")),
+    Template("exporter_network", ("exporter_network_seizures",),
+             lambda F, R, ctx: _one_hop(F, "exporter_network_seizures", None),
+             lambda f, r, ctx: (f"exporter's other consignees seized {_times_count(f['exporter_network_seizures'])} "
+                                "before")),
+    _churn("declarant", lambda r: "declarant"),
+    _churn("route", lambda r: f"route {_route(r)}"),
+    Template("description_unlike", ("description_vs_typical", "description_vs_hs_text"),
+             lambda F, R, ctx: F.get("description_vs_typical") < UNLIKE,
+             lambda f, r, ctx: (f"description '{r.get('goods_description')}' is unlike what is declared under "
+                                f"{_hs_label(r.get('hs_code'))}")),
+    Template("vague_description", ("vague_description",),
+             lambda F, R, ctx: _flag(F, "vague_description"),
+             lambda f, r, ctx: f"vague description '{r.get('goods_description')}'"),
+    Template("controlled", ("controlled_hs", "control_in_force"),
+             lambda F, R, ctx: _flag(F, "controlled_hs") & _flag(F, "control_in_force"),
+             lambda f, r, ctx: f"{_hs_label(r.get('hs_code'))} is a controlled material: its export needs a licence"),
+)
+#: the templates that can explain each feature, in order
+BY_FEATURE: dict[str, tuple[Template, ...]] = {}
+for _t in TEMPLATES:
+    for _f in _t.features:
+        BY_FEATURE[_f] = BY_FEATURE.get(_f, ()) + (_t,)
+#: a summary feature stands for the evidence it sums
+BY_FEATURE["deviation_score"] = tuple(t for t in TEMPLATES if t.name in ("value", "unit_value", "kg_per_unit",
+                                                                            "kg_per_package"))
+
+
+def evidence_holds(features: dict[str, np.ndarray], records: dict[str, np.ndarray], n: int,
+                   context: dict | None = None) -> dict[str, np.ndarray]:
+    """For every template, the rows whose evidence holds (bool arrays by template name)."""
+    F, R = _Table(features, n), _Table(records, n)
+    return {t.name: np.asarray(t.holds(F, R, context or {}), dtype=bool) for t in TEMPLATES}
 
 
 def record_columns(records) -> list[str]:
@@ -163,43 +338,44 @@ def record_columns(records) -> list[str]:
 
 
 def reasons(contributions: np.ndarray, feature_names: list[str], feature_family: dict[str, str],
-            features: dict[str, np.ndarray], records: dict[str, np.ndarray], max_reasons: int = MAX_REASONS) -> list[list[str]]:
-    """Up to ``max_reasons`` reasons per row, strongest family first (positive pushes only).
+            features: dict[str, np.ndarray], records: dict[str, np.ndarray], max_reasons: int = MAX_REASONS,
+            context: dict | None = None) -> list[list[str]]:
+    """Up to ``max_reasons`` reasons per row, one per family, strongest family first (positive
+    pushes only); a family whose pushing features have no evidence that holds gives none.
 
     ``features`` holds the rows' feature values by name, ``records`` the same rows' declaration
-    fields by name (object arrays)."""
-    families = sorted(set(feature_family.get(n, "other") for n in feature_names))
-    fam_index = np.array([families.index(feature_family.get(n, "other")) for n in feature_names])
+    fields by name (object arrays), ``context`` what the comparisons need beyond the row (the
+    average seizure rate among inspections, ``seizure_rate``)."""
+    n = len(contributions)
+    context = context or {}
+    holds = evidence_holds(features, records, n, context)
+    families = sorted(set(feature_family.get(name, "other") for name in feature_names))
+    fam_index = np.array([families.index(feature_family.get(name, "other")) for name in feature_names])
+    members = [np.flatnonzero(fam_index == k) for k in range(len(families))]
     indicator = np.zeros((len(feature_names), len(families)))
     indicator[np.arange(len(feature_names)), fam_index] = 1.0
     by_family = contributions @ indicator
-    # each family's strongest feature, for every row at once
-    best = np.zeros_like(by_family, dtype=np.int64)
-    for fam in range(len(families)):
-        members = np.flatnonzero(fam_index == fam)
-        best[:, fam] = members[np.argmax(contributions[:, members], axis=1)]
-    strongest = np.argsort(-by_family, axis=1)[:, :max_reasons]
-    rows = np.arange(len(by_family))[:, None]
-    chosen = best[rows, strongest]
-    positive = by_family[rows, strongest] > 0
-    feats = _Columns(features)
-    recs = _Columns(records)
+    order = np.argsort(-by_family, axis=1)
+    feats, recs = _Table(features, n), _Table(records, n)
     out = []
-    for i in range(len(by_family)):
+    for i in range(n):
+        texts, said = [], set()
         f, r = feats.row(i), recs.row(i)
-        texts = [describe(feature_names[j], f, r) for j, ok in zip(chosen[i], positive[i]) if ok]
+        for fam in order[i]:
+            if len(texts) >= max_reasons or by_family[i, fam] <= 0:
+                break
+            group = members[fam]
+            for j in group[np.argsort(-contributions[i, group], kind="stable")]:
+                if contributions[i, j] <= 0:
+                    break
+                template = next((t for t in BY_FEATURE.get(feature_names[j], ())
+                                 if t.name not in said and holds[t.name][i]), None)
+                if template is not None:
+                    said.add(template.name)
+                    texts.append(template.text(f, r, context))
+                    break
         out.append(texts or [NO_EVIDENCE])
     return out
-
-
-class _Columns:
-    """Column arrays read one row at a time without building a pandas row (or a dict) per row."""
-
-    def __init__(self, columns: dict[str, np.ndarray]):
-        self.columns = columns
-
-    def row(self, i: int) -> "_Row":
-        return _Row(self.columns, i)
 
 
 class _Row:
@@ -213,4 +389,5 @@ class _Row:
         return default if col is None else col[self.i]
 
     def __getitem__(self, name):
-        return self.columns[name][self.i]
+        col = self.columns.get(name)
+        return float("nan") if col is None else col[self.i]

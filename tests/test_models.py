@@ -82,8 +82,11 @@ def test_path_attribution_adds_up_to_the_raw_score(trained, world_history):
     exact = d.model_.booster_.predict(top.to_numpy(), pred_contrib=True, num_iteration=d.best_iteration_)[:, :-1]
     families = pd.Series([d.features_.feature_family_[n] for n in d.attribution_.feature_names])
     by_family = lambda c: pd.DataFrame(c, columns=families).T.groupby(level=0).sum().T  # noqa: E731
-    agree = (by_family(contrib).idxmax(axis=1) == by_family(exact).idxmax(axis=1)).mean()
-    assert agree > 0.6  # the cheap attribution usually names the same strongest family as exact SHAP
+    # reasons come from the (up to three) families pushing the risk up most: the family the
+    # cheap attribution puts first is nearly always among exact SHAP's first three
+    exact_top3 = by_family(exact).apply(lambda r: set(r.nlargest(3).index), axis=1)
+    first = by_family(contrib).idxmax(axis=1)
+    assert np.mean([f in top3 for f, top3 in zip(first, exact_top3)]) > 0.85
 
 
 def test_budget_counts_are_exact():
@@ -131,6 +134,8 @@ def test_small_requests_are_flagged_by_the_models_budget_threshold():
 
 
 def test_every_flagged_row_has_reasons_naming_its_evidence(scored):
+    """Every number a reason quotes is the declaration's own (value per kg, weights per unit and
+    per package, beside the goods' HS code)."""
     test, out = scored
     flagged = out[out["flagged"]]
     assert (flagged["reason_1"] != "").all()
@@ -139,24 +144,82 @@ def test_every_flagged_row_has_reasons_naming_its_evidence(scored):
     checked = 0
     for idx, row in flagged.iterrows():
         record = test.loc[idx]
+        hs = f"HS {str(record['hs_code'])[:4]}.{str(record['hs_code'])[4:6]}"
         for reason in row[["reason_1", "reason_2", "reason_3"]]:
-            m = re.search(r"declared ([\d,.]+) USD/kg", reason)
+            m = re.search(r"declared ([\d,.]+) USD/kg, ([\d./]+x|1/[\d.]+ of) the usual ([\d,.]+)", reason)
             if m:
                 usd_kg = record["declared_value_usd"] / record["net_weight_kg"]
                 assert float(m.group(1).replace(",", "")) == pytest.approx(usd_kg, rel=0.01, abs=0.01)
-                assert f"HS {str(record['hs_code'])[:4]}.{str(record['hs_code'])[4:6]}" in reason
+                assert hs in reason
                 checked += 1
-            m = re.search(r"routed ([A-Z]{2}(?: -> [A-Z]{2})+)", reason)
-            if m:
-                route = m.group(1).split(" -> ")
-                assert route[0] == record["origin_country"] and route[-1] == record["destination_country"]
-                checked += 1
-            m = re.search(r"(\d[\d.,]*) kg per (m2|litre|piece)", reason)
+            m = re.search(r"^([\d,.]+) kg per (m2|litre|piece|pair|set|unit), .* the usual [\d,.]+ for ", reason)
             if m:
                 assert float(m.group(1).replace(",", "")) == pytest.approx(
                     record["net_weight_kg"] / record["quantity"], rel=0.01, abs=0.01)
+                assert hs in reason
                 checked += 1
-    assert checked >= 10
+            m = re.search(r"^([\d,.]+) kg gross per package", reason)
+            if m:
+                assert float(m.group(1).replace(",", "")) == pytest.approx(
+                    record["gross_weight_kg"] / record["packages"], rel=0.01, abs=0.01)
+                checked += 1
+            assert not re.search(r"days after the export control|carries risk|^routed ", reason), reason
+    assert checked >= 5
+
+
+def test_reasons_are_specific_on_a_generated_day(trained, world_history):
+    """On the test window's busiest day, every reason template's evidence holds for under 10 %
+    of the declarations the model did not flag (a reason true of a whole trade says nothing),
+    and every flagged row's reasons come from templates whose evidence holds for it."""
+    from contraband.data.columns import Columns
+    from contraband.models.reasons import NO_EVIDENCE, TEMPLATES, evidence_holds, record_columns
+
+    test = trained.windows.test
+    days = test["declaration_date"].dt.normalize()
+    day = test[days == days.value_counts().index[0]]
+    blind = world_history.blind(day_of(trained.windows.test_from))
+    detector = trained.detector
+    out = score(detector, day, blind, budget=0.05, flag_by="budget", record=False)
+    columns = Columns(day)
+    holds = evidence_holds(detector.features_.columns(columns, blind),
+                           {c: columns.cells(c) for c in record_columns(columns)}, len(day),
+                           {"seizure_rate": detector.features_.families_["entities"].prior_rate_})
+    unflagged = ~out["flagged"].to_numpy()
+    assert len(day) >= 200 and unflagged.sum() >= 190
+    share = {t.name: float(holds[t.name][unflagged].mean()) for t in TEMPLATES}
+    assert max(share.values()) < 0.10, share
+    flagged = out[out["flagged"] & ~out["exploration"]]
+    given = [r for r in flagged[["reason_1", "reason_2", "reason_3"]].to_numpy().ravel() if r and r != NO_EVIDENCE]
+    assert given  # the model's top rows carry checkable evidence
+    holding = sum(bool(holds[t.name][out["flagged"].to_numpy()].any()) for t in TEMPLATES)
+    assert holding >= 3  # several kinds of evidence among the flagged rows, not one template
+
+
+def test_a_reason_quotes_the_evidence_and_its_comparison():
+    """The sentence an analyst checks: the declared figure, how far off, the usual figure, the goods."""
+    from contraband.models.reasons import NO_EVIDENCE, TEMPLATES, evidence_holds, reasons
+
+    names = ["kg_per_unit", "kg_per_unit_vs_hs6", "kg_per_unit_z", "days_since_control", "exporter_age_days",
+             "exporter_prior_declarations"]
+    family = {"kg_per_unit": "physical", "kg_per_unit_vs_hs6": "physical", "kg_per_unit_z": "deviation",
+              "days_since_control": "policy", "exporter_age_days": "entities", "exporter_prior_declarations": "entities"}
+    nan = float("nan")
+    features = {"kg_per_unit": np.array([2.9, 0.9]), "kg_per_unit_vs_hs6": np.log([3.4, 1.05]),
+                "kg_per_unit_z": np.array([6.0, 0.4]), "days_since_control": np.array([582.0, 582.0]),
+                "exporter_age_days": np.array([nan, 400.0]), "exporter_prior_declarations": np.log1p([0.0, 50.0])}
+    records = {"hs_code": np.array(["961800", "961800"], dtype=object),
+               "quantity_unit": np.array(["PCS", "PCS"], dtype=object)}
+    # the model leans on the time since the control first, then the weight, then the trader
+    contributions = np.array([[0.5, 0.4, 0.3, 2.0, 0.1, 0.1], [0.5, 0.4, 0.3, 2.0, 0.1, 0.1]])
+    out = reasons(contributions, names, family, features, records)
+    assert out[0][0] == "2.90 kg per piece, 3.4x the usual 0.85 for HS 9618.00 (plastic mannequin)"
+    assert out[0][1] == "exporter never seen before"
+    assert not any("control" in r for r in out[0])  # context, never a reason
+    # an ordinary weight and an established exporter: nothing to say
+    holds = evidence_holds(features, records, 2)
+    assert not holds["kg_per_unit"][1] and not holds["exporter_new"][1]
+    assert out[1] == [NO_EVIDENCE]
+    assert {t.name for t in TEMPLATES} >= {"kg_per_unit", "consignee_network", "incoterm_mode_misfit"}
 
 
 def test_scores_ranks_and_budget(scored):
@@ -193,18 +256,18 @@ def test_budget_metrics_by_hand():
 
 
 def test_trader_reasons_never_show_a_missing_number():
-    from contraband.models.reasons import describe
+    from contraband.models.reasons import evidence_holds, reasons
 
     nan = float("nan")
-    row = pd.Series({"hs_code": "381010"})
-    assert describe("consignee_age_days", {"consignee_age_days": nan, "consignee_prior_declarations": nan}, row) == \
-        "no consignee declared"
-    assert describe("exporter_age_days", {"exporter_age_days": nan, "exporter_prior_declarations": nan}, row) == \
-        "no exporter declared"
-    assert describe("consignee_age_days", {"consignee_age_days": 2.0, "consignee_prior_declarations": 1.1}, row) == \
-        "consignee first seen 2 days ago"
-    assert describe("exporter_age_days", {"exporter_age_days": nan, "exporter_prior_declarations": 0.7}, row) == \
-        "exporter never seen before"
+    names = ["consignee_age_days", "consignee_prior_declarations"]
+    features = {"consignee_age_days": np.array([nan, 2.0, nan]),
+                "consignee_prior_declarations": np.array([nan, np.log1p(1.0), 0.0])}
+    holds = evidence_holds(features, {}, 3)
+    assert holds["consignee_new"].tolist() == [False, True, True]  # no consignee declared: no evidence
+    out = reasons(np.ones((3, 2)), names, dict.fromkeys(names, "entities"), features, {})
+    assert out[1] == ["consignee first seen 2 days ago (1 earlier declaration)"]
+    assert out[2] == ["consignee never seen before"]
+    assert "nan" not in " ".join(out[0])
 
 
 def test_few_seizures_get_small_regularised_trees_many_get_the_defaults():

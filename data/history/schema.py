@@ -8,8 +8,11 @@
 - ``outcomes``: every version of every inspection outcome, keyed by declaration and record
   time: a correction is a new version, earlier versions stay;
 - ``series``: per entity (kind, key), the packed daily cumulative counts (derived from the
-  two tables above, kept in step with them in the same transaction; stored uncompressed);
-- ``meta``: the schema version.
+  two tables above, kept in step with them in the same transaction; stored uncompressed). Keys
+  compare byte by byte on every database (PostgreSQL: collation "C"), so that the pairs of one
+  owner are one key range;
+- ``meta``: the schema version, and the version of the series' kinds (when a new product
+  counts more kinds, an older store's series are rebuilt once when it is opened).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from sqlalchemy import DDL, BigInteger, Column, Float, Integer, LargeBinary, Met
 from contraband.data.contract import FEATURE_FIELDS, FIELD_BY_NAME
 
 SCHEMA_VERSION = "1"
+#: the entity kinds counted in ``series`` (:mod:`contraband.data.keys`); raised with each change
+SERIES_VERSION = "2"
 
 #: the contract fields a stored declaration keeps (outcomes live in their own table; the date
 #: is kept as the day number)
@@ -69,7 +74,7 @@ outcomes = Table(
 series = Table(
     "series", metadata,
     Column("kind", Text, primary_key=True),
-    Column("key", Text, primary_key=True),
+    Column("key", Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True),
     Column("data", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )

@@ -44,7 +44,7 @@ from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
 from contraband.data.history import schema as S
 from contraband.data.history.contributions import contributions, difference, outcome_steps, summed
-from contraband.data.keys import DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part
+from contraband.data.keys import DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part, prefix_range
 from contraband.data.history.series import COUNTS, NEVER, SeriesTable, decode, encode, first_day, merge, merge_one
 
 ENV = "CONTRABAND_HISTORY"
@@ -550,10 +550,22 @@ class HistoryStore:
             S.metadata.create_all(conn)
             found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == "schema_version")).scalar()
             if found is None:
-                conn.execute(S.meta.insert(), [{"name": "schema_version", "value": S.SCHEMA_VERSION}])
+                conn.execute(S.meta.insert(), [{"name": "schema_version", "value": S.SCHEMA_VERSION},
+                                               {"name": "series_version", "value": S.SERIES_VERSION}])
             elif found != S.SCHEMA_VERSION:
                 raise ValueError(f"{self.url}: history schema version {found}, this product reads version "
                                  f"{S.SCHEMA_VERSION}")
+            elif conn.execute(select(S.meta.c.value).where(S.meta.c.name == "series_version")).scalar() \
+                    != S.SERIES_VERSION:
+                self._upgrade_series(conn)
+
+    def _upgrade_series(self, conn) -> None:
+        """An older store counted fewer entity kinds: its series are rebuilt (once) from the
+        declarations and outcomes it holds, and its keys made to compare byte by byte."""
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql('ALTER TABLE series ALTER COLUMN key TYPE text COLLATE "C"')
+        self._rebuild(conn)
+        _upsert(conn, S.meta, ["name", "value"], [("series_version", S.SERIES_VERSION)], ("name",))
 
     def __repr__(self) -> str:
         return f"HistoryStore({self.url!r})"
@@ -1035,6 +1047,43 @@ class HistoryStore:
             out[kind] = SeriesTable.from_blobs(kind, keys, blobs)
         return out
 
+    def partners(self, pair: str, owners) -> SeriesTable:
+        """The series of the ``pair`` kind (``consignee_exporter``, say) whose first part is one of
+        ``owners``: each owner's partners and since when (:meth:`SeriesTable.first_days`). From
+        many owners on, every series of the kind (a superset: the caller looks up its owners)."""
+        if pair not in KINDS or len(KINDS[pair].parts) != 2:
+            raise ValueError(f"{pair!r} is not a pair kind")
+        owners = [o for o in dict.fromkeys(owners) if o is not None]
+        with self._direct(write=False) as conn:
+            if len(owners) >= _FETCH_ALL:
+                return self._read_series(conn, pair)
+            keys, blobs = self._fetch_ranges(conn, pair, owners)
+        return SeriesTable.from_blobs(pair, keys, blobs)
+
+    @staticmethod
+    def _fetch_ranges(conn, kind: str, owners: list) -> tuple[list, list]:
+        """Keys and blobs of the series of ``kind`` whose keys start with one of ``owners`` (a
+        key-range search of the primary key per owner, in batches)."""
+        keys, blobs = [], []
+        if conn.dialect.name == "postgresql":
+            if owners:
+                ranges = [prefix_range(o) for o in owners]
+                rows = conn.exec_driver_sql(
+                    "SELECT s.key, s.data FROM unnest(%s::text[], %s::text[]) AS w (low, high) "
+                    "JOIN series s ON s.kind = %s AND s.key >= w.low AND s.key < w.high",
+                    ([r[0] for r in ranges], [r[1] for r in ranges], kind)).fetchall()
+                keys, blobs = [r[0] for r in rows], [r[1] for r in rows]
+            return keys, blobs
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        one = f"SELECT key, data FROM series WHERE kind = {mark} AND key >= {mark} AND key < {mark}"
+        for start in range(0, len(owners), 400):  # SQLite: at most 500 terms in a compound SELECT
+            batch = owners[start:start + 400]
+            params = [p for o in batch for p in (kind, *prefix_range(o))]
+            for key, data in conn.exec_driver_sql(" UNION ALL ".join([one] * len(batch)), tuple(params)).fetchall():
+                keys.append(key)
+                blobs.append(data)
+        return keys, blobs
+
     @staticmethod
     def _fetch_series(conn, wanted: dict[str, list]) -> dict[str, tuple[list, list]]:
         """Blobs of the given (kind, keys), one statement per batch: a UNION ALL of one primary-key
@@ -1183,10 +1232,13 @@ class HistoryStore:
     def rebuild(self) -> None:
         """Recompute every series from the stored declarations and outcomes (a repair)."""
         with self._write() as conn:
-            decl = self._stored(conn, conn.execute(select(S.declarations.c.declaration_id)).scalars().all())
-            versions = pd.DataFrame(conn.execute(select(*S.outcomes.c)).all(), columns=S.OUTCOME_COLUMNS)
-            conn.execute(delete(S.series))
-            self._write_merged(conn, contributions(decl, outcome_steps(versions), +1))
+            self._rebuild(conn)
+
+    def _rebuild(self, conn) -> None:
+        decl = self._stored(conn, conn.execute(select(S.declarations.c.declaration_id)).scalars().all())
+        versions = pd.DataFrame(conn.execute(select(*S.outcomes.c)).all(), columns=S.OUTCOME_COLUMNS)
+        conn.execute(delete(S.series))
+        self._write_merged(conn, contributions(decl, outcome_steps(versions), +1))
 
     def blind(self, until_day: int) -> "HistoryView":
         """This history with no outcome counted from ``until_day`` on (blind evaluation)."""
@@ -1293,6 +1345,9 @@ class HistoryView:
 
     def series_many(self, wanted: dict[str, np.ndarray], columns=None) -> dict[str, SeriesTable]:
         return self.store.series_many(wanted, columns)
+
+    def partners(self, pair: str, owners) -> SeriesTable:
+        return self.store.partners(pair, owners)
 
     def ingest(self, frame: pd.DataFrame, *, source: str = "", **kwargs) -> IngestReport:
         """Declarations only: what a blind view is blind to is outcomes."""

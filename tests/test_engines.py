@@ -71,7 +71,9 @@ def test_dask_training_gives_a_model_within_tolerance_of_the_single_machine_one(
     # a plain LightGBM model, as the single-machine detector holds: serving and reasons unchanged
     assert type(detector.model_).__name__ == "LGBMClassifier"
     assert detector.model_.booster_.num_trees() == detector.best_iteration_
-    ours, theirs = outcome.results["model"], trained.results["model"]
+    # against the truth of every test row: the inspected test rows hold a handful of seizures, on
+    # which one swapped rank moves the average precision by 0.1
+    ours, theirs = outcome.results["model_truth"], trained.results["model_truth"]
     # The test window, scored blind, within stated tolerances of the single-machine model.
     # LightGBM's data-parallel learner bins each feature from one worker's rows and bags each
     # worker's rows by itself: with the few thousand inspected rows of this world on each

@@ -22,16 +22,16 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from contraband.data import reference as ref
+from contraband.features.consistency import locode_country
 
 MAX_REASONS = 3
 #: the declaration fields reasons quote
 RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
                   "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
                   "incoterm", "port_of_loading", "port_of_discharge")
-#: for a row inside the budget whose risk is no higher than the average declaration's
+#: for a flagged row none of whose pushing features has evidence that holds
 NO_EVIDENCE = "no single piece of checkable evidence: inside the budget on the sum of weaker signals"
 
 
@@ -63,7 +63,7 @@ def _num(x: float) -> str:
     return f"{x:.2f}"
 
 
-def _route(row: pd.Series) -> str:
+def _route(row) -> str:
     parts = [row.get("origin_country"), row.get("export_country")]
     transit = row.get("transit_countries")
     if isinstance(transit, str) and transit:
@@ -112,10 +112,6 @@ class _Table:
     def get(self, name: str) -> np.ndarray:
         col = self.columns.get(name)
         return np.full(self.n, np.nan) if col is None else np.asarray(col, dtype="float64")
-
-    def text(self, name: str) -> np.ndarray:
-        col = self.columns.get(name)
-        return np.full(self.n, None, dtype=object) if col is None else np.asarray(col, dtype=object)
 
     def row(self, i: int) -> "_Row":
         return _Row(self.columns, i)
@@ -242,8 +238,6 @@ def _circle(f, partners: str, noun: str) -> str:
 
 
 def _port(r, name: str) -> str:
-    from contraband.features.consistency import locode_country
-
     port = str(r.get(name) or "")
     return f"{port} ({locode_country(port) or '?'})"
 

@@ -7,7 +7,10 @@ precision alone. Its regularisation follows the number of labelled seizures: wit
 ``FEW_LABELS`` (an administration's tens of seizures) trees are small, learning slow, L2 strong
 and each tree sees half the features. It is held monotone where the features say the direction
 of the evidence is known (a contradiction, an earlier seizure, a deviation from the goods' norm
-never lowers the risk), so that a handful of seizures cannot teach it the reverse. With
+never lowers the risk), so that a handful of seizures cannot teach it the reverse. Beside it,
+with fewer than 100 seizures, stands the evidence model (:mod:`contraband.models.evidence`): a
+logistic regression with non-negative weights on those directed features, weighed in the
+margin up to half as the seizures get fewer. With
 ``refit`` (the default) the features and classifier are refitted on the
 training + validation windows with the number of trees early stopping chose, so that the most
 recent weeks count, and the calibration (margin -> probability) is fitted for *that* model: on
@@ -15,7 +18,7 @@ out-of-fold margins of the same configuration over the same rows. Without refit 
 the validation window's margins of the model itself.
 
 The fitted object holds parameters only: family statistics, vocabularies, the booster, the
-calibrator and the budget reference (margin quantiles over recent declarations, for flagging a
+evidence model and its blend, the calibrator and the budget reference (margin quantiles over recent declarations, for flagging a
 request smaller than a day's manifest). Entity histories are read from the history store at
 scoring time. Rows are ranked by the raw margin (the calibration is monotone, so the order is
 the same, but ties in the calibrated score do not blur the ranking).
@@ -38,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from contraband.data.columns import as_columns
 from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
+from contraband.models.evidence import Blend, EvidenceModel, evidence_weight, reference_rows
 from contraband.models.reasons import MAX_REASONS, reasons, record_columns
 
 #: the validation metric early stopping watches (and the only one)
@@ -169,10 +173,11 @@ class LocalTrainer:
 class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, families: tuple[str, ...] | None = None, lgbm_params: dict | None = None,
                  early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto",
-                 calibration_folds: int = 5, monotone: bool = True, n_jobs: int = 2, random_state: int = 0,
-                 log=None):
+                 calibration_folds: int = 5, monotone: bool = True, evidence: bool = True, n_jobs: int = 2,
+                 random_state: int = 0, log=None):
         self.families = families
         self.monotone = monotone
+        self.evidence = evidence
         self.lgbm_params = lgbm_params
         self.early_stopping_rounds = early_stopping_rounds
         self.refit = refit
@@ -205,13 +210,14 @@ class Detector(ClassifierMixin, BaseEstimator):
             if y.sum() == 0 or y.sum() == len(y):
                 raise ValueError(f"the {name} window needs inspected rows with and without contraband "
                                  f"({len(y)} labelled, {int(y.sum())} positive)")
+        positives = int(y_t.sum() + y_v.sum())
+        self.evidence_weight_ = evidence_weight(positives) if self.evidence else 0.0
         t0 = time.perf_counter()
         self.features_ = self._pipeline().fit(train)
-        x_t = trainer.features(self.features_, train, lab_t, history)
+        x_t, ref_t = self._labelled_and_reference(trainer, train, lab_t, history)
         x_v = trainer.features(self.features_, valid, lab_v, history)
         self._say(f"features: {x_t.shape[1]} from families {', '.join(self.features_.active_families_)} "
                   f"({time.perf_counter() - t0:.1f} s)")
-        positives = int(y_t.sum() + y_v.sum())
         params = {**DEFAULT_LGBM, **regularisation(positives), **(self.lgbm_params or {}), "metric": EVAL_METRIC}
         params.setdefault("scale_pos_weight", float(np.sqrt((len(y_t) - y_t.sum()) / y_t.sum())))
         params = self._constrained(params, self.features_)
@@ -229,16 +235,22 @@ class Detector(ClassifierMixin, BaseEstimator):
             self.features_ = self._pipeline().fit(both)
             final_params = self._constrained(final_params, self.features_)
             lab_b = labelled(both)
-            x_b, y_b = trainer.features(self.features_, both, lab_b, history), labels(both)[lab_b]
+            (x_b, ref_b), y_b = self._labelled_and_reference(trainer, both, lab_b, history), labels(both)[lab_b]
             self.model_ = trainer.fit(self, final_params, x_b, y_b, categorical)
-            margins, y_cal = self._out_of_fold(trainer, final_params, x_b, y_b, categorical), y_b
+            self.evidence_, self.blend_ = self._evidence(self.model_, x_b, y_b, ref_b)
+            margins, y_cal = self._out_of_fold(trainer, final_params, x_b, y_b, categorical, ref_b), y_b
             where = f"out-of-fold margins of the final configuration on {len(y_b):,} rows"
             self._say(f"refit on training + validation windows: {len(y_b):,} inspected rows "
                       f"({time.perf_counter() - t2:.1f} s)")
         else:
             self.model_ = model
+            self.evidence_, self.blend_ = self._evidence(model, x_t, y_t, ref_t)
             margins, y_cal = self.margin(x_v), y_v
             where = f"the validation window's {len(y_v):,} rows"
+        if self.blend_ is not None:
+            self._say(f"evidence model: weight {self.blend_.weight:.2f} beside the booster ({positives} seizures), "
+                      f"{int((self.evidence_.coef_ > 0).sum())} of {len(self.evidence_.features_)} directed "
+                      "features used")
         self.calibrator_ = Calibrator(self.calibration).fit(margins, y_cal)
         self._say(f"calibration: {self.calibrator_.method_} on {where} ({int(y_cal.sum())} positive)")
         self.attribution_ = PathAttribution.from_booster(self.model_.booster_, self.best_iteration_)
@@ -263,7 +275,27 @@ class Detector(ClassifierMixin, BaseEstimator):
             params.setdefault("monotone_constraints_method", "advanced")
         return params
 
-    def _out_of_fold(self, trainer, params: dict, x: pd.DataFrame, y: np.ndarray, categorical) -> np.ndarray:
+    def _labelled_and_reference(self, trainer, frame: pd.DataFrame, lab: np.ndarray, history):
+        """Feature rows of the labelled declarations of ``frame`` and, when the evidence model
+        is used, of a random sample of all its declarations (its reference), in one pass."""
+        if not self.evidence_weight_:
+            return trainer.features(self.features_, frame, lab, history), None
+        ref = reference_rows(len(frame), self.random_state)
+        need = lab | ref
+        x = trainer.features(self.features_, frame, need, history)
+        return x[lab[need]], x[ref[need]]
+
+    def _evidence(self, model, x: pd.DataFrame, y: np.ndarray, reference: pd.DataFrame | None):
+        """The evidence model beside ``model`` and their blend (both None when it has no weight)."""
+        if not self.evidence_weight_:
+            return None, None
+        evidence = EvidenceModel().fit(x, y, self.features_.monotone_, reference)
+        values = reference.to_numpy(dtype="float64")
+        booster = model.booster_.predict(values, raw_score=True)
+        return evidence, Blend.fit(self.evidence_weight_, booster, evidence.margin(values))
+
+    def _out_of_fold(self, trainer, params: dict, x: pd.DataFrame, y: np.ndarray, categorical,
+                     reference: pd.DataFrame | None = None) -> np.ndarray:
         """Margins of each row from a model of the same configuration that did not see it."""
         folds = int(min(self.calibration_folds, y.sum(), len(y) - y.sum()))
         if folds < 2:
@@ -272,7 +304,11 @@ class Detector(ClassifierMixin, BaseEstimator):
         split = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         for fit_rows, held in split.split(np.zeros(len(y)), y):
             fold = trainer.fit(self, params, x.iloc[fit_rows], y[fit_rows], categorical)
-            out[held] = fold.booster_.predict(x.iloc[held].to_numpy(), raw_score=True)
+            values = x.iloc[held].to_numpy(dtype="float64")
+            out[held] = fold.booster_.predict(values, raw_score=True)
+            evidence, blend = self._evidence(fold, x.iloc[fit_rows], y[fit_rows], reference)
+            if blend is not None:
+                out[held] = blend.margin(out[held], evidence.margin(values))
         return out
 
     # --- scoring ---------------------------------------------------------------------------
@@ -284,7 +320,9 @@ class Detector(ClassifierMixin, BaseEstimator):
         """The raw model score (log-odds) of feature rows: what rankings use."""
         values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
         threads = 1 if len(values) < _ONE_THREAD_ROWS else self.n_jobs
-        return self.model_.booster_.predict(values, raw_score=True, num_threads=threads)
+        booster = self.model_.booster_.predict(values, raw_score=True, num_threads=threads)
+        blend = getattr(self, "blend_", None)
+        return booster if blend is None else blend.margin(booster, self.evidence_.margin(values))
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
         return self.calibrator_.predict(margin)
@@ -296,13 +334,35 @@ class Detector(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame, history) -> np.ndarray:
         return (self.predict_proba(X, history)[:, 1] >= 0.5).astype(int)
 
-    def contributions(self, features) -> np.ndarray:
-        """Per-feature contributions (path attribution) for the given feature rows."""
+    def contributions(self, features, exact: bool = False) -> np.ndarray:
+        """Per-feature contributions to the margin of the given feature rows. The booster's part
+        by path attribution (Saabas: the contributions add up to ``margin - expected_value_``), or
+        with ``exact`` by TreeSHAP (four times slower, against a base value of its own); the
+        evidence model's part is exact."""
         values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
         threads = 1 if len(values) < _ONE_THREAD_ROWS else self.n_jobs
-        leaves = self.model_.booster_.predict(values, pred_leaf=True, num_iteration=self.best_iteration_,
-                                              num_threads=threads)
-        return self.attribution_.contributions(np.asarray(leaves).reshape(len(values), -1))
+        booster = self.model_.booster_
+        if exact:
+            out = booster.predict(values, pred_contrib=True, num_iteration=self.best_iteration_,
+                                  num_threads=threads)[:, :-1]
+        else:
+            leaves = booster.predict(values, pred_leaf=True, num_iteration=self.best_iteration_, num_threads=threads)
+            out = self.attribution_.contributions(np.asarray(leaves).reshape(len(values), -1))
+        blend = getattr(self, "blend_", None)
+        if blend is None:
+            return out
+        out = out * blend.booster_factor
+        out[:, self.evidence_.index_] += blend.evidence_factor * self.evidence_.contributions(values)
+        return out
+
+    @property
+    def expected_value_(self) -> float:
+        """The margin of a row with no contribution (see :meth:`contributions`)."""
+        blend = getattr(self, "blend_", None)
+        if blend is None:
+            return self.attribution_.expected_value
+        return (blend.booster_factor * (self.attribution_.expected_value - blend.booster_mean)
+                + blend.evidence_factor * (self.evidence_.intercept_ - blend.evidence_mean))
 
     def reasons(self, X, features, max_reasons: int = MAX_REASONS, rows=None) -> list[list[str]]:
         """Reasons for the declarations ``X`` (a frame or :class:`Columns`), from their feature rows;

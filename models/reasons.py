@@ -31,6 +31,8 @@ MAX_REASONS = 3
 RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
                   "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
                   "incoterm", "port_of_loading", "port_of_discharge")
+#: quantity units that weigh rather than count
+MASS_UNITS = ("KG", "G", "T")
 #: for a flagged row none of whose pushing features has evidence that holds
 NO_EVIDENCE = "no single piece of checkable evidence: inside the budget on the sum of weaker signals"
 
@@ -113,6 +115,10 @@ class _Table:
         col = self.columns.get(name)
         return np.full(self.n, np.nan) if col is None else np.asarray(col, dtype="float64")
 
+    def text(self, name: str) -> np.ndarray:
+        col = self.columns.get(name)
+        return np.full(self.n, "", dtype=object) if col is None else np.asarray(col, dtype=object).astype(str)
+
     def row(self, i: int) -> "_Row":
         return _Row(self.columns, i)
 
@@ -135,6 +141,12 @@ def _off(log_ratio: np.ndarray, z: np.ndarray, ratio: float) -> np.ndarray:
         far = np.abs(log_ratio) >= math.log(ratio)
         spread = np.where(np.isfinite(z), np.abs(z) >= OUTSIDE, np.abs(log_ratio) >= math.log(ratio) * 2)
     return np.nan_to_num(far & spread).astype(bool)
+
+
+def _counted(R: _Table) -> np.ndarray:
+    """Rows whose quantity counts pieces, pairs, litres...: per-unit evidence only means
+    something there (in kilograms it repeats the value or weight per kg)."""
+    return ~np.isin(R.text("quantity_unit"), MASS_UNITS)
 
 
 def _against_median(value: float, log_ratio: float, unit: str, code) -> str:
@@ -247,11 +259,11 @@ TEMPLATES: tuple[Template, ...] = (
              lambda F, R, ctx: _off(F.get("value_vs_hs6"), F.get("value_z"), FAR),
              lambda f, r, ctx: "declared " + _against_median(f["usd_per_kg"], f["value_vs_hs6"], "USD/kg", r.get("hs_code"))),
     Template("unit_value", ("unit_value_vs_hs6", "usd_per_unit", "unit_value_z"),
-             lambda F, R, ctx: _off(F.get("unit_value_vs_hs6"), F.get("unit_value_z"), FAR),
+             lambda F, R, ctx: _off(F.get("unit_value_vs_hs6"), F.get("unit_value_z"), FAR) & _counted(R),
              lambda f, r, ctx: "declared " + _against_median(f["usd_per_unit"], f["unit_value_vs_hs6"],
                                                               f"USD per {_unit(r)}", r.get("hs_code"))),
     Template("kg_per_unit", ("kg_per_unit", "kg_per_unit_vs_hs6", "kg_per_unit_over_reference", "kg_per_unit_z"),
-             lambda F, R, ctx: _off(F.get("kg_per_unit_vs_hs6"), F.get("kg_per_unit_z"), HEAVY),
+             lambda F, R, ctx: _off(F.get("kg_per_unit_vs_hs6"), F.get("kg_per_unit_z"), HEAVY) & _counted(R),
              lambda f, r, ctx: _against_median(f["kg_per_unit"], f["kg_per_unit_vs_hs6"], f"kg per {_unit(r)}",
                                                r.get("hs_code"))),
     Template("kg_per_package", ("kg_per_package", "kg_per_package_vs_hs6", "kg_per_package_z"),

@@ -112,6 +112,7 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
                            if isinstance(v, (int, float, str)) and k not in ("verbose",)})
         mlflow.log_param("families_active", ",".join(detector.active_families_))
         mlflow.log_param("best_iteration", detector.best_iteration_)
+        mlflow.log_param("evidence_weight", round(getattr(detector, "evidence_weight_", 0.0), 4))
         data = {}
         for name, frame in windows.items():
             dates = pd.to_datetime(frame["declaration_date"])

@@ -125,9 +125,10 @@ def test_the_trees_kept_follow_lightgbms_early_stopping_rule(trained, world_hist
     x = detector.features(trained.windows.valid.head(500), world_history)
     by_trees = margins_by_trees(detector.model_.booster_, x.to_numpy())
     assert by_trees.shape == (500, detector.model_.booster_.num_trees())
-    np.testing.assert_allclose(by_trees[:, -1], detector.margin(x), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(by_trees[:, 9], detector.model_.booster_.predict(x.to_numpy(), raw_score=True,
-                                                                                 num_iteration=10), atol=1e-9)
+    booster = detector.model_.booster_
+    np.testing.assert_allclose(by_trees[:, -1], booster.predict(x.to_numpy(), raw_score=True), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(by_trees[:, 9], booster.predict(x.to_numpy(), raw_score=True, num_iteration=10),
+                               atol=1e-9)
 
     scores = np.array([0.1, 0.3, 0.3, 0.2, 0.25, 0.29, 0.31, 0.2])
     assert trees_by_early_stopping(scores, rounds=3) == 2  # 0.3 at tree 2, nothing better within 3 trees

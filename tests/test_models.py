@@ -77,9 +77,9 @@ def test_path_attribution_adds_up_to_the_raw_score(trained, world_history):
     f = d.features(trained.windows.test, world_history)
     top = f.iloc[np.argsort(-d.margin(f))[:100]]  # the rows an analyst reads reasons for
     contrib = d.contributions(top)
-    np.testing.assert_allclose(contrib.sum(axis=1) + d.attribution_.expected_value, d.margin(top), atol=1e-6)
+    np.testing.assert_allclose(contrib.sum(axis=1) + d.expected_value_, d.margin(top), atol=1e-6)
     np.testing.assert_allclose(d.contributions(top.iloc[:5]), contrib[:5], atol=1e-12)  # a request's few rows
-    exact = d.model_.booster_.predict(top.to_numpy(), pred_contrib=True, num_iteration=d.best_iteration_)[:, :-1]
+    exact = d.contributions(top, exact=True)
     families = pd.Series([d.features_.feature_family_[n] for n in d.attribution_.feature_names])
     by_family = lambda c: pd.DataFrame(c, columns=families).T.groupby(level=0).sum().T  # noqa: E731
     # reasons come from the (up to three) families pushing the risk up most: the family the
@@ -87,6 +87,47 @@ def test_path_attribution_adds_up_to_the_raw_score(trained, world_history):
     exact_top3 = by_family(exact).apply(lambda r: set(r.nlargest(3).index), axis=1)
     first = by_family(contrib).idxmax(axis=1)
     assert np.mean([f in top3 for f, top3 in zip(first, exact_top3)]) > 0.85
+
+
+def test_the_evidence_model_keeps_the_known_directions():
+    """Twenty seizures that happen to sit on *cleaner* paperwork cannot teach the evidence model
+    that a contradiction lowers the risk: a directed weight is never negative, a missing value
+    counts as a typical one, and one extreme figure is clipped."""
+    from contraband.models.evidence import EvidenceModel
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = np.zeros(n, dtype=int)
+    y[:20] = 1
+    x = pd.DataFrame({
+        "deviation": rng.normal(0, 1, n) + 3.0 * y,  # higher is riskier, and it shows
+        "share_of_line": rng.uniform(0, 1, n) - 0.6 * y,  # lower is riskier (direction -1), and it shows
+        "contradiction": (rng.random(n) < 0.2).astype(float) * (1 - y),  # riskier, but no seizure has one
+        "undirected": rng.normal(0, 1, n),
+    })
+    directions = {"deviation": 1, "share_of_line": -1, "contradiction": 1}
+    model = EvidenceModel().fit(x, y, directions, reference=x)
+    coef = dict(zip(model.features_, model.coef_))
+    assert "undirected" not in coef and (model.coef_ >= 0).all()
+    assert coef["deviation"] > 0 and coef["share_of_line"] > 0 and coef["contradiction"] == 0
+    values = x.to_numpy()
+    np.testing.assert_allclose(model.contributions(values).sum(axis=1) + model.intercept_, model.margin(values))
+    probe = np.array([[np.nan, 0.5, 0.0, 0.0], [1e9, 0.5, 0.0, 0.0], [model.clip * x["deviation"].std() * 2, 0.5, 0.0, 0.0]])
+    typical = model.center_[0] * model.sign_[0]
+    m = model.margin(probe)
+    assert m[0] == pytest.approx(model.margin(np.array([[typical, 0.5, 0.0, 0.0]]))[0])
+    assert m[1] == pytest.approx(m[2])  # clipped at the same number of spreads
+
+
+def test_the_evidence_model_weighs_most_when_seizures_are_few(trained):
+    from contraband.models.evidence import evidence_weight
+
+    assert evidence_weight(20) == evidence_weight(50) == 0.5
+    assert evidence_weight(75) == pytest.approx(0.25) and evidence_weight(100) == evidence_weight(5000) == 0.0
+    d = trained.detector
+    positives = d.train_summary_["train_positives"] + d.train_summary_["valid_positives"]
+    assert d.evidence_weight_ == evidence_weight(positives)
+    assert (d.blend_ is not None) == (positives < 100)
 
 
 def test_budget_counts_are_exact():
@@ -220,6 +261,18 @@ def test_a_reason_quotes_the_evidence_and_its_comparison():
     assert not holds["kg_per_unit"][1] and not holds["exporter_new"][1]
     assert out[1] == [NO_EVIDENCE]
     assert {t.name for t in TEMPLATES} >= {"kg_per_unit", "consignee_network", "incoterm_mode_misfit"}
+
+
+def test_per_unit_evidence_only_where_the_quantity_counts_pieces():
+    """In kilograms a 'per unit' figure is the value or weight per kg again: not a second reason."""
+    from contraband.models.reasons import evidence_holds
+
+    features = {"unit_value_vs_hs6": np.log([9.3, 9.3]), "unit_value_z": np.array([5.0, 5.0]),
+                "kg_per_unit_vs_hs6": np.log([3.4, 3.4]), "kg_per_unit_z": np.array([6.0, 6.0])}
+    records = {"quantity_unit": np.array(["PCS", "KG"], dtype=object)}
+    holds = evidence_holds(features, records, 2)
+    assert holds["unit_value"].tolist() == [True, False]
+    assert holds["kg_per_unit"].tolist() == [True, False]
 
 
 def test_scores_ranks_and_budget(scored):

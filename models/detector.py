@@ -3,7 +3,8 @@
 ``Detector.fit(train, valid, history)`` fits the feature pipeline on every row of the training
 window (inspected or not), then a LightGBM classifier on its inspected rows (class imbalance
 handled with ``scale_pos_weight``), stopping early on the validation window's average
-precision alone. Its regularisation follows the number of labelled seizures: with fewer than
+precision alone; with many seizures the same window chooses the tree size (31, 63 or 127
+leaves). Its regularisation follows the number of labelled seizures: with fewer than
 ``FEW_LABELS`` (an administration's tens of seizures) trees are small, learning slow, L2 strong
 and each tree sees half the features. It is held monotone where the features say the direction
 of the evidence is known (a contradiction, an earlier seizure, a deviation from the goods' norm
@@ -35,6 +36,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
@@ -49,7 +51,7 @@ EVAL_METRIC = "average_precision"
 
 DEFAULT_LGBM = {
     "n_estimators": 1000,
-    "learning_rate": 0.1,
+    "learning_rate": 0.05,
     "num_leaves": 31,
     "min_child_samples": 20,
     "subsample": 0.8,
@@ -63,6 +65,8 @@ FEW_LABELS_LGBM = {"num_leaves": 7, "min_child_samples": 10, "learning_rate": 0.
                    "colsample_bytree": 0.5}
 #: below this many labelled seizures (training + validation windows) the few-labels settings apply
 FEW_LABELS = 200
+#: with at least FEW_LABELS seizures, the tree sizes tried (the validation window chooses)
+LEAVES = (31, 63, 127)
 
 
 def regularisation(positives: int) -> dict:
@@ -223,9 +227,10 @@ class Detector(ClassifierMixin, BaseEstimator):
         params = self._constrained(params, self.features_)
         categorical = self.features_.categorical_features_
         t1 = time.perf_counter()
-        model, self.best_iteration_ = trainer.fit_stopping_early(self, params, x_t, y_t, x_v, y_v, categorical)
-        self._say(f"classifier: {self.best_iteration_} trees on {len(y_t):,} inspected rows "
-                  f"({int(y_t.sum()):,} with contraband) ({time.perf_counter() - t1:.1f} s)")
+        model, params, self.best_iteration_ = self._stop_early(trainer, params, positives, x_t, y_t, x_v, y_v,
+                                                                categorical)
+        self._say(f"classifier: {self.best_iteration_} trees of {params['num_leaves']} leaves on {len(y_t):,} "
+                  f"inspected rows ({int(y_t.sum()):,} with contraband) ({time.perf_counter() - t1:.1f} s)")
         final_params = {**params, "n_estimators": self.best_iteration_}
         if self.refit:
             # the most recent weeks matter most under drift: refit features and classifier on
@@ -274,6 +279,21 @@ class Detector(ClassifierMixin, BaseEstimator):
             params["monotone_constraints"] = constraints
             params.setdefault("monotone_constraints_method", "advanced")
         return params
+
+    def _stop_early(self, trainer, params: dict, positives: int, x_t, y_t, x_v, y_v, categorical):
+        """The classifier stopped early on the validation window, its settings and trees. With
+        many seizures the tree size is chosen there too, among ``LEAVES``, by the validation
+        window's average precision (unless the caller set it)."""
+        grid = LEAVES if positives >= FEW_LABELS and "num_leaves" not in (self.lgbm_params or {}) else (None,)
+        best = None
+        for leaves in grid:
+            settings = params if leaves is None else {**params, "num_leaves": leaves}
+            model, trees = trainer.fit_stopping_early(self, settings, x_t, y_t, x_v, y_v, categorical)
+            score = average_precision_score(y_v, model.booster_.predict(x_v.to_numpy(dtype="float64"),
+                                                                         raw_score=True, num_iteration=trees))
+            if best is None or score > best[0]:
+                best = (score, model, settings, trees)
+        return best[1:]
 
     def _labelled_and_reference(self, trainer, frame: pd.DataFrame, lab: np.ndarray, history):
         """Feature rows of the labelled declarations of ``frame`` and, when the evidence model

@@ -19,8 +19,8 @@ out-of-fold margins of the same configuration over the same rows. Without refit 
 the validation window's margins of the model itself.
 
 The fitted object holds parameters only: family statistics, vocabularies, the booster, the
-evidence model and its blend, the calibrator and the budget reference (margin quantiles over recent declarations, for flagging a
-request smaller than a day's manifest). Entity histories are read from the history store at
+evidence model and its blend, the calibrator and the budget reference (margin quantiles over
+recent declarations, for flagging a request smaller than a day's manifest). Entity histories are read from the history store at
 scoring time. Rows are ranked by the raw margin (the calibration is monotone, so the order is
 the same, but ties in the calibrated score do not blur the ranking).
 """
@@ -337,7 +337,8 @@ class Detector(ClassifierMixin, BaseEstimator):
         return self.features_.transform(X, history)
 
     def margin(self, features) -> np.ndarray:
-        """The raw model score (log-odds) of feature rows: what rankings use."""
+        """The raw model score of feature rows, what rankings use: the booster's log-odds, or
+        their blend with the evidence model's (on the blend's scale)."""
         values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
         threads = 1 if len(values) < _ONE_THREAD_ROWS else self.n_jobs
         booster = self.model_.booster_.predict(values, raw_score=True, num_threads=threads)

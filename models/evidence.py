@@ -96,7 +96,11 @@ class EvidenceModel(BaseEstimator):
     def margin(self, values: np.ndarray) -> np.ndarray:
         """Log-odds of full feature rows (columns in the pipeline's order)."""
         check_is_fitted(self, "coef_")
-        return self._standardised(values) @ self.coef_ + self.intercept_
+        z = self._standardised(values)
+        margin = np.full(len(z), self.intercept_)
+        for j, w in enumerate(self.coef_):  # column by column, not a matrix product: a row's
+            margin += z[:, j] * w  # margin is the same to the last bit in any batch or chunk
+        return margin
 
     def contributions(self, values: np.ndarray) -> np.ndarray:
         """Each directed feature's share of the margin above ``intercept_`` (rows x ``features_``)."""

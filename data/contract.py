@@ -34,6 +34,8 @@ UNKNOWN_COUNTRY = "ZZ"
 
 TRANSPORT_MODES = ("sea", "air", "road", "rail", "post", "courier")
 QUANTITY_UNITS = ("KG", "G", "T", "L", "M3", "M2", "M", "PCS", "PR", "SET", "DZ")
+#: the quantity units that weigh rather than count
+MASS_UNITS = ("KG", "G", "T")
 INCOTERMS = (
     "EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "DAP", "DPU", "DDP",
     "DAT", "DDU", "DAF", "DES", "DEQ",

@@ -284,10 +284,12 @@ class Detector(ClassifierMixin, BaseEstimator):
         """The classifier stopped early on the validation window, its settings and trees. With
         many seizures the tree size is chosen there too, among ``LEAVES``, by the validation
         window's average precision (unless the caller set it)."""
-        grid = LEAVES if positives >= FEW_LABELS and "num_leaves" not in (self.lgbm_params or {}) else (None,)
+        if positives < FEW_LABELS or "num_leaves" in (self.lgbm_params or {}):
+            model, trees = trainer.fit_stopping_early(self, params, x_t, y_t, x_v, y_v, categorical)
+            return model, params, trees
         best = None
-        for leaves in grid:
-            settings = params if leaves is None else {**params, "num_leaves": leaves}
+        for leaves in LEAVES:
+            settings = {**params, "num_leaves": leaves}
             model, trees = trainer.fit_stopping_early(self, settings, x_t, y_t, x_v, y_v, categorical)
             score = average_precision_score(y_v, model.booster_.predict(x_v.to_numpy(dtype="float64"),
                                                                          raw_score=True, num_iteration=trees))

@@ -18,6 +18,7 @@ sample) and weighs them; the detector chooses the weight by the number of seizur
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,9 +64,10 @@ class EvidenceModel(BaseEstimator):
         self.index_ = np.array([columns.index(c) for c in self.features_])
         self.sign_ = np.array([float(directions[c]) for c in self.features_])
         ref = reference[self.features_].to_numpy(dtype="float64") * self.sign_
-        with np.errstate(invalid="ignore"):
-            self.center_ = np.nan_to_num(np.nanmedian(ref, axis=0)) if len(ref) else np.zeros(len(self.features_))
-            scale = np.nanstd(ref, axis=0) if len(ref) else np.ones(len(self.features_))
+        with warnings.catch_warnings():  # a feature missing on every reference row: centre 0, scale 1
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.center_ = np.nan_to_num(np.nanmedian(ref, axis=0))
+            scale = np.nanstd(ref, axis=0)
         self.scale_ = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
         z, y = self._standardised(x.to_numpy(dtype="float64")), np.asarray(y, dtype="float64")
         positives = y.sum()

@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from contraband.data import reference as ref
+from contraband.data.contract import MASS_UNITS
 from contraband.features.consistency import locode_country
 
 MAX_REASONS = 3
@@ -31,8 +32,6 @@ MAX_REASONS = 3
 RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
                   "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
                   "incoterm", "port_of_loading", "port_of_discharge")
-#: quantity units that weigh rather than count
-MASS_UNITS = ("KG", "G", "T")
 #: for a flagged row none of whose pushing features has evidence that holds
 NO_EVIDENCE = "no single piece of checkable evidence: inside the budget on the sum of weaker signals"
 

@@ -86,9 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from contraband.data.history import open_history
+        from contraband.data.history import StoreError, open_history
 
-        store = open_history(settings.history)
+        try:
+            store = open_history(settings.history, create=False)  # a service never creates a store
+        except StoreError as exc:  # `serve` checked it before starting this worker: it changed since
+            log.error("cannot start: %s", exc)
+            raise SystemExit(3) from None
         app.state.store = store
         app.state.keys = KeyRing(store)
         app.state.champion = Champion(settings.model_uri, settings.model_cache, store, settings.follow_seconds)

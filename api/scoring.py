@@ -129,7 +129,8 @@ def score_manifest(request: Request,
     except ContractError as exc:
         raise ApiError(400, "unreadable", str(exc)) from None
     result = scores(model.detector, loaded.columns, request.app.state.store, budget=budget, exploration=exploration,
-                    flag_by="budget", source=f"api:{name}")
+                    flag_by="budget", source=f"api:{caller.key_id}:{name}")
+    loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
     rejected_rows = loaded.rejected_rows()
     lines = loaded.line_of(loaded.columns.index)
     if format == "csv":
@@ -195,6 +196,7 @@ async def score_declarations(request: Request, batch: DeclarationBatch, caller: 
         raise ApiError(400, "bad_request", str(exc).replace("--mapping", "mapping")) from None
     result = scores(model.detector, loaded.columns, request.app.state.store, budget=batch.budget,
                     exploration=batch.exploration, flag_by="auto", source=f"api:{caller.key_id}")
+    loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
     cols = request_columns(len(frame), result, loaded.rejected)
     issues = _issues(loaded.rejected)
     ids = frame["declaration_id"].to_numpy(dtype=object) if "declaration_id" in frame else [None] * len(frame)

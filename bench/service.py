@@ -7,6 +7,12 @@ Targets (issue 8):
   under 25 ms (latency measured from each request's scheduled time, so a stalled server cannot
   hide its queue).
 
+Targets (issue 22), "during a batch": while ``contraband score`` records a batch of
+``--batch-rows`` (default 300,000) new declarations into the same store, single-declaration p99
+under 100 ms, no failed request, and outcome writes (``POST /v1/outcomes``, ``--outcome-rate``
+per second) that never wait for a whole batch transaction (their p99 and maximum are printed).
+The baseline is the same steady load on the quiet service, measured in the same run.
+
 Set-up: a synthetic world (``--rows``, default 300,000 declarations over 25 months), its first
 24 months trained and registered as the champion in a SQLite MLflow store, its history in the
 store; the requests are the last month's declarations under new ids (each one is recorded, as in
@@ -14,7 +20,8 @@ service). Baselines in the same process: the same manifest and the same declarat
 in-process (``load_declarations`` + ``scores`` on the same store copy), i.e. without HTTP,
 multipart, JSON or the service's checks.
 
-    python bench/service.py [--rows 300000] [--seconds 30] [--rate 100] [--workers 2] [--keep]
+    python bench/service.py [--rows 300000] [--seconds 30] [--rate 100] [--workers 2]
+                            [--batch-rows 300000] [--outcome-rate 10] [--keep]
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--uploads", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2, help="contraband serve --workers (one per core)")
+    parser.add_argument("--batch-rows", type=int, default=300_000, help="declarations of the batch run alongside "
+                                                                         "(0: no run during a batch)")
+    parser.add_argument("--outcome-rate", type=float, default=10.0, help="outcome writes per second during the batch")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     with scratch_folder(args.keep, "contraband-bench-service-") as tmp:
@@ -118,6 +128,7 @@ def run(args, tmp: Path) -> None:
                 assert r.status_code == 200 and r.json()["summary"]["scored"] == len(manifest), r.text[:300]
             size = len(r.content)
         steady = _steady(url, headers, records, args.rate, args.seconds)
+        during = _during_batch(url, headers, records, history, args, env, tmp) if args.batch_rows else None
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -139,12 +150,66 @@ def run(args, tmp: Path) -> None:
     print(f"  in-process baseline, one declaration (contract + record + score): p50 {_pct(base_single, 50) * 1e3:.2f} ms, "
           f"p99 {_pct(base_single, 99) * 1e3:.2f} ms; service p50 / baseline p50 = "
           f"{_pct(lat, 50) / _pct(base_single, 50):.2f}x")
+    if during:
+        busy, outcomes = during["single"]["latency"], during["outcomes"]["latency"]
+        print(f"\nduring a batch: contraband score of {args.batch_rows:,} new declarations into the same store took "
+              f"{during['batch_seconds']:.1f} s (exit {during['batch_exit']}); meanwhile, for its first "
+              f"{during['seconds']:.0f} s:")
+        print(f"  single declaration at {args.rate:.0f} req/s: {len(busy):,} requests, {during['single']['errors']} "
+              f"errors; p50 {_pct(busy, 50) * 1e3:.2f} ms, p99 {_pct(busy, 99) * 1e3:.2f} ms, max "
+              f"{max(busy) * 1e3:.1f} ms (target p99 < 100); p99 during / quiet = {_pct(busy, 99) / _pct(lat, 99):.2f}x")
+        print(f"  outcome writes at {args.outcome_rate:.0f} req/s: {len(outcomes):,} requests, "
+              f"{during['outcomes']['errors']} errors; p50 {_pct(outcomes, 50) * 1e3:.2f} ms, p99 "
+              f"{_pct(outcomes, 99) * 1e3:.2f} ms, max {max(outcomes) * 1e3:.1f} ms")
 
 
-def _steady(url, headers, records, rate, seconds):
+def _during_batch(url, headers, records, history, args, env, tmp):
+    """The steady single-declaration load and a stream of outcome writes while a batch run
+    records new declarations into the service's store (for as long as the batch runs, at most
+    ``--seconds`` after its start-up)."""
+    batch = history.sample(args.batch_rows, replace=len(history) < args.batch_rows, random_state=5)
+    batch = batch.drop(columns=[c for c in ("inspected", "contraband", "seized_value_usd", "outcome_date")
+                                if c in batch.columns] + [c for c in batch.columns if c.startswith("truth_")])
+    batch = batch.assign(declaration_id=[f"BATCH-{i}" for i in range(len(batch))])
+    path = tmp / "batch.csv"
+    batch.to_csv(path, index=False)
+    job = subprocess.Popen([str(CONTRABAND), "score", str(path), "-o", str(tmp / "batch-out.csv"), "--progress", "lines"],
+                           env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0 = time.perf_counter()
+    recording = threading.Event()
+
+    def follow():  # the load starts when the batch starts recording; its log is read to the end
+        for line in job.stderr:
+            if line.startswith("reading and recording"):
+                recording.set()
+        recording.set()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    recording.wait()
+    results = {}
+
+    def outcomes():
+        rows = [{"declaration_id": f"ONE-{i}", "inspected": True, "contraband_found": False} for i in range(10_000)]
+        results["outcomes"] = _steady(url, headers, rows, args.outcome_rate, args.seconds, path="/v1/outcomes",
+                                      body=lambda r, i: {"outcomes": [r]})
+
+    writer = threading.Thread(target=outcomes)
+    writer.start()
+    results["single"] = _steady(url, headers, records, args.rate, args.seconds, prefix="DUR")
+    writer.join()
+    job.wait()
+    reader.join()
+    return {**results, "batch_seconds": time.perf_counter() - t0, "batch_exit": job.returncode,
+            "seconds": args.seconds}
+
+
+def _steady(url, headers, records, rate, seconds, path="/v1/declarations/score", prefix="ONE", body=None):
     """Open loop: request i is due at start + i / rate, sent by whichever of a few keep-alive
     connections is free; latency counts from the due time. The client is the standard
-    library's (a lighter load generator than httpx on the same two cores)."""
+    library's (a lighter load generator than httpx on the same two cores). By default each
+    request scores one declaration (``records[i]`` under the id ``{prefix}-{i}``); ``body(record,
+    i)`` makes another request of ``path``."""
     import http.client
     import json
     from urllib.parse import urlsplit
@@ -166,11 +231,13 @@ def _steady(url, headers, records, rate, seconds):
                 connection.close()
                 return
             due = start + i / rate
-            body = json.dumps({"declarations": [{**records[i % len(records)], "declaration_id": f"ONE-{i}"}]})
+            payload = body(records[i % len(records)], i) if body else \
+                {"declarations": [{**records[i % len(records)], "declaration_id": f"{prefix}-{i}"}]}
+            data = json.dumps(payload)
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            connection.request("POST", "/v1/declarations/score", body=body, headers=send_headers)
+            connection.request("POST", path, body=data, headers=send_headers)
             response = connection.getresponse()
             response.read()
             took = time.perf_counter() - due

@@ -151,5 +151,16 @@ class Columns:
         return Columns(self._frame.drop(columns=[n for n in self.names if n in drop]))
 
 
+def take(columns: Columns, keep: np.ndarray) -> Columns:
+    """The declarations where ``keep`` (a boolean mask) holds, as new :class:`Columns`."""
+    keep = np.asarray(keep, dtype=bool)
+    if keep.all():
+        return columns
+    if columns._arrays is not None:
+        return Columns.from_arrays({k: np.asarray(v)[keep] if isinstance(v, np.ndarray) else v[keep]
+                                    for k, v in columns._arrays.items()}, columns.index[keep], columns._make_frame)
+    return Columns(columns._frame[keep])
+
+
 def as_columns(X) -> Columns:
     return X if isinstance(X, Columns) else Columns(X)

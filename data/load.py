@@ -103,6 +103,33 @@ class LoadResult:
     def declarations(self) -> pd.DataFrame:
         return self.columns.X
 
+    def refusing(self, refused: pd.DataFrame) -> "LoadResult":
+        """This result with some valid declarations rejected after all (``refused``: their
+        ``row`` and ``reason``, e.g. the history store's refusal to amend an inspected
+        declaration): they leave ``columns`` and join the rejected rows (on their
+        ``declaration_id``), their cells kept for resending."""
+        if not len(refused):
+            return self
+        from contraband.data.columns import take
+
+        rows = refused["row"].to_numpy(dtype=np.int64)
+        values = pd.Series(self.columns.cells("declaration_id"), index=self.columns.index).loc[rows]
+        refused = _with_lines(_problems(self.source, rows, "declaration_id", values.to_numpy(dtype=object),
+                                        refused["reason"].to_numpy(dtype=object)), self.lines)
+        keep = ~np.isin(np.asarray(self.columns.index, dtype=np.int64), rows)
+        cells = self.columns.X.loc[rows].astype(object)
+        cells = cells.where(cells.notna(), None).map(lambda v: v if v is None else
+                                                     f"{v:%Y-%m-%d}" if isinstance(v, pd.Timestamp) else str(v))
+        cells = cells[[c for c in cells.columns if not is_truth_column(c)]]
+        rejected = pd.concat([self.rejected, refused[REJECTED_COLUMNS]], ignore_index=True) if len(self.rejected) \
+            else refused[REJECTED_COLUMNS].reset_index(drop=True)
+        rejected = rejected.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+        raw = cells if self.rejected_raw is None else pd.concat([self.rejected_raw, cells]).sort_index()
+        ids = pd.Series(refused["value"].to_numpy(dtype=object), index=rows, dtype=object)
+        ids = ids if self.declaration_ids is None else pd.concat([self.declaration_ids, ids]).sort_index()
+        return LoadResult(take(self.columns, keep), rejected, self.rows_read, self.source, self.absent,
+                          self.ignored_columns, self.lines, raw, ids, self.notes)
+
     @property
     def warnings(self) -> pd.DataFrame:
         """Rows kept but worth a look (same columns as ``rejected``), e.g. an HS code not in HS

@@ -12,7 +12,8 @@ partition reads the entity series its declarations name, a cost per partition). 
    set aside with their file, line and reasons). The client gets back only the hashes and
    lines of the ids, finds the ids repeated across partitions in input order (the first
    occurrence is kept, the others rejected, as in one file), and the workers record their
-   partitions in the history store, every one before any is scored.
+   partitions in the history store, every one before any is scored (a declaration the store
+   refuses to record is rejected with its reason, as in the streamed scorer).
 2. **score**: the partitions' point-in-time features and margins, ``map_partitions`` with the
    same fitted detector. The as-of read of each partition's entity series from the store, as
    of the day before each declaration, is the point-in-time join, done on the workers.
@@ -93,8 +94,12 @@ def _rejected(chunk: CheckedChunk) -> pd.DataFrame | None:
     return chunk.rejected_text()
 
 
-def _record(declarations: pd.DataFrame, address: dict, source: str) -> int:
-    return record_chunk(declarations, worker_store(address), source) if len(declarations) else 0
+def _record(declarations: pd.DataFrame, address: dict, source: str) -> tuple:
+    return record_chunk(declarations, worker_store(address), source) if len(declarations) else (0, declarations, None)
+
+
+def _item(result: tuple, i: int):
+    return result[i]
 
 
 def _margins(declarations: pd.DataFrame, detector, address: dict, seed: int) -> pd.DataFrame:
@@ -158,12 +163,17 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         parts = client.map(_declarations, kept)
         rejected = client.map(_rejected, kept)
         del kept
-        sizes = np.asarray(client.gather(client.map(len, parts)), dtype=np.int64)
-        report.scored = int(sizes.sum())
-        if record:
-            report.recorded_new = int(sum(client.gather(client.map(_record, parts, address=address, source=source))))
+        refused = []
+        if record:  # a declaration the store refuses to record is rejected, with the store's reason
+            recorded = client.map(_record, parts, address=address, source=source)
+            report.recorded_new = int(sum(client.gather(client.map(_item, recorded, i=0))))
+            parts = client.map(_item, recorded, i=1)
+            refused = client.map(_item, recorded, i=2)
+            del recorded
         else:
             wait(parts)
+        sizes = np.asarray(client.gather(client.map(len, parts)), dtype=np.int64)
+        report.scored = int(sizes.sum())
         bar.update(sum(f.stat().st_size for f in files), rows=report.rows_read)
         bar.close()
         report.seconds["read and record"] = time.perf_counter() - t0
@@ -205,6 +215,9 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         for names in client.gather(client.map(lambda f: list(f.columns[:-2]), parts)):
             columns += [c for c in names if c not in columns]
         bad = [b for b in client.gather(rejected) if b is not None]
+        stopped = [b for b in client.gather(refused) if b is not None]
+        report.refused = sum(len(b) for b in stopped)
+        bad += stopped
         report.rejected = sum(len(b) for b in bad)
         report.top = write_list(output, output_columns(columns, bool(bad)), [Path(r) for r in runs], bad, columns, top)
         report.seconds["write"] = time.perf_counter() - t3

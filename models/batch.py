@@ -6,8 +6,9 @@ over it, so that every score, rank and flag is the one scoring the whole input a
 
 1. **read and record**: each chunk goes through the contract (rejected rows set aside with
    their file, line and reasons; an id repeated across chunks is rejected after its first
-   occurrence, as within one file), is recorded in the history store, and is spooled to a
-   temporary folder (Arrow IPC, LZ4). Chunks are recorded in transactions of up to a million
+   occurrence, as within one file), is recorded in the history store (a declaration the store
+   refuses, such as an inspected one re-sent with other values, is rejected with the store's
+   reason), and is spooled to a temporary folder (Arrow IPC, LZ4). Chunks are recorded in transactions of up to a million
    declarations (:meth:`~contraband.data.history.HistoryStore.recording`): the entity series
    move once per transaction, not once per chunk. Recording every chunk before scoring any is
    what the scoring contract asks: the input's earlier days are history for its later days,
@@ -29,6 +30,7 @@ those coincide), and one batch (4,096 rows) per run during the merge. Disk: the 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import tempfile
 import time
@@ -76,6 +78,7 @@ class BatchReport:
     exploration: int = 0
     chunks: int = 0
     recorded_new: int = 0
+    refused: int = 0  # declarations the history store refused to record (counted in ``rejected``)
     seconds: dict[str, float] = field(default_factory=dict)
     rejected_reasons: pd.Series | None = None  # rows per (column, reason), most frequent first
     top: pd.DataFrame | None = None  # the first flagged rows of the list, as written
@@ -141,11 +144,23 @@ class SeenIds:
         return chunk.without_repeats(*self.repeats(chunk.hashes, chunk.lines, chunk.source))
 
 
+SPOOL_PREFIX = "contraband-batch-"
+_SPOOL_LOCK = ".in-use"
+_SPOOL_GRACE_SECONDS = 60  # a spool folder without its lock file, younger than this, may be starting
+
+
 class _Spool:
-    """Temporary parts on disk: declarations per chunk, rejected rows, sorted runs."""
+    """Temporary parts on disk: declarations per chunk, rejected rows, sorted runs.
+
+    The folder is removed when the run ends, however it ends (:meth:`close`, called from a
+    ``finally``). A run killed outright (``kill -9``, a power cut) cannot remove it, so each run
+    holds a lock on a file inside its folder while it works, and the next run in the same
+    temporary folder removes every spool folder whose lock nobody holds (:func:`sweep_spools`)."""
 
     def __init__(self, folder: str | None):
-        self.path = Path(tempfile.mkdtemp(prefix="contraband-batch-", dir=folder))
+        sweep_spools(folder)
+        self.path = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=folder))
+        self._lock = _hold(self.path / _SPOOL_LOCK)
         self.parts: list[Path] = []
         self.rejected: list[Path] = []
         self.runs: list[Path] = []
@@ -171,6 +186,48 @@ class _Spool:
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)  # the lock goes with its file descriptor
+            self._lock = None
+
+
+def _hold(path: Path) -> int | None:
+    """An exclusive lock on ``path`` (created), held until its descriptor is closed."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def sweep_spools(folder: str | None = None) -> list[Path]:
+    """Remove the spool folders of runs that ended without removing them (killed): those in
+    ``folder`` (default: the system's temporary folder) whose lock no process holds. Returns
+    the folders removed."""
+    root = Path(folder or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{SPOOL_PREFIX}*"):
+        if not path.is_dir():
+            continue
+        lock = path / _SPOOL_LOCK
+        if lock.exists():
+            fd = _hold(lock)
+            if fd is None:  # a run at work
+                continue
+            os.close(fd)
+        else:
+            try:
+                if time.time() - path.stat().st_mtime < _SPOOL_GRACE_SECONDS:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def write_run(table, path: Path) -> Path:
@@ -382,10 +439,29 @@ def _canonical(declarations: pd.DataFrame) -> Columns:
     return Columns(declarations.drop(columns=["line", "file"]))
 
 
-def record_chunk(declarations: pd.DataFrame, history, source: str) -> int:
-    """Record a chunk's declarations in the history store, in a transaction of its own; the
-    number new to it. (A whole input's chunks go through one :meth:`recording` instead.)"""
-    return history.ingest(_canonical(declarations), source=source).new
+def record_chunk(declarations: pd.DataFrame, history, source: str) -> tuple[int, pd.DataFrame, pd.DataFrame | None]:
+    """Record a chunk's declarations (as :meth:`CheckedChunk.declarations`) in the history store,
+    as an ingest of its own (a whole input's chunks go through one :meth:`recording` instead):
+    the number new to it, the declarations recorded, and those it refused as rejected rows
+    (:func:`refused_rows`)."""
+    report = history.ingest(_canonical(declarations), source=source)
+    return (report.new, *refused_rows(declarations, report.refused))
+
+
+def refused_rows(declarations: pd.DataFrame, refused: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A chunk's declarations (as :meth:`CheckedChunk.declarations`) without those the store
+    refused to record (``refused``: ids and reasons, e.g. an inspected declaration re-sent with
+    other values), and those as rejected rows (None when there are none)."""
+    if not len(refused):
+        return declarations, None
+    reason = dict(zip(refused["declaration_id"], refused["reason"]))
+    ids = declarations["declaration_id"].to_numpy(dtype=object)
+    out = np.array([i in reason for i in ids], dtype=bool)
+    bad = declarations[out]
+    texts = [f"declaration_id {i!r}: {reason[i]}" for i in ids[out]]
+    rows = _rejected_text(bad.drop(columns=["line", "file"]), bad["line"].to_numpy(), texts,
+                          str(bad["file"].iloc[0]) if len(bad) else "")
+    return declarations[~out].reset_index(drop=True), rows
 
 
 def chunk_margins(detector, declarations: pd.DataFrame, history, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -481,10 +557,17 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
                     if len(chunk.frame):
                         frame = chunk.declarations()
                         if record:
-                            report.recorded_new += recording.add(_canonical(frame)).new
+                            recorded = recording.add(_canonical(frame))
+                            report.recorded_new += recorded.new
+                            frame, refused = refused_rows(frame, recorded.refused)
+                            if refused is not None:
+                                report.rejected += len(refused)
+                                report.refused += len(refused)
+                                work.put(work.rejected, refused)
                         columns += [c for c in frame.columns[:-2] if c not in columns]
-                        work.put(work.parts, frame)
-                        report.scored += len(frame)
+                        if len(frame):
+                            work.put(work.parts, frame)
+                            report.scored += len(frame)
                     step = min(table.size, size - done)
                     done += step
                     bar.update(step, rows=report.rows_read)
@@ -567,9 +650,16 @@ def _repeated(frame: pd.DataFrame, lines: np.ndarray, where: list, source: str, 
     texts = [f"declaration_id {i!r}: duplicate declaration_id (first at line {line}"
              + ("" if first == source else f" of {first}") + ")"
              for i, (first, line) in zip(frame["declaration_id"].to_numpy(dtype=object), where)]
-    rows = pd.concat([pd.DataFrame({"line": lines, "declaration_id": frame["declaration_id"].to_numpy(dtype=object),
+    rows = _rejected_text(frame, lines, texts, source)
+    both = rows if rejected is None else pd.concat([rejected, rows], ignore_index=True)
+    return both.sort_values("line", kind="stable").reset_index(drop=True)
+
+
+def _rejected_text(frame: pd.DataFrame, lines: np.ndarray, texts: list[str], source: str) -> pd.DataFrame:
+    """Declarations rejected after the contract read them, as rejected rows: line, id, the
+    problems, their cells as text, and the file."""
+    rows = pd.concat([pd.DataFrame({"line": np.asarray(lines), "declaration_id": frame["declaration_id"].to_numpy(dtype=object),
                                     "problems": texts}), _as_text(frame.drop(columns=["declaration_id"])
                                                                   .reset_index(drop=True))], axis=1)
     rows["file"] = source
-    both = rows if rejected is None else pd.concat([rejected, rows], ignore_index=True)
-    return both.sort_values("line", kind="stable").reset_index(drop=True)
+    return rows

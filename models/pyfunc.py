@@ -7,7 +7,9 @@ else ``history.db`` in the working directory. At load, the budget reference is r
 store's recent declarations (``model_config={"refresh_budget": False}`` skips it).
 
 Input rows go through the declaration contract first: rows that break it come back unscored
-(``risk_score`` missing) with the contract's reasons, and the valid rows are still scored. The
+(``risk_score`` missing) with the contract's reasons, and the valid rows are still scored; so
+does a row the history store refuses to record (an inspected declaration re-sent with other
+values), with the store's reason. The
 model declares no input schema on purpose: MLflow would refuse a whole request for one integer
 column or one missing field, where the contract rejects only the rows at fault and accepts what
 pandas and JSON give (integers for numbers, text for dates). The input example documents the
@@ -88,4 +90,4 @@ class ContrabandModel(mlflow.pyfunc.PythonModel):
         scored = scores(self.detector, loaded.columns, self.history, budget=float(p["budget"]),
                        exploration=float(p["exploration"]), seed=int(p["seed"]), flag_by=str(p["flag_by"]),
                        record=bool(p["record"]), source="pyfunc")
-        return for_request(len(frame), scored, loaded.rejected)
+        return for_request(len(frame), scored, loaded.refusing(scored.refused).rejected)

@@ -33,7 +33,7 @@ only for flagged rows, where an analyst reads them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -161,6 +161,9 @@ class Scores:
     index: pd.Index
     columns: dict[str, np.ndarray]
     flag_rule: str
+    #: declarations the history store refused to record (an inspected one re-sent with other
+    #: values, say): not scored; ``row`` (their index label), ``declaration_id`` and ``reason``
+    refused: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "declaration_id", "reason"]))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -179,14 +182,17 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     # read once: recording, features and reasons share it (a frame, or the loader's Columns)
     columns = declarations.without(truth_columns(declarations.names)) if isinstance(declarations, Columns) \
         else Columns(without_truth(declarations))
+    refused = Scores.__dataclass_fields__["refused"].default_factory()
+    if record and len(columns):
+        report = history.ingest(columns, source=source)
+        if len(report.refused):  # not recorded, so not scored: the caller rejects them with the reason
+            columns, refused = _without_refused(columns, report.refused)
     n = len(columns)
     if not n:
         empty = {"risk_score": np.zeros(0), "rank": np.zeros(0, dtype=np.int64), "flagged": np.zeros(0, dtype=bool),
                  "exploration": np.zeros(0, dtype=bool),
                  **{f"reason_{k + 1}": np.zeros(0, dtype=object) for k in range(max_reasons)}}
-        return Scores(columns.index, empty, choose_rule(detector, 0, flag_by))
-    if record:
-        history.ingest(columns, source=source)
+        return Scores(columns.index, empty, choose_rule(detector, 0, flag_by), refused)
     features = detector.features_.matrix(columns, history)
     margin = detector.margin(features)
     rule = choose_rule(detector, n, flag_by)
@@ -196,7 +202,19 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     texts = detector.reasons(columns, features, max_reasons, rows=rows) if len(rows) else []
     out = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
            **reason_columns(n, rows, texts, explored, max_reasons)}
-    return Scores(columns.index, out, rule)
+    return Scores(columns.index, out, rule, refused)
+
+
+def _without_refused(columns: Columns, refused: pd.DataFrame) -> tuple[Columns, pd.DataFrame]:
+    """The declarations the store recorded, and the refused ones' row labels with their reasons."""
+    from contraband.data.columns import take
+
+    ids = columns.cells("declaration_id")
+    reason = dict(zip(refused["declaration_id"], refused["reason"]))
+    out = np.array([i in reason for i in ids], dtype=bool)
+    rows = pd.DataFrame({"row": np.asarray(columns.index)[out], "declaration_id": ids[out],
+                         "reason": [reason[i] for i in ids[out]]})
+    return take(columns, ~out), rows
 
 
 def reason_columns(n: int, rows: np.ndarray, texts: list[list[str]], explored: np.ndarray,

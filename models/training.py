@@ -165,7 +165,10 @@ def train(frame: pd.DataFrame, history, valid_from=None, test_from=None, experim
     from contraband.models import tracking
 
     if record_data:
-        record(frame, history, lag_days, source=str((params or {}).get("data") or "train"), log=log)
+        report = record(frame, history, lag_days, source=str((params or {}).get("data") or "train"), log=log)
+        if len(report.refused):  # differing from their recorded, inspected versions: not trained on
+            frame = frame[~frame["declaration_id"].isin(report.refused["declaration_id"])]
+            log(f"{len(report.refused):,} declarations left out of training: the store refused them (see above)")
     outcome = fit_and_evaluate(frame, history, valid_from, test_from, log=log, engine=engine)
     model_name = model_name or tracking.DEFAULT_MODEL_NAME
     client = tracking.setup(experiment or tracking.DEFAULT_EXPERIMENT)

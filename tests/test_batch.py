@@ -259,3 +259,105 @@ def test_the_score_command_with_a_postgresql_history_records_and_scores_as_with_
     assert {**on_server.summary(), "url": ""} == {**on_file.summary(), "url": ""}
     pd.testing.assert_frame_equal(on_server.declarations(), on_file.declarations())
     on_server.close()
+
+
+def test_a_batch_re_sending_an_inspected_declaration_with_other_values_rejects_it_alone(trained, world, world_history,
+                                                                                       tmp_path):
+    """The nightly batch must not clear a trader's record: a recorded declaration with an
+    inspection, re-sent with other values, is rejected with the store's reason while the rest of
+    the file is scored, and an uninspected one re-sent with other values is an amendment."""
+    from history_helpers import counts
+
+    from contraband.data.history.versions import LOCKED
+
+    store = clone(world_history, tmp_path / "h.db")
+    seized = world[(world["inspected"] == 1) & (world["contraband"] == 1)].iloc[0]
+    plain = world[world["inspected"] == 0].iloc[0]
+    exporter = seized["exporter_id"]
+    before = counts(store, "exporter", exporter, "2030-01-01")
+    fresh = world.tail(300).drop(columns=["inspected", "contraband", "seized_value_usd", "outcome_date"],
+                                 errors="ignore").assign(declaration_id=lambda f: "F" + f["declaration_id"].astype(str))
+    changed = pd.DataFrame([seized, plain])[fresh.columns.drop("declaration_id").insert(0, "declaration_id")]
+    changed = changed.assign(exporter_id="EXCLEAN01", goods_description="wooden furniture")
+    path = tmp_path / "resent.csv"
+    pd.concat([fresh.iloc[:150], changed, fresh.iloc[150:]]).to_csv(path, index=False)
+    report = score_batch(trained.detector, [path], store, tmp_path / "out.csv", chunk_bytes=20_000)
+    assert (report.scored, report.rejected, report.refused) == (301, 1, 1)
+    written = pd.read_csv(tmp_path / "out.csv", dtype={"declaration_id": str}, keep_default_na=False, na_values=[""])
+    assert len(written) == 302
+    refused = written[written["declaration_id"] == seized["declaration_id"]]
+    assert refused["rank"].isna().all() and LOCKED in refused["reason_1"].iloc[0]
+    assert refused["line"].iloc[0] == 152  # the line of the file it came from
+    assert counts(store, "exporter", exporter, "2030-01-01") == before  # its record is untouched
+    assert store.declarations(ids=[seized["declaration_id"]]).loc[0, "exporter_id"] == exporter
+    assert [v["version"] for v in store.declaration_versions(plain["declaration_id"])] == [1, 2]
+
+
+_KILLED = """
+import sys
+from contraband.data.history import open_history
+from contraband.models.batch import score_batch
+from contraband.models.tracking import load_detector
+detector = load_detector("models:/contraband-detector@champion")
+store = open_history(sys.argv[2])
+
+class Progress:
+    def __init__(self, label, total=None, unit="rows"):
+        self.label = label
+    def update(self, n=1, **info):
+        if self.label == "reading and recording" and info.get("rows", 0) > 20_000:
+            print("recording", flush=True)
+            import time
+            time.sleep(60)  # killed here, halfway through the input
+    def close(self):
+        pass
+
+score_batch(detector, [sys.argv[1]], store, sys.argv[3], chunk_bytes=400_000, spool=sys.argv[4],
+            progress=Progress)
+"""
+
+
+@pytest.mark.slow
+def test_a_batch_killed_midway_leaves_neither_its_spool_nor_half_moved_series_after_the_next_run(
+        registry, world, world_history, tmp_path, monkeypatch):
+    from history_helpers import snapshot
+
+    from contraband.data.history import open_history
+
+    frame = world.drop(columns=["inspected", "contraband", "seized_value_usd", "outcome_date"], errors="ignore")
+    frame = frame.tail(60_000).assign(declaration_id=lambda f: "K" + f["declaration_id"].astype(str))
+    path = tmp_path / "batch.csv"
+    frame.to_csv(path, index=False)
+    clone(world_history, tmp_path / "h.db").close()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registry.uri}
+    job = subprocess.Popen([sys.executable, "-c", _KILLED, str(path), str(tmp_path / "h.db"), str(tmp_path / "out.csv"),
+                            str(spool)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert job.stdout.readline().strip() == "recording", job.stderr.read()[-3000:]
+    job.kill()  # SIGKILL: no finally, no cleanup
+    job.wait(timeout=30)
+    assert [p.name for p in spool.iterdir()][0].startswith("contraband-batch-")  # what a kill leaves
+    store = open_history(tmp_path / "h.db")
+    assert store.summary()["recording"], "the killed run's recording is unfinished"
+    written = store.summary()["declarations"] - len(world_history.declarations())
+    assert 20_000 <= written < len(frame)
+    store.close()
+    # the next run, on a small file: it removes the dead run's spool and finishes its recording
+    path_small = tmp_path / "small.csv"
+    frame.head(50).to_csv(path_small, index=False)
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    result = CliRunner().invoke(main, ["score", str(path_small), "-o", str(tmp_path / "small-out.csv"), "--history",
+                                       str(tmp_path / "h.db"), "--spool", str(spool), "--progress", "none"])
+    assert result.exit_code == 0, result.output
+    assert list(spool.iterdir()) == []
+    store = open_history(tmp_path / "h.db")
+    assert store.summary()["recording"] == []
+    state = snapshot(store)
+    store.rebuild()
+    assert snapshot(store) == state  # every declaration the killed run wrote counts, once
+    assert not list(tmp_path.glob("h.db-recording-*"))

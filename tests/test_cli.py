@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from contraband.cli import main
@@ -120,3 +121,41 @@ def test_keys_create_prints_the_key_alone_list_never_shows_it_and_revoke_ends_it
     assert again.exit_code == 1 and "no active key" in again.output
     bad = runner.invoke(main, ["keys", "create", "--role", "root", "--history", store])
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "foreign", "empty"])
+def test_every_command_facing_a_store_it_cannot_read_says_so_in_one_line_and_exits_1(tmp_path, world, damage):
+    import sqlite3
+
+    from contraband.data.history import open_history
+
+    good = open_history(tmp_path / "good.db")
+    good.ingest(world.head(3000), outcomes=True)
+    good.close()
+    data = (tmp_path / "good.db").read_bytes()
+    path = tmp_path / f"{damage}.db"
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"PK\x03\x04 not a database" * 100)
+    elif damage == "foreign":
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+        db.commit()
+        db.close()
+    else:
+        path.write_bytes(b"")
+    manifest = tmp_path / "m.csv"
+    world.head(20).drop(columns=["inspected", "contraband", "seized_value_usd"]).to_csv(manifest, index=False)
+    commands = [["history", "info"], ["history", "rebuild"], ["keys", "list"], ["retrain", "--cut-off", "2026-06-01"]]
+    if damage != "empty":  # an empty file is a new store to a command that records (and it says so)
+        commands += [["history", "ingest", str(manifest)], ["score", str(manifest), "-o", str(tmp_path / "o.csv")]]
+    for command in commands:
+        result = CliRunner().invoke(main, [*command, "--history", str(path)])
+        said = [line for line in result.output.splitlines() if line.strip() and not line.startswith(f"{manifest}:")
+                and not line.startswith("loaded ")]
+        assert result.exit_code == 1, (command, result.output)
+        assert len(said) == 1 and said[0].startswith("error: ") and str(path) in said[0], (command, result.output)
+    if damage == "empty":
+        created = CliRunner().invoke(main, ["history", "ingest", str(manifest), "--history", str(path)])
+        assert created.exit_code == 0 and "created a new history store" in created.output

@@ -32,31 +32,85 @@ def test_a_declaration_counts_from_the_next_day_and_re_sending_it_changes_nothin
                           {"declaration_id": "B", "declaration_date": "2025-03-01", "exporter_id": "E2"},
                           {"declaration_id": "C", "declaration_date": "2025-03-04"}])
     first = store.ingest(frame)
-    assert (first.new, first.replaced, first.unchanged) == (3, 0, 0)
+    assert (first.new, first.amended, first.unchanged) == (3, 0, 0)
     assert counts(store, "exporter", "E1", "2025-03-01") == (0, 0, 0)  # same day: not history yet
     assert counts(store, "exporter", "E1", "2025-03-02") == (1, 0, 0)
     assert counts(store, "exporter", "E1", "2025-03-05") == (2, 0, 0)
     assert counts(store, "hs6", "381010", "2025-03-02") == (2, 0, 0)
     state = snapshot(store)
     again = store.ingest(frame.sample(frac=1, random_state=1))
-    assert (again.new, again.replaced, again.unchanged) == (0, 0, 3)
+    assert (again.new, again.amended, again.unchanged) == (0, 0, 3)
     assert snapshot(store) == state and store.summary()["declarations"] == 3
     assert consistent(store)
 
 
-def test_a_re_sent_declaration_replaces_its_copy_everywhere(store):
+def test_an_amendment_is_a_new_version_that_counts_from_the_day_it_arrives(store):
+    from contraband.data.history import day_of
+
     store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"},
-                               {"declaration_id": "B", "declaration_date": "2025-03-02"}]))
-    corrected = declarations([{"declaration_id": "B", "declaration_date": "2025-03-03", "exporter_id": "E9",
-                               "hs_code": "690721"}])
-    report = store.ingest(corrected)
-    assert report.replaced == 1
-    assert counts(store, "exporter", "E1", "2025-03-10") == (1, 0, 0)
-    assert counts(store, "exporter", "E9", "2025-03-10") == (1, 0, 0)
-    assert counts(store, "exporter_hs4s", "E1", "2025-03-10")[0] == 1
-    stored = store.declarations()
-    assert stored.set_index("declaration_id").loc["B", "hs_code"] == "690721"
-    assert str(stored.set_index("declaration_id").loc["B", "declaration_date"].date()) == "2025-03-03"
+                               {"declaration_id": "B", "declaration_date": "2025-03-02"}]), source="first file")
+    before = {day: counts(store, "exporter", "E1", day) for day in ("2025-03-10", "2025-06-01")}
+    amended = declarations([{"declaration_id": "B", "declaration_date": "2025-03-03", "exporter_id": "E9",
+                             "hs_code": "690721"}])
+    report = store.ingest(amended, source="api:k1", recorded_at="2025-06-01T09:30")
+    assert (report.new, report.amended, report.unchanged) == (0, 1, 0) and report.refused.empty
+    # the past stays as it was: up to the day the amendment arrived, B is E1's
+    assert {day: counts(store, "exporter", "E1", day) for day in before} == before == {
+        "2025-03-10": (2, 0, 0), "2025-06-01": (2, 0, 0)}
+    assert counts(store, "exporter", "E9", "2025-06-01") == (0, 0, 0)
+    # from the next day on, the amended version counts instead
+    assert counts(store, "exporter", "E1", "2025-06-02") == (1, 0, 0)
+    assert counts(store, "exporter", "E9", "2025-06-02") == (1, 0, 0)
+    assert counts(store, "exporter_hs4s", "E9", "2025-06-02")[0] == 1
+    assert counts(store, "exporter_hs4s", "E9", "2025-05-31")[0] == 0
+    current = store.declarations().set_index("declaration_id")
+    assert current.loc["B", "hs_code"] == "690721" and str(current.loc["B", "declaration_date"].date()) == "2025-03-03"
+    then = store.declarations(as_of=day_of("2025-05-01")).set_index("declaration_id")
+    assert then.loc["B", "hs_code"] == "381010" and then.loc["B", "exporter_id"] == "E1"
+    versions = store.declaration_versions("B")
+    assert [(v["version"], v["sent_by"], v["counts_from"], v["current"]) for v in versions] == [
+        (1, "first file", "2025-03-02", False), (2, "api:k1", "2025-06-01", True)]
+    assert versions[0]["declaration"]["exporter_id"] == "E1" and versions[1]["declaration"]["exporter_id"] == "E9"
+    # the same amendment sent again changes nothing; the first copy sent again is a third version
+    assert store.ingest(amended, recorded_at="2025-06-05").unchanged == 1
+    assert store.ingest(declarations([{"declaration_id": "B", "declaration_date": "2025-03-02"}]),
+                        recorded_at="2025-07-01").amended == 1
+    assert counts(store, "exporter", "E1", "2025-07-02") == (2, 0, 0)
+    assert counts(store, "exporter", "E9", "2025-07-02") == (0, 0, 0)
+    assert len(store.declaration_versions("B")) == 3
+    assert consistent(store)
+
+
+def test_an_inspected_declaration_is_not_amended_through_scoring_only_by_an_admin(store):
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-06-10", "exporter_id": "EXS"},
+                               {"declaration_id": "B", "declaration_date": "2025-06-11", "exporter_id": "EXS"}]))
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [1],
+                                        "recorded_at": ["2025-06-20"]}))
+    state = snapshot(store)
+    assert counts(store, "exporter", "EXS", "2026-12-01") == (2, 1, 1)
+    cleared = declarations([
+        {"declaration_id": "A", "declaration_date": "2026-11-25", "exporter_id": "EXCLEAN01",
+         "goods_description": "wooden furniture", "hs_code": "940360", "origin_country": "VN"},
+        {"declaration_id": "C", "declaration_date": "2026-11-25", "exporter_id": "EXCLEAN01"}])
+    report = store.ingest(cleared, source="api:analyst")
+    assert (report.new, report.amended) == (1, 0)
+    assert report.refused["declaration_id"].tolist() == ["A"]
+    assert "recorded inspection" in report.refused["reason"].iloc[0]
+    assert counts(store, "exporter", "EXS", "2026-12-01") == (2, 1, 1)  # the seized exporter keeps its record
+    assert snapshot(store)["exporter"] == [*state["exporter"][:1], ("EXCLEAN01", [9460], [[1, 0, 0]])] or \
+        counts(store, "exporter", "EXCLEAN01", "2026-12-01") == (1, 0, 0)
+    assert store.declarations(ids=["A"]).loc[0, "exporter_id"] == "EXS"
+    # an admin can amend it, with a reason, and the amendment counts from its own day only
+    with pytest.raises(ValueError, match="who makes it and why"):
+        store.amend(cleared.iloc[:1], by="lead", reason=" ")
+    admin = store.amend(cleared.iloc[:1], by="lead analyst", reason="exporter id keyed wrongly",
+                        recorded_at="2026-11-30")
+    assert admin.amended == 1 and admin.refused.empty
+    assert counts(store, "exporter", "EXS", "2026-11-30") == (2, 1, 1)
+    assert counts(store, "exporter", "EXS", "2026-12-01") == (1, 0, 0)
+    assert counts(store, "exporter", "EXCLEAN01", "2026-12-01") == (2, 1, 1)
+    audit = store.declaration_versions("A")[-1]
+    assert (audit["sent_by"], audit["note"], audit["version"]) == ("amend:lead analyst", "exporter id keyed wrongly", 2)
     assert consistent(store)
 
 
@@ -192,13 +246,13 @@ def test_a_few_declarations_at_a_time_leave_the_same_store_as_one_bulk_load(worl
     rows = world[world["declaration_date"] >= "2026-10-01"].head(300).drop(
         columns=["inspected", "contraband", "seized_value_usd"])
     bulk = open_history(history_location("bulk"))
-    bulk.ingest(rows, chunk_rows=1000)  # 300 rows: the general path
+    bulk.ingest(rows)  # 300 rows: the general path
     few = open_history(history_location("few"))
     for start in range(0, len(rows), 7):  # 7 at a time: the lean path
         assert few.ingest(rows.iloc[start:start + 7]).new == len(rows.iloc[start:start + 7])
     assert snapshot(few) == snapshot(bulk)
-    again = few.ingest(rows, chunk_rows=1000)  # the general path recognises the lean path's rows
-    assert (again.unchanged, again.new, again.replaced) == (300, 0, 0)
+    again = few.ingest(rows)  # the general path recognises the lean path's rows
+    assert (again.unchanged, again.new, again.amended) == (300, 0, 0)
     assert bulk.ingest(rows.iloc[:5]).unchanged == 5  # and the other way round
     assert consistent(few)
 
@@ -229,7 +283,7 @@ def test_a_recording_leaves_the_store_an_ingest_per_chunk_leaves(world, history_
         recorded.ingest(past, outcomes=True)
         with recorded.recording("batch", transaction_rows=transaction_rows) as recording:
             got = [recording.add(c) for c in chunks]
-        assert [(r.new, r.replaced, r.unchanged) for r in got] == [(r.new, r.replaced, r.unchanged) for r in reports]
+        assert [(r.new, r.amended, r.unchanged) for r in got] == [(r.new, r.amended, r.unchanged) for r in reports]
         assert recording.transactions == (1 if transaction_rows == 10_000 else 2)
         assert snapshot(recorded) == snapshot(one_by_one)
         stored = recorded.declarations().sort_values("declaration_id").reset_index(drop=True)
@@ -240,23 +294,26 @@ def test_a_recording_leaves_the_store_an_ingest_per_chunk_leaves(world, history_
     one_by_one.close()
 
 
-def test_a_recording_that_fails_keeps_what_it_committed_and_nothing_of_the_rest(world, history_location):
+def test_a_recording_that_fails_keeps_every_declaration_it_wrote_with_its_series(world, history_location):
+    """Rows are written in short transactions as they come: after an error, those written are
+    recorded declarations, and their series are moved before the error goes on."""
     past, chunks = _chunks_with_a_resend(world)
-    committed = open_history(history_location("committed"))
-    committed.ingest(past, outcomes=True)
-    committed.ingest(pd.concat(chunks[:2]))
+    expected = open_history(history_location("expected"))
+    expected.ingest(past, outcomes=True)
+    expected.ingest(pd.concat(chunks[:3]))
     store = open_history(history_location("failed"))
     store.ingest(past, outcomes=True)
     with pytest.raises(RuntimeError, match="the disk is full"):
         with store.recording("batch", transaction_rows=600) as recording:
             for c in chunks[:3]:
-                recording.add(c)  # the first two commit (600 rows), the third stays pending
+                recording.add(c)  # the first two move their series (600 rows), the third's are pending
             raise RuntimeError("the disk is full")
-    assert snapshot(store) == snapshot(committed)
-    assert len(store.declarations()) == len(committed.declarations())
+    assert snapshot(store) == snapshot(expected)
+    assert len(store.declarations()) == len(expected.declarations())
+    assert store.summary()["recording"] == []
     assert consistent(store)
     store.close()
-    committed.close()
+    expected.close()
 
 
 def test_one_series_merge_agrees_with_the_vectorised_merge():
@@ -329,3 +386,143 @@ def test_a_server_store_never_shows_its_password_and_travels_to_another_process(
     assert refused.exit_code == 1 and "cannot open the history store postgresql://contraband:***@" in refused.output
     assert "password authentication failed" in refused.output
     store.close()
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_in_place_and_keeps_its_series(tmp_path):
+    """Stores written before declarations were versioned (schema 1) gain the new columns and
+    tables when opened; every stored declaration is its version 1, and nothing moves."""
+    import sqlite3
+
+    store = open_history(tmp_path / "old.db")
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"},
+                               {"declaration_id": "B", "declaration_date": "2025-03-02", "inspected": 1,
+                                "contraband": 1}]), outcomes=True)
+    state = snapshot(store)
+    store.close()
+    db = sqlite3.connect(tmp_path / "old.db")  # back to schema 1, as an older product left it
+    db.executescript("""
+        DROP TABLE declaration_versions;
+        ALTER TABLE declarations DROP COLUMN version; ALTER TABLE declarations DROP COLUMN recorded_day;
+        ALTER TABLE ingests DROP COLUMN note; ALTER TABLE ingests DROP COLUMN state;
+        ALTER TABLE ingests DROP COLUMN progress; ALTER TABLE outcomes DROP COLUMN ingest;
+        UPDATE meta SET value = '1' WHERE name = 'schema_version';""")
+    db.close()
+    upgraded = open_history(tmp_path / "old.db", create=False)
+    assert upgraded.setting("schema_version") == "2" and snapshot(upgraded) == state
+    assert [v["version"] for v in upgraded.declaration_versions("A")] == [1]
+    report = upgraded.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01",
+                                            "exporter_id": "E7"}]), recorded_at="2025-04-01")
+    assert report.amended == 1 and counts(upgraded, "exporter", "E1", "2025-03-20") == (2, 1, 1)
+    assert counts(upgraded, "exporter", "E7", "2025-04-02") == (1, 0, 0)
+    assert consistent(upgraded)
+
+
+def test_a_damaged_truncated_foreign_or_missing_store_is_refused_with_one_sentence(tmp_path):
+    import sqlite3
+
+    from contraband.data.history import StoreError
+
+    good = open_history(tmp_path / "good.db")
+    good.ingest(declarations([{"declaration_id": f"A{i}", "declaration_date": "2025-03-01",
+                               "goods_description": "x" * 2000} for i in range(200)]))
+    good.close()
+    data = (tmp_path / "good.db").read_bytes()
+    (tmp_path / "truncated.db").write_bytes(data[:len(data) // 2])
+    (tmp_path / "garbage.db").write_bytes(b"\x00\x13binary" * 500)
+    (tmp_path / "empty.db").write_bytes(b"")
+    damaged = bytearray(data)
+    damaged[4096:] = b"\xff" * (len(data) - 4096)  # every page after the schema's overwritten
+    (tmp_path / "damaged.db").write_bytes(bytes(damaged))
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE invoices (id INTEGER)")
+    other.commit()
+    other.close()
+    expected = {"truncated.db": "is truncated", "garbage.db": "not a SQLite database file",
+                "damaged.db": "cannot be read as a history store", "other.db": "a database of something else",
+                "empty.db": "is empty (0 bytes)", "missing.db": "does not exist"}
+    for name, words in expected.items():
+        with pytest.raises(StoreError) as refused:
+            open_history(tmp_path / name, create=False)
+        message = str(refused.value)
+        assert words in message and name in message and "\n" not in message, message
+    assert not (tmp_path / "missing.db").exists()  # nothing created where nothing was meant
+    created = open_history(tmp_path / "empty.db", create=True)  # meant: a new store, and it says so
+    assert created.created and created.summary()["declarations"] == 0
+    assert not open_history(tmp_path / "empty.db", create=False).created
+
+
+def test_other_writers_go_on_while_a_batch_is_recording_and_nothing_is_counted_twice(world, history_location):
+    """A batch holds the writers' lock a short transaction at a time: between its chunks (its
+    round still open, its series not moved) a scoring request and an outcome are recorded at
+    once; an outcome for a declaration of the open round is refused with a reason; once the
+    round ends the series equal a rebuild."""
+    import threading
+
+    from contraband.data.history.versions import BUSY
+
+    past, chunks = _chunks_with_a_resend(world)
+    store = open_history(history_location("busy"))
+    store.ingest(past, outcomes=True)
+    done = {}
+
+    def meanwhile():
+        one = declarations([{"declaration_id": "REQ-1", "declaration_date": "2026-09-02"}])
+        done["request"] = store.ingest(one, source="api:k").new
+        done["outcome"] = store.record_outcomes(pd.DataFrame({
+            "declaration_id": ["REQ-1", chunks[0]["declaration_id"].iloc[0]], "inspected": [1, 1],
+            "contraband": [1, 0], "recorded_at": ["2026-09-03", "2026-09-03"]}))
+
+    with store.recording("batch") as recording:
+        recording.add(chunks[0])
+        assert store.summary()["recording"]  # the round is open: its series have not moved
+        writer = threading.Thread(target=meanwhile)
+        writer.start()
+        writer.join(timeout=60)
+        assert not writer.is_alive(), "another writer waited for the batch to end"
+        recording.add(chunks[1])
+    assert done["request"] == 1 and done["outcome"].recorded == 1
+    assert done["outcome"].rejected["reason"].tolist() == [f"declaration {BUSY}"]
+    assert counts(store, "exporter", "E1", "2026-09-04") == (1, 1, 1)
+    assert store.summary()["recording"] == []
+    assert consistent(store)
+
+
+_KILLED_RECORDING = """
+import sys, time
+import pandas as pd
+from contraband.data.history import open_history
+store = open_history(sys.argv[1])
+rows = pd.read_parquet(sys.argv[2])
+with store.recording("batch") as recording:
+    for start in range(0, len(rows), 400):
+        recording.add(rows.iloc[start:start + 400])
+        if start >= 800:
+            print("written", flush=True)
+            time.sleep(60)
+"""
+
+
+def test_a_recording_killed_midway_is_finished_by_the_next_recovery(world, history_location, tmp_path):
+    past, chunks = _chunks_with_a_resend(world)
+    location_ = history_location("killed")
+    store = open_history(location_)
+    store.ingest(past, outcomes=True)
+    path = tmp_path / "rows.parquet"
+    pd.concat(chunks).to_parquet(path)
+    job = subprocess.Popen([sys.executable, "-c", _KILLED_RECORDING, str(location_), str(path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert job.stdout.readline().strip() == "written", job.stderr.read()[-3000:]
+    assert store.recover() == []  # its writer is at work: left alone
+    job.kill()
+    job.wait(timeout=30)
+    waiting = store.summary()["recording"]
+    assert len(waiting) == 1
+    written = store.summary()["declarations"] - len(past)
+    assert written == 1_200  # three chunks of 400, the third's series never moved
+    assert store.recover() == waiting
+    assert store.summary()["recording"] == [] and store.recover() == []
+    assert consistent(store)
+    expected = open_history(history_location("expected"))
+    expected.ingest(past, outcomes=True)
+    expected.ingest(pd.concat(chunks).iloc[:1_200])
+    assert snapshot(store) == snapshot(expected)

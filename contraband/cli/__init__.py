@@ -14,12 +14,47 @@ modules never import this package.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from contraband.cli import data, demo, detect, retrain, service
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group: a history store that fails under a command (a page found damaged
+    midway, a server gone) ends it with one line on standard error and status 1, never a
+    driver's traceback."""
+
+    def invoke(self, ctx):
+        import signal
+
+        from sqlalchemy.exc import DBAPIError
+
+        from contraband.data.history.opening import StoreError
+
+        # a command stopped by SIGTERM (a scheduler's timeout, `kill`) ends as after Ctrl+C: its
+        # temporary files removed and its recording left for the next run to finish
+        try:
+            signal.signal(signal.SIGTERM, _terminated)
+        except ValueError:  # not the main thread (the command run from a library or a test)
+            pass
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except DBAPIError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()
+            click.echo(f"error: the history store failed: {reason[0] if reason else type(exc).__name__}", err=True)
+            sys.exit(1)
+
+
+def _terminated(signum, frame):
+    sys.exit(128 + signum)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="contraband")
 def main() -> None:
     """Score customs declarations for rare-earth contraband hidden under false declarations."""

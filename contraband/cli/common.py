@@ -47,15 +47,26 @@ mapping_option = click.option("--mapping", type=click.Path(exists=True, dir_okay
 fx_option = click.option("--fx", multiple=True, metavar="CODE=RATE", help="USD per unit of a currency, e.g. KRW=0.00077.")
 
 
-def open_store(location: str, memory_map: int | None = None):
-    from contraband.data.history import open_history
+def open_store(location: str, memory_map: int | None = None, create: bool = False):
+    """The history store, or one line on standard error and exit status 1 when it cannot be
+    opened (missing or empty without ``create``, damaged, truncated, foreign, unreachable). A
+    store created here is announced."""
+    from contraband.data.history import StoreError, open_history
     from contraband.data.history.store import shown_url
 
     try:
-        return open_history(location, memory_map)
-    except Exception as exc:  # an unreachable server, a file of another schema, a read-only folder
-        click.echo(f"error: cannot open the history store {shown_url(location)}: {exc}", err=True)
+        store = open_history(location, memory_map, create=create)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except Exception as exc:  # an unreachable server, a read-only folder
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        click.echo(f"error: cannot open the history store {shown_url(location)}: {reason[0] if reason else exc}",
+                   err=True)
+        sys.exit(1)
+    if store.created:
+        click.echo(f"created a new history store: {store.url}", err=True)
+    return store
 
 
 encoding_option = click.option("--encoding", help="Text encoding of CSV files (default: detected).")

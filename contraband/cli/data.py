@@ -1,8 +1,10 @@
 """Data commands: generate a synthetic world, check files against the contract, and the
-history store (record declarations and outcomes, show what it holds, rebuild its series)."""
+history store (record declarations and outcomes, amend recorded declarations, show a
+declaration's versions and what the store holds, finish killed recordings, rebuild its series)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -116,10 +118,55 @@ def history_ingest(paths, mapping, fx, outcomes, lag_days, history_location):
     """Record declarations (and their outcomes) in the history store; re-sending is harmless."""
     frame, _ = load_files(paths, mapping, fx_rates(fx))
     require_rows(frame, paths)
-    store = open_store(history_location)
+    store = open_store(history_location, create=True)
     report = store.ingest(frame, outcomes=outcomes, lag_days=lag_days,
                           source="ingest:" + ",".join(Path(p).name for p in paths))
     click.echo(report.summary())
+
+
+@history.command("amend")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--reason", required=True, help="Why the recorded declarations are amended (kept with the amendment).")
+@click.option("--by", "by", default=lambda: os.environ.get("USER") or "", show_default="$USER",
+              help="Who amends them (kept with the amendment).")
+@mapping_option
+@fx_option
+@history_option
+def history_amend(paths, reason, by, mapping, fx, history_location):
+    """Amend recorded declarations, inspected ones included (an admin's action): each declaration
+    of the files whose values differ from its recorded version becomes a new version, counting
+    from today; the earlier versions stay, and who amended them and why is kept."""
+    frame, _ = load_files(paths, mapping, fx_rates(fx))
+    require_rows(frame, paths)
+    store = open_store(history_location)
+    unknown = set(frame["declaration_id"]) - set(store.declarations(ids=list(frame["declaration_id"]))["declaration_id"])
+    if unknown:
+        click.echo(f"error: {len(unknown):,} declarations are not in the history (e.g. {sorted(unknown)[0]!r}): an "
+                   "amendment changes recorded declarations; record new ones with contraband history ingest", err=True)
+        sys.exit(1)
+    try:
+        report = store.amend(frame, by=by, reason=reason)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(report.summary())
+
+
+@history.command("versions")
+@click.argument("declaration_id")
+@history_option
+def history_versions(declaration_id, history_location):
+    """Every recorded version of one declaration: who sent it, when, from which day it counts and
+    why an admin amended it."""
+    versions = open_store(history_location).declaration_versions(declaration_id)
+    if not versions:
+        click.echo(f"error: declaration {declaration_id!r} is not in the history", err=True)
+        sys.exit(1)
+    shown = ("declaration_date", "hs_code", "goods_description", "origin_country", "exporter_id", "consignee_id",
+             "declared_value_usd", "net_weight_kg")
+    for v in versions:
+        click.echo(f"version {v['version']}{' (current)' if v['current'] else ''}: sent by {v['sent_by'] or '-'} at "
+                   f"{v['recorded_at']}, counts from {v['counts_from']}" + (f"; reason: {v['note']}" if v['note'] else ""))
+        click.echo("  " + ", ".join(f"{k} {v['declaration'].get(k)}" for k in shown if k in v["declaration"]))
 
 
 @history.command("info")
@@ -128,10 +175,25 @@ def history_info(history_location):
     """What the history store holds."""
     summary = open_store(history_location).summary()
     click.echo(f"history store: {summary['url']}")
-    click.echo(f"declarations: {summary['declarations']:,} ({summary['from']} to {summary['to']})")
+    click.echo(f"declarations: {summary['declarations']:,} ({summary['from']} to {summary['to']}); "
+               f"earlier versions of amended ones: {summary['earlier_versions']:,}")
     click.echo(f"outcome versions: {summary['outcome_versions']:,}")
+    if summary["recording"]:
+        click.echo(f"unfinished recordings (a batch under way, or killed: contraband history recover): "
+                   f"{', '.join(map(str, summary['recording']))}")
     for kind, n in sorted(summary["series"].items()):
         click.echo(f"  {kind:<22} {n:>10,} entities")
+
+
+@history.command("recover")
+@history_option
+def history_recover(history_location):
+    """Finish the recordings of batch runs that were killed midway (their series); a run still
+    at work is left alone. Any batch, ingest or serve does this too."""
+    t0 = time.perf_counter()
+    done = open_store(history_location).recover()
+    click.echo(f"finished {len(done)} unfinished recording(s){': ' + ', '.join(map(str, done)) if done else ''} "
+               f"in {time.perf_counter() - t0:.1f} s")
 
 
 @history.command("rebuild")

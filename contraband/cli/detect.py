@@ -59,7 +59,7 @@ def train(paths, mapping, fx, valid_from, test_from, experiment, model_name, pro
 
     log = steps(click.echo)
     quiet_mlflow()
-    store = open_store(history_location)
+    store = open_store(history_location, create=bool(paths))  # without --data it trains on what the store holds
     if paths:
         frame, _ = load_files(paths, mapping, fx_rates(fx))
         require_rows(frame, paths)
@@ -115,7 +115,7 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json, history_location):
         click.echo("error: no inspected rows with an outcome to evaluate against", err=True)
         sys.exit(1)
     detector = load_model(model_uri)
-    store = open_store(history_location)
+    store = open_store(history_location, create=True)
     say(store.ingest(frame, outcomes=False, source="evaluate").summary())
     first = day_of(frame["declaration_date"].min())
     say(f"blind: outcomes recorded from {date_of(first):%Y-%m-%d} on do not count")
@@ -158,8 +158,8 @@ def _score_files(engine, paths, output, model_uri, mapping, fx, budget, explorat
         sys.exit(1)
     from contraband.data.history import BATCH_MEMORY_MAP
 
+    store = open_store(history_location, memory_map=BATCH_MEMORY_MAP, create=True)
     detector = load_model(model_uri)
-    store = open_store(history_location, memory_map=BATCH_MEMORY_MAP)
     try:
         report = engine.score(detector, paths, store, output, mapping=m, fx=fx, encoding=encoding, sheet=sheet,
                               budget=budget, exploration=exploration, seed=seed,

@@ -9,10 +9,21 @@ import click
 from contraband.cli.common import DEFAULT_MODEL_URI, history_option, open_store
 
 
-def _keyring(history_location: str):
+def _keyring(history_location: str, create: bool = False):
     from contraband.api.access import KeyRing
 
-    return KeyRing(open_store(history_location))
+    return KeyRing(open_store(history_location, create=create))
+
+
+def check_store(history_location: str) -> None:
+    """Before any worker starts: the store opens (else one line and exit 1, from
+    :func:`open_store`; a service never creates one), and recordings a killed batch left
+    unfinished are finished, once, here rather than in every worker."""
+    store = open_store(history_location)
+    finished = store.recover()
+    if finished:
+        click.echo(f"finished {len(finished)} recording(s) a killed batch run left unfinished", err=True)
+    store.close()
 
 
 def run_server(host: str, port: int, workers: int, settings) -> None:
@@ -47,6 +58,7 @@ def serve(host, port, workers, model_uri, model_cache, max_upload_mb, history_lo
 
     settings = Settings(history=history_location, model_uri=model_uri, model_cache=model_cache,
                         max_upload_bytes=int(max_upload_mb * 2**20))
+    check_store(history_location)
     click.echo(f"serving {model_uri} on http://{host}:{port}/ ({workers} worker{'s' if workers > 1 else ''}; "
                f"history {shown_url(history_location)}); API keys: contraband keys create --role analyst", err=True)
     run_server(host, port, workers, settings)
@@ -64,7 +76,7 @@ def keys():
 @history_option
 def keys_create(role, label, history_location):
     """Create a key and print it alone on standard output (it is shown only once)."""
-    click.echo(_keyring(history_location).create(role, label))
+    click.echo(_keyring(history_location, create=True).create(role, label))
 
 
 @keys.command("list")

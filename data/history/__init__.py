@@ -6,9 +6,17 @@ versions), and the per-entity daily aggregates that point-in-time features read.
 model holds none of this: it reads the store as of the day before each declaration.
 
 - ``series``         per-entity packed cumulative daily counts, merged incrementally, read as of a day;
-- ``contributions``  what a declaration and its outcome versions add to the series;
+- ``versions``       declaration versions (amendments): the days each version counts;
+- ``contributions``  what a declaration's versions and its outcome versions add to the series;
 - ``schema``         the tables (SQLAlchemy Core);
-- ``store``          :class:`HistoryStore`: ingest, record outcomes, read series and declarations.
+- ``opening``        what a store location holds before it is opened (new, damaged, foreign);
+- ``liveness``       whether the writer of an unfinished batch recording is still at work;
+- ``store``          :class:`HistoryStore`: ingest, amend, record outcomes, recover, read series and
+  declarations.
+
+Declarations are versioned, never overwritten: an identical re-send changes nothing, a re-send
+with other values is an amendment that counts from the day it arrives (the past stays as it
+was), and a declaration with a recorded inspection is amended only by an admin.
 """
 
 from contraband.data.keys import DAY0, date_of, day_numbers, day_of
@@ -21,9 +29,10 @@ from contraband.data.history.store import (
     HistoryView,
     IngestReport,
     OutcomeReport,
+    StoreError,
     history_url,
     open_history,
 )
 
 __all__ = ["BATCH_MEMORY_MAP", "DAY0", "DEFAULT_LOCATION", "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "HistoryStore", "HistoryView",
-           "IngestReport", "OutcomeReport", "date_of", "day_numbers", "day_of", "history_url", "open_history"]
+           "IngestReport", "OutcomeReport", "StoreError", "date_of", "day_numbers", "day_of", "history_url", "open_history"]

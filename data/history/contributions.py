@@ -8,7 +8,13 @@ the versions recorded before it. A version contributes one inspection when the d
 was inspected *and* the result is known, and one seizure when contraband was found: a pending
 inspection (inspected, result missing) counts as neither clean nor seized.
 
-Replacing a declaration or correcting an outcome subtracts the old contributions and adds the
+A declaration with several versions (:mod:`~contraband.data.history.versions`) contributes
+each version over the days it counts, ``day`` to ``until``: the version's entities gain one
+declaration and the outcome known so far on its first day, the outcome's later steps while it
+counts, and lose all of it on the day it stops. A step recorded before a version starts counts
+from the version's first day.
+
+Amending a declaration or correcting an outcome subtracts the old contributions and adds the
 new ones, so the series always equal a rebuild from the stored declarations and outcomes.
 """
 
@@ -18,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data.keys import KINDS, entity_keys
-from contraband.data.history.series import COUNTS
+from contraband.data.history.series import COUNTS, NEVER
 
 _SHIFT = np.int64(1) << np.int64(24)
 DELTA_COLUMNS = ["key", "day", *COUNTS]
@@ -62,35 +68,73 @@ def _aggregate(codes: np.ndarray, values: np.ndarray, day: np.ndarray, counts: n
 
 def contributions(declarations: pd.DataFrame, steps: pd.DataFrame, sign: int = 1) -> dict[str, pd.DataFrame]:
     """Per entity kind: the (key, day, counts) that ``declarations`` (canonical rows with a
-    ``day`` column) and their outcome ``steps`` add, times ``sign``."""
+    ``day`` column: the first day each counts, and optionally ``until``, the day it stops, where
+    one declaration may have several rows, its versions) and their outcome ``steps`` add, times
+    ``sign``."""
     if not len(declarations):
         return {}
     keys = entity_keys(declarations)
     day = declarations["day"].to_numpy(dtype=np.int64)
+    until = declarations["until"].to_numpy(dtype=np.int64) if "until" in declarations else None
+    if until is not None and (until == NEVER).all():
+        until = None
     n = len(declarations)
-    ones = np.zeros((n, len(COUNTS)), dtype=np.int64)
-    ones[:, 0] = sign
+    # rows of (declaration row, day, declarations, inspections, seizures) added to its entities
+    rows = [np.arange(n)]
+    days = [day]
+    counts = [np.column_stack([np.full(n, sign, dtype=np.int64), np.zeros((n, 2), dtype=np.int64)])]
+    if until is not None:  # a version that stops counting takes its declaration away that day
+        ends = np.flatnonzero(until != NEVER)
+        rows.append(ends)
+        days.append(until[ends])
+        counts.append(np.column_stack([np.full(len(ends), -sign, dtype=np.int64), np.zeros((len(ends), 2), dtype=np.int64)]))
+    n_declared = sum(len(r) for r in rows)
     if len(steps):
-        position = pd.Index(declarations["declaration_id"].to_numpy(dtype=object)).get_indexer(
-            steps["declaration_id"].to_numpy(dtype=object))
-        if (position < 0).any():
-            missing = steps["declaration_id"].to_numpy(dtype=object)[position < 0][0]
-            raise ValueError(f"an outcome refers to declaration {missing!r}, which is not in the history")
-        step_day = steps["day"].to_numpy(dtype=np.int64)
-        step_counts = np.column_stack([np.zeros(len(steps), dtype=np.int64),
-                                       steps["inspections"].to_numpy(dtype=np.int64) * sign,
-                                       steps["seizures"].to_numpy(dtype=np.int64) * sign])
+        row, step = _versions_of(declarations["declaration_id"].to_numpy(dtype=object),
+                                 steps["declaration_id"].to_numpy(dtype=object))
+        step_day = steps["day"].to_numpy(dtype=np.int64)[step]
+        change = np.column_stack([steps["inspections"].to_numpy(dtype=np.int64),
+                                  steps["seizures"].to_numpy(dtype=np.int64)])[step] * sign
+        if until is not None:  # a step recorded after a version stopped belongs to a later one
+            live = step_day < until[row]
+            row, step_day, change = row[live], step_day[live], change[live]
+        rows.append(row)
+        days.append(np.maximum(step_day, day[row]))
+        counts.append(np.column_stack([np.zeros(len(row), dtype=np.int64), change]))
+        if until is not None:
+            ends = until[row] != NEVER
+            rows.append(row[ends])
+            days.append(until[row[ends]])
+            counts.append(np.column_stack([np.zeros(int(ends.sum()), dtype=np.int64), -change[ends]]))
+    row, d, c = np.concatenate(rows), np.concatenate(days), np.vstack(counts)
+    declared_only = slice(0, n_declared)
     out = {}
     for name, coded in keys.items():
-        codes, d, counts = coded.codes, day, ones
-        if len(steps) and KINDS[name].outcomes:
-            codes = np.concatenate([codes, coded.codes[position]])
-            d = np.concatenate([day, step_day])
-            counts = np.vstack([ones, step_counts])
-        frame = _aggregate(codes, coded.values, d, counts)
+        if KINDS[name].outcomes:
+            frame = _aggregate(coded.codes[row], coded.values, d, c)
+        else:
+            frame = _aggregate(coded.codes[row[declared_only]], coded.values, d[declared_only], c[declared_only])
         if len(frame):
             out[name] = frame
     return out
+
+
+def _versions_of(ids: np.ndarray, step_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (declaration row, step) of the same declaration: every version of a declaration
+    gets each of its steps. An outcome for no declaration given is an error."""
+    index = pd.Index(ids)
+    if index.is_unique:
+        position = index.get_indexer(step_ids)
+        if (position < 0).any():
+            raise ValueError(f"an outcome refers to declaration {step_ids[position < 0][0]!r}, which is not in "
+                             "the history")
+        return position.astype(np.int64), np.arange(len(step_ids))
+    pairs = pd.DataFrame({"id": ids, "row": np.arange(len(ids))}).merge(
+        pd.DataFrame({"id": step_ids, "step": np.arange(len(step_ids))}), on="id", how="right")
+    if pairs["row"].isna().any():
+        missing = pairs.loc[pairs["row"].isna(), "id"].iloc[0]
+        raise ValueError(f"an outcome refers to declaration {missing!r}, which is not in the history")
+    return pairs["row"].to_numpy(dtype=np.int64), pairs["step"].to_numpy(dtype=np.int64)
 
 
 def difference(new: dict[str, pd.DataFrame], old: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

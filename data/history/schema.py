@@ -1,12 +1,17 @@
 """The store's tables (SQLAlchemy Core), the same on SQLite and on a server database.
 
-- ``declarations``: every declaration the product has seen, one row per ``declaration_id``
-  (a re-sent declaration replaces its row), with the contract's fields (the date as its day
-  number), mapped ``x_*`` extras (JSON), a hash of the row to recognise an unchanged re-send,
-  and the ingest that brought the current copy;
-- ``ingests``: each write (its source, e.g. ``train:history.parquet``, time and size);
+- ``declarations``: the current version of every declaration the product has seen, one row per
+  ``declaration_id``, with the contract's fields (the date as its day number), mapped ``x_*``
+  extras (JSON), a hash of the row to recognise an unchanged re-send, its version number (1 for
+  the first copy), the day it was recorded and the ingest that brought it (who sent it, when);
+- ``declaration_versions``: the earlier versions of amended declarations, as they were (same
+  columns): an amendment moves the current row here and writes the new one, nothing is lost;
+- ``ingests``: each write: its source (who sent it: ``api:<key id>``, ``score:<file>``,
+  ``amend:<admin>``...), time, size, an admin's note (why an inspected declaration was amended),
+  and its state (``recording`` while a batch's rows are written and their series not yet all
+  moved; ``progress`` says how far the series are);
 - ``outcomes``: every version of every inspection outcome, keyed by declaration and record
-  time: a correction is a new version, earlier versions stay;
+  time, with the ingest that recorded it: a correction is a new version, earlier versions stay;
 - ``series``: per entity (kind, key), the packed daily cumulative counts (derived from the
   two tables above, kept in step with them in the same transaction; stored uncompressed). Keys
   compare byte by byte on every database (PostgreSQL: collation "C"), so that the pairs of one
@@ -21,7 +26,7 @@ from sqlalchemy import DDL, BigInteger, Column, Float, Integer, LargeBinary, Met
 
 from contraband.data.contract import FEATURE_FIELDS, FIELD_BY_NAME
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: declaration versions, ingest states and notes, the outcome's ingest
 #: the entity kinds counted in ``series`` (:mod:`contraband.data.keys`); raised with each change
 SERIES_VERSION = "2"
 
@@ -40,14 +45,24 @@ def _field_column(name: str) -> Column:
     return Column(name, Float if kind in ("number", "flag") else Text)
 
 
-declarations = Table(
-    "declarations", metadata,
-    *(_field_column(n) for n in COLUMN_FIELDS),
-    Column("day", Integer, nullable=False, index=True),
-    Column("extras", Text),
-    Column("row_hash", BigInteger, nullable=False),
-    Column("ingest", Integer, nullable=False),
-)
+
+def _declaration_columns(versioned: bool) -> list[Column]:
+    columns = [_field_column(n) for n in COLUMN_FIELDS]
+    if versioned:  # every version of a declaration is a row: the key is the id and the version
+        columns[0] = Column("declaration_id", Text, primary_key=True)
+    return [*columns,
+            Column("day", Integer, nullable=False, index=not versioned),
+            Column("extras", Text),
+            Column("row_hash", BigInteger, nullable=False),
+            Column("ingest", Integer, nullable=False),
+            Column("version", Integer, nullable=False, server_default="1", primary_key=versioned),
+            Column("recorded_day", Integer)]
+
+
+declarations = Table("declarations", metadata, *_declaration_columns(False))
+declaration_versions = Table("declaration_versions", metadata, *_declaration_columns(True))
+#: the columns of a stored declaration row, in table order (both tables)
+DECLARATION_COLUMNS = [c.name for c in declarations.columns]
 
 ingests = Table(
     "ingests", metadata,
@@ -56,7 +71,11 @@ ingests = Table(
     Column("recorded_at", Text, nullable=False),
     Column("declarations", Integer, nullable=False),
     Column("outcome_versions", Integer, nullable=False),
+    Column("note", Text),
+    Column("state", Text),  # NULL: complete; "recording": its series are still being moved
+    Column("progress", Text),  # JSON {kind: last key whose series moved} while recording
 )
+RECORDING = "recording"
 
 outcomes = Table(
     "outcomes", metadata,
@@ -69,6 +88,7 @@ outcomes = Table(
     Column("material", Text),
     Column("note", Text),
     Column("source", Text),
+    Column("ingest", Integer),
 )
 
 series = Table(
@@ -90,3 +110,11 @@ meta = Table(
 )
 
 OUTCOME_COLUMNS = [c.name for c in outcomes.columns]
+
+#: what an older schema lacks, added in place when it is opened (ALTER TABLE ... ADD COLUMN);
+#: its new tables are created as for a new store
+UPGRADES = {
+    "1": [("declarations", "version INTEGER NOT NULL DEFAULT 1"), ("declarations", "recorded_day INTEGER"),
+          ("ingests", "note TEXT"), ("ingests", "state TEXT"), ("ingests", "progress TEXT"),
+          ("outcomes", "ingest INTEGER")],
+}

@@ -31,20 +31,23 @@ import json
 import os
 import threading
 import time
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ARRAY, Integer, any_, create_engine, delete, event, func, literal, make_url, select
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import ARRAY, Integer, any_, create_engine, delete, event, func, inspect, literal, make_url, select
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
 from contraband.data.history import schema as S
 from contraband.data.history.contributions import contributions, difference, outcome_steps, summed
-from contraband.data.keys import DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part, prefix_range
+from contraband.data.history.liveness import Liveness
+from contraband.data.history.opening import StoreError, damaged, foreign, not_created, sqlite_state
+from contraband.data.history.versions import BUSY, LOCKED, counted, spans
+from contraband.data.keys import ALL_KINDS, DAY0, DISTINCT, KINDS, SEP, date_of, day_numbers, first_part, prefix_range
 from contraband.data.history.series import COUNTS, NEVER, SeriesTable, decode, encode, first_day, merge, merge_one
 
 ENV = "CONTRABAND_HISTORY"
@@ -54,6 +57,9 @@ DEFAULT_OUTCOME_LAG_DAYS = 7
 _IN_BATCH = 10_000  # keys per IN (...) list (SQLite allows 32,766 variables)
 _COPY_ROWS = 2_000  # from this many rows, PostgreSQL receives them through COPY
 _FEW = 64  # a request of at most this many new declarations (and no outcomes) takes the lean path
+#: an ingest of up to this many declarations is one transaction; a larger one is recorded as a
+#: batch is, in short transactions (:meth:`HistoryStore.recording`)
+ONE_TRANSACTION_ROWS = 2_000
 _FETCH_ALL = 20_000  # distinct keys of a kind from which all its series are read at once
 #: bytes of a SQLite store memory-mapped per connection (random series reads without a system
 #: call per page); mapped pages count in the process's resident memory, so batch scoring,
@@ -68,6 +74,13 @@ TRANSACTION_ROWS = 1_000_000
 PENDING_CHANGES = 4_000_000
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
                   "destination_country", "exporter_id", "consignee_id", "declarant_id")
+#: what the series need of each version of a declaration: its entities, day and span
+_VERSION_FIELDS = (*_ENTITY_FIELDS, "version", "recorded_day", "ingest")
+
+
+def _today() -> int:
+    """Today's day number (UTC): the day an amendment recorded now counts from."""
+    return _day(pd.Timestamp.now(tz="UTC"))
 
 
 def history_url(location: str | os.PathLike | None = None) -> str:
@@ -97,23 +110,51 @@ def _driver_url(url: str) -> str:
     return url
 
 
-def open_history(location: str | os.PathLike | None = None, memory_map: int | None = None) -> "HistoryStore":
-    return HistoryStore(history_url(location), memory_map)
+def open_history(location: str | os.PathLike | None = None, memory_map: int | None = None,
+                 create: bool = True) -> "HistoryStore":
+    """The store at ``location`` (see :func:`history_url`); ``create``: a missing or empty store
+    is created (else :class:`StoreError`)."""
+    return HistoryStore(history_url(location), memory_map, create)
+
+
+def _no_refusals() -> pd.DataFrame:
+    return pd.DataFrame({"declaration_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
 
 
 @dataclass
 class IngestReport:
+    """What a write did: declarations new to the store, amended (a new version beside the
+    earlier ones), unchanged (an identical re-send), refused (``refused``: each with its reason,
+    e.g. an inspected declaration re-sent with other values through scoring), and outcome
+    versions recorded."""
+
     received: int = 0
     new: int = 0
-    replaced: int = 0
+    amended: int = 0
     unchanged: int = 0
     outcome_versions: int = 0
     seconds: float = 0.0
+    refused: pd.DataFrame = field(default_factory=_no_refusals)
+
+    def refuse(self, ids, reasons) -> None:
+        self.refused = pd.concat([self.refused, pd.DataFrame({"declaration_id": list(ids), "reason": list(reasons)})],
+                                 ignore_index=True) if len(self.refused) else \
+            pd.DataFrame({"declaration_id": pd.Series(list(ids), dtype=object), "reason": pd.Series(list(reasons), dtype=object)})
+
+    def add(self, other: "IngestReport") -> None:
+        for name in ("received", "new", "amended", "unchanged", "outcome_versions"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if len(other.refused):
+            self.refuse(other.refused["declaration_id"], other.refused["reason"])
 
     def summary(self) -> str:
-        return (f"history: {self.received:,} declarations received ({self.new:,} new, {self.replaced:,} replaced, "
-                f"{self.unchanged:,} unchanged), {self.outcome_versions:,} outcome versions recorded "
+        refused = f", {len(self.refused):,} refused" if len(self.refused) else ""
+        text = (f"history: {self.received:,} declarations received ({self.new:,} new, {self.amended:,} amended, "
+                f"{self.unchanged:,} unchanged{refused}), {self.outcome_versions:,} outcome versions recorded "
                 f"({self.seconds:.1f} s)")
+        for reason, n in self.refused["reason"].value_counts().items() if len(self.refused) else ():
+            text += f"\n  {n:>8,} refused: {reason}"
+        return text
 
 
 @dataclass
@@ -126,7 +167,9 @@ class OutcomeReport:
 def _engine(url: str, memory_map: int = 0):
     if not url.startswith("sqlite"):
         return create_engine(_driver_url(url), pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 300, "check_same_thread": False})
+    # the most recently used connection first: a writer recording a batch in many short transactions keeps
+    # reusing one connection (one page cache, one memory map) instead of cycling through the pool's
+    engine = create_engine(url, connect_args={"timeout": 300, "check_same_thread": False}, pool_use_lifo=True)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):  # pragma: no cover - exercised through every test
@@ -426,6 +469,7 @@ def _versions_from_frame(frame: pd.DataFrame, lag_days: int, source: str) -> pd.
         "material": None,
         "note": None,
         "source": source,
+        "ingest": None,
     })
 
 
@@ -538,26 +582,70 @@ class HistoryStore:
     #: seconds between two copies of SQLite's write-ahead log into the database
     checkpoint_interval: float = 1.0
 
-    def __init__(self, url: str, memory_map: int | None = None):
+    def __init__(self, url: str, memory_map: int | None = None, create: bool = True):
+        """Open the store at ``url``; with ``create`` a missing or empty one is created
+        (:attr:`created` then says so), else it is a :class:`StoreError`, as is a damaged,
+        truncated or foreign database (:mod:`~contraband.data.history.opening`)."""
         self._url = url
         self.url = shown_url(url)  # what messages show: no password
         self.memory_map = MEMORY_MAP if memory_map is None else int(memory_map)
+        self.created = False
+        database = make_url(url).database if url.startswith("sqlite") else None
+        where = database if database and database != ":memory:" else self.url
+        state = sqlite_state(database) if database and database != ":memory:" else None
+        if state in ("missing", "empty") and not create:
+            raise not_created(where, state)
         self.engine = _engine(url, self.memory_map)
         self._checkpointer = None
-        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self._writers = _Writers(f"{database}-writer") if database and database != ":memory:" else None
+        self._liveness = Liveness(self.engine, database if database and database != ":memory:" else None)
+        try:
+            self._open(where, create)
+        except StoreError:
+            self.engine.dispose()
+            raise
+        except DBAPIError as exc:  # the driver read something that is not a store's pages
+            self.engine.dispose()
+            if exc.connection_invalidated or isinstance(exc, OperationalError) and not database:
+                raise StoreError(f"cannot open the history store {self.url}: "
+                                 f"{str(exc.orig).splitlines()[0] if exc.orig else exc}") from None
+            raise damaged(where, exc) from None
+
+    def _open(self, where: str, create: bool) -> None:
         with self._write(checkpointer=False) as conn:  # the checkpointer starts with the first data written
+            tables = set(inspect(conn).get_table_names())
+            if not tables:
+                if not create:
+                    raise not_created(where, "no tables")
+                self.created = True
+            elif "meta" not in tables or "declarations" not in tables:
+                raise foreign(where, list(tables))
+            found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == "schema_version")).scalar() \
+                if "meta" in tables else None
+            if tables and found is None:
+                raise foreign(where, list(tables))
+            if found is not None and found != S.SCHEMA_VERSION:
+                if found not in S.UPGRADES:
+                    raise StoreError(f"{where}: history schema version {found}, this product reads version "
+                                     f"{S.SCHEMA_VERSION}; use the product that wrote it")
+                self._upgrade_schema(conn, found)
             S.metadata.create_all(conn)
-            found = conn.execute(select(S.meta.c.value).where(S.meta.c.name == "schema_version")).scalar()
+            for table in S.metadata.sorted_tables:  # a damaged page near a table's root shows here, not midway
+                conn.execute(select(literal(1)).select_from(table).limit(1)).all()
             if found is None:
                 conn.execute(S.meta.insert(), [{"name": "schema_version", "value": S.SCHEMA_VERSION},
                                                {"name": "series_version", "value": S.SERIES_VERSION}])
-            elif found != S.SCHEMA_VERSION:
-                raise ValueError(f"{self.url}: history schema version {found}, this product reads version "
-                                 f"{S.SCHEMA_VERSION}")
             elif conn.execute(select(S.meta.c.value).where(S.meta.c.name == "series_version")).scalar() \
                     != S.SERIES_VERSION:
                 self._upgrade_series(conn)
+
+    @staticmethod
+    def _upgrade_schema(conn, found: str) -> None:
+        """An older schema gains what it lacks, in place (its rows stay as they are: every stored
+        declaration is its version 1)."""
+        for table, column in S.UPGRADES[found]:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+        _upsert(conn, S.meta, ["name", "value"], [("schema_version", S.SCHEMA_VERSION)], ("name",))
 
     def _upgrade_series(self, conn) -> None:
         """An older store counted fewer entity kinds: its series are rebuilt (once) from the
@@ -597,7 +685,7 @@ class HistoryStore:
         return {"url": self._url, "memory_map": self.memory_map}
 
     def __setstate__(self, state):
-        self.__init__(state["url"], state.get("memory_map"))
+        self.__init__(state["url"], state.get("memory_map"), create=False)
 
     def _one_writer(self):
         return self._writers.held() if self._writers is not None else nullcontext()
@@ -663,55 +751,124 @@ class HistoryStore:
 
     # --- writing ---------------------------------------------------------------------------
     def ingest(self, frame: pd.DataFrame | Columns, *, outcomes: bool = False, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS,
-               source: str = "", chunk_rows: int = 1_000_000) -> IngestReport:
+               source: str = "", amend_inspected: bool = False, note: str | None = None,
+               recorded_at=None) -> IngestReport:
         """Record canonical declarations (and, with ``outcomes``, the inspection outcomes they carry).
 
-        Idempotent: an identical declaration changes nothing, a changed one replaces its copy; an
+        Idempotent: an identical declaration changes nothing. One re-sent with other values is
+        an amendment, a new version beside the earlier ones, counting from the day it is recorded
+        (today, or ``recorded_at``), never in the past (:mod:`~contraband.data.history.versions`).
+        A declaration with a recorded inspection is not amended unless ``amend_inspected`` (an
+        admin's amendment, :meth:`amend`): it is refused, and ``report.refused`` says why. An
         outcome version with the same record time replaces that version, a later one is added.
-        Written in transactions of ``chunk_rows`` declarations (a million by default, about 15 s
-        on two cores); other writers wait for each transaction, readers never do.
+        ``source`` says who sent it (kept with the ingest), ``note`` why (an admin's reason).
+
+        Up to :data:`ONE_TRANSACTION_ROWS` declarations are written in one transaction; more are
+        recorded as a batch is (:meth:`recording`), in short transactions: other writers never
+        wait long, readers never wait.
         """
         t0 = time.perf_counter()
-        if not outcomes and len(frame) <= _FEW:
-            report = self._record_few(as_columns(frame), source)
+        recorded_day = _today() if recorded_at is None else _day(recorded_at)
+        if not outcomes and len(frame) <= _FEW and not amend_inspected:
+            report = self._record_few(as_columns(frame), source, recorded_day)
             if report is not None:
                 report.seconds = time.perf_counter() - t0
                 return report
         frame = frame.X if isinstance(frame, Columns) else frame
-        rows = _stored_rows(frame)
-        report = IngestReport(received=len(rows))
-        for start in range(0, len(rows), chunk_rows):
-            chunk = rows.iloc[start:start + chunk_rows]
-            vchunk = _versions_from_frame(frame.iloc[start:start + chunk_rows], lag_days, source) if outcomes \
-                else pd.DataFrame(columns=S.OUTCOME_COLUMNS)
+        frame = _last_of_each(frame)
+        versions = _versions_from_frame(frame, lag_days, source) if outcomes else None
+        if len(frame) > ONE_TRANSACTION_ROWS:
+            with self.recording(source, amend_inspected=amend_inspected, note=note, recorded_at=recorded_at) as r:
+                r.add(frame, versions)
+            report = r.report
+        else:
+            rows = _stored_rows(frame)
+            report = IngestReport(received=len(rows))
             with self._write() as conn:
-                before = (report.new + report.replaced, report.outcome_versions)
-                ingest = self._begin_ingest(conn, source)
-                self._apply(conn, chunk, vchunk, report, ingest=ingest)
-                self._end_ingest(conn, ingest, report.new + report.replaced - before[0],
-                                 report.outcome_versions - before[1])
+                ingest = self._begin_ingest(conn, source, note=note)
+                self._apply(conn, rows, versions if versions is not None else _no_outcomes(), report, ingest=ingest,
+                            amend_inspected=amend_inspected, recorded_day=recorded_day)
+                self._end_ingest(conn, ingest, report.new + report.amended, report.outcome_versions)
         report.seconds = time.perf_counter() - t0
         return report
 
+    def amend(self, frame: pd.DataFrame, by: str, reason: str, recorded_at=None) -> IngestReport:
+        """An admin's amendment: declarations re-sent with other values become new versions even
+        when they have a recorded inspection. ``by`` (who) and ``reason`` (why) are kept with the
+        ingest (the audit of every amendment: :meth:`declaration_versions`)."""
+        if not str(by).strip() or not str(reason).strip():
+            raise ValueError("an amendment needs who makes it and why (by, reason)")
+        return self.ingest(frame, source=f"amend:{str(by).strip()}", amend_inspected=True, note=str(reason).strip(),
+                           recorded_at=recorded_at)
+
     @contextmanager
-    def recording(self, source: str = "", transaction_rows: int | None = None, pending_changes: int | None = None):
+    def recording(self, source: str = "", transaction_rows: int | None = None, pending_changes: int | None = None,
+                  *, amend_inspected: bool = False, note: str | None = None, recorded_at=None):
         """Record declarations a chunk at a time (``with store.recording(source) as r:
-        r.add(chunk)``), as :meth:`ingest` would one chunk after another, in fewer transactions:
-        each chunk's rows are written as it comes, the series move once per transaction (up to
-        ``transaction_rows`` declarations or ``pending_changes`` series changes held meanwhile).
-        A merge of the series costs about the same for a small chunk as for a large one (every
-        chunk touches most entities), so this is what makes a batch of many chunks cheaper than
-        an ingest per chunk. Each commit leaves the store consistent; an error, or a kill, loses
-        the transaction under way only. Declarations only: outcomes go through :meth:`ingest`
-        or :meth:`record_outcomes`. Defaults: the module's ``TRANSACTION_ROWS`` and
+        r.add(chunk)``), with the result :meth:`ingest` would give chunk after chunk.
+
+        Each chunk's rows are written in short transactions (about :data:`LOCK_SECONDS` of the
+        writers' lock each) as it comes; its series changes are held and moved, also in short
+        transactions, once per round (up to ``transaction_rows`` declarations or
+        ``pending_changes`` series changes): a merge costs about the same for a small chunk as for
+        a large one, so this is what makes a batch of many chunks cheap, and the short
+        transactions are what keep the service's writers and outcome records from waiting for a
+        batch. While a round's series move, its declarations cannot be amended and take no
+        outcome (refused, to be sent again); a run killed midway is finished by the next
+        :meth:`recover` (any batch, ingest, ``serve`` or ``history rebuild`` runs one), so
+        nothing of it is lost. Defaults: the module's ``TRANSACTION_ROWS`` and
         ``PENDING_CHANGES``."""
-        recording = Recording(self, source, transaction_rows or TRANSACTION_ROWS, pending_changes or PENDING_CHANGES)
+        self.recover()
+        recording = Recording(self, source, transaction_rows or TRANSACTION_ROWS, pending_changes or PENDING_CHANGES,
+                              amend_inspected=amend_inspected, note=note,
+                              recorded_day=_today() if recorded_at is None else _day(recorded_at))
         try:
             yield recording
         except BaseException as e:
             recording.abandon(e)
             raise
         recording.commit()
+
+    def recover(self) -> list[int]:
+        """Finish the recordings whose writer died (a batch killed midway): move the series of
+        what they wrote, from where they stopped. Returns the ingests finished."""
+        with self.engine.connect() as conn:
+            waiting = conn.exec_driver_sql("SELECT ingest, progress FROM ingests WHERE state = "
+                                           + ("?" if conn.dialect.paramstyle == "qmark" else "%s"),
+                                           (S.RECORDING,)).fetchall()
+        finished = []
+        for ingest, progress in waiting:
+            held = self._liveness.take(int(ingest), wait=False)
+            if held is None:  # its writer is at work
+                continue
+            try:
+                with self.reading() as conn:
+                    still = conn.exec_driver_sql("SELECT state, progress FROM ingests WHERE ingest = "
+                                                 + ("?" if conn.dialect.paramstyle == "qmark" else "%s"),
+                                                 (int(ingest),)).fetchone()
+                    if still is None or still[0] != S.RECORDING:
+                        continue
+                    deltas = self._recorded_deltas(conn, int(ingest))
+                self._move_series(int(ingest), _in_kind_order(deltas), json.loads(still[1]) if still[1] else None)
+                finished.append(int(ingest))
+            finally:
+                held.release(remove=True)
+        return finished
+
+    def _recorded_deltas(self, conn, ingest: int) -> dict[str, pd.DataFrame]:
+        """What an ingest's declarations and outcome versions add to the series, worked out from
+        the store (as its writer had, before the series moved)."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        ids = [r[0] for r in conn.exec_driver_sql(
+            f"SELECT declaration_id FROM declarations WHERE ingest = {mark} UNION "
+            f"SELECT declaration_id FROM outcomes WHERE ingest = {mark}", (ingest, ingest)).fetchall()]
+        if not ids:
+            return {}
+        versions = self._stored(conn, ids)
+        outcomes = self._versions(conn, ids)
+        theirs = pd.to_numeric(outcomes["ingest"], errors="coerce").to_numpy() == ingest if len(outcomes) \
+            else np.zeros(0, dtype=bool)
+        return self._deltas(versions, outcomes, versions[versions["ingest"].to_numpy() != ingest], outcomes[~theirs])
 
     def record_outcomes(self, records: pd.DataFrame, source: str = "") -> OutcomeReport:
         """Record inspection results: declaration_id, inspected (0/1), contraband (0/1, missing
@@ -733,6 +890,7 @@ class HistoryStore:
             "material": frame["material"].astype("object") if "material" in frame else None,
             "note": frame["note"].astype("object") if "note" in frame else None,
             "source": source,
+            "ingest": None,
         })
         report = OutcomeReport()
         problems = []
@@ -744,11 +902,14 @@ class HistoryStore:
         problems += [(i, "a result is given for a declaration that was not inspected") for i in np.flatnonzero(uninspected)]
         with self._write() as conn:
             known = self._declaration_days(conn, versions["declaration_id"].unique())
+            busy = self._recording_ingests(conn)
             for i, (d, day) in enumerate(zip(versions["declaration_id"], versions["recorded_day"])):
                 if d not in known:
                     problems.append((i, "unknown declaration: not in the history"))
-                elif day < known[d]:
+                elif day < known[d][0]:
                     problems.append((i, "recorded before the declaration was lodged"))
+                elif known[d][1] in busy:
+                    problems.append((i, f"declaration {BUSY}"))
             bad = sorted({i for i, _ in problems})
             ok = versions.drop(index=bad)
             ok = ok.astype({"inspected": "int64"})
@@ -785,7 +946,7 @@ class HistoryStore:
                               for x, y in zip(a, b)], dtype=bool)
         return same
 
-    def _record_few(self, columns: Columns, source: str) -> IngestReport | None:
+    def _record_few(self, columns: Columns, source: str, recorded_day: int) -> IngestReport | None:
         """A few declarations without outcomes (a scoring request): when they are all new, each
         adds one declaration on its day to its entities' series, read and written once. Returns
         None when some were recorded before (the general path then handles them) and a report
@@ -802,8 +963,8 @@ class HistoryStore:
                     return report
                 return None
             ingest = self._begin_ingest(conn, source, declarations=n)
-            cols = [c.name for c in S.declarations.columns]
-            constants = {"ingest": ingest}
+            cols = S.DECLARATION_COLUMNS
+            constants = {"ingest": ingest, "version": 1, "recorded_day": recorded_day}
             nan_as_none = _nan_as_none(conn)
             _upsert(conn, S.declarations, cols,
                     list(zip(*((([constants[c]] * n) if c in constants else _numbers(rows[c], nan_as_none))
@@ -846,13 +1007,22 @@ class HistoryStore:
         return report
 
     @staticmethod
-    def _begin_ingest(conn, source: str, declarations: int = 0) -> int:
+    def _begin_ingest(conn, source: str, declarations: int = 0, note: str | None = None,
+                      state: str | None = None) -> int:
         now = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         row = conn.exec_driver_sql(
-            f"INSERT INTO ingests (source, recorded_at, declarations, outcome_versions) "
-            f"VALUES ({mark}, {mark}, {mark}, 0) RETURNING ingest", (source, now, declarations)).fetchone()
+            f"INSERT INTO ingests (source, recorded_at, declarations, outcome_versions, note, state) "
+            f"VALUES ({mark}, {mark}, {mark}, 0, {mark}, {mark}) RETURNING ingest",
+            (source, now, declarations, note, state)).fetchone()
         return int(row[0])
+
+    @staticmethod
+    def _count_ingest(conn, ingest: int, declarations: int, versions: int) -> None:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"UPDATE ingests SET declarations = declarations + {mark}, "
+                             f"outcome_versions = outcome_versions + {mark} WHERE ingest = {mark}",
+                             (declarations, versions, ingest))
 
     @staticmethod
     def _end_ingest(conn, ingest: int, declarations: int, versions: int) -> None:
@@ -862,24 +1032,51 @@ class HistoryStore:
 
     def _apply(self, conn, chunk: pd.DataFrame, vchunk: pd.DataFrame, report: IngestReport,
                existing_rows: pd.DataFrame | None = None, ingest: int = 0,
-               pending: "_PendingSeries | None" = None) -> None:
+               pending: "_PendingSeries | None" = None, amend_inspected: bool = False,
+               recorded_day: int | None = None) -> None:
         """Write declarations and outcome versions, and move the series by the difference (or,
-        with ``pending``, add the difference to it, for the caller to write before it commits)."""
-        ids = chunk["declaration_id"].to_numpy(dtype=object)
+        with ``pending``, add the difference to it, for the caller to move later).
+
+        A declaration re-sent with other values is an amendment: the current row becomes an
+        earlier version and the new one counts from ``recorded_day`` (today). An amendment of a
+        declaration with a recorded inspection (unless ``amend_inspected``: an admin's), or of
+        one a batch run is still recording, is refused with its outcome versions: nothing of it
+        is written, and ``report.refused`` says why."""
         if not len(chunk):
             chunk = pd.DataFrame({c: pd.Series(dtype=object) for c in (*_ENTITY_FIELDS, "row_hash")})
-        hashes = self._hashes(conn, ids)
-        known = np.array([h is not None for h in hashes], dtype=bool)
-        same = known & (np.array([h if h is not None else 0 for h in hashes], dtype=np.int64)
-                        == chunk["row_hash"].to_numpy(dtype=np.int64))
-        changed = chunk[~same]
+        recorded_day = _today() if recorded_day is None else int(recorded_day)
+        ids = chunk["declaration_id"].to_numpy(dtype=object)
+        known, hashes, version_now, ingest_now = self._current(conn, ids)
+        same = known & (hashes == chunk["row_hash"].to_numpy(dtype=np.int64))
+        amend = known & ~same
+        busy = self._recording_ingests(conn) - {ingest} if amend.any() or len(vchunk) else set()
+        reasons = {}
+        if amend.any():
+            reasons = {i: BUSY for i, at in zip(ids[amend], ingest_now[amend]) if int(at) in busy}
+            if not amend_inspected:
+                reasons.update((i, LOCKED) for i in self._inspected(conn, [i for i in ids[amend] if i not in reasons]))
+        if len(vchunk) and busy:  # an outcome for a declaration that batch run is recording
+            with_outcome = set(vchunk["declaration_id"])
+            reasons.update((i, BUSY) for i, at in zip(ids[known], ingest_now[known])
+                           if int(at) in busy and i in with_outcome and i not in reasons)
+        if reasons:
+            refused = np.array([i in reasons for i in ids], dtype=bool)
+            report.refuse(ids[refused], [reasons[i] for i in ids[refused]])
+            keep = ~refused
+            chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
+                                                           amend[keep], version_now[keep])
+            if len(vchunk):
+                vchunk = vchunk[~vchunk["declaration_id"].isin(list(reasons))]
+        changed = chunk[~same].assign(version=np.where(known[~same], version_now[~same] + 1, 1),
+                                      recorded_day=recorded_day, ingest=ingest)
+        amended = ids[amend]
         report.new += int((~known).sum())
-        report.replaced += int((known & ~same).sum())
+        report.amended += len(amended)
         report.unchanged += int(same.sum())
 
         version_ids = pd.unique(vchunk["declaration_id"].to_numpy(dtype=object)) if len(vchunk) else np.array([], dtype=object)
-        old_versions = self._versions(conn, pd.unique(np.concatenate([ids[known & ~same], version_ids])))
-        new_versions_frame = _new_or_changed(vchunk, old_versions)
+        old_versions = self._versions(conn, pd.unique(np.concatenate([amended, version_ids])))
+        new_versions_frame = _new_or_changed(vchunk, old_versions).assign(ingest=ingest)
         version_changed = pd.unique(new_versions_frame["declaration_id"].to_numpy(dtype=object))
         report.outcome_versions += len(new_versions_frame)
 
@@ -887,29 +1084,30 @@ class HistoryStore:
                                              np.asarray(version_changed, dtype=object)]))
         if not len(affected):
             return
-        stored_ids = pd.Index(np.concatenate([ids[known & ~same], np.asarray(version_changed, dtype=object)]))
+        stored_ids = pd.Index(np.concatenate([amended, np.asarray(version_changed, dtype=object)]))
         old_decl = existing_rows if existing_rows is not None else self._stored(
             conn, affected[pd.Index(affected).isin(stored_ids)])
         old_decl = old_decl[old_decl["declaration_id"].isin(affected)]
-        kept = old_decl[~old_decl["declaration_id"].isin(changed["declaration_id"])]
-        new_decl = pd.concat([kept, changed[list(_ENTITY_FIELDS)]], ignore_index=True) if len(kept) \
-            else changed[list(_ENTITY_FIELDS)]
+        new_decl = pd.concat([old_decl, changed[list(_VERSION_FIELDS)]], ignore_index=True) if len(old_decl) \
+            else changed[list(_VERSION_FIELDS)]
         old_v = old_versions[old_versions["declaration_id"].isin(affected)]
-        new_v = pd.concat([old_v, new_versions_frame], ignore_index=True)
+        new_v = pd.concat([old_v, new_versions_frame], ignore_index=True) if len(old_v) else new_versions_frame
         new_v = new_v.drop_duplicates(["declaration_id", "recorded_at"], keep="last")
         unknown = pd.Index(new_v["declaration_id"]).difference(pd.Index(new_decl["declaration_id"]))
         if len(unknown):
             raise ValueError(f"outcomes for declarations not in the history: {list(unknown[:5])}")
 
-        cols = [c.name for c in S.declarations.columns]
+        if len(amended):
+            self._supersede(conn, amended)
+        cols = S.DECLARATION_COLUMNS
         # in slices: the driver's rows are Python tuples, several times the frame's size
         for start in range(0, len(changed), _WRITE_ROWS):
             part = changed.iloc[start:start + _WRITE_ROWS]
-            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
-                    ("declaration_id",))
+            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest, "recorded_day": recorded_day},
+                                                        _nan_as_none(conn)), ("declaration_id",))
         if len(new_versions_frame):
             _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
-                    _tuples(new_versions_frame, S.OUTCOME_COLUMNS, nan_as_none=_nan_as_none(conn)),
+                    _tuples(new_versions_frame, S.OUTCOME_COLUMNS, {"ingest": ingest}, nan_as_none=_nan_as_none(conn)),
                     ("declaration_id", "recorded_at"))
         deltas = self._deltas(new_decl, new_v, old_decl, old_v)
         if pending is None:
@@ -917,10 +1115,31 @@ class HistoryStore:
         else:
             pending.add(deltas)
 
+    def _supersede(self, conn, ids) -> None:
+        """The current rows of ``ids`` kept as earlier versions (before new ones replace them)."""
+        names = ", ".join(S.DECLARATION_COLUMNS)
+        for batch in _batches(ids):
+            conn.exec_driver_sql(f"INSERT INTO declaration_versions ({names}) SELECT {names} FROM declarations "
+                                 f"WHERE declaration_id {_in_marks(conn, len(batch))}", _in_params(conn, batch))
+
+    def _recording_ingests(self, conn) -> set[int]:
+        """Ingests whose series are still being moved (a batch run under way, or killed)."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        return {int(r[0]) for r in conn.exec_driver_sql(f"SELECT ingest FROM ingests WHERE state = {mark}",
+                                                        (S.RECORDING,)).fetchall()}
+
+    def _inspected(self, conn, ids) -> list:
+        """Those of ``ids`` with an inspection recorded (any outcome version saying inspected)."""
+        if not len(ids):
+            return []
+        return [r[0] for r in _select_in(conn, "SELECT DISTINCT declaration_id FROM outcomes WHERE inspected = 1 "
+                                               "AND declaration_id", list(ids))]
+
     @staticmethod
     def _deltas(new_decl, new_v, old_decl, old_v) -> dict[str, pd.DataFrame]:
-        return difference(contributions(new_decl, outcome_steps(new_v), +1),
-                          contributions(old_decl, outcome_steps(old_v), -1))
+        """What the series gain going from the old versions and outcomes to the new ones."""
+        return difference(contributions(counted(new_decl), outcome_steps(new_v), +1),
+                          contributions(counted(old_decl), outcome_steps(old_v), -1))
 
     def _write_merged(self, conn, deltas) -> None:
         """Merge the deltas (kind -> changes, or (kind, changes) pairs made one at a time) into
@@ -939,29 +1158,59 @@ class HistoryStore:
         for kind, d in ((kind, part) for kind, whole in pairs for part in _key_batches(whole, _MERGE_KEYS)):
             current = self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object)))
             merged = merge(current, d)
-            for distinct, pair in DISTINCT.items():
-                if pair != kind:
-                    continue
-                before = np.full(len(merged), NEVER, dtype=np.int64)
-                code = current.codes(merged.keys)
-                before[code >= 0] = current.first_days()[code[code >= 0]]
-                after = merged.first_days()
-                moved = before != after
-                if moved.any():
-                    owner = first_part(merged.keys[moved])
-                    for days, sign in ((before[moved], -1), (after[moved], +1)):
-                        ok = days != NEVER
-                        distinct_deltas.setdefault(distinct, []).append(pd.DataFrame(
-                            {"key": pd.Series(owner[ok], dtype=object), "day": days[ok], "declarations": sign,
-                             "inspections": 0, "seizures": 0}))
+            for distinct, changes in _distinct_changes(kind, current, merged):
+                distinct_deltas.setdefault(distinct, []).append(changes)
             del current
             yield merged
             del merged  # before the next kind is read
         for kind, parts in distinct_deltas.items():
-            d = pd.concat(parts, ignore_index=True).groupby(["key", "day"], as_index=False, sort=False)[list(COUNTS)].sum()
-            d = d[(d[list(COUNTS)] != 0).any(axis=1)]
-            if len(d):
+            d = summed(parts)
+            if d is not None:
                 yield merge(self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object))), d)
+
+    def _move_slice(self, conn, kind: str, deltas: pd.DataFrame) -> None:
+        """One slice of a kind's changes into its series, with the distinct counts they move."""
+        current = self._read_series(conn, kind, pd.unique(deltas["key"].to_numpy(dtype=object)))
+        merged = merge(current, deltas)
+        distinct = _distinct_changes(kind, current, merged)
+        self._write_series(conn, merged)
+        for name, changes in distinct:
+            changes = summed([changes])
+            if changes is not None:
+                self._write_series(conn, merge(self._read_series(conn, name, pd.unique(
+                    changes["key"].to_numpy(dtype=object))), changes))
+
+    def _move_series(self, ingest: int, deltas, progress: dict | None = None) -> None:
+        """Move the series by a recording's changes (``(kind, changes)`` pairs, kinds in
+        :data:`ALL_KINDS` order), a slice of keys per short transaction (about
+        :data:`LOCK_SECONDS` each), noting in the ingest how far it got (``progress``: the
+        last key moved of each kind) so that a recovery goes on from there; then mark the
+        ingest complete."""
+        progress = dict(progress or {})
+        keys = _SLICE_KEYS
+        mark = None
+        for kind, d in deltas:
+            d = d.sort_values("key", kind="stable")
+            if kind in progress:
+                d = d[d["key"].to_numpy(dtype=object) > progress[kind]]
+            names = d["key"].to_numpy(dtype=object)
+            starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]]) if len(names) else np.zeros(0, np.int64)
+            k = 0
+            while k < len(starts):
+                end = min(k + keys, len(starts))
+                a, b = starts[k], starts[end] if end < len(starts) else len(d)
+                t0 = time.perf_counter()
+                with self._write() as conn:
+                    mark = mark or ("?" if conn.dialect.paramstyle == "qmark" else "%s")
+                    self._move_slice(conn, kind, d.iloc[a:b])
+                    progress[kind] = names[b - 1]
+                    conn.exec_driver_sql(f"UPDATE ingests SET progress = {mark} WHERE ingest = {mark}",
+                                         (json.dumps(progress), ingest))
+                keys = _adapt(keys, time.perf_counter() - t0)
+                k = end
+        with self._write() as conn:
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(f"UPDATE ingests SET state = NULL, progress = NULL WHERE ingest = {mark}", (ingest,))
 
     def _write_series(self, conn, table: SeriesTable) -> None:
         empty = np.diff(table.offsets) == 0
@@ -980,22 +1229,45 @@ class HistoryStore:
                                 list(ids)))
         return [found.get(i) for i in ids]
 
-    def _declaration_days(self, conn, ids) -> dict[str, int]:
+    def _current(self, conn, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per id: whether it is stored, and its current version's row hash, version number and
+        ingest (zeros where it is not stored)."""
+        n = len(ids)
+        known = np.zeros(n, dtype=bool)
+        hashes, version, ingest = (np.zeros(n, dtype=np.int64) for _ in range(3))
+        if not n or (n > _FEW and conn.exec_driver_sql("SELECT 1 FROM declarations LIMIT 1").fetchone() is None):
+            return known, hashes, version, ingest
+        found = {r[0]: r[1:] for r in _select_in(
+            conn, "SELECT declaration_id, row_hash, version, ingest FROM declarations WHERE declaration_id", list(ids))}
+        if not found:
+            return known, hashes, version, ingest
+        for i, d in enumerate(ids):
+            row = found.get(d)
+            if row is not None:
+                known[i] = True
+                hashes[i], version[i], ingest[i] = row
+        return known, hashes, version, ingest
+
+    def _declaration_days(self, conn, ids) -> dict[str, tuple[int, int]]:
+        """Per stored id: its current day and the ingest that wrote its current version."""
         out = {}
+        t = S.declarations
         for batch in _batches(ids):
-            out.update(conn.execute(select(S.declarations.c.declaration_id, S.declarations.c.day)
-                                    .where(_among(conn, S.declarations.c.declaration_id, batch))).all())
+            out.update((d, (day, ingest)) for d, day, ingest in conn.execute(
+                select(t.c.declaration_id, t.c.day, t.c.ingest).where(_among(conn, t.c.declaration_id, batch))).all())
         return out
 
     def _stored(self, conn, ids) -> pd.DataFrame:
-        """The entity fields and day of stored declarations."""
-        cols = [S.declarations.c[c] for c in _ENTITY_FIELDS]
+        """Every version of stored declarations (current and earlier): the entity fields, day,
+        version number, recorded day and ingest."""
         rows = []
-        for batch in _batches(ids):
-            rows += conn.execute(select(*cols).where(_among(conn, S.declarations.c.declaration_id, batch))).all()
-        frame = pd.DataFrame(rows, columns=list(_ENTITY_FIELDS)) if rows else pd.DataFrame(
-            {c: pd.Series(dtype=np.int64 if c == "day" else object) for c in _ENTITY_FIELDS})
-        return frame.astype({"day": np.int64})
+        for table in (S.declarations, S.declaration_versions):
+            cols = [table.c[c] for c in _VERSION_FIELDS]
+            for batch in _batches(ids):
+                rows += conn.execute(select(*cols).where(_among(conn, table.c.declaration_id, batch))).all()
+        frame = pd.DataFrame(rows, columns=list(_VERSION_FIELDS)) if rows else pd.DataFrame(
+            {c: pd.Series(dtype=object if c in _ENTITY_FIELDS and c != "day" else np.int64) for c in _VERSION_FIELDS})
+        return frame.astype({"day": np.int64, "version": np.int64, "ingest": np.int64})
 
     def _versions(self, conn, ids) -> pd.DataFrame:
         rows = []
@@ -1125,15 +1397,18 @@ class HistoryStore:
         run()
         return found
 
-    def declarations(self, *, start_day: int | None = None, end_day: int | None = None, ids=None) -> pd.DataFrame:
-        """Stored declarations (canonical columns, extras unpacked), ``start_day <= day < end_day``."""
+    def declarations(self, *, start_day: int | None = None, end_day: int | None = None, ids=None,
+                     as_of: int | None = None) -> pd.DataFrame:
+        """Stored declarations (canonical columns, extras unpacked), ``start_day <= day < end_day``:
+        their current versions, or with ``as_of`` the versions that were current on that day
+        (amendments recorded on it or later left out)."""
         t = S.declarations
         query = select(*(t.c[c] for c in S.COLUMN_FIELDS), t.c.day, t.c.extras)
         if start_day is not None:
             query = query.where(t.c.day >= start_day)
         if end_day is not None:
             query = query.where(t.c.day < end_day)
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             if ids is None:
                 # ids in code point order on any database (SQLite's order; a server's may follow a locale)
                 by_id = t.c.declaration_id if conn.dialect.name == "sqlite" else t.c.declaration_id.collate("C")
@@ -1142,19 +1417,69 @@ class HistoryStore:
                 rows = []
                 for batch in _batches(ids):
                     rows += conn.execute(query.where(_among(conn, t.c.declaration_id, batch))).all()
+            earlier = self._versions_as_of(conn, as_of, ids) if as_of is not None else None
         frame = pd.DataFrame(rows, columns=[*S.COLUMN_FIELDS, "day", "extras"])
-        frame.insert(1, "declaration_date", DAY0 + pd.to_timedelta(frame.pop("day").astype("int64"), unit="D"))
-        for name in S.COLUMN_FIELDS:
-            kind = FIELD_BY_NAME[name].kind
-            if kind in ("number", "flag"):
-                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        if earlier is not None and len(earlier):
+            day = earlier["day"].to_numpy(dtype=np.int64)
+            inside = (day >= (start_day if start_day is not None else day.min())) & \
+                (day < (end_day if end_day is not None else day.max() + 1))
+            chosen = earlier[inside]
+            frame = pd.concat([frame[~frame["declaration_id"].isin(earlier["declaration_id"])],
+                               chosen[frame.columns]], ignore_index=True).sort_values(
+                ["day", "declaration_id"], kind="stable").reset_index(drop=True)
+        return _declaration_frame(frame)
+
+    def _versions_as_of(self, conn, day: int, ids=None) -> pd.DataFrame:
+        """For every amended declaration (of ``ids``), the version that was current on ``day``
+        (the first version, or the last one recorded before that day)."""
+        names = [*S.COLUMN_FIELDS, "day", "extras", "version", "recorded_day"]
+        rows = []
+        for table in (S.declaration_versions, S.declarations):
+            query = select(*(table.c[c] for c in names))
+            if table is S.declarations:
+                query = query.where(table.c.version > 1)
+            if ids is None:
+                rows += conn.execute(query).all()
             else:
-                frame[name] = frame[name].astype("str").where(frame[name].notna())
-        extras = frame.pop("extras")
-        if extras.notna().any():
-            unpacked = pd.DataFrame([json.loads(e) if e else {} for e in extras], index=frame.index)
-            frame = pd.concat([frame, unpacked], axis=1)
-        return frame
+                for batch in _batches(ids):
+                    rows += conn.execute(query.where(_among(conn, table.c.declaration_id, batch))).all()
+        versions = pd.DataFrame(rows, columns=names)
+        if not len(versions):
+            return versions
+        versions = versions.sort_values(["declaration_id", "version"], kind="stable")
+        first = ~versions["declaration_id"].duplicated(keep="first")
+        recorded = pd.to_numeric(versions["recorded_day"], errors="coerce")
+        current = versions[first.to_numpy() | (recorded < day).to_numpy()]
+        return current.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
+
+    def declaration_versions(self, declaration_id: str) -> list[dict]:
+        """Every version of one declaration, oldest first, with who sent it (the ingest's
+        source), when (its time, and the day it counts from), an admin's reason, and whether it
+        is the current one: the audit of its amendments."""
+        names = [*S.COLUMN_FIELDS, "day", "extras", "version", "recorded_day", "ingest"]
+        with self.reading() as conn:
+            rows = []
+            for table in (S.declaration_versions, S.declarations):
+                rows += conn.execute(select(*(table.c[c] for c in names))
+                                     .where(table.c.declaration_id == declaration_id)).all()
+            ingests = {r[0]: r[1:] for r in conn.execute(
+                select(S.ingests.c.ingest, S.ingests.c.source, S.ingests.c.recorded_at, S.ingests.c.note)
+                .where(S.ingests.c.ingest.in_([r[-1] for r in rows]))).all()} if rows else {}
+        if not rows:
+            return []
+        frame = pd.DataFrame(rows, columns=names).sort_values("version", kind="stable").reset_index(drop=True)
+        start, _ = spans(frame)
+        shown = _declaration_frame(frame[[*S.COLUMN_FIELDS, "day", "extras"]])
+        out = []
+        for i, r in enumerate(frame.itertuples(index=False)):
+            source, recorded_at, note = ingests.get(r.ingest, (None, None, None))
+            declaration = {k: (None if v is None or (isinstance(v, float) and v != v) else
+                               f"{v:%Y-%m-%d}" if isinstance(v, pd.Timestamp) else v)
+                           for k, v in shown.iloc[i].items()}
+            out.append({"version": int(r.version), "sent_by": source, "recorded_at": recorded_at, "note": note,
+                        "counts_from": f"{date_of(start[i]):%Y-%m-%d}", "current": i == len(frame) - 1,
+                        "declaration": declaration})
+        return out
 
     def outcomes(self, ids=None, *, all_versions: bool = False) -> pd.DataFrame:
         """Outcome versions; by default only the current (latest recorded) one per declaration."""
@@ -1195,9 +1520,10 @@ class HistoryStore:
         and ``outcome_date`` (the day the current result was recorded).
 
         With ``before_day``, the store as it stood then: declarations of earlier days, each with
-        the latest outcome version recorded before that day (what a retraining run with that
-        cut-off sees, whatever was recorded since)."""
-        frame = self.declarations(end_day=before_day)
+        the version current then (amendments recorded since left out) and the latest outcome
+        version recorded before that day (what a retraining run with that cut-off sees, whatever
+        was recorded since)."""
+        frame = self.declarations(end_day=before_day, as_of=before_day)
         current = self.outcomes(all_versions=before_day is not None)
         if before_day is not None and len(current):
             current = current[current["recorded_day"] < before_day]
@@ -1222,27 +1548,93 @@ class HistoryStore:
     def summary(self) -> dict:
         with self.engine.connect() as conn:
             n = conn.execute(select(func.count()).select_from(S.declarations)).scalar()
+            earlier = conn.execute(select(func.count()).select_from(S.declaration_versions)).scalar()
             v = conn.execute(select(func.count()).select_from(S.outcomes)).scalar()
             per_kind = dict(conn.execute(select(S.series.c.kind, func.count()).group_by(S.series.c.kind)).all())
+            recording = sorted(self._recording_ingests(conn))
         lo, hi = self.day_range()
-        return {"url": self.url, "declarations": int(n), "outcome_versions": int(v),
+        return {"url": self.url, "declarations": int(n), "earlier_versions": int(earlier), "outcome_versions": int(v),
                 "from": None if lo is None else f"{date_of(lo):%Y-%m-%d}",
-                "to": None if hi is None else f"{date_of(hi):%Y-%m-%d}", "series": per_kind}
+                "to": None if hi is None else f"{date_of(hi):%Y-%m-%d}", "series": per_kind,
+                "recording": recording}
 
     def rebuild(self) -> None:
-        """Recompute every series from the stored declarations and outcomes (a repair)."""
-        with self._write() as conn:
-            self._rebuild(conn)
+        """Recompute every series from the stored declarations (every version) and outcomes (a
+        repair). Unfinished recordings whose writer died are finished by it; while a batch run
+        is recording, a rebuild is refused."""
+        held = []
+        try:
+            with self._write() as conn:
+                for ingest in sorted(self._recording_ingests(conn)):
+                    lock = self._liveness.take(ingest, wait=False)
+                    if lock is None:
+                        raise StoreError(f"{self.url}: a batch run is recording into this store (ingest {ingest}); "
+                                         "rebuild when it has ended")
+                    held.append(lock)
+                self._rebuild(conn)
+                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+                conn.exec_driver_sql(f"UPDATE ingests SET state = NULL, progress = NULL WHERE state = {mark}",
+                                     (S.RECORDING,))
+        finally:
+            for lock in held:
+                lock.release(remove=True)
 
     def _rebuild(self, conn) -> None:
         decl = self._stored(conn, conn.execute(select(S.declarations.c.declaration_id)).scalars().all())
         versions = pd.DataFrame(conn.execute(select(*S.outcomes.c)).all(), columns=S.OUTCOME_COLUMNS)
         conn.execute(delete(S.series))
-        self._write_merged(conn, contributions(decl, outcome_steps(versions), +1))
+        self._write_merged(conn, contributions(counted(decl), outcome_steps(versions), +1))
 
     def blind(self, until_day: int) -> "HistoryView":
         """This history with no outcome counted from ``until_day`` on (blind evaluation)."""
         return HistoryView(self, until_day)
+
+
+def _declaration_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored declaration rows (contract columns, ``day``, ``extras``) as canonical declarations:
+    the date from its day number, the contract's dtypes, the extras unpacked."""
+    frame = frame.copy()
+    frame.insert(1, "declaration_date", DAY0 + pd.to_timedelta(frame.pop("day").astype("int64"), unit="D"))
+    for name in S.COLUMN_FIELDS:
+        kind = FIELD_BY_NAME[name].kind
+        if kind in ("number", "flag"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        else:
+            frame[name] = frame[name].astype("str").where(frame[name].notna())
+    extras = frame.pop("extras")
+    if extras.notna().any():
+        unpacked = pd.DataFrame([json.loads(e) if e else {} for e in extras], index=frame.index)
+        frame = pd.concat([frame, unpacked], axis=1)
+    return frame
+
+
+def _negated(deltas: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {kind: d.assign(**{c: -d[c] for c in COUNTS}) for kind, d in deltas.items()}
+
+
+def _in_kind_order(deltas: dict[str, pd.DataFrame]):
+    """(kind, changes) pairs in :data:`ALL_KINDS` order (the order a recording moves them in)."""
+    return ((k, deltas[k]) for k in ALL_KINDS if k in deltas)
+
+
+def _no_outcomes() -> pd.DataFrame:
+    return pd.DataFrame(columns=S.OUTCOME_COLUMNS)
+
+
+def _last_of_each(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame with each declaration id once (the last row of a repeated id: as if the rows
+    had come one after another)."""
+    if "declaration_id" not in frame or frame["declaration_id"].is_unique:
+        return frame
+    return frame[~frame["declaration_id"].duplicated(keep="last").to_numpy()]
+
+
+def _day(when) -> int:
+    """The day number of a time (a time with a zone counts in UTC)."""
+    t = pd.Timestamp(when)
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return int((t.normalize() - DAY0) // pd.Timedelta(days=1))
 
 
 def _key_batches(deltas: pd.DataFrame, size: int):
@@ -1261,6 +1653,41 @@ def _key_batches(deltas: pd.DataFrame, size: int):
         yield deltas.iloc[order[a:b]]
 
 
+def _distinct_changes(kind: str, current: SeriesTable, merged: SeriesTable) -> list[tuple[str, pd.DataFrame]]:
+    """The distinct-partner counts a merge of a pair kind moves: an owner gains a partner on the
+    pair's new first day and loses it on the old one."""
+    out = []
+    for distinct, pair in DISTINCT.items():
+        if pair != kind:
+            continue
+        before = np.full(len(merged), NEVER, dtype=np.int64)
+        code = current.codes(merged.keys)
+        before[code >= 0] = current.first_days()[code[code >= 0]]
+        after = merged.first_days()
+        moved = before != after
+        if moved.any():
+            owner = first_part(merged.keys[moved])
+            for days, sign in ((before[moved], -1), (after[moved], +1)):
+                ok = days != NEVER
+                out.append((distinct, pd.DataFrame({"key": pd.Series(owner[ok], dtype=object), "day": days[ok],
+                                                    "declarations": sign, "inspections": 0, "seizures": 0})))
+    return out
+
+
+#: a writer holds the writers' lock about this long at a time while it records a batch
+LOCK_SECONDS = 0.02
+_SLICE_KEYS = 1_024  # series keys moved in a recording's first slice (then adapted to LOCK_SECONDS)
+_SLICE_ROWS = 2_048  # new declarations written in a recording's first slice (then adapted)
+_SLICE_OTHERS = 500  # re-sent declarations (amendments, new outcome versions) per transaction
+
+
+def _adapt(size: int, seconds: float, low: int = 64, high: int = 65_536) -> int:
+    """The next slice's size, aiming at :data:`LOCK_SECONDS` of lock per slice."""
+    if seconds <= 0:
+        return min(high, size * 2)
+    return int(min(high, max(low, min(size * 2, size * LOCK_SECONDS / seconds))))
+
+
 class _PendingSeries:
     """Series changes of a transaction's chunks, held compactly until it commits."""
 
@@ -1276,61 +1703,166 @@ class _PendingSeries:
         self.parts.append(small)
 
     def drain(self):
-        """(kind, summed changes) pairs, one kind at a time, each kind's parts let go as it is summed."""
+        """(kind, summed changes) pairs, one kind at a time in :data:`ALL_KINDS` order, each
+        kind's parts let go as it is summed."""
         parts, self.parts, self.changes = self.parts, [], 0
-        for kind in dict.fromkeys(k for p in parts for k in p):
+        for kind in (k for k in ALL_KINDS if any(k in p for p in parts)):
             frame = summed([p.pop(kind) for p in parts if kind in p])
             if frame is not None:
                 yield kind, frame
 
 
 class Recording:
-    """Chunks of declarations recorded in a few transactions (see :meth:`HistoryStore.recording`)."""
+    """Chunks of declarations recorded in short transactions (see :meth:`HistoryStore.recording`)."""
 
-    def __init__(self, store: HistoryStore, source: str, transaction_rows: int, pending_changes: int):
+    def __init__(self, store: HistoryStore, source: str, transaction_rows: int, pending_changes: int, *,
+                 amend_inspected: bool = False, note: str | None = None, recorded_day: int | None = None):
         self.store, self.source = store, source
         self.transaction_rows, self.pending_changes = transaction_rows, pending_changes
-        self.transactions = 0  # committed so far
-        self._stack: ExitStack | None = None
+        self.amend_inspected, self.note = amend_inspected, note
+        self.recorded_day = _today() if recorded_day is None else recorded_day
+        self.transactions = 0  # rounds whose series have moved
+        self.report = IngestReport()  # everything added so far
+        self._ingest: int | None = None
+        self._held = None
+        self._slice = _SLICE_ROWS
 
-    def _begin(self) -> None:
-        self._stack = ExitStack()
-        self._conn = self._stack.enter_context(self.store._write())
-        self._ingest = self.store._begin_ingest(self._conn, self.source)
+    def _begin(self, conn) -> None:
+        """The round's ingest, marked as recording, and its writer's lock (taken before the
+        ingest row is committed, so that no recovery ever finds it unlocked while this runs)."""
+        self._ingest = self.store._begin_ingest(conn, self.source, note=self.note, state=S.RECORDING)
+        self._held = self.store._liveness.take(self._ingest, wait=True)
         self._pending = _PendingSeries()
-        self._rows = self._written = 0
+        self._rows = 0
 
-    def add(self, frame: pd.DataFrame | Columns) -> IngestReport:
-        """Record a chunk of canonical declarations (what :meth:`HistoryStore.ingest` reports)."""
+    def add(self, frame: pd.DataFrame | Columns, versions: pd.DataFrame | None = None) -> IngestReport:
+        """Record a chunk of canonical declarations (and outcome ``versions`` for them, as
+        :meth:`HistoryStore.ingest` makes them); what :meth:`HistoryStore.ingest` would report.
+
+        What is stored already is read first, outside the writers' lock. Declarations new to
+        the store, nearly all of a batch, are worked out there too (their rows and series
+        changes), so that the lock is held only to check they are still new and write them. An
+        identical re-send writes nothing; the few others (amendments, new outcome versions for
+        stored declarations) go through :meth:`HistoryStore._apply`, under the lock."""
         t0 = time.perf_counter()
-        rows = _stored_rows(frame.X if isinstance(frame, Columns) else frame)
+        rows = _stored_rows(_last_of_each(frame.X if isinstance(frame, Columns) else frame))
+        versions = versions if versions is not None else _no_outcomes()
         report = IngestReport(received=len(rows))
-        if self._stack is None:
-            self._begin()
-        self.store._apply(self._conn, rows, pd.DataFrame(columns=S.OUTCOME_COLUMNS), report, ingest=self._ingest,
-                          pending=self._pending)
-        self._rows += len(rows)
-        self._written += report.new + report.replaced
-        if self._rows >= self.transaction_rows or self._pending.changes >= self.pending_changes:
-            self.commit()
+        ids = rows["declaration_id"].to_numpy(dtype=object)
+        with self.store.reading() as conn:
+            known, hashes, _, _ = self.store._current(conn, ids)
+        with_versions = np.isin(ids, versions["declaration_id"].to_numpy(dtype=object)) if len(versions) \
+            else np.zeros(len(ids), dtype=bool)
+        same = known & (hashes == rows["row_hash"].to_numpy(dtype=np.int64))
+        report.unchanged += int((same & ~with_versions).sum())
+        slices = _PendingSeries()  # the chunk's changes, summed into the round's once
+        try:
+            self._write_new(rows[~known], versions, report, slices)
+            self._write_others(rows[known & (~same | with_versions)], versions, report, slices)
+        finally:  # what was written is the round's, even if the chunk stopped halfway
+            if self._ingest is not None:
+                self._pending.add(dict(slices.drain()))
+        self._rows = getattr(self, "_rows", 0) + len(rows)
         report.seconds = time.perf_counter() - t0
+        self.report.add(report)
+        self.report.seconds += report.seconds
+        if self._ingest is not None and (self._rows >= self.transaction_rows
+                                         or self._pending.changes >= self.pending_changes):
+            self.commit()
         return report
 
-    def commit(self) -> None:
-        """Move the series by what the transaction under way recorded, and commit it."""
-        if self._stack is None:
+    def _write_new(self, fresh: pd.DataFrame, versions: pd.DataFrame, report: IngestReport,
+                   pending: "_PendingSeries") -> None:
+        """Declarations the store did not have when the chunk was read, with their outcome
+        versions: the series changes worked out once, the rows written a short transaction at a
+        time. One that another writer recorded meanwhile goes the general way instead."""
+        if not len(fresh):
             return
-        self.store._write_merged(self._conn, self._pending.drain())
-        self.store._end_ingest(self._conn, self._ingest, self._written, 0)
-        stack, self._stack = self._stack, None
-        stack.close()
+        fresh = fresh.assign(version=1, recorded_day=self.recorded_day, ingest=0)
+        theirs = versions[versions["declaration_id"].isin(fresh["declaration_id"])] if len(versions) else versions
+        theirs = theirs.drop_duplicates(["declaration_id", "recorded_at"], keep="last") if len(theirs) else theirs
+        planned = contributions(fresh, outcome_steps(theirs), +1)
+        cols, outcome_cols = S.DECLARATION_COLUMNS, S.OUTCOME_COLUMNS
+        at = 0
+        while at < len(fresh):
+            part = fresh.iloc[at:at + self._slice]
+            vpart = theirs[theirs["declaration_id"].isin(part["declaration_id"])] if len(theirs) else theirs
+            t = time.perf_counter()
+            with self.store._write() as conn:
+                if self._ingest is None:
+                    self._begin(conn)
+                present = self.store._current(conn, part["declaration_id"].to_numpy(dtype=object))[0]
+                if present.any():  # recorded by another writer since the chunk was read
+                    clash = part[present]
+                    clash_v = vpart[vpart["declaration_id"].isin(clash["declaration_id"])]
+                    pending.add(_negated(contributions(clash, outcome_steps(clash_v), +1)))
+                    before = (report.new + report.amended, report.outcome_versions)
+                    self.store._apply(conn, clash, clash_v, report, ingest=self._ingest, pending=pending,
+                                      amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
+                    self.store._count_ingest(conn, self._ingest, report.new + report.amended - before[0],
+                                             report.outcome_versions - before[1])
+                    part, vpart = part[~present], vpart[~vpart["declaration_id"].isin(clash["declaration_id"])]
+                nan_as_none = _nan_as_none(conn)
+                for start in range(0, len(part), _WRITE_ROWS):
+                    _upsert(conn, S.declarations, cols, _tuples(part.iloc[start:start + _WRITE_ROWS], cols,
+                                                                {"ingest": self._ingest}, nan_as_none), ("declaration_id",))
+                if len(vpart):
+                    _upsert(conn, S.outcomes, outcome_cols, _tuples(vpart, outcome_cols, {"ingest": self._ingest},
+                                                                    nan_as_none), ("declaration_id", "recorded_at"))
+                self.store._count_ingest(conn, self._ingest, len(part), len(vpart))
+            report.new += len(part)
+            report.outcome_versions += len(vpart)
+            at += self._slice
+            self._slice = _adapt(self._slice, time.perf_counter() - t)
+        pending.add(planned)
+
+    def _write_others(self, rows: pd.DataFrame, versions: pd.DataFrame, report: IngestReport,
+                      pending: "_PendingSeries") -> None:
+        """Stored declarations re-sent with other values, or with outcome versions: the general
+        path, a slice per short transaction."""
+        at = 0
+        while at < len(rows):
+            part = rows.iloc[at:at + _SLICE_OTHERS]
+            vpart = versions[versions["declaration_id"].isin(part["declaration_id"])] if len(versions) else versions
+            with self.store._write() as conn:
+                if self._ingest is None:
+                    self._begin(conn)
+                before = (report.new + report.amended, report.outcome_versions)
+                self.store._apply(conn, part, vpart, report, ingest=self._ingest, pending=pending,
+                                  amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
+                self.store._count_ingest(conn, self._ingest, report.new + report.amended - before[0],
+                                         report.outcome_versions - before[1])
+            at += len(part)
+
+    def commit(self) -> None:
+        """Move the series by what the round under way recorded (in short transactions), then
+        mark its ingest complete."""
+        if self._ingest is None:
+            return
+        self.store._move_series(self._ingest, self._pending.drain())
+        self._end()
         self.transactions += 1
 
+    def _end(self) -> None:
+        held, self._held, self._ingest, self._pending = self._held, None, None, None
+        if held is not None:
+            held.release(remove=True)
+
     def abandon(self, error: BaseException) -> None:
-        """Roll the transaction under way back."""
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            stack.__exit__(type(error), error, error.__traceback__)
+        """After an error the declarations written so far still get their series (they are
+        recorded); after an interruption (Ctrl+C, a signal) the round is left to the next
+        :meth:`HistoryStore.recover`."""
+        if self._ingest is None:
+            return
+        if isinstance(error, Exception):
+            try:
+                self.commit()
+                return
+            except Exception:  # the store itself failed: leave the round to a recovery
+                pass
+        held, self._held, self._ingest = self._held, None, None
+        if held is not None:
+            held.release(remove=False)
 
 
 class HistoryView:
@@ -1368,5 +1900,5 @@ class HistoryView:
         return f"HistoryView({self.store.url!r}, outcomes before {date_of(self.outcomes_until):%Y-%m-%d})"
 
 
-__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "Recording", "open_history", "history_url", "shown_url",
-           "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "DEFAULT_LOCATION"]
+__all__ = ["HistoryStore", "HistoryView", "IngestReport", "OutcomeReport", "Recording", "StoreError", "open_history",
+           "history_url", "shown_url", "DEFAULT_OUTCOME_LAG_DAYS", "ENV", "DEFAULT_LOCATION"]

@@ -1,0 +1,153 @@
+"""What the service keeps, through a real ``contraband serve``: scoring keys cannot rewrite recorded
+history (amendments are versions that count from the day they arrive; an inspected declaration
+is refused alone), and a store the service cannot read stops it with one line and a non-zero
+status, whatever the number of workers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from contraband.data.contract import OUTCOME_FIELDS, is_truth_column
+from history_helpers import counts
+
+CONTRABAND = Path(sys.executable).parent / "contraband"
+
+
+def _post(service, path: str, body: dict, key: str = "analyst") -> httpx.Response:
+    return httpx.post(f"{service.url}{path}", json=body, headers={"X-API-Key": service.keys[key]}, timeout=60)
+
+
+def _get(service, path: str, key: str = "analyst") -> httpx.Response:
+    return httpx.get(f"{service.url}{path}", headers={"X-API-Key": service.keys[key]}, timeout=60)
+
+
+def _as_sent(row: pd.Series) -> dict:
+    """A declaration as a client sends it: contract fields only, ISO dates, null for missing."""
+    out = {}
+    for k, v in row.items():
+        if k in OUTCOME_FIELDS or is_truth_column(k):
+            continue
+        if isinstance(v, pd.Timestamp):
+            v = f"{v:%Y-%m-%d}"
+        elif isinstance(v, (np.floating, float)) and np.isnan(v):
+            v = None
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+def _store(service):
+    from contraband.data.history import open_history
+
+    return open_history(service.root / "history.db", create=False)
+
+
+def _days_from_today(n: int) -> str:
+    return (datetime.now(timezone.utc).date() + timedelta(days=n)).isoformat()
+
+
+def test_a_seized_declaration_re_sent_with_other_values_is_refused_alone_and_its_exporter_keeps_its_record(
+        service, world):
+    seized = world[(world["inspected"] == 1) & (world["contraband"] == 1)].iloc[0]
+    exporter = seized["exporter_id"]
+    store = _store(service)
+    before = counts(store, "exporter", exporter, "2030-01-01")
+    assert before[2] >= 1  # the exporter has at least this seizure on record
+    cleared = {**_as_sent(seized), "goods_description": "wooden furniture", "origin_country": "VN",
+               "exporter_id": "EXCLEAN01", "declaration_date": "2026-11-25"}
+    fresh = {**_as_sent(world.iloc[-1]), "declaration_id": "AMEND-NEW-1"}
+    answer = _post(service, "/v1/declarations/score", {"declarations": [cleared, fresh]})
+    assert answer.status_code == 200
+    rows = answer.json()["rows"]
+    assert rows[0]["risk_score"] is None and rows[0]["declaration_id"] == seized["declaration_id"]
+    assert rows[0]["problems"][0]["column"] == "declaration_id"
+    assert "recorded inspection" in rows[0]["problems"][0]["reason"]
+    assert rows[1]["risk_score"] is not None and rows[1]["problems"] == []  # the other row is scored
+    assert answer.json()["summary"]["rejected"] == 1
+    assert counts(store, "exporter", exporter, "2030-01-01") == before
+    assert counts(store, "exporter", "EXCLEAN01", "2030-01-01") == (0, 0, 0)
+    evidence = _get(service, f"/v1/declarations/{seized['declaration_id']}/evidence").json()
+    assert evidence["declaration"]["exporter_id"] == exporter
+    assert [v["version"] for v in store.declaration_versions(seized["declaration_id"])] == [1]
+    # a manifest re-sending it is the same: that row rejected with the reason, the rest scored
+    manifest = pd.DataFrame([cleared, fresh | {"declaration_id": "AMEND-NEW-2"}]).to_csv(index=False).encode()
+    uploaded = httpx.post(f"{service.url}/v1/manifests", files={"file": ("resend.csv", manifest)},
+                          headers={"X-API-Key": service.keys["analyst"]}, timeout=60).json()
+    assert uploaded["summary"]["scored"] == 1 and uploaded["summary"]["rejected"] == 1
+    assert uploaded["rejected"][0]["line"] == 2 and uploaded["rejected"][0]["declaration_id"] == seized["declaration_id"]
+    assert "recorded inspection" in uploaded["rejected"][0]["problems"][0]["reason"]
+    assert uploaded["rejected"][0]["cells"]["exporter_id"] == "EXCLEAN01"
+    assert counts(store, "exporter", exporter, "2030-01-01") == before
+    store.close()
+
+
+def test_an_amendment_of_an_uninspected_declaration_leaves_earlier_days_features_unchanged(service, world):
+    """An amendment arriving today counts from tomorrow: the features of every declaration up to
+    today are what they were; a declaration of tomorrow sees the amended version."""
+    base = world.iloc[-2]
+    exporter, moved_to = "EX-AMEND-PAST", "EX-AMEND-NEW"
+    earlier = {**_as_sent(base), "declaration_id": "AMEND-EARLY", "exporter_id": exporter,
+               "declaration_date": _days_from_today(-30)}
+    later = {**_as_sent(base), "declaration_id": "AMEND-LATER", "exporter_id": exporter,
+             "declaration_date": _days_from_today(-5)}
+    tomorrow = {**_as_sent(base), "declaration_id": "AMEND-TOMORROW", "exporter_id": moved_to,
+                "declaration_date": _days_from_today(1)}
+    assert _post(service, "/v1/declarations/score", {"declarations": [earlier, later, tomorrow]}).status_code == 200
+
+    def history(declaration_id):
+        return _get(service, f"/v1/declarations/{declaration_id}/evidence").json()["history"]
+
+    seen_later, seen_tomorrow = history("AMEND-LATER"), history("AMEND-TOMORROW")
+    assert seen_later["exporter_prior_declarations"] == 1  # AMEND-EARLY, as first sent
+    scored_later = _post(service, "/v1/declarations/score", {"declarations": [later]}).json()["rows"][0]["risk_score"]
+    # the earlier declaration re-sent by its exporter's new name: an amendment, recorded today
+    amended = _post(service, "/v1/declarations/score", {"declarations": [{**earlier, "exporter_id": moved_to}]})
+    assert amended.json()["rows"][0]["problems"] == []
+    assert history("AMEND-LATER") == seen_later  # 5 days ago: as it was
+    again = _post(service, "/v1/declarations/score", {"declarations": [later]}).json()["rows"][0]["risk_score"]
+    assert again == scored_later
+    now_tomorrow = history("AMEND-TOMORROW")  # tomorrow: the amended version counts for its new exporter
+    assert now_tomorrow["exporter_prior_declarations"] == seen_tomorrow["exporter_prior_declarations"] + 1
+    store = _store(service)
+    versions = store.declaration_versions("AMEND-EARLY")
+    assert [(v["version"], v["declaration"]["exporter_id"]) for v in versions] == [(1, exporter), (2, moved_to)]
+    assert versions[1]["sent_by"].startswith("api:") and versions[1]["counts_from"] == _days_from_today(0)
+    store.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "empty", "foreign", "missing"])
+def test_serve_on_a_store_it_cannot_read_exits_non_zero_with_one_line(service, tmp_path, damage, workers):
+    import sqlite3
+
+    good = (service.root / "history.db").read_bytes()
+    path = tmp_path / "history.db"
+    if damage == "truncated":
+        path.write_bytes(good[: len(good) // 3])
+    elif damage == "corrupt":
+        path.write_bytes(good[:4096] + b"\xff" * (len(good) - 4096))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "foreign":
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+        db.commit()
+        db.close()
+    env = {**service.env, "CONTRABAND_HISTORY": str(path)}
+    run = subprocess.run([str(CONTRABAND), "serve", "--port", "0", "--workers", str(workers)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    said = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+    assert len(said) == 1, said
+    assert said[0].startswith("error: ") and str(path) in said[0] and "Traceback" not in said[0]
+    if damage == "missing":
+        assert not path.exists()

@@ -74,7 +74,8 @@ def test_train_evaluate_score_on_the_default_stores(tmp_path, monkeypatch):
     assert f"training on the history store: 60,000 declarations, {results + 1:,} with a recorded result" in retrained.output
     assert "registered: contraband-detector version 2" in retrained.output and "history: " not in retrained.output
     elsewhere = runner.invoke(main, ["history", "info", "--history", str(tmp_path / "other.db")])
-    assert "declarations: 0" in elsewhere.output
+    assert elsewhere.exit_code == 1 and "other.db does not exist" in elsewhere.output  # a reader creates nothing
+    assert not (tmp_path / "other.db").exists()
 
 
 def test_history_ingest_is_idempotent_and_reports_what_it_did(tmp_path):

@@ -1,13 +1,14 @@
-"""What every endpoint shares: the error answer, the caller's key and role, the served model."""
+"""What every endpoint shares: the error answers, the caller's key and role, the served model."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 
-from contraband.api.schemas import Problem
+from contraband.api.schemas import InvalidRequest, Problem
 
 
 class ApiError(Exception):
@@ -27,8 +28,14 @@ def problem(description: str) -> dict:
 
 AUTH_RESPONSES = {401: problem("missing or unknown API key"), 403: problem("the key's role may not do this")}
 NOT_READY = {503: problem("no model loaded yet")}
-#: every router's: a body that is not valid JSON (or multipart) at all
-BAD_BODY = {400: problem("the request body cannot be parsed")}
+#: every router's: a body that is not valid JSON (or multipart) at all; a parameter or body
+#: that breaks the schema (each problem with where it is, never the value sent)
+BAD_BODY = {400: problem("the request body cannot be parsed"),
+            422: {"model": InvalidRequest, "description": "a parameter or the body breaks the schema"}}
+#: where the key goes (the OpenAPI schema's security scheme)
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="api_key",
+                       description="an API key (an administrator creates one with: contraband keys create --role "
+                                   "analyst)")
 
 
 class Caller:
@@ -36,8 +43,7 @@ class Caller:
         self.key_id, self.role = key_id, role
 
 
-async def _caller(request: Request, x_api_key: Optional[str] = Header(None, description="an API key "
-                                                                   "(contraband keys create --role analyst)")) -> Caller:
+async def _caller(request: Request, x_api_key: Optional[str] = Security(API_KEY)) -> Caller:
     found = request.app.state.keys.identify(x_api_key)
     if found is None:
         raise ApiError(401, "unauthorized", "missing or unknown API key: send it in the X-API-Key header "

@@ -15,15 +15,27 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 
 from contraband.api.champion import NoModel
-from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, NOT_READY, ApiError, Caller, admin, analyst, served
+from contraband.api.deps import (
+    AUTH_RESPONSES,
+    BAD_BODY,
+    NOT_READY,
+    ApiError,
+    Caller,
+    admin,
+    analyst,
+    problem,
+    served,
+)
+from contraband.api.limits import LimitedJsonRoute
 from contraband.api.schemas import ModelInfo, OutcomeBatch, OutcomeList, OutcomesRecorded
 
-router = APIRouter(prefix="/v1", responses=BAD_BODY)
+router = APIRouter(prefix="/v1", responses=BAD_BODY, route_class=LimitedJsonRoute)
 SOURCE_PREFIX = "api:"
 
 
 @router.post("/outcomes", response_model=OutcomesRecorded, tags=["outcomes"], summary="Record inspection outcomes",
-             responses=AUTH_RESPONSES)
+             responses={**AUTH_RESPONSES, 413: problem("the body is larger than the service accepts for JSON, or "
+                                                       "holds more outcomes than it records per request")})
 def record_outcomes(request: Request, batch: OutcomeBatch, caller: Caller = Depends(analyst)):
     """Each outcome is checked by itself: an unknown declaration, or a result for a declaration
     that was not inspected, is rejected with its reason while the others are recorded."""
@@ -50,7 +62,7 @@ def _optional(value):
 def list_outcomes(request: Request,
                   declaration_id: Optional[str] = Query(None, max_length=200, description="one declaration's"),
                   versions: bool = Query(False, description="every version, not only the current result"),
-                  limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+                  limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0, le=10**9),
                   caller: Caller = Depends(analyst)):
     """Latest recorded first."""
     store = request.app.state.store

@@ -3,6 +3,11 @@
 Declarations come in as plain objects on purpose: the declaration contract, not the request
 parser, judges each row, so one bad row is rejected with its reasons while the others are
 scored (a typed request model would refuse the whole batch for one wrong cell).
+
+The request's own fields are strict (:class:`RequestBody`): a number is a JSON number and finite
+(not ``true``, not ``"0.5"``, not ``NaN``, ``Infinity`` or ``1e400``), a flag is ``true`` or
+``false`` (not ``0.0``). A request that breaks the schema is answered 422 with
+:class:`InvalidRequest`: where each problem is and what is wrong, never the value sent.
 """
 
 from __future__ import annotations
@@ -17,9 +22,26 @@ Cell = Union[str, float, int, bool, None]
 class Problem(BaseModel):
     """Every error answer: a machine-readable kind and one sentence for a person."""
 
-    error: str = Field(description="unauthorized, forbidden, too_large, unsupported, unreadable, "
-                                   "bad_request, not_found or not_ready")
+    error: str = Field(description="unauthorized, forbidden, too_large, unsupported, unreadable, bad_request, "
+                                   "invalid, not_found, method_not_allowed, not_ready or server_error")
     message: str
+
+
+class Invalid(BaseModel):
+    where: str = Field(description="the parameter or the place in the body, e.g. body.budget")
+    reason: str
+
+
+class InvalidRequest(Problem):
+    """A request that breaks the schema (422): ``error`` is ``invalid``; the first problems."""
+
+    problems: list[Invalid] = Field(max_length=20)
+
+
+class RequestBody(BaseModel):
+    """A request body: strict, finite numbers (see the module)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
 
 class Issue(BaseModel):
@@ -73,15 +95,15 @@ class ManifestResult(BaseModel):
     rejected: list[RejectedRow]
 
 
-class DeclarationBatch(BaseModel):
+class DeclarationBatch(RequestBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"declarations": [{
         "declaration_id": "D-1", "declaration_date": "2026-11-20", "hs_code": "381010",
         "goods_description": "solder paste", "origin_country": "CN", "export_country": "TH",
         "destination_country": "US", "declared_value_usd": 1200.0, "net_weight_kg": 40.0,
         "quantity": 40, "quantity_unit": "kg", "exporter_id": "EXP-1", "consignee_id": "CON-1"}]}]})
 
-    declarations: list[dict[str, Any]] = Field(max_length=100_000,
-                                               description="canonical declarations (see docs/data.md)")
+    declarations: list[dict[str, Any]] = Field(description="canonical declarations (see docs/data.md); at most the "
+                                                           "service's --max-json-rows (10,000 unless set), more: 413")
     budget: float = Field(0.05, gt=0, le=1, description="share of declarations to flag")
     exploration: float = Field(0.0, ge=0, lt=1, description="share of the budget for exploration picks")
 
@@ -133,7 +155,7 @@ class ModelInfo(BaseModel):
     budget_threshold: Optional[dict[str, float]] = None
 
 
-class Outcome(BaseModel):
+class Outcome(RequestBody):
     declaration_id: str = Field(min_length=1, max_length=200)
     inspected: bool = True
     contraband_found: Optional[bool] = Field(None, description="missing while the result is pending")
@@ -142,8 +164,9 @@ class Outcome(BaseModel):
     note: Optional[str] = Field(None, max_length=5000)
 
 
-class OutcomeBatch(BaseModel):
-    outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+class OutcomeBatch(RequestBody):
+    outcomes: list[Outcome] = Field(min_length=1, description="at most the service's --max-json-rows (10,000 "
+                                                              "unless set), more: 413")
 
 
 class OutcomeRejected(BaseModel):

@@ -4,12 +4,18 @@ Every path goes through the same intake and contract as the CLI
 (:func:`contraband.data.load.load_declarations`) and the same scoring
 (:func:`contraband.models.scoring.scores`): the declarations are recorded in the history store,
 then scored against the history before their day. Rejected rows come back with their reasons.
+
+An upload is read within the service's limits (its size, what it unpacks to) and through a
+mapping chosen by name. JSON declarations are cells for the contract to judge, row by row: a
+number that is not finite (``NaN``, ``Infinity``, ``1e400``) is such a cell, rejected with its
+row's reasons. A small batch is scored on the event loop (a few milliseconds), a larger one in
+the thread pool, so it never holds up the worker's other requests.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -19,23 +25,33 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, NOT_READY, ApiError, Caller, analyst, problem, served
 from contraband.api.evidence import evidence as evidence_of
+from contraband.api.limits import LimitedJsonRoute
 from contraband.api.schemas import DeclarationBatch, DeclarationsResult, Evidence, ManifestResult
-from contraband.data.contract import is_truth_column
+from contraband.data.contract import EXTRA_PREFIX, FIELD_BY_NAME, REQUIRED_FIELDS, is_truth_column
 from contraband.data.export import csv_bytes
-from contraband.data.intake import IntakeError, Limits
+from contraband.data.intake import LEGACY_ENCODINGS, IntakeError, _clip
 from contraband.data.load import ContractError, load_declarations
-from contraband.data.mapping import MappingError, bundled_mapping, load_mapping
 from contraband.models.output import REASON_COLUMNS, for_manifest, request_columns
 from contraband.models.scoring import scores
 
-router = APIRouter(prefix="/v1", tags=["scoring"], responses=BAD_BODY)
+router = APIRouter(prefix="/v1", tags=["scoring"], responses=BAD_BODY, route_class=LimitedJsonRoute)
+#: the paths whose body is a manifest upload (the upload limit, not the JSON one)
+UPLOAD_PATHS = ("/v1/manifests",)
+#: the text encodings an upload may name (else detected)
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "ascii", "latin-1",
+             *(e for e in LEGACY_ENCODINGS if e != "latin_1")]
+#: batches up to this many declarations are scored on the event loop
+INLINE_ROWS = 16
+#: request keys read besides the contract's fields: extra columns (x_...), at most this many
+MAX_EXTRA_KEYS = 64
 _STATUS = {"too_large": 413, "unsupported": 415, "unreadable": 400}
 _UPLOAD_ERRORS = {400: problem("the file cannot be read, the upload is not valid multipart, or a parameter is wrong "
-                               "(unknown mapping, encoding)"),
-                  413: problem("the file is larger than the service accepts"),
+                               "(a mapping or an encoding this service does not have)"),
+                  413: problem("the file is larger than the service accepts, or unpacks to more"),
                   415: problem("not a CSV, XLSX or Parquet file")}
 
 
@@ -65,7 +81,7 @@ def _issues(rejected: pd.DataFrame) -> dict[int, list[dict]]:
     by_row: dict[int, list[dict]] = {}
     for row, column, value, reason in zip(rejected["row"], rejected["column"], rejected["value"], rejected["reason"]):
         by_row.setdefault(int(row), []).append({"column": str(column), "reason": str(reason),
-                                                "value": None if value is None or pd.isna(value) else str(value)})
+                                                "value": None if value is None or pd.isna(value) else _clip(str(value))})
     return by_row
 
 
@@ -78,17 +94,12 @@ def _summary(source, notes, rows, scored, rejected, budget, result, model, t0) -
             "seconds": round(time.perf_counter() - t0, 4)}
 
 
-def _mapping(name: Optional[str]):
-    if not name:
-        return None
-    path = bundled_mapping(name)
-    if not path.exists():
-        known = sorted(p.stem for p in path.parent.glob("*.toml"))
-        raise ApiError(400, "bad_request", f"unknown mapping {name!r}; known: {', '.join(known)}")
-    try:
-        return load_mapping(path)
-    except MappingError as exc:  # pragma: no cover - bundled mappings are tested
-        raise ApiError(400, "bad_request", str(exc)) from None
+def _encoding(name: Optional[str]) -> Optional[str]:
+    if name is not None and name not in ENCODINGS:
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise ApiError(400, "bad_request", f"unknown text encoding {shown!r}; give one of {', '.join(ENCODINGS)} "
+                                           "(or none: it is detected)")
+    return name
 
 
 def _json(payload: dict) -> Response:
@@ -104,22 +115,20 @@ def score_manifest(request: Request,
                    budget: float = Query(0.05, gt=0, le=1, description="share of declarations to flag"),
                    exploration: float = Query(0.1, ge=0, lt=1, description="share of the budget for exploration picks"),
                    format: Literal["json", "csv"] = Query("json"),
-                   mapping: Optional[str] = Query(None, max_length=64, description="a bundled mapping, e.g. kcs"),
-                   encoding: Optional[str] = Query(None, max_length=40, description="text encoding (default: detected)"),
+                   mapping: Optional[str] = Query(None, description="another customs system's columns, by the name of "
+                                                                    "a mapping of this service (e.g. kcs; the schema "
+                                                                    "lists them); unknown: 400"),
+                   encoding: Optional[str] = Query(None, description="the file's text encoding, one of the schema's "
+                                                                     "(default: detected); unknown: 400"),
                    sheet: Optional[str] = Query(None, max_length=100, description="XLSX sheet (default: the first)"),
                    caller: Caller = Depends(analyst), model=Depends(served)):
     """Every row of the manifest comes back: the declarations ranked by risk with the flag, the
     exploration mark and the reasons; the rejected rows with their line, problems and cells."""
     t0 = time.perf_counter()
-    if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ApiError(400, "bad_request", f"unknown text encoding {encoding!r}; give one such as utf-8, "
-                                               "cp1252, latin-1, cp949 or utf-16") from None
-    chosen = _mapping(mapping)
+    encoding = _encoding(encoding)
+    chosen = request.app.state.mappings.get(mapping)
     name = Path(file.filename or "manifest").name or "manifest"
-    limits = Limits(max_bytes=request.app.state.settings.max_upload_bytes)
+    limits = request.app.state.settings.upload_limits
     data = file.file.read(limits.max_bytes + 1)
     try:
         loaded = load_declarations(data, chosen, mode="lenient", source=name, encoding=encoding, sheet=sheet,
@@ -161,15 +170,21 @@ def score_manifest(request: Request,
 
 
 def _cell(value):
-    """A request cell as the contract reads it: scalars as they are, anything else as JSON text."""
+    """A request cell as the contract reads it: scalars as they are, a number that is not finite
+    as its text (the contract rejects it, where NaN would read as missing), anything else as
+    JSON text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
     return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value)
 
 
 def _request_frame(declarations: list[dict]) -> pd.DataFrame:
-    """The declarations as a frame of object columns (one per field any of them has)."""
-    names = list(dict.fromkeys(str(k) for d in declarations for k in d))
-    if not names:  # no declarations, or only empty objects: nothing to read
-        names = ["declaration_id"]
+    """The declarations as a frame of object columns: the contract's fields (the required ones
+    always, missing cells as None, so a declaration without one is rejected by itself) and at
+    most :data:`MAX_EXTRA_KEYS` extra columns; other keys are not read."""
+    keys = dict.fromkeys(k for d in declarations for k in d)
+    extras = [k for k in keys if isinstance(k, str) and k.startswith(EXTRA_PREFIX)][:MAX_EXTRA_KEYS]
+    names = list(dict.fromkeys([*REQUIRED_FIELDS, *(k for k in keys if k in FIELD_BY_NAME), *extras]))
     columns = {}
     for name in names:
         column = np.empty(len(declarations), dtype=object)
@@ -179,27 +194,36 @@ def _request_frame(declarations: list[dict]) -> pd.DataFrame:
 
 
 @router.post("/declarations/score", response_model=DeclarationsResult, summary="Score declarations (JSON)",
-             responses={**AUTH_RESPONSES, **NOT_READY, 413: problem("the request is larger than the service accepts"),
-                        400: problem("a required field is missing from every declaration")})
+             responses={**AUTH_RESPONSES, **NOT_READY,
+                        413: problem("the body is larger than the service accepts for JSON, or holds more "
+                                     "declarations than it scores per request")})
 async def score_declarations(request: Request, batch: DeclarationBatch, caller: Caller = Depends(analyst),
-                       model=Depends(served)):
+                             model=Depends(served)):
     """One answer per declaration, in request order. A small batch (below a day's volume, e.g.
     one declaration) is flagged by the model's budget threshold over recent declarations; a
-    larger one by its own budget share."""
-    # Runs on the event loop (async): a few milliseconds of CPU for one declaration, less than a
-    # hop to the thread pool costs under the GIL. Large batches belong in /v1/manifests.
+    larger one by its own budget share. A declaration the contract rejects (a missing field, a
+    value it cannot read, a number that is not finite) comes back with its problems while the
+    others are scored; an empty batch gets an empty answer."""
+    # A few declarations are scored on the event loop: a few milliseconds of CPU, less than a hop
+    # to the thread pool costs under the GIL. A larger batch goes to the pool.
+    if len(batch.declarations) <= INLINE_ROWS:
+        return _score_batch(request, batch, caller, model)
+    return await run_in_threadpool(_score_batch, request, batch, caller, model)
+
+
+def _score_batch(request: Request, batch: DeclarationBatch, caller: Caller, model) -> Response:
     t0 = time.perf_counter()
     frame = _request_frame(batch.declarations)
     try:
         loaded = load_declarations(frame, mode="lenient", source="request")
-    except ContractError as exc:  # a field no declaration of the batch has
+    except ContractError as exc:  # pragma: no cover - every field is a column: rows are judged one by one
         raise ApiError(400, "bad_request", str(exc).replace("--mapping", "mapping")) from None
     result = scores(model.detector, loaded.columns, request.app.state.store, budget=batch.budget,
                     exploration=batch.exploration, flag_by="auto", source=f"api:{caller.key_id}")
     loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
     cols = request_columns(len(frame), result, loaded.rejected)
     issues = _issues(loaded.rejected)
-    ids = frame["declaration_id"].to_numpy(dtype=object) if "declaration_id" in frame else [None] * len(frame)
+    ids = frame["declaration_id"].to_numpy(dtype=object)
     rows = []
     for i in range(len(frame)):
         bad = i + 1 in issues

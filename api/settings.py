@@ -7,7 +7,14 @@ the app from them), so one command line configures them all:
 - ``CONTRABAND_MODEL``: the model to serve (default ``models:/contraband-detector@champion``);
 - ``CONTRABAND_MODEL_CACHE``: where the served model is kept on local disk (default
   ``model-cache`` in the working directory), to start without the tracking server;
-- ``CONTRABAND_MAX_UPLOAD_MB``: the largest request body accepted (default 200);
+- ``CONTRABAND_MAX_UPLOAD_MB``: the largest manifest upload accepted (default 200);
+- ``CONTRABAND_MAX_DECOMPRESSED_MB``: the most an upload may unpack to (a ``.gz``, the sheets
+  of an XLSX; default: the upload limit);
+- ``CONTRABAND_MAX_JSON_MB``: the largest JSON request body accepted (default 16);
+- ``CONTRABAND_MAX_JSON_ROWS``: the most declarations (or outcomes) in one JSON request
+  (default 10,000);
+- ``CONTRABAND_MAPPINGS``: a folder of mapping files (``NAME.toml``) analysts may name beside
+  the bundled ones (default: none);
 - ``CONTRABAND_FOLLOW_SECONDS``: how often a worker checks whether another one reloaded (2);
 - ``MLFLOW_TRACKING_URI``: the tracking server (default ``sqlite:///mlflow.db``).
 """
@@ -17,7 +24,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from contraband.data.intake import Limits
+
 DEFAULT_MODEL_URI = "models:/contraband-detector@champion"
+MB = 2**20
+
+
+def _mb(value: str | None, default: float | None) -> int | None:
+    number = float(value) if value else default
+    return None if number is None else int(number * MB)
 
 
 @dataclass(frozen=True)
@@ -25,8 +40,18 @@ class Settings:
     history: str = "history.db"
     model_uri: str = DEFAULT_MODEL_URI
     model_cache: str = "model-cache"
-    max_upload_bytes: int = 200 * 2**20
+    max_upload_bytes: int = 200 * MB
+    max_decompressed_bytes: int | None = None  # None: the upload limit
+    max_json_bytes: int = 16 * MB
+    max_json_rows: int = 10_000
+    mappings: str | None = None
     follow_seconds: float = 2.0
+
+    @property
+    def upload_limits(self) -> Limits:
+        """What one uploaded manifest may cost."""
+        unpacked = self.max_decompressed_bytes if self.max_decompressed_bytes is not None else self.max_upload_bytes
+        return Limits(max_bytes=self.max_upload_bytes, max_decompressed_bytes=unpacked)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -34,11 +59,22 @@ class Settings:
         return cls(history=env.get("CONTRABAND_HISTORY") or cls.history,
                    model_uri=env.get("CONTRABAND_MODEL") or cls.model_uri,
                    model_cache=env.get("CONTRABAND_MODEL_CACHE") or cls.model_cache,
-                   max_upload_bytes=int(float(env.get("CONTRABAND_MAX_UPLOAD_MB") or 200) * 2**20),
+                   max_upload_bytes=_mb(env.get("CONTRABAND_MAX_UPLOAD_MB"), cls.max_upload_bytes / MB),
+                   max_decompressed_bytes=_mb(env.get("CONTRABAND_MAX_DECOMPRESSED_MB"), None),
+                   max_json_bytes=_mb(env.get("CONTRABAND_MAX_JSON_MB"), cls.max_json_bytes / MB),
+                   max_json_rows=int(env.get("CONTRABAND_MAX_JSON_ROWS") or cls.max_json_rows),
+                   mappings=env.get("CONTRABAND_MAPPINGS") or None,
                    follow_seconds=float(env.get("CONTRABAND_FOLLOW_SECONDS") or 2.0))
 
     def to_env(self) -> dict[str, str]:
-        return {"CONTRABAND_HISTORY": self.history, "CONTRABAND_MODEL": self.model_uri,
-                "CONTRABAND_MODEL_CACHE": self.model_cache,
-                "CONTRABAND_MAX_UPLOAD_MB": repr(self.max_upload_bytes / 2**20),
-                "CONTRABAND_FOLLOW_SECONDS": repr(self.follow_seconds)}
+        env = {"CONTRABAND_HISTORY": self.history, "CONTRABAND_MODEL": self.model_uri,
+               "CONTRABAND_MODEL_CACHE": self.model_cache,
+               "CONTRABAND_MAX_UPLOAD_MB": repr(self.max_upload_bytes / MB),
+               "CONTRABAND_MAX_JSON_MB": repr(self.max_json_bytes / MB),
+               "CONTRABAND_MAX_JSON_ROWS": str(self.max_json_rows),
+               "CONTRABAND_FOLLOW_SECONDS": repr(self.follow_seconds)}
+        if self.max_decompressed_bytes is not None:
+            env["CONTRABAND_MAX_DECOMPRESSED_MB"] = repr(self.max_decompressed_bytes / MB)
+        if self.mappings:
+            env["CONTRABAND_MAPPINGS"] = self.mappings
+        return env

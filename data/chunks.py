@@ -21,13 +21,19 @@ to read them with), parsed by :func:`read_piece` wherever that runs (a Dask work
 other chunks are read tables already. ``read_chunks`` is ``read_piece`` over ``read_pieces``.
 
 Memory is bounded by the chunk, never by the file: no file size limit applies here, but the
-size of one field still does.
+size of one field still does. A field above it inside a block is rejected on its own column by
+the careful reader; a line longer than any record (one endless field, say) is skipped a
+megabyte at a time and rejected by itself, with the fields before the one that runs on (its
+declaration_id among them) and that field's column; a first line with no line end within
+a megabyte (or the first chunk) is no header at all.
 """
 
 from __future__ import annotations
 
+import csv
 import glob
 import gzip
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +45,12 @@ from contraband.data.intake import (
     IntakeError,
     Limits,
     RawTable,
+    _clip,
     _delimiter,
     _guess_8bit,
     _problems,
     _read_csv,
+    _Records,
     read_manifest,
 )
 
@@ -52,6 +60,7 @@ CHUNK_ROWS = 250_000
 _SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv", ".gz", ".xlsx", ".xlsm", ".parquet", ".pq")
 _HEAD_BYTES = 1 << 16
 _QUOTE_SEARCH_LINES = 64  # line ends tried (backwards) for one outside a quoted field
+_MAX_HEADER_BYTES = 2**20  # a header line may be long (many columns), not endless
 _LIMITS = Limits()
 
 
@@ -185,6 +194,10 @@ def _csv_chunks(path: Path, source: str, compressed: bool, chunk_bytes: int, enc
             want = max(chunk_bytes, _HEAD_BYTES)  # the header and enough lines to see the delimiter
             first = stream.read(want)
             while first.strip() and b"\n" not in first.lstrip():  # a header longer than that
+                if len(first) > _MAX_HEADER_BYTES:  # one endless line (a gzip bomb, say): not a header
+                    raise IntakeError(f"{source}: the first line has no line end within "
+                                      f"{_MAX_HEADER_BYTES / 2**20:g} MB; this is not a table of declarations "
+                                      "with a header line")
                 more = stream.read(want)
                 if not more:
                     break
@@ -230,8 +243,9 @@ def _csv_blocks(stream, position, carry: bytes, eof: bool, header: bytes, line: 
                 cut = last + 1  # reader then rejects the record with the stray quote by itself)
         if cut is None:  # no line end yet: a huge record, or not text at all
             if len(carry) > longest:
+                head = carry
                 carry, skipped = _skip_record(stream, carry)
-                table = _oversize(header, delimiter, line, source, encoding, skipped, limits)
+                table = _oversize(head, header, delimiter, line, source, encoding, skipped, limits)
                 table.size, read_to = position() - read_to, position()
                 yield table
                 yielded = True
@@ -268,15 +282,24 @@ def _skip_record(stream, carry: bytes) -> tuple[bytes, int]:
         skipped += len(more)
 
 
-def _oversize(header: bytes, delimiter: str, line: int, source: str, encoding: str, size: int,
+def _oversize(head: bytes, header: bytes, delimiter: str, line: int, source: str, encoding: str, size: int,
               limits: Limits) -> RawTable:
-    """One record rejected by itself: a line too long for any record."""
-    table = _read_csv(header + b"\n", source, encoding, limits, delimiter=delimiter)
-    frame = table.frame.reindex(range(1)).astype(object).where(lambda f: f.notna(), None)
-    reason = (f"a line of {size:,} bytes with no line end: longer than any record "
-              f"(the limit is {limits.max_field_chars:,} characters per field)")
-    return RawTable(frame, np.array([line], dtype=np.int64), _problems([0], [RECORD], [f"{size:,} bytes"], [reason]),
-                    source, "csv", encoding, delimiter)
+    """One record rejected by itself: a line of ``size`` bytes, too long for any record, whose
+    first bytes are ``head``. The fields before the one that runs on are kept (the
+    declaration_id among them, to say which declaration it was); that one is reported on its
+    own column."""
+    names = list(_read_csv(header + b"\n", source, encoding, limits, delimiter=delimiter).frame.columns)
+    fields = next(csv.reader(io.StringIO(head.decode(encoding, errors="replace"), newline=""), delimiter=delimiter),
+                  None) or [""]
+    kept, runs_on = fields[:-1], fields[-1]
+    records = _Records(names, limits)
+    records.reject(names[len(kept)] if len(kept) < len(names) else RECORD, _clip(runs_on),
+                   f"field of more than {len(runs_on):,} characters (the limit is {limits.max_field_chars:,}) in a "
+                   f"line of {size:,} bytes with no line end: longer than any record")
+    records.add((kept + [None] * len(names))[:len(names)], line)
+    table = records.table(source, "csv")
+    table.encoding, table.delimiter = encoding, delimiter
+    return table
 
 
 def _utf16_without_bom(head: bytes) -> bool:

@@ -14,8 +14,10 @@ and what to do, never a parser's message, and its ``kind`` says which (``unreada
   detection (charset-normalizer) or as given; ``.gz`` by its magic bytes.
 - XLSX (a named sheet or the first) through openpyxl, Parquet through pyarrow.
 - Limits (:class:`Limits`): the received size, the decompressed size (a gzip or XLSX bomb is a
-  quick clear error in bounded memory: the gzip stream is read up to the limit, an XLSX's zip
-  directory is checked before any sheet is opened) and the size of one field.
+  quick clear error in bounded memory: the gzip stream is decompressed a megabyte at a time and
+  refused as soon as it passes the limit, an XLSX's zip directory is checked before any sheet
+  is opened) and the size of one field (an oversize field is rejected on its own column; the
+  record's other fields, its declaration_id among them, are kept).
 
 Lines: for CSV the physical line where a record starts (the header is line 1), for XLSX the
 sheet's row number, for Parquet the record number. A clean CSV (every record on one line, no
@@ -26,10 +28,10 @@ that knows every line (the tests hold both to the same table).
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,12 @@ DELIMITERS = (",", ";", "\t", "|")
 #: the encodings detection chooses among when a file is not UTF-8 or UTF-16
 LEGACY_ENCODINGS = ["cp1252", "cp949", "cp1250", "cp1251", "gb18030", "shift_jis", "big5", "latin_1"]
 _MAX_RECORD_LINES = 20  # a quoted field may span lines; past this, a stray quote is assumed
+_GZIP_PIECE = 1 << 20  # bytes decompressed at a time
+# Python's csv module refuses a field above 131,072 characters (a limit of the whole process),
+# and the reader would then lose the record's split: the whole line would land in its first
+# column. Fields are measured against Limits.max_field_chars by the intake itself, each on its
+# own column, so the module's limit is lifted here.
+csv.field_size_limit(2**31 - 1)
 _MAGIC = {
     b"%PDF": "a PDF document", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image", b"\xd0\xcf\x11\xe0": "a legacy Office file (.xls): save it as .xlsx or CSV",
@@ -183,16 +191,28 @@ def _read_bytes(data: bytes, source: str, encoding, sheet, limits: Limits) -> Ra
 
 
 def _gunzip(data: bytes, source: str, limits: Limits) -> bytes:
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            out = stream.read(limits.max_decompressed_bytes + 1)
-    except (OSError, EOFError):
-        raise IntakeError(f"{source}: the gzip file is damaged or truncated; compress it again") from None
-    if len(out) > limits.max_decompressed_bytes:
-        raise IntakeError(f"{source}: the gzip file decompresses to more than "
-                          f"{limits.max_decompressed_bytes / 2**20:,.0f} MB; split it into smaller files",
-                          "too_large")
-    return out
+    """The decompressed bytes of a gzip file (every member), decompressed a piece at a time and
+    refused as soon as they pass ``limits.max_decompressed_bytes``: a small file that unpacks to
+    gigabytes costs the limit, not the gigabytes."""
+    pieces, total, rest = [], 0, data
+    while rest:  # one gzip member at a time
+        unpack, tail = zlib.decompressobj(16 + zlib.MAX_WBITS), rest
+        while not unpack.eof:
+            try:
+                piece = unpack.decompress(tail, _GZIP_PIECE)
+            except zlib.error:
+                raise IntakeError(f"{source}: the gzip file is damaged or truncated; compress it again") from None
+            tail = unpack.unconsumed_tail
+            if not piece and not tail:  # every byte read and the member not ended: cut short
+                raise IntakeError(f"{source}: the gzip file is damaged or truncated; compress it again")
+            total += len(piece)
+            if total > limits.max_decompressed_bytes:
+                raise IntakeError(f"{source}: the gzip file decompresses to more than "
+                                  f"{limits.max_decompressed_bytes / 2**20:,.0f} MB; split it into smaller files",
+                                  "too_large")
+            pieces.append(piece)
+        rest = unpack.unused_data.lstrip(b"\x00")  # another member may follow; padding is not one
+    return b"".join(pieces)
 
 
 # --- CSV -----------------------------------------------------------------------------------------

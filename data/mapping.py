@@ -255,6 +255,25 @@ def load_mapping(path: str | Path) -> Mapping:
     return from_dict(doc, str(path))
 
 
+BUNDLED = Path(__file__).parent / "mappings"
+#: a mapping's name is its file's stem: letters, digits, '-' and '_'
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def mapping_files(folder: str | Path | None = None) -> dict[str, Path]:
+    """The mapping files by name: the bundled ones (``data/mappings/NAME.toml``), then those of
+    ``folder`` (a file there replaces a bundled one of the same name). Names are found by
+    listing the folders, so a name never becomes a path."""
+    found: dict[str, Path] = {}
+    for where in (BUNDLED, folder):
+        if where is not None and Path(where).is_dir():
+            found.update((p.stem, p) for p in sorted(Path(where).glob("*.toml")) if _NAME.fullmatch(p.stem) and p.is_file())
+    return found
+
+
 def bundled_mapping(name: str) -> Path:
     """Path of a mapping shipped with the product (``data/mappings/NAME.toml``)."""
-    return Path(__file__).parent / "mappings" / f"{name}.toml"
+    bundled = mapping_files()
+    if name not in bundled:
+        raise MappingError(f"no bundled mapping named {name!r}; the bundled mappings are {', '.join(sorted(bundled))}")
+    return bundled[name]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,6 +19,8 @@ import pandas as pd
 import pytest
 
 from contraband.data.contract import OUTCOME_FIELDS, is_truth_column
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def fresh_manifest(world, n: int, prefix: str) -> pd.DataFrame:
@@ -41,6 +45,25 @@ def upload(service, data: bytes, name: str = "manifest.csv", key: str = "analyst
 
 def post(service, path: str, body: dict, key: str = "analyst") -> httpx.Response:
     return httpx.post(f"{service.url}{path}", json=body, headers={"X-API-Key": service.keys[key]}, timeout=60)
+
+
+def post_text(service, path: str, text: str, key: str = "analyst") -> httpx.Response:
+    """A body sent as written (JSON's non-standard NaN and Infinity included)."""
+    return httpx.post(f"{service.url}{path}", content=text.encode(), timeout=60,
+                      headers={"X-API-Key": service.keys[key], "Content-Type": "application/json"})
+
+
+def is_problem(r: httpx.Response, status: int, *kinds: str) -> bool:
+    """An error answer in the documented model: status, JSON ``error`` and ``message``, no traceback."""
+    body = r.json()
+    return (r.status_code == status and r.headers["content-type"] == "application/json"
+            and (body["error"] in kinds if kinds else True) and isinstance(body["message"], str)
+            and {"error", "message"} <= set(body) and "Traceback" not in r.text and len(r.content) < 20_000)
+
+
+def server_errors(service) -> int:
+    """How many requests the session's server answered with its last-resort 500 so far."""
+    return service.log.read_text(errors="replace").count("unforeseen failure")
 
 
 def get(service, path: str, key: str = "analyst", **params) -> httpx.Response:
@@ -442,3 +465,194 @@ def test_the_service_on_a_postgresql_history(service, server_world_history, worl
     finally:
         two.stop()
         store.close()
+
+
+# --- hostile requests: mappings, numbers, the schema's edges, headers -------------------------
+@pytest.mark.parametrize("name", ["../mappings/kcs", "../../pyproject", "/etc/hostname", "kcs.toml", "KCS", "nosuch",
+                                  "x" * 300])
+def test_a_mapping_is_named_from_the_list_and_an_unknown_name_reveals_nothing(service, name):
+    r = upload(service, b"declaration_id,hs_code\nX,381010\n", mapping=name)
+    assert is_problem(r, 400, "bad_request"), r.text
+    message = r.json()["message"]
+    assert message.endswith("the mappings of this service are: kcs")
+    told = message.replace(repr(name if len(name) <= 64 else name[:64] + "..."), "'NAME'")  # all but the name sent
+    assert told == "unknown mapping 'NAME'; the mappings of this service are: kcs"
+    assert str(REPO) not in r.text and "build-system" not in r.text and ".toml" not in told
+
+
+def test_the_schema_lists_the_mappings_and_encodings_an_upload_may_name(service):
+    operation = httpx.get(f"{service.url}/openapi.json").json()["paths"]["/v1/manifests"]["post"]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert parameters["mapping"]["enum"] == ["kcs"]
+    assert {"utf-8", "utf-16", "cp1252", "cp949", "latin-1"} <= set(parameters["encoding"]["enum"])
+    assert "400" in operation["responses"] and "mapping" in operation["responses"]["400"]["description"]
+    assert is_problem(upload(service, b"declaration_id\nX\n", encoding="utf_8\x00"), 400, "bad_request")
+
+
+NOT_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
+
+
+@pytest.mark.parametrize("number", NOT_FINITE)
+def test_numbers_that_are_not_finite_are_refused_in_the_documented_model_never_a_500(service, world, number):
+    before = server_errors(service)
+    record = single(fresh_manifest(world, 1, f"NF{NOT_FINITE.index(number)}").to_dict("records")[0])
+    batch = json.dumps({"declarations": [record]})
+    for field in ("budget", "exploration"):
+        r = post_text(service, "/v1/declarations/score", batch[:-1] + f', "{field}": {number}}}')
+        assert is_problem(r, 422, "invalid") and r.json()["problems"] == [
+            {"where": f"body.{field}", "reason": "Input should be a finite number"}], r.text
+    r = post_text(service, "/v1/outcomes", '{"outcomes": [{"declaration_id": "X", "inspected": true, '
+                                          f'"contraband_found": true, "seized_value_usd": {number}}}]}}')
+    assert is_problem(r, 422, "invalid") and r.json()["problems"][0]["where"] == "body.outcomes.0.seized_value_usd"
+    three = as_csv(fresh_manifest(world, 3, f"NFQ{NOT_FINITE.index(number)}"))
+    for params in ({"budget": number}, {"exploration": number}):
+        r = upload(service, three, **params)
+        assert is_problem(r, 422, "invalid") and r.json()["problems"][0]["where"] == f"query.{next(iter(params))}"
+    for params in ({"limit": number}, {"offset": number}, {"offset": "9" * 400}):
+        assert is_problem(get(service, "/v1/outcomes", **params), 422, "invalid")
+    # inside a declaration, it is a cell the contract rejects: that row alone, with the reason
+    for field in ("declared_value_usd", "net_weight_kg", "quantity"):
+        text = json.dumps({"declarations": [{**record, field: "HERE"}, {**record, "declaration_id": "NF-other"}]})
+        r = post_text(service, "/v1/declarations/score", text.replace('"HERE"', number, 1))
+        assert r.status_code == 200, r.text
+        bad, good = r.json()["rows"]
+        assert bad["risk_score"] is None and [(p["column"], p["reason"]) for p in bad["problems"]] == [
+            (field, "not a finite number")], bad
+        assert good["risk_score"] is not None and not good["problems"]
+    assert server_errors(service) == before
+
+
+def test_flags_are_true_or_false_and_numbers_are_numbers(service, world):
+    record = single(fresh_manifest(world, 1, "STRICT").to_dict("records")[0])
+    for extra in ({"exploration": False}, {"budget": True}, {"budget": "0.05"}, {"exploration": None}):
+        r = post(service, "/v1/declarations/score", {"declarations": [record], **extra})
+        assert is_problem(r, 422, "invalid") and r.json()["problems"][0]["where"] == f"body.{next(iter(extra))}", extra
+    for wrong in ({"contraband_found": 0.0}, {"contraband_found": 1}, {"inspected": "yes"}, {"declaration_id": 7},
+                  {"seized_value_usd": True}):
+        r = post(service, "/v1/outcomes", {"outcomes": [{"declaration_id": "X", "inspected": True, **wrong}]})
+        assert is_problem(r, 422, "invalid") and r.json()["problems"][0]["where"] == \
+            f"body.outcomes.0.{next(iter(wrong))}", wrong
+
+
+def test_an_empty_batch_gets_an_empty_answer_and_a_declaration_without_its_fields_is_rejected_alone(service, world):
+    r = post(service, "/v1/declarations/score", {"declarations": []})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"] == [] and (r.json()["summary"]["rows"], r.json()["summary"]["scored"]) == (0, 0)
+    record = single(fresh_manifest(world, 1, "FIELDS").to_dict("records")[0])
+    r = post(service, "/v1/declarations/score", {"declarations": [{}, record, {"hs_code": "381010", "colour": "red"}]})
+    assert r.status_code == 200, r.text
+    empty, good, partial = r.json()["rows"]
+    assert good["risk_score"] is not None and empty["risk_score"] is None and partial["risk_score"] is None
+    assert {p["column"] for p in empty["problems"]} == {"declaration_id", "declaration_date", "hs_code",
+                                                        "goods_description", "origin_country", "export_country",
+                                                        "destination_country", "net_weight_kg", "declared_value_usd"}
+    assert "hs_code" not in {p["column"] for p in partial["problems"]}
+    assert {p["reason"] for p in empty["problems"] + partial["problems"]} == {"missing value"}
+
+
+def test_an_undeclared_method_is_405_with_every_method_of_its_path(service):
+    for method, path, allowed in (("OPTIONS", "/v1/outcomes", {"GET", "POST"}), ("PUT", "/v1/outcomes", {"GET", "POST"}),
+                                  ("DELETE", "/v1/declarations/X/evidence", {"GET"}), ("GET", "/v1/model/reload", {"POST"})):
+        r = httpx.request(method, f"{service.url}{path}", headers={"X-API-Key": service.keys["analyst"]})
+        assert is_problem(r, 405, "method_not_allowed") and set(r.headers["allow"].split(", ")) == allowed, \
+            (method, path, r.headers.get("allow"))
+
+
+def test_every_answer_carries_the_security_headers_and_nothing_comes_from_a_cdn(service, world):
+    answers = {  # what was asked: (the expected status, the answer)
+        "page": (200, httpx.get(f"{service.url}/")), "script": (200, httpx.get(f"{service.url}/page/app.js")),
+        "style": (200, httpx.get(f"{service.url}/page/style.css")), "health": (200, httpx.get(f"{service.url}/healthz")),
+        "schema": (200, httpx.get(f"{service.url}/openapi.json")), "model": (200, get(service, "/v1/model")),
+        "scored csv": (200, upload(service, as_csv(fresh_manifest(world, 3, "HDR")), format="csv")),
+        "no key": (401, httpx.get(f"{service.url}/v1/model")),
+        "no such path": (404, httpx.get(f"{service.url}/nothing/here")),
+        "no such page file": (404, httpx.get(f"{service.url}/page/nothing.js")),
+        "undeclared method": (405, httpx.request("OPTIONS", f"{service.url}/v1/outcomes")),
+        "too large": (413, upload(service, b"declaration_id\n" + b"X\n" * (9 * 2**20 // 2))),
+        "invalid": (422, post(service, "/v1/declarations/score", {"declarations": "nope"})),
+        "unreadable": (400, upload(service, b"", name="empty.csv")),
+    }
+    assert {name: r.status_code for name, (_, r) in answers.items()} == {name: s for name, (s, _) in answers.items()}
+    answers = {name: r for name, (_, r) in answers.items()}
+    for name, r in answers.items():
+        assert r.headers.get("x-content-type-options") == "nosniff", name
+        assert r.headers.get("cache-control") == "no-store", name
+        assert r.headers.get("x-frame-options") == "DENY" and r.headers.get("referrer-policy") == "no-referrer", name
+        policy = r.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "unsafe" not in policy, name
+    page = answers["page"].text
+    assert "<script src=" in page and "<script>" not in page and "<style" not in page and " style=" not in page
+    assert "http://" not in page and "https://" not in page  # nothing from another origin
+    for viewer in ("/docs", "/redoc"):  # Swagger UI and ReDoc come from a CDN: switched off
+        assert httpx.get(f"{service.url}{viewer}").status_code == 404
+    assert "cdn" not in httpx.get(f"{service.url}/openapi.json").text.lower()
+
+
+def test_an_oversize_field_is_rejected_on_its_column_with_its_declaration_id(service, world):
+    manifest = fresh_manifest(world, 5, "LONG")
+    manifest["goods_description"] = manifest["goods_description"].astype(object)
+    manifest.loc[2, "goods_description"] = "x" * 5_000_121  # beyond Python csv's own field limit
+    r = upload(service, as_csv(manifest))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["summary"]["scored"] == 4 and len(r.content) < 200_000
+    (rejected,) = out["rejected"]
+    assert (rejected["declaration_id"], rejected["line"]) == ("LONG-2", 4)
+    assert rejected["problems"] == [{"column": "goods_description", "value": "x" * 120 + "...",
+                                     "reason": "field of 5,000,121 characters (the limit is 10,000)"}]
+    assert rejected["cells"]["hs_code"] == str(manifest.at[2, "hs_code"])
+
+
+def test_a_large_batch_is_scored_without_holding_up_the_worker(service, world):
+    """The service's one worker answers /healthz while it scores 3,000 JSON declarations."""
+    records = [single(r) for r in fresh_manifest(world, 3000, "BIG").to_dict("records")]
+    answer = {}
+
+    def score():
+        t0 = time.perf_counter()
+        answer["response"] = post(service, "/v1/declarations/score", {"declarations": records})
+        answer["seconds"] = time.perf_counter() - t0
+
+    thread = threading.Thread(target=score)
+    waits = []
+    with httpx.Client(timeout=60) as http:
+        http.get(f"{service.url}/healthz")  # connected before the batch starts
+        thread.start()
+        while thread.is_alive():
+            t0 = time.perf_counter()
+            assert http.get(f"{service.url}/healthz").status_code == 200
+            waits.append(time.perf_counter() - t0)
+            time.sleep(0.02)
+    thread.join()
+    assert answer["response"].status_code == 200 and len(answer["response"].json()["rows"]) == 3000
+    print(f"batch {answer['seconds']:.2f} s; /healthz waits: {len(waits)}, longest {max(waits) * 1e3:.0f} ms")
+    assert answer["seconds"] > 0.5 and len(waits) > 5
+    assert max(waits) < min(0.4, answer["seconds"] / 3)
+
+
+def test_a_failure_nobody_foresaw_is_a_500_problem_and_its_traceback_goes_to_the_log(service, tmp_path):
+    """A history store that lost a table under the running service: the answer is the
+    documented 500, with the security headers and no traceback; the log has the traceback."""
+    import sqlite3
+
+    from service_helpers import Service
+
+    copy = tmp_path / "history.db"
+    source, target = sqlite3.connect(service.env["CONTRABAND_HISTORY"]), sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    own = Service(tmp_path, {**service.env, "CONTRABAND_HISTORY": str(copy)}, keys=service.keys)
+    try:
+        assert get(own, "/v1/outcomes").status_code == 200
+        target.execute("DROP TABLE outcomes")
+        target.commit()
+        r = get(own, "/v1/outcomes")
+        assert is_problem(r, 500, "server_error"), r.text
+        assert "outcomes" not in r.json()["message"] and r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        time.sleep(0.5)
+        log = own.log.read_text(errors="replace")
+        assert "unforeseen failure answering GET /v1/outcomes" in log and "Traceback" in log and "no such table" in log
+    finally:
+        target.close()
+        own.stop()

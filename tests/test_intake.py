@@ -7,6 +7,7 @@ import gzip
 import io
 import time
 import zipfile
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -235,3 +236,101 @@ def test_every_csv_written_neutralises_spreadsheet_formulas(tmp_path):
                                                    "'\rCR", "solder paste"]
     assert cells["declared_value_usd"].iloc[0] == "-3.5" and cells["flagged"].tolist() == ["True"] * 4 + [""] * 3
     assert (tmp_path / "parts.csv").read_bytes().count(b"\r\n") == 8  # CRLF between records
+
+
+def test_an_oversize_field_is_rejected_on_its_own_column_with_the_declaration_id(tmp_path):
+    """Beyond Python csv's own field limit (131,072 characters): the field is still reported on
+    its column, and the record's other fields (its declaration_id) are read, whole file or
+    streamed, whether the line fits in a chunk or not."""
+    from contraband.data.chunks import read_chunks
+
+    frame = texts()
+    frame.loc[1, "goods_description"] = "x" * 5_000_121
+    path = tmp_path / "long.csv"
+    path.write_bytes(csv_text(frame).encode())
+    result = load_declarations(path)
+    assert result.declarations["declaration_id"].tolist() == ["A1", "A3", "A4", "A5"]
+    bad = result.rejected_rows()
+    assert bad[["line", "declaration_id"]].values.tolist() == [[3, "A2"]]
+    assert bad["problems"].iloc[0].startswith("goods_description 'xxx")
+    assert bad["problems"].iloc[0].endswith("field of 5,000,121 characters (the limit is 10,000)")
+    assert bad["hs_code"].iloc[0] == "690721"  # the other cells as received
+    for chunk_bytes in (32 << 20, 1 << 20):  # the record inside a chunk; a line longer than any record
+        parts = list(read_chunks(path, chunk_bytes=chunk_bytes))
+        ids = [i for p in parts for i in p.frame["declaration_id"]]
+        problems = pd.concat([p.problems.assign(id=p.frame["declaration_id"].to_numpy()[p.problems["position"]])
+                              for p in parts])
+        assert ids == ["A1", "A2", "A3", "A4", "A5"], chunk_bytes
+        assert problems[["id", "column"]].values.tolist() == [["A2", "goods_description"]], chunk_bytes
+        reason = problems["reason"].iloc[0]
+        assert reason == "field of 5,000,121 characters (the limit is 10,000)" if chunk_bytes > 5_000_121 else \
+            reason.startswith("field of more than ") and "with no line end: longer than any record" in reason
+
+
+def _gzip_of_one_endless_field(path, mb: int, head: bytes = b"") -> None:
+    """A .gz of ``head`` then ``mb`` MB of one field, written a megabyte at a time."""
+    pack = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    with open(path, "wb") as out:
+        out.write(pack.compress(head))
+        for _ in range(mb):
+            out.write(pack.compress(b"x" * (1 << 20)))
+        out.write(pack.flush())
+
+
+def _peak_bytes(run) -> tuple[int, object]:
+    """The peak of Python's allocations while ``run()`` runs, and what it returned."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = run()
+        return tracemalloc.get_traced_memory()[1], out
+    finally:
+        tracemalloc.stop()
+
+
+def _refused(run, message: str):
+    def refused():
+        with pytest.raises(IntakeError, match=message) as err:
+            run()
+        return err.value
+
+    return refused
+
+
+def test_a_gzip_bomb_of_one_huge_field_is_refused_in_bounded_memory(tmp_path):
+    """300 MB of one field in a 300 kB upload: decompressed a piece at a time and refused as
+    soon as it passes the limit, its memory the limit's, not the 300 MB."""
+    bomb = tmp_path / "bomb.csv.gz"
+    _gzip_of_one_endless_field(bomb, 300, b"declaration_id,goods_description\nA1,")
+    data = bomb.read_bytes()
+    assert len(data) < 400_000
+    t0 = time.perf_counter()
+    peak, error = _peak_bytes(_refused(lambda: read_manifest(data, "bomb.csv.gz",
+                                                             limits=Limits(max_decompressed_bytes=8 << 20)),
+                                       "decompresses to more than 8 MB"))
+    assert error.kind == "too_large" and time.perf_counter() - t0 < 5
+    assert peak < 24 << 20, f"{peak / 2**20:.0f} MB"
+    # several members are one file, as gzip reads them
+    two = gzip.compress(b"declaration_id,hs_code\nA1,381010\n") + gzip.compress(b"A2,381010\n")
+    assert read_manifest(two, "two.csv.gz").frame["declaration_id"].tolist() == ["A1", "A2"]
+
+
+def test_streamed_gzip_with_one_endless_field_stays_bounded(tmp_path):
+    """The CLI's streamed reader has no file size limit, but one endless field costs it a
+    chunk, not the field: in a record, the record is rejected by itself (id and column kept);
+    on the first line, there is no header to read."""
+    from contraband.data.chunks import read_chunks
+
+    record, first = tmp_path / "record.csv.gz", tmp_path / "first.csv.gz"
+    _gzip_of_one_endless_field(record, 200, b"declaration_id,hs_code,goods_description\nA1,381010,solder paste\n"
+                                            b"A2,381010,")
+    _gzip_of_one_endless_field(first, 200)
+    peak, parts = _peak_bytes(lambda: list(read_chunks(record, chunk_bytes=1 << 20)))
+    assert peak < 40 << 20, f"{peak / 2**20:.0f} MB"  # of a 200 MB field
+    assert [i for p in parts for i in p.frame["declaration_id"]] == ["A1", "A2"]
+    problems = pd.concat([p.problems for p in parts])
+    assert problems["column"].tolist() == ["goods_description"]
+    assert "line of 209,715,210 bytes with no line end" in problems["reason"].iloc[0]
+    peak, _ = _peak_bytes(_refused(lambda: list(read_chunks(first, chunk_bytes=1 << 20)), "no line end within 1 MB"))
+    assert peak < 40 << 20, f"{peak / 2**20:.0f} MB"

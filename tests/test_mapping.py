@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from contraband.data.load import ContractError, load_declarations
-from contraband.data.mapping import MappingError, bundled_mapping, from_dict, load_mapping
+from contraband.data.mapping import BUNDLED, MappingError, bundled_mapping, from_dict, load_mapping, mapping_files
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,21 @@ def test_mapping_file_errors(tmp_path):
     bad.write_text("label = \n")
     with pytest.raises(MappingError, match="broken.toml: not valid TOML"):
         load_mapping(bad)
+
+
+def test_mappings_are_found_by_name_never_by_a_path(tmp_path):
+    """Names come from listing the folders: the bundled mappings, then a folder's (replacing a
+    bundled one of the same name); a file whose stem is not a plain name is not a mapping."""
+    assert mapping_files() == {"kcs": BUNDLED / "kcs.toml"}
+    for name in ("mine.toml", "kcs.toml", "two words.toml", ".hidden.toml", "notes.txt"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "folder.toml").mkdir()
+    assert mapping_files(tmp_path) == {"kcs": tmp_path / "kcs.toml", "mine": tmp_path / "mine.toml"}
+    assert mapping_files(tmp_path / "absent") == {"kcs": BUNDLED / "kcs.toml"}
+    assert bundled_mapping("kcs") == BUNDLED / "kcs.toml"
+    for name in ("../mappings/kcs", str(BUNDLED / "kcs"), "mine"):
+        with pytest.raises(MappingError, match="no bundled mapping named .*; the bundled mappings are kcs$"):
+            bundled_mapping(name)
 
 
 def test_mapping_naming_a_column_the_file_lacks(kcs_mapping, kcs_path):

@@ -1,6 +1,6 @@
 """The analyst's page in a real headless Chromium (Debian's, driven by Playwright) against the
 real server: upload a manifest, see the flagged rows, open one, record an outcome, download the
-scored CSV."""
+scored CSV, all under the service's Content-Security-Policy (nothing refused)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ def test_upload_flagged_rows_evidence_outcome_and_download(service, world, brows
     path = tmp_path / "november.csv"
     path.write_bytes(as_csv(manifest))
     page = browser.new_page(accept_downloads=True)
-    errors = []
+    errors, refused = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(service.url + "/")
     page.fill("#api-key", service.keys["analyst"])
     page.set_input_files("#file", str(path))
@@ -68,7 +69,7 @@ def test_upload_flagged_rows_evidence_outcome_and_download(service, world, brows
     page.fill("#o-material", "dysprosium oxide")
     page.fill("#o-seized", "41000")
     page.click("#o-save")
-    page.wait_for_function("document.getElementById('outcome-status').textContent.includes('outcome recorded')")
+    page.wait_for_selector("#outcome-status:has-text('outcome recorded')")
     recorded = httpx.get(f"{service.url}/v1/outcomes", params={"declaration_id": chosen},
                          headers={"X-API-Key": service.keys["analyst"]}).json()["outcomes"]
     assert recorded[0]["contraband_found"] is True and recorded[0]["material"] == "dysprosium oxide"
@@ -82,3 +83,4 @@ def test_upload_flagged_rows_evidence_outcome_and_download(service, world, brows
     table = list(csv.DictReader(io.StringIO(saved.read_text())))
     assert len(table) == 300 and table[0]["rank"] == "1" and sum(t["flagged"] == "True" for t in table) == 15
     assert not errors, errors
+    assert not refused, refused  # the page runs whole under the service's Content-Security-Policy

@@ -49,15 +49,29 @@ def run_server(host: str, port: int, workers: int, settings) -> None:
               help="Local copy of the served model, to start when the tracking server is unreachable.")
 @click.option("--max-upload-mb", default=200.0, show_default=True, type=click.FloatRange(0, min_open=True),
               envvar="CONTRABAND_MAX_UPLOAD_MB",
-              help="Largest request accepted (larger: 413).")
+              help="Largest manifest upload accepted (larger: 413).")
+@click.option("--max-decompressed-mb", default=None, type=click.FloatRange(0, min_open=True),
+              envvar="CONTRABAND_MAX_DECOMPRESSED_MB",
+              help="Most an upload may unpack to, a .gz or an XLSX's sheets (more: 413)  [default: the upload limit]")
+@click.option("--max-json-mb", default=16.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              envvar="CONTRABAND_MAX_JSON_MB", help="Largest JSON request body accepted (larger: 413).")
+@click.option("--max-json-rows", default=10_000, show_default=True, type=click.IntRange(1),
+              envvar="CONTRABAND_MAX_JSON_ROWS",
+              help="Most declarations or outcomes in one JSON request (more: 413; upload a manifest instead).")
+@click.option("--mappings", "mappings", default=None, envvar="CONTRABAND_MAPPINGS",
+              type=click.Path(exists=True, file_okay=False),
+              help="Folder of mapping files (NAME.toml) analysts may name with ?mapping=NAME, beside the bundled ones.")
 @history_option
-def serve(host, port, workers, model_uri, model_cache, max_upload_mb, history_location):
+def serve(host, port, workers, model_uri, model_cache, max_upload_mb, max_decompressed_mb, max_json_mb, max_json_rows,
+          mappings, history_location):
     """Serve the scoring API and the analyst's page (http://HOST:PORT/)."""
-    from contraband.api.settings import Settings
+    from contraband.api.settings import MB, Settings
     from contraband.data.history.store import shown_url
 
     settings = Settings(history=history_location, model_uri=model_uri, model_cache=model_cache,
-                        max_upload_bytes=int(max_upload_mb * 2**20))
+                        max_upload_bytes=int(max_upload_mb * MB),
+                        max_decompressed_bytes=None if max_decompressed_mb is None else int(max_decompressed_mb * MB),
+                        max_json_bytes=int(max_json_mb * MB), max_json_rows=max_json_rows, mappings=mappings)
     check_store(history_location)
     click.echo(f"serving {model_uri} on http://{host}:{port}/ ({workers} worker{'s' if workers > 1 else ''}; "
                f"history {shown_url(history_location)}); API keys: contraband keys create --role analyst", err=True)

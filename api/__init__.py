@@ -10,6 +10,7 @@
 - ``access``    API keys with roles, stored hashed in the history store's database;
 - ``deps``      the error answer, the caller's role, the model a request is answered with;
 - ``scoring``   manifests, JSON declarations and a declaration's evidence;
+- ``amendments`` a recorded declaration's versions, and an admin's amendment of it;
 - ``evidence``  a declaration's features beside its HS code's norms;
 - ``outcomes``  inspection outcomes in and out, the model's description and reload;
 - ``schemas``   the documented request and answer shapes;

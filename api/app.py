@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from contraband.api import outcomes, scoring
+from contraband.api import amendments, outcomes, scoring
 from contraband.api.access import KeyRing
 from contraband.api.champion import Champion, NoModel
 from contraband.api.deps import ApiError, problem
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        upload_paths=scoring.UPLOAD_PATHS)
     app.add_middleware(SecurityHeaders)  # outermost: every answer, the size limit's 413s among them
     app.include_router(scoring.router)
+    app.include_router(amendments.router)
     app.include_router(outcomes.router)
     declare_choices(app, {"mapping": app.state.mappings.names, "encoding": scoring.ENCODINGS})
 

@@ -202,3 +202,39 @@ class Health(BaseModel):
     status: str
     model: Optional[str] = None
     worker: int = Field(description="the answering worker's process id")
+
+
+class DeclarationVersion(BaseModel):
+    version: int = Field(description="1 for the first copy recorded, then one more for each amendment")
+    sent_by: Optional[str] = Field(None, description="who sent it: api:<key id>, score:<file>, amend:<admin> ...")
+    recorded_at: Optional[str] = Field(None, description="when it was recorded (UTC)")
+    counts_from: str = Field(description="the first day on which the history counts this version")
+    note: Optional[str] = Field(None, description="an admin's reason for the amendment")
+    current: bool
+    declaration: dict[str, Cell]
+
+
+class DeclarationVersions(BaseModel):
+    declaration_id: str
+    versions: list[DeclarationVersion] = Field(description="oldest first")
+
+
+class AmendmentBatch(RequestBody):
+    declarations: list[dict[str, Any]] = Field(description="recorded declarations with their corrected values; at most "
+                                                           "the service's --max-json-rows, more: 413")
+    reason: str = Field(min_length=3, max_length=2000, description="why they are amended (kept with the amendment)")
+
+
+class AmendedRow(BaseModel):
+    row: int = Field(description="position in the request, from 1")
+    declaration_id: Optional[str] = None
+    status: Literal["amended", "unchanged", "rejected"]
+    version: Optional[int] = Field(None, description="the declaration's current version after the request")
+    problems: list[Issue] = Field(default_factory=list, description="why a row was rejected")
+
+
+class AmendmentResult(BaseModel):
+    amended: int
+    unchanged: int
+    rejected: int
+    rows: list[AmendedRow] = Field(description="in request order")

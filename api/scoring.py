@@ -77,7 +77,7 @@ def _reasons(columns: dict, i: int) -> list[str]:
     return [r for r in (columns[c][i] for c in REASON_COLUMNS) if isinstance(r, str) and r]
 
 
-def _issues(rejected: pd.DataFrame) -> dict[int, list[dict]]:
+def issues_by_row(rejected: pd.DataFrame) -> dict[int, list[dict]]:
     by_row: dict[int, list[dict]] = {}
     for row, column, value, reason in zip(rejected["row"], rejected["column"], rejected["value"], rejected["reason"]):
         by_row.setdefault(int(row), []).append({"column": str(column), "reason": str(reason),
@@ -102,7 +102,7 @@ def _encoding(name: Optional[str]) -> Optional[str]:
     return name
 
 
-def _json(payload: dict) -> Response:
+def json_response(payload: dict) -> Response:
     return Response(json.dumps(payload, allow_nan=False, separators=(",", ":")), media_type="application/json")
 
 
@@ -157,7 +157,7 @@ def score_manifest(request: Request,
              "risk_score": float(cols["risk_score"][i]), "rank": int(cols["rank"][i]),
              "flagged": bool(cols["flagged"][i]), "exploration": bool(cols["exploration"][i]),
              "reasons": _reasons(cols, i), "declaration": records[i]} for i in order]
-    issues = _issues(loaded.rejected)
+    issues = issues_by_row(loaded.rejected)
     raw = loaded.rejected_raw
     rejected = []
     for line, row_id, row in zip(rejected_rows["line"], rejected_rows["declaration_id"], sorted(issues)):
@@ -166,7 +166,7 @@ def score_manifest(request: Request,
         rejected.append({"line": int(line), "row": row, "problems": issues[row], "cells": cells,
                          "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)})
     summary = _summary(name, loaded.notes, loaded.rows_read, len(rows), len(rejected), budget, result, model, t0)
-    return _json({"summary": summary, "rows": rows, "rejected": rejected})
+    return json_response({"summary": summary, "rows": rows, "rejected": rejected})
 
 
 def _cell(value):
@@ -178,7 +178,7 @@ def _cell(value):
     return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value)
 
 
-def _request_frame(declarations: list[dict]) -> pd.DataFrame:
+def request_frame(declarations: list[dict]) -> pd.DataFrame:
     """The declarations as a frame of object columns: the contract's fields (the required ones
     always, missing cells as None, so a declaration without one is rejected by itself) and at
     most :data:`MAX_EXTRA_KEYS` extra columns; other keys are not read."""
@@ -213,7 +213,7 @@ async def score_declarations(request: Request, batch: DeclarationBatch, caller: 
 
 def _score_batch(request: Request, batch: DeclarationBatch, caller: Caller, model) -> Response:
     t0 = time.perf_counter()
-    frame = _request_frame(batch.declarations)
+    frame = request_frame(batch.declarations)
     try:
         loaded = load_declarations(frame, mode="lenient", source="request")
     except ContractError as exc:  # pragma: no cover - every field is a column: rows are judged one by one
@@ -222,7 +222,7 @@ def _score_batch(request: Request, batch: DeclarationBatch, caller: Caller, mode
                     exploration=batch.exploration, flag_by="auto", source=f"api:{caller.key_id}")
     loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
     cols = request_columns(len(frame), result, loaded.rejected)
-    issues = _issues(loaded.rejected)
+    issues = issues_by_row(loaded.rejected)
     ids = frame["declaration_id"].to_numpy(dtype=object)
     rows = []
     for i in range(len(frame)):
@@ -233,7 +233,7 @@ def _score_batch(request: Request, batch: DeclarationBatch, caller: Caller, mode
                      "exploration": bool(cols["exploration"][i]),
                      "reasons": [] if bad else _reasons(cols, i), "problems": issues.get(i + 1, [])})
     summary = _summary("request", [], len(frame), len(frame) - len(issues), len(issues), batch.budget, result, model, t0)
-    return _json({"summary": summary, "rows": rows})
+    return json_response({"summary": summary, "rows": rows})
 
 
 @router.get("/declarations/{declaration_id}/evidence", response_model=Evidence,
@@ -247,5 +247,5 @@ def declaration_evidence(request: Request, declaration_id: str, caller: Caller =
     found = evidence_of(model.detector, request.app.state.store, declaration_id)
     if found is None:
         raise ApiError(404, "not_found", f"declaration {declaration_id!r} is not in the history")
-    return _json(found)
+    return json_response(found)
 

@@ -151,3 +151,30 @@ def test_serve_on_a_store_it_cannot_read_exits_non_zero_with_one_line(service, t
     assert said[0].startswith("error: ") and str(path) in said[0] and "Traceback" not in said[0]
     if damage == "missing":
         assert not path.exists()
+
+
+def test_an_admin_amends_an_inspected_declaration_with_a_reason_and_every_version_is_kept(service, world):
+    seized = world[(world["inspected"] == 1) & (world["contraband"] == 1)].iloc[1]
+    corrected = {**_as_sent(seized), "consignee_id": "CON-CORRECTED"}
+    body = {"declarations": [corrected, {**corrected, "declaration_id": "NEVER-RECORDED"}],
+            "reason": "consignee keyed wrongly at the border post"}
+    refused = _post(service, "/v1/declarations/amend", body)  # an analyst key
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert _post(service, "/v1/declarations/amend", {**body, "reason": ""}, key="admin").status_code == 422
+    answer = _post(service, "/v1/declarations/amend", body, key="admin")
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["amended"], result["unchanged"], result["rejected"]) == (1, 0, 1)
+    assert result["rows"][0] == {"row": 1, "declaration_id": seized["declaration_id"], "status": "amended",
+                                 "version": 2, "problems": []}
+    assert result["rows"][1]["status"] == "rejected" and "not in the history" in result["rows"][1]["problems"][0]["reason"]
+    again = _post(service, "/v1/declarations/amend", body, key="admin").json()
+    assert (again["amended"], again["unchanged"]) == (0, 1)  # the same amendment sent again
+    versions = _get(service, f"/v1/declarations/{seized['declaration_id']}/versions").json()["versions"]
+    assert [(v["version"], v["current"]) for v in versions] == [(1, False), (2, True)]
+    assert versions[0]["declaration"]["consignee_id"] == seized["consignee_id"]
+    assert versions[1]["declaration"]["consignee_id"] == "CON-CORRECTED"
+    assert versions[1]["note"] == "consignee keyed wrongly at the border post"
+    assert versions[1]["sent_by"] == "amend:api:" + service.keys["admin"].split("_")[1]
+    assert versions[1]["counts_from"] == _days_from_today(0)
+    assert _get(service, "/v1/declarations/NOT-THERE/versions").status_code == 404

@@ -54,5 +54,5 @@ def test_every_operation_passes_every_check(service, tmp_path):
     assert run.returncode == 0, said[-30000:]
     for operation in ("POST /v1/manifests", "POST /v1/declarations/score", "GET /v1/declarations/{declaration_id}/evidence",
                       "POST /v1/outcomes", "GET /v1/outcomes", "GET /v1/model", "POST /v1/model/reload", "GET /healthz",
-                      "GET /readyz"):
+                      "GET /readyz", "POST /v1/declarations/amend", "GET /v1/declarations/{declaration_id}/versions"):
         assert operation in (tmp_path / "junit.xml").read_text(), operation

@@ -1452,6 +1452,12 @@ class HistoryStore:
         current = versions[first.to_numpy() | (recorded < day).to_numpy()]
         return current.drop_duplicates("declaration_id", keep="last").reset_index(drop=True)
 
+    def current_versions(self, ids) -> dict[str, int]:
+        """The current version number of each stored id (absent: not in the history)."""
+        with self.engine.connect() as conn:
+            return {d: int(v) for d, v in _select_in(conn, "SELECT declaration_id, version FROM declarations WHERE "
+                                                           "declaration_id", list(dict.fromkeys(ids)))}
+
     def declaration_versions(self, declaration_id: str) -> list[dict]:
         """Every version of one declaration, oldest first, with who sent it (the ingest's
         source), when (its time, and the day it counts from), an admin's reason, and whether it

@@ -7,11 +7,13 @@ Targets (issue 8):
   under 25 ms (latency measured from each request's scheduled time, so a stalled server cannot
   hide its queue).
 
-Targets (issue 22), "during a batch": while ``contraband score`` records a batch of
+Targets (issue 22), "during a batch": while ``contraband score`` records and scores a batch of
 ``--batch-rows`` (default 300,000) new declarations into the same store, single-declaration p99
 under 100 ms, no failed request, and outcome writes (``POST /v1/outcomes``, ``--outcome-rate``
 per second) that never wait for a whole batch transaction (their p99 and maximum are printed).
-The baseline is the same steady load on the quiet service, measured in the same run.
+The load runs at ``--during-rate`` requests per second (default 30: a busy targeting desk) from
+the batch's start for ``--during-seconds``; the baseline is the same load on the quiet service,
+measured in the same run just before.
 
 Set-up: a synthetic world (``--rows``, default 300,000 declarations over 25 months), its first
 24 months trained and registered as the champion in a SQLite MLflow store, its history in the
@@ -64,6 +66,8 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=300_000, help="declarations of the batch run alongside "
                                                                          "(0: no run during a batch)")
     parser.add_argument("--outcome-rate", type=float, default=10.0, help="outcome writes per second during the batch")
+    parser.add_argument("--during-rate", type=float, default=30.0, help="single declarations per second during the batch")
+    parser.add_argument("--during-seconds", type=float, default=60.0, help="how long the load runs from the batch's start")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     with scratch_folder(args.keep, "contraband-bench-service-") as tmp:
@@ -151,57 +155,55 @@ def run(args, tmp: Path) -> None:
           f"p99 {_pct(base_single, 99) * 1e3:.2f} ms; service p50 / baseline p50 = "
           f"{_pct(lat, 50) / _pct(base_single, 50):.2f}x")
     if during:
-        busy, outcomes = during["single"]["latency"], during["outcomes"]["latency"]
         print(f"\nduring a batch: contraband score of {args.batch_rows:,} new declarations into the same store took "
-              f"{during['batch_seconds']:.1f} s (exit {during['batch_exit']}); meanwhile, for its first "
-              f"{during['seconds']:.0f} s:")
-        print(f"  single declaration at {args.rate:.0f} req/s: {len(busy):,} requests, {during['single']['errors']} "
-              f"errors; p50 {_pct(busy, 50) * 1e3:.2f} ms, p99 {_pct(busy, 99) * 1e3:.2f} ms, max "
-              f"{max(busy) * 1e3:.1f} ms (target p99 < 100); p99 during / quiet = {_pct(busy, 99) / _pct(lat, 99):.2f}x")
-        print(f"  outcome writes at {args.outcome_rate:.0f} req/s: {len(outcomes):,} requests, "
-              f"{during['outcomes']['errors']} errors; p50 {_pct(outcomes, 50) * 1e3:.2f} ms, p99 "
-              f"{_pct(outcomes, 99) * 1e3:.2f} ms, max {max(outcomes) * 1e3:.1f} ms")
+              f"{during['batch_seconds']:.1f} s (exit {during['batch_exit']}; {' '.join(during['batch_said'])[:160]}); "
+              f"the load ran from its start for {args.during_seconds:.0f} s:")
+        for what, rate in (("single", args.during_rate), ("outcomes", args.outcome_rate)):
+            calm, busy = during["quiet"][what], during["during"][what]
+            q, b = calm["latency"], busy["latency"]
+            label = "single declaration" if what == "single" else "outcome writes"
+            print(f"  {label} at {rate:.0f} req/s: quiet p50 {_pct(q, 50) * 1e3:.2f} ms, p99 {_pct(q, 99) * 1e3:.2f} ms; "
+                  f"during the batch {len(b):,} requests, {busy['errors']} errors, p50 {_pct(b, 50) * 1e3:.2f} ms, "
+                  f"p99 {_pct(b, 99) * 1e3:.2f} ms, max {max(b) * 1e3:.1f} ms; p99 during / quiet = "
+                  f"{_pct(b, 99) / _pct(q, 99):.2f}x" + (" (target p99 < 100 ms)" if what == "single" else ""))
 
 
 def _during_batch(url, headers, records, history, args, env, tmp):
-    """The steady single-declaration load and a stream of outcome writes while a batch run
-    records new declarations into the service's store (for as long as the batch runs, at most
-    ``--seconds`` after its start-up)."""
+    """The steady single-declaration load and a stream of outcome writes, first on the quiet
+    service, then from the start of a batch run that records new declarations into the
+    service's store and scores them (``contraband score`` with its defaults)."""
     batch = history.sample(args.batch_rows, replace=len(history) < args.batch_rows, random_state=5)
     batch = batch.drop(columns=[c for c in ("inspected", "contraband", "seized_value_usd", "outcome_date")
                                 if c in batch.columns] + [c for c in batch.columns if c.startswith("truth_")])
     batch = batch.assign(declaration_id=[f"BATCH-{i}" for i in range(len(batch))])
     path = tmp / "batch.csv"
     batch.to_csv(path, index=False)
-    job = subprocess.Popen([str(CONTRABAND), "score", str(path), "-o", str(tmp / "batch-out.csv"), "--progress", "lines"],
-                           env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # outcomes for the declarations the steady run above recorded (ONE-0 ... ONE-2999)
+    outcome_rows = [{"declaration_id": f"ONE-{i}", "inspected": True, "contraband_found": i % 2 == 0}
+                    for i in range(3_000)]
+
+    def load(name: str, prefix: str, seconds: float) -> dict:
+        results = {}
+
+        def outcomes():
+            results["outcomes"] = _steady(url, headers, outcome_rows[2_000:] if name == "quiet" else outcome_rows,
+                                          args.outcome_rate, seconds, path="/v1/outcomes",
+                                          body=lambda r, i: {"outcomes": [r]})
+
+        writer = threading.Thread(target=outcomes)
+        writer.start()
+        results["single"] = _steady(url, headers, records, args.during_rate, seconds, prefix=prefix)
+        writer.join()
+        return results
+
+    quiet = load("quiet", "QUIET", min(args.during_seconds, 30))
     t0 = time.perf_counter()
-    recording = threading.Event()
-
-    def follow():  # the load starts when the batch starts recording; its log is read to the end
-        for line in job.stderr:
-            if line.startswith("reading and recording"):
-                recording.set()
-        recording.set()
-
-    reader = threading.Thread(target=follow)
-    reader.start()
-    recording.wait()
-    results = {}
-
-    def outcomes():
-        rows = [{"declaration_id": f"ONE-{i}", "inspected": True, "contraband_found": False} for i in range(10_000)]
-        results["outcomes"] = _steady(url, headers, rows, args.outcome_rate, args.seconds, path="/v1/outcomes",
-                                      body=lambda r, i: {"outcomes": [r]})
-
-    writer = threading.Thread(target=outcomes)
-    writer.start()
-    results["single"] = _steady(url, headers, records, args.rate, args.seconds, prefix="DUR")
-    writer.join()
-    job.wait()
-    reader.join()
-    return {**results, "batch_seconds": time.perf_counter() - t0, "batch_exit": job.returncode,
-            "seconds": args.seconds}
+    job = subprocess.Popen([str(CONTRABAND), "score", str(path), "-o", str(tmp / "batch-out.csv"), "--progress", "none"],
+                           env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    during = load("during", "DUR", args.during_seconds)
+    said = job.communicate()[0]
+    return {"quiet": quiet, "during": during, "batch_seconds": time.perf_counter() - t0, "batch_exit": job.returncode,
+            "batch_said": [line for line in said.splitlines() if line.startswith("scored ")]}
 
 
 def _steady(url, headers, records, rate, seconds, path="/v1/declarations/score", prefix="ONE", body=None):

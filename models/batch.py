@@ -8,9 +8,10 @@ over it, so that every score, rank and flag is the one scoring the whole input a
    their file, line and reasons; an id repeated across chunks is rejected after its first
    occurrence, as within one file), is recorded in the history store (a declaration the store
    refuses, such as an inspected one re-sent with other values, is rejected with the store's
-   reason), and is spooled to a temporary folder (Arrow IPC, LZ4). Chunks are recorded in transactions of up to a million
-   declarations (:meth:`~contraband.data.history.HistoryStore.recording`): the entity series
-   move once per transaction, not once per chunk. Recording every chunk before scoring any is
+   reason), and is spooled to a temporary folder (Arrow IPC, LZ4). Chunks are recorded through
+   one :meth:`~contraband.data.history.HistoryStore.recording`: rows are written in short
+   transactions as they come (the service's writers never wait long), and the entity series move
+   once per round of up to a million declarations, not once per chunk. Recording every chunk before scoring any is
    what the scoring contract asks: the input's earlier days are history for its later days,
    whatever the order of its rows.
 2. **score**: each spooled chunk's point-in-time features and margin. Only the margins and

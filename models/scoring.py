@@ -163,7 +163,7 @@ class Scores:
     flag_rule: str
     #: declarations the history store refused to record (an inspected one re-sent with other
     #: values, say): not scored; ``row`` (their index label), ``declaration_id`` and ``reason``
-    refused: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "declaration_id", "reason"]))
+    refused: pd.DataFrame = field(default_factory=lambda: _no_refusals())  # defined below
 
     def __len__(self) -> int:
         return len(self.index)
@@ -182,7 +182,7 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     # read once: recording, features and reasons share it (a frame, or the loader's Columns)
     columns = declarations.without(truth_columns(declarations.names)) if isinstance(declarations, Columns) \
         else Columns(without_truth(declarations))
-    refused = Scores.__dataclass_fields__["refused"].default_factory()
+    refused = _no_refusals()
     if record and len(columns):
         report = history.ingest(columns, source=source)
         if len(report.refused):  # not recorded, so not scored: the caller rejects them with the reason
@@ -203,6 +203,10 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     out = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
            **reason_columns(n, rows, texts, explored, max_reasons)}
     return Scores(columns.index, out, rule, refused)
+
+
+def _no_refusals() -> pd.DataFrame:
+    return pd.DataFrame(columns=["row", "declaration_id", "reason"])
 
 
 def _without_refused(columns: Columns, refused: pd.DataFrame) -> tuple[Columns, pd.DataFrame]:

@@ -187,3 +187,50 @@ def test_mappings_are_the_bundled_ones_and_the_folders_by_name(limited, world):
     assert str(limited.folder) not in r.text and ".toml" not in r.text
     log = limited.log.read_text(errors="replace")  # the operator learns what is wrong with the broken one
     assert f"mapping 'broken' left out (it cannot be used): {limited.folder / 'broken.toml'}" in log
+
+
+def test_200000_declarations_in_one_json_body_get_a_small_413_at_the_default_limits(service, world):
+    """The hostile test's body (200,000 declarations, 110 MB) against the service's default
+    limits: refused with the documented 413 in a few hundred bytes, once 16 MB have arrived,
+    without parsing it (before: 18 s, a 102 MB error and /healthz stalled for 16.6 s)."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    record = json.dumps(single(fresh_manifest(world, 1, "HUGE").to_dict("records")[0]))
+    body = ("{\"declarations\": [" + ",".join(record.replace("HUGE-0", f"HUGE-{i}") for i in range(200_000))
+            + "]}").encode()
+    assert len(body) > 100 * 2**20
+    target = urlsplit(service.url)
+    stalls = []
+
+    def health():  # the same workers keep answering while the body arrives
+        for _ in range(20):
+            t = time.perf_counter()
+            httpx.get(f"{service.url}/healthz", timeout=30)
+            stalls.append(time.perf_counter() - t)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=health)
+    watcher.start()
+    t0 = time.perf_counter()
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+    connection.putrequest("POST", "/v1/declarations/score")
+    for name, value in {"X-API-Key": service.keys["analyst"], "Content-Type": "application/json",
+                        "Content-Length": str(len(body))}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    try:  # the server answers once the limit is passed and stops reading: the rest may not be taken
+        for start in range(0, len(body), 1 << 20):
+            connection.send(body[start:start + (1 << 20)])
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    answer = connection.getresponse()
+    text = answer.read()
+    took = time.perf_counter() - t0
+    watcher.join()
+    assert answer.status == 413 and len(text) < 1000, (answer.status, text[:300])
+    assert json.loads(text)["error"] == "too_large" and "16 MB" in json.loads(text)["message"]
+    assert answer.getheader("x-content-type-options") == "nosniff"
+    assert took < 10, took
+    assert max(stalls) < 2, stalls

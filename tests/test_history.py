@@ -401,7 +401,7 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place_and_keeps_its_serie
     store.close()
     db = sqlite3.connect(tmp_path / "old.db")  # back to schema 1, as an older product left it
     db.executescript("""
-        DROP TABLE declaration_versions;
+        DROP TABLE declaration_versions; DROP INDEX ingests_state;
         ALTER TABLE declarations DROP COLUMN version; ALTER TABLE declarations DROP COLUMN recorded_day;
         ALTER TABLE ingests DROP COLUMN note; ALTER TABLE ingests DROP COLUMN state;
         ALTER TABLE ingests DROP COLUMN progress; ALTER TABLE outcomes DROP COLUMN ingest;
@@ -526,3 +526,23 @@ def test_a_recording_killed_midway_is_finished_by_the_next_recovery(world, histo
     expected.ingest(past, outcomes=True)
     expected.ingest(pd.concat(chunks).iloc[:1_200])
     assert snapshot(store) == snapshot(expected)
+
+
+def test_outcomes_recorded_out_of_order_or_for_an_amended_declaration_count_as_a_rebuild_says(store):
+    """An analyst's outcome usually goes through a lean path (the few series it changes); one
+    recorded with an earlier time than the current version, or for an amended declaration,
+    through the general one: both leave the series a rebuild gives."""
+    store.ingest(declarations([{"declaration_id": d, "declaration_date": "2025-03-01"} for d in "AB"]))
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [1],
+                                        "recorded_at": ["2025-03-10"]}))
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["A"], "inspected": [1], "contraband": [0],
+                                        "recorded_at": ["2025-03-05"]}))  # an earlier result, sent late
+    assert counts(store, "exporter", "E1", "2025-03-07") == (2, 1, 0)
+    assert counts(store, "exporter", "E1", "2025-03-11") == (2, 1, 1)
+    store.ingest(declarations([{"declaration_id": "B", "declaration_date": "2025-03-01", "exporter_id": "E2"}]),
+                 recorded_at="2025-03-20")
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["B"], "inspected": [1], "contraband": [1],
+                                        "recorded_at": ["2025-03-25"]}))
+    assert counts(store, "exporter", "E2", "2025-03-26") == (1, 1, 1)
+    assert counts(store, "exporter", "E1", "2025-03-26") == (1, 1, 1)
+    assert consistent(store)

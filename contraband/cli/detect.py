@@ -223,10 +223,13 @@ def _print_batch(report, store, budget, output, seconds, top) -> None:
 @click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto", show_default=True,
               help="A bar on a terminal, plain lines in a log (auto), or nothing.")
 @click.option("--spool", type=click.Path(file_okay=False), help="Folder for temporary parts (default: the system's).")
+@click.option("--nice", "niceness", default=19, show_default=True, type=click.IntRange(0, 19),
+              help="Run at a lower CPU priority (added niceness), so that a service on the same machine keeps "
+                   "answering while the batch runs; 0: the normal priority.")
 @history_option
 @engine_options
 def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, encoding, sheet, chunk_mb, progress,
-          spool, history_location, engine_name, scheduler, workers):
+          spool, niceness, history_location, engine_name, scheduler, workers):
     """Score declarations (CSV, XLSX, Parquet; files, folders or glob patterns) into one ranked list:
     risk score, rank, flag, exploration mark and reasons for every row, highest risk first;
     rejected rows come last with their file, line, problems and cells as received.
@@ -235,5 +238,9 @@ def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top,
     (tomorrow it is history), scored, and the budget applies to the whole input (three passes
     over a temporary spool; the scores are those of the whole input at once). With --engine dask
     the same steps run partition by partition on a Dask cluster, with the same result."""
+    if niceness:
+        import os
+
+        os.nice(niceness)  # a local cluster's workers, started from here, inherit it
     score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location,
                 encoding, sheet, chunk_mb, progress, spool, engine_name, scheduler, workers)

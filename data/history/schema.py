@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, BigInteger, Column, Float, Integer, LargeBinary, MetaData, Table, Text, event
+from sqlalchemy import DDL, BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, Table, Text, event
 
 from contraband.data.contract import FEATURE_FIELDS, FIELD_BY_NAME
 
@@ -76,6 +76,9 @@ ingests = Table(
     Column("progress", Text),  # JSON {kind: last key whose series moved} while recording
 )
 RECORDING = "recording"
+#: the unfinished recordings are looked up on every amendment and outcome: by an index (one
+#: ingest a scoring request makes the table long)
+ingests_state = Index("ingests_state", ingests.c.state)
 
 outcomes = Table(
     "outcomes", metadata,

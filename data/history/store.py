@@ -78,9 +78,12 @@ _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_
 _VERSION_FIELDS = (*_ENTITY_FIELDS, "version", "recorded_day", "ingest")
 
 
+_EPOCH_DAY = int((DAY0 - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1))
+
+
 def _today() -> int:
     """Today's day number (UTC): the day an amendment recorded now counts from."""
-    return _day(pd.Timestamp.now(tz="UTC"))
+    return int(time.time() // 86400) - _EPOCH_DAY
 
 
 def history_url(location: str | os.PathLike | None = None) -> str:
@@ -503,11 +506,13 @@ class _Checkpointer(threading.Thread):
     ``hold`` seconds for the lock). The second step is what lets the next writer start the log
     from its beginning: under a steady stream of requests a PASSIVE copy alone never catches up
     with the writers, and the log grows by every request's pages (about 55 kB each) for as long
-    as the stream lasts."""
+    as the stream lasts. The second step runs only when few pages (``behind``) were written
+    meanwhile (16 MB): while a batch writes tens of megabytes a second, holding writers back for its copy would
+    make every scoring request wait for it; the log is restarted once the batch pauses."""
 
-    def __init__(self, path: str, interval: float = 1.0, hold: float = 0.05):
+    def __init__(self, path: str, interval: float = 1.0, hold: float = 0.05, behind: int = 4096):
         super().__init__(name="history-checkpointer", daemon=True)
-        self.path, self.interval, self.hold = path, interval, hold
+        self.path, self.interval, self.hold, self.behind = path, interval, hold, behind
         self.stopped = threading.Event()
 
     def run(self) -> None:  # pragma: no cover - timing-dependent background work
@@ -518,7 +523,7 @@ class _Checkpointer(threading.Thread):
             while not self.stopped.wait(self.interval):
                 try:
                     busy, log, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if log > 0:
+                    if 0 < log and log - copied <= self.behind:  # a short copy: writers held back briefly
                         connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 except sqlite3.Error:
                     pass  # busy or gone: the next turn tries again
@@ -534,12 +539,20 @@ class _Writers:
     """One writer at a time across threads and processes, queued in the kernel (``flock`` on a
     file beside the database) rather than in SQLite's busy handler, which polls with sleeps of
     1, 2, 5, 10 ms and more: two service workers recording declarations would otherwise wait
-    milliseconds for a lock released microseconds after they asked."""
+    milliseconds for a lock released microseconds after they asked.
+
+    ``flock`` is not fair: a batch that takes the lock again the moment it lets it go (one short
+    transaction after another) would keep winning it, and a service worker waiting for it would
+    wait for the whole batch. So a writer passes a turnstile first (a second ``flock``, held
+    only while it waits for the writers' lock): whoever waits holds the turnstile, and a writer
+    coming back for the lock queues behind it. Writers take turns, each waiting one transaction
+    at most."""
 
     def __init__(self, path: str):
         self.path = path
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._turnstile: int | None = None
 
     @contextmanager
     def held(self):
@@ -548,16 +561,22 @@ class _Writers:
         with self._threads:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._turnstile = os.open(f"{self.path}-turnstile", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._turnstile, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            finally:
+                fcntl.flock(self._turnstile, fcntl.LOCK_UN)
             try:
                 yield
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._turnstile):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._turnstile = None
 
 
 class _Direct:
@@ -645,6 +664,7 @@ class HistoryStore:
         declaration is its version 1)."""
         for table, column in S.UPGRADES[found]:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+        S.ingests_state.create(conn, checkfirst=True)
         _upsert(conn, S.meta, ["name", "value"], [("schema_version", S.SCHEMA_VERSION)], ("name",))
 
     def _upgrade_series(self, conn) -> None:
@@ -873,55 +893,31 @@ class HistoryStore:
     def record_outcomes(self, records: pd.DataFrame, source: str = "") -> OutcomeReport:
         """Record inspection results: declaration_id, inspected (0/1), contraband (0/1, missing
         while the result is pending), seized_value_usd, material, note, recorded_at (default:
-        now). An outcome counts for declarations from the day after it was recorded."""
-        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-        frame = records.reset_index(drop=True)
-        recorded = pd.to_datetime(frame["recorded_at"], utc=True).dt.tz_localize(None) \
-            if "recorded_at" in frame else pd.Series(now, index=frame.index)
-        recorded = recorded.where(recorded.notna(), now)
-        versions = pd.DataFrame({
-            "declaration_id": frame["declaration_id"].astype("object").map(str).to_numpy(),
-            "recorded_at": recorded.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object),
-            "recorded_day": day_numbers(recorded),
-            "inspected": pd.to_numeric(frame.get("inspected", 1), errors="coerce"),
-            "contraband": pd.to_numeric(frame["contraband"], errors="coerce") if "contraband" in frame else np.nan,
-            "seized_value_usd": pd.to_numeric(frame["seized_value_usd"], errors="coerce")
-            if "seized_value_usd" in frame else np.nan,
-            "material": frame["material"].astype("object") if "material" in frame else None,
-            "note": frame["note"].astype("object") if "note" in frame else None,
-            "source": source,
-            "ingest": None,
-        })
+        now). An outcome counts for declarations from the day after it was recorded.
+
+        A few results (an analyst's) take a lean path that holds the writers' lock for a few
+        plain statements; others, and the rare cases the lean path leaves (a result dated
+        before the current one, an amended declaration), the general one."""
+        versions, problems = _outcome_versions(records, source)
         report = OutcomeReport()
-        problems = []
-        bad_flag = ~versions["inspected"].isin([0, 1])
-        problems += [(i, "inspected must be 0 or 1") for i in np.flatnonzero(bad_flag)]
-        bad_result = versions["contraband"].notna() & ~versions["contraband"].isin([0, 1])
-        problems += [(i, "contraband must be 0, 1 or missing (result pending)") for i in np.flatnonzero(bad_result)]
-        uninspected = (versions["inspected"] == 0) & versions["contraband"].notna()
-        problems += [(i, "a result is given for a declaration that was not inspected") for i in np.flatnonzero(uninspected)]
-        with self._write() as conn:
-            known = self._declaration_days(conn, versions["declaration_id"].unique())
-            busy = self._recording_ingests(conn)
-            for i, (d, day) in enumerate(zip(versions["declaration_id"], versions["recorded_day"])):
-                if d not in known:
-                    problems.append((i, "unknown declaration: not in the history"))
-                elif day < known[d][0]:
-                    problems.append((i, "recorded before the declaration was lodged"))
-                elif known[d][1] in busy:
-                    problems.append((i, f"declaration {BUSY}"))
-            bad = sorted({i for i, _ in problems})
-            ok = versions.drop(index=bad)
-            ok = ok.astype({"inspected": "int64"})
-            same = self._unchanged(conn, ok)
-            report.unchanged = int(same.sum())
-            ok = ok[~same]
-            if len(ok):
-                declared = self._stored(conn, ok["declaration_id"].unique())
-                ingest = self._begin_ingest(conn, source)
-                self._apply(conn, declared.iloc[:0], ok, IngestReport(), existing_rows=declared, ingest=ingest)
-                self._end_ingest(conn, ingest, 0, len(ok))
-            report.recorded = len(ok)
+        if not (len(versions) <= _FEW and self._record_outcomes_few(versions, problems, source, report)):
+            with self._write() as conn:
+                known = self._declaration_days(conn, versions["declaration_id"].unique())
+                problems += _lodging_problems(versions["declaration_id"], versions["recorded_day"], known,
+                                              self._recording_ingests(conn))
+                bad = sorted({i for i, _ in problems})
+                ok = versions.drop(index=bad)
+                ok = ok.astype({"inspected": "int64"})
+                current = self._versions(conn, ok["declaration_id"].unique()) if len(ok) else None
+                same = self._unchanged(ok, current)
+                report.unchanged = int(same.sum())
+                ok = ok[~same]
+                if len(ok):
+                    declared = self._stored(conn, ok["declaration_id"].unique())
+                    ingest = self._begin_ingest(conn, source)
+                    self._apply(conn, declared.iloc[:0], ok, IngestReport(), existing_rows=declared, ingest=ingest)
+                    self._end_ingest(conn, ingest, 0, len(ok))
+                report.recorded = len(ok)
         if problems:
             report.rejected = pd.DataFrame(
                 [(i + 1, versions.at[i, "declaration_id"], reason) for i, reason in sorted(problems)],
@@ -930,21 +926,100 @@ class HistoryStore:
 
     _RESULT = ("inspected", "contraband", "seized_value_usd", "material", "note")
 
-    def _unchanged(self, conn, versions: pd.DataFrame) -> np.ndarray:
-        """Which versions repeat their declaration's current result (a re-sent outcome)."""
+    def _record_outcomes_few(self, versions: pd.DataFrame, problems: list, source: str, report: OutcomeReport) -> bool:
+        """A few outcome versions, each the latest of a declaration that was never amended: the
+        inspection and seizure counts they change, added to the few series of each
+        declaration's entities, read and written once, on the driver's cursor (the general
+        path builds frames for a handful of numbers, holding the lock ten times longer). False,
+        with nothing written, when the general path is needed: a version dated before the
+        declaration's current one, the same declaration twice, an amended declaration."""
+        ids = list(dict.fromkeys(versions["declaration_id"]))
+        if len(ids) != len(versions):
+            return False
+        rows = list(zip(versions["declaration_id"], versions["recorded_at"], versions["recorded_day"],
+                        *(versions[c].to_numpy(dtype=object) for c in self._RESULT)))
+        names = ("declaration_id", "day", "ingest", "version", *_ENTITY_FIELDS[2:])
+        found = []
+        with self._direct(write=True) as cur:
+            stored = {r[0]: r for r in _select_in(cur, f"SELECT {', '.join(names)} FROM declarations WHERE "
+                                                       "declaration_id", ids)}
+            if any(int(r[3]) > 1 for r in stored.values()):
+                return False
+            found = _lodging_problems([r[0] for r in rows], [r[2] for r in rows],
+                                      {d: (r[1], r[2]) for d, r in stored.items()}, self._recording_ingests(cur))
+            refused = {i for i, _ in problems} | {i for i, _ in found}
+            latest: dict = {}
+            for d, at, *result in _select_in(cur, "SELECT declaration_id, recorded_at, inspected, contraband, "
+                                                  "seized_value_usd, material, note FROM outcomes WHERE declaration_id",
+                                             [r[0] for i, r in enumerate(rows) if i not in refused]):
+                if d not in latest or at > latest[d][0]:
+                    latest[d] = (at, result)
+            new, unchanged = [], 0
+            for i, (d, at, day, *result) in enumerate(rows):
+                if i in refused:
+                    continue
+                before = latest.get(d)
+                if before is not None and _same_result(result, before[1]):
+                    unchanged += 1
+                elif before is not None and before[0] >= at:
+                    return False  # a version recorded before the current one: the general path orders them
+                else:
+                    new.append((i, before))
+            if new:
+                ingest = self._begin_ingest(cur, source)
+                self._move_outcome_series(cur, [rows[i] for i, _ in new], [b for _, b in new], stored)
+                chosen = versions.iloc[[i for i, _ in new]].astype({"inspected": "int64"})
+                _upsert(cur, S.outcomes, S.OUTCOME_COLUMNS, _tuples(chosen, S.OUTCOME_COLUMNS, {"ingest": ingest},
+                                                                    nan_as_none=_nan_as_none(cur)),
+                        ("declaration_id", "recorded_at"))
+                self._end_ingest(cur, ingest, 0, len(new))
+        problems += found
+        report.unchanged, report.recorded = unchanged, len(new)
+        return True
+
+    def _move_outcome_series(self, cur, rows: list, before: list, stored: dict) -> None:
+        """The series changes of new outcome versions (``rows``: id, recorded_at, recorded_day
+        and the result; ``before``: each declaration's current version, or None), on its
+        declaration's entities from the day the version counts."""
+        names = _ENTITY_FIELDS[2:]
+        keys = Columns.from_arrays({n: np.array([stored[r[0]][4 + k] for r in rows], dtype=object)
+                                    for k, n in enumerate(names)}).entity_keys()
+        changes: dict[tuple[str, str], list] = {}
+        for i, ((d, _at, day, inspected, contraband, *_), prev) in enumerate(zip(rows, before)):
+            old = _counted_result(prev[1][0], prev[1][1]) if prev is not None else (0, 0)
+            new = _counted_result(inspected, contraband)
+            step = (new[0] - old[0], new[1] - old[1])
+            if step == (0, 0):
+                continue
+            when = max(int(day), int(stored[d][1]))
+            for kind, coded in keys.items():
+                if KINDS[kind].outcomes and coded.codes[i] >= 0:
+                    changes.setdefault((kind, coded.values[coded.codes[i]]), []).append((when, (0, *step)))
+        if not changes:
+            return
+        wanted: dict[str, list] = {}
+        for kind, key in changes:
+            wanted.setdefault(kind, []).append(key)
+        found = self._fetch_series(cur, wanted)
+        current = {(kind, key): decode(blob) for kind, (k, b) in found.items() for key, blob in zip(k, b)}
+        empty = np.zeros((0, 4), dtype=np.int64)
+        _upsert(cur, S.series, ["kind", "key", "data"],
+                [(kind, key, encode(merge_one(current.get((kind, key), empty), [d for d, _ in steps],
+                                              [c for _, c in steps], kind, key)))
+                 for (kind, key), steps in sorted(changes.items())], ("kind", "key"))
+
+    def _unchanged(self, versions: pd.DataFrame, current: pd.DataFrame | None) -> np.ndarray:
+        """Which versions repeat their declaration's current result (a re-sent outcome);
+        ``current``: the stored outcome versions of their declarations."""
         if not len(versions):
             return np.zeros(0, dtype=bool)
-        current = self._versions(conn, versions["declaration_id"].unique())
-        if not len(current):
+        if current is None or not len(current):
             return np.zeros(len(versions), dtype=bool)
         current = current.sort_values("recorded_at").drop_duplicates("declaration_id", keep="last")
         current = current.set_index("declaration_id").reindex(versions["declaration_id"])
-        same = np.ones(len(versions), dtype=bool)
-        for c in self._RESULT:
-            a, b = versions[c].to_numpy(dtype=object), current[c].to_numpy(dtype=object)
-            same &= np.array([(pd.isna(x) and pd.isna(y)) or (not pd.isna(x) and not pd.isna(y) and x == y)
-                              for x, y in zip(a, b)], dtype=bool)
-        return same
+        a = zip(*(versions[c].to_numpy(dtype=object) for c in self._RESULT))
+        b = zip(*(current[c].to_numpy(dtype=object) for c in self._RESULT))
+        return np.array([_same_result(x, y) for x, y in zip(a, b)], dtype=bool)
 
     def _record_few(self, columns: Columns, source: str, recorded_day: int) -> IngestReport | None:
         """A few declarations without outcomes (a scoring request): when they are all new, each
@@ -1614,6 +1689,65 @@ def _declaration_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _outcome_versions(records: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list]:
+    """Inspection results as outcome versions (record time: ``recorded_at``, else now), and the
+    problems of the rows that break the outcome rules, found without the store."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    frame = records.reset_index(drop=True)
+    recorded = pd.to_datetime(frame["recorded_at"], utc=True).dt.tz_localize(None) \
+        if "recorded_at" in frame else pd.Series(now, index=frame.index)
+    recorded = recorded.where(recorded.notna(), now)
+    versions = pd.DataFrame({
+        "declaration_id": frame["declaration_id"].astype("object").map(str).to_numpy(),
+        "recorded_at": recorded.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object),
+        "recorded_day": day_numbers(recorded),
+        "inspected": pd.to_numeric(frame.get("inspected", 1), errors="coerce"),
+        "contraband": pd.to_numeric(frame["contraband"], errors="coerce") if "contraband" in frame else np.nan,
+        "seized_value_usd": pd.to_numeric(frame["seized_value_usd"], errors="coerce")
+        if "seized_value_usd" in frame else np.nan,
+        "material": frame["material"].astype("object") if "material" in frame else None,
+        "note": frame["note"].astype("object") if "note" in frame else None,
+        "source": source,
+        "ingest": None,
+    })
+    problems = []
+    bad_flag = ~versions["inspected"].isin([0, 1])
+    problems += [(i, "inspected must be 0 or 1") for i in np.flatnonzero(bad_flag)]
+    bad_result = versions["contraband"].notna() & ~versions["contraband"].isin([0, 1])
+    problems += [(i, "contraband must be 0, 1 or missing (result pending)") for i in np.flatnonzero(bad_result)]
+    uninspected = (versions["inspected"] == 0) & versions["contraband"].notna()
+    problems += [(i, "a result is given for a declaration that was not inspected") for i in np.flatnonzero(uninspected)]
+    return versions, problems
+
+
+def _lodging_problems(ids, days, known: dict, busy: set) -> list[tuple[int, str]]:
+    """Outcome versions refused for their declaration (``known``: id -> (its day, the ingest of
+    its current version)): not in the history, recorded before it was lodged, or being recorded
+    by a batch run (``busy``: unfinished ingests)."""
+    out = []
+    for i, (d, day) in enumerate(zip(ids, days)):
+        if d not in known:
+            out.append((i, "unknown declaration: not in the history"))
+        elif day < known[d][0]:
+            out.append((i, "recorded before the declaration was lodged"))
+        elif int(known[d][1]) in busy:
+            out.append((i, f"declaration {BUSY}"))
+    return out
+
+
+def _same_result(a, b) -> bool:
+    """Whether two outcome results (inspected, contraband, seized value, material, note) are the
+    same, a missing value equal to a missing value."""
+    return all((pd.isna(x) and pd.isna(y)) or (not pd.isna(x) and not pd.isna(y) and x == y) for x, y in zip(a, b))
+
+
+def _counted_result(inspected, contraband) -> tuple[int, int]:
+    """What one outcome version counts (:func:`~contraband.data.history.contributions.outcome_steps`'s
+    rule): an inspection when inspected with a known result, a seizure when contraband was found."""
+    known = int(inspected) == 1 and contraband is not None and not pd.isna(contraband)
+    return (int(known), int(known and int(contraband) == 1))
+
+
 def _negated(deltas: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {kind: d.assign(**{c: -d[c] for c in COUNTS}) for kind, d in deltas.items()}
 
@@ -1681,17 +1815,18 @@ def _distinct_changes(kind: str, current: SeriesTable, merged: SeriesTable) -> l
 
 
 #: a writer holds the writers' lock about this long at a time while it records a batch
-LOCK_SECONDS = 0.02
-_SLICE_KEYS = 1_024  # series keys moved in a recording's first slice (then adapted to LOCK_SECONDS)
-_SLICE_ROWS = 2_048  # new declarations written in a recording's first slice (then adapted)
+LOCK_SECONDS = 0.01
+_SLICE_KEYS = 256  # series keys moved in a recording's first slice (then adapted to LOCK_SECONDS)
+_SLICE_ROWS = 512  # new declarations written in a recording's first slice (then adapted)
 _SLICE_OTHERS = 500  # re-sent declarations (amendments, new outcome versions) per transaction
 
 
-def _adapt(size: int, seconds: float, low: int = 64, high: int = 65_536) -> int:
-    """The next slice's size, aiming at :data:`LOCK_SECONDS` of lock per slice."""
+def _adapt(size: int, seconds: float, low: int = 16, high: int = 65_536) -> int:
+    """The next slice's size, aiming at :data:`LOCK_SECONDS` of lock per slice (growing by half
+    at most: a slice's cost follows its series' lengths as much as their number)."""
     if seconds <= 0:
-        return min(high, size * 2)
-    return int(min(high, max(low, min(size * 2, size * LOCK_SECONDS / seconds))))
+        return min(high, size * 3 // 2)
+    return int(min(high, max(low, min(size * 3 // 2, size * LOCK_SECONDS / seconds))))
 
 
 class _PendingSeries:

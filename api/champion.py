@@ -53,6 +53,7 @@ class Served:
     windows: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     loaded_at: str = ""
+    trees: str = ""  # how the booster is evaluated: compiled (cached or not), or LightGBM and why
 
     def describe(self, budget: float = 0.05) -> dict:
         """What ``GET /v1/model`` says: identity, where it came from, windows, metrics, and the
@@ -66,7 +67,7 @@ class Served:
             threshold = None
         return {"name": self.name, "version": self.version, "alias": self.alias, "uri": self.uri,
                 "source": self.source, "note": self.note, "run_id": self.run_id, "loaded_at": self.loaded_at,
-                "windows": self.windows, "metrics": self.metrics, "budget_threshold": threshold}
+                "windows": self.windows, "metrics": self.metrics, "budget_threshold": threshold, "trees": self.trees}
 
 
 def parse_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -119,13 +120,7 @@ class Champion:
         assignment. Raises :class:`NoModel`; the current model then stays."""
         with self._lock:
             seen = int(self.store.setting(RELOADS) or 0)
-            try:
-                served = self._from_registry()
-            except Exception as exc:  # unreachable server, unknown alias, missing artifact: try the cache
-                problem = f"tracking store unreachable or without {self.uri} ({type(exc).__name__}: {str(exc)[:300]})"
-                if not cache:
-                    raise NoModel(problem) from None
-                served = self._from_cache(f"{problem}; serving the cached copy")
+            served = self.open(cache)
             from contraband.models.scoring import refresh_budget_reference
 
             refresh_budget_reference(served.detector, self.store)
@@ -139,6 +134,18 @@ class Champion:
             gc.collect()
             gc.freeze()
             return served
+
+    def open(self, cache: bool = True) -> Served:
+        """The model from the registry, copied into the cache folder once per version (else, with
+        ``cache``, the cached copy, saying why), its trees compiled; nothing is swapped in. The
+        service and the command line (``contraband score``, ``evaluate``) load models this way."""
+        try:
+            return self._from_registry()
+        except Exception as exc:  # unreachable server, unknown alias, missing artifact: try the cache
+            problem = f"tracking store unreachable or without {self.uri} ({type(exc).__name__}: {str(exc)[:300]})"
+            if not cache:
+                raise NoModel(problem) from None
+            return self._from_cache(f"{problem}; serving the cached copy")
 
     def reload(self) -> Served:
         """Load from the registry again and tell the other workers to follow."""
@@ -187,8 +194,9 @@ class Champion:
     def _open(self, folder: Path, source: str, note: str = "") -> Served:
         info = json.loads((folder / "served.json").read_text())
         detector = joblib.load(folder / "model" / "artifacts" / "detector.joblib")
+        trees = detector.compile_trees(self.cache.parent / "compiled")
         return Served(detector, self.name, info["version"], self.alias, self.uri, source, note, info.get("run_id"),
-                      info.get("windows", {}), info.get("metrics", {}))
+                      info.get("windows", {}), info.get("metrics", {}), trees=trees)
 
     # --- following other workers' reloads --------------------------------------------------
     def follow(self) -> None:

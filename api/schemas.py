@@ -153,6 +153,8 @@ class ModelInfo(BaseModel):
     windows: dict[str, dict[str, Optional[str]]]
     metrics: dict[str, float]
     budget_threshold: Optional[dict[str, float]] = None
+    trees: str = Field("", description="how the booster is evaluated: compiled trees (lleaves), or LightGBM's "
+                                       "and why")
 
 
 class Outcome(RequestBody):

@@ -26,7 +26,7 @@ def _one(what: str, rows: int, copies: int) -> None:
     distinct = rows // copies
     margin = np.tile(np.random.default_rng(0).normal(size=distinct), copies)
     ids = np.array([f"L{k}-D{i:08d}" for k in range(copies) for i in range(distinct)], dtype=object)
-    from contraband.models.batch import global_ranks
+    from contraband.models.ranking import global_ranks
 
     start = peak_mb()
     t = time.perf_counter()

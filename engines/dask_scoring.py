@@ -48,7 +48,6 @@ from contraband.models.batch import (
     _Spool,
     chunk_margins,
     check_chunk,
-    global_ranks,
     ids_in_parts,
     no_progress,
     output_columns,
@@ -58,6 +57,7 @@ from contraband.models.batch import (
     write_list,
     write_run,
 )
+from contraband.models.ranking import global_ranks
 from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags
 

@@ -27,6 +27,7 @@ the same, but ties in the calibrated score do not blur the ranking).
 
 from __future__ import annotations
 
+import threading
 import time
 
 import lightgbm as lgb
@@ -76,6 +77,7 @@ def regularisation(positives: int) -> dict:
 
 #: requests of fewer rows than this are predicted on one thread (OpenMP start-up costs more)
 _ONE_THREAD_ROWS = 1000
+_COMPILING = threading.Lock()
 #: the budget reference: margin quantiles at these levels (fine at the top, where budgets are)
 BUDGET_LEVELS = np.unique(np.concatenate([np.linspace(0.0, 0.9, 91), 1 - np.geomspace(0.1, 1e-4, 400), [1.0]]))
 
@@ -343,9 +345,38 @@ class Detector(ClassifierMixin, BaseEstimator):
         their blend with the evidence model's (on the blend's scale)."""
         values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
         threads = 1 if len(values) < _ONE_THREAD_ROWS else self.n_jobs
-        booster = self.model_.booster_.predict(values, raw_score=True, num_threads=threads)
+        booster = self._raw_margin(values, threads)
         blend = getattr(self, "blend_", None)
         return booster if blend is None else blend.margin(booster, self.evidence_.margin(values))
+
+    def compile_trees(self, folder=None) -> str:
+        """From now on evaluate the booster through compiled code (:mod:`~contraband.models.compiled`),
+        here and wherever this detector is unpickled (a Dask worker compiles, or loads the cache,
+        on first use); LightGBM's own trees when the compiler is unavailable. Returns what was done."""
+        from contraband.models.compiled import compile_booster
+
+        check_is_fitted(self, "model_")
+        self._compiled, self.trees_ = compile_booster(self.model_.booster_, folder)
+        self._trees_folder, self._trees_wanted = folder, True
+        return self.trees_
+
+    def _raw_margin(self, values: np.ndarray, threads: int) -> np.ndarray:
+        if getattr(self, "_trees_wanted", False) and getattr(self, "_compiled", None) is None \
+                and not getattr(self, "trees_", "").startswith("LightGBM"):
+            with _COMPILING:  # unpickled where it was asked for: compile (or load) once per process
+                if getattr(self, "_compiled", None) is None:
+                    self.compile_trees(self._trees_folder)
+        compiled = getattr(self, "_compiled", None)
+        if compiled is not None:
+            return compiled.raw(values, threads)
+        return self.model_.booster_.predict(values, raw_score=True, num_threads=threads)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ is the live __dict__
+        state.pop("_compiled", None)  # native code is not pickled; compiled again where it is used
+        if state.get("trees_", "").startswith("compiled"):
+            state.pop("trees_")
+        return state
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
         return self.calibrator_.predict(margin)

@@ -29,7 +29,7 @@ from contraband.models.output import REASON_COLUMNS
 
 PARAMS = {"budget": 0.05, "exploration": 0.0, "seed": 0, "flag_by": "auto", "record": True}
 #: what a load may set (``mlflow.pyfunc.load_model(uri, model_config=...)``); "" is the default store
-MODEL_CONFIG = {"history": "", "refresh_budget": True}
+MODEL_CONFIG = {"history": "", "refresh_budget": True, "compile_trees": True}
 
 
 def signature() -> ModelSignature:
@@ -64,6 +64,8 @@ class ContrabandModel(mlflow.pyfunc.PythonModel):
         self.detector = joblib.load(context.artifacts["detector"])
         self.config = dict(getattr(context, "model_config", None) or {})
         self._history = None
+        if self.config.get("compile_trees", True):
+            self.detector.compile_trees()
         if self.config.get("refresh_budget", True):
             from contraband.models.scoring import refresh_budget_reference
 

@@ -41,6 +41,7 @@ import pandas as pd
 
 from contraband.data.columns import Columns
 from contraband.features.pipeline import truth_columns, without_truth
+from contraband.models.ranking import ranks
 from contraband.models.reasons import MAX_REASONS
 
 EXPLORATION_MODES = ("random", "uncertainty")
@@ -82,16 +83,6 @@ def _check(budget: float, exploration: float, mode: str, rule: str) -> None:
         raise ValueError(f"mode must be one of {EXPLORATION_MODES}")
     if rule not in FLAG_RULES:
         raise ValueError(f"flag rule must be one of {FLAG_RULES}")
-
-
-def ranks(margin: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """1 = highest margin; ties broken by declaration id (so the input order never matters)."""
-    if len(margin) == 1:
-        return np.ones(1, dtype=np.int64)
-    order = np.lexsort((np.asarray([str(i) for i in ids], dtype=object).astype(str), -np.asarray(margin)))
-    rank = np.empty(len(margin), dtype=np.int64)
-    rank[order] = np.arange(1, len(margin) + 1)
-    return rank
 
 
 def inspection_list(margin: np.ndarray, ids: np.ndarray, budget: float = 0.05, exploration: float = 0.1,

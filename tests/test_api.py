@@ -94,6 +94,7 @@ def test_model_description_names_version_windows_metrics_and_threshold(service, 
     assert set(info["windows"]) == {"train", "valid", "test"} and info["windows"]["train"]["from"]
     assert 0 <= info["metrics"]["recall_at_5pct"] <= 1
     assert 0 < info["budget_threshold"]["risk_score"] < 1 and info["budget_threshold"]["budget"] == 0.05
+    assert info["trees"].startswith("compiled trees (lleaves"), info["trees"]  # the booster runs as native code
 
 
 # --- access --------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ import pytest
 from contraband.data.chunks import manifest_files, read_chunks
 from contraband.data.intake import Limits, read_manifest
 from contraband.data.load import load_declarations
-from contraband.models import batch
-from contraband.models.batch import global_ranks, score_batch
+from contraband.models import ranking
+from contraband.models.batch import score_batch
+from contraband.models.ranking import global_ranks
 from contraband.models.scoring import flag_count, ranks, scores
 from history_helpers import clone, location
 from test_intake import messy_file
@@ -89,13 +90,15 @@ def test_global_ranks_break_ties_by_declaration_id_like_a_whole_request(form, va
     """Ids that differ early, ids sharing their first 16 bytes (whole ids read for those), and
     ids beyond ASCII; ids read, and ties sorted, a slice of 64 tied rows at a time: with 4
     margins each run of ties is larger than a slice, with 40 a slice holds several runs."""
-    monkeypatch.setattr(batch, "_TIE_SLICE", 64)
+    monkeypatch.setattr(ranking, "_TIE_SLICE", 64)
     rng = np.random.default_rng(3)
     margin = rng.choice(rng.normal(size=values), size=500)  # many ties
     ids = np.array([form.format(int(i)) for i in rng.permutation(500)], dtype=object)
     asked = []
     got = global_ranks(margin, lambda rows: asked.append(len(rows)) or ids[rows])
-    assert got.tolist() == ranks(margin, ids).tolist()
+    expected = np.empty(500, dtype=np.int64)  # Python's own sort: margin descending, then id (code points)
+    expected[sorted(range(500), key=lambda i: (-margin[i], ids[i]))] = np.arange(1, 501)
+    assert got.tolist() == expected.tolist() == ranks(margin, ids).tolist()
     assert max(asked) <= (500 if form.startswith("DECL") else 64)
 
 
@@ -213,11 +216,16 @@ def test_the_score_command_shows_its_progress(registry, world_history, manifest_
     from contraband.cli import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    monkeypatch.setenv("CONTRABAND_MODEL_CACHE", str(tmp_path / "cache"))
     store = clone(world_history, tmp_path / "h.db")
     store.close()
     result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "out.csv"), "--history",
                                        str(tmp_path / "h.db"), "--progress", mode, "--chunk-mb", "0.1"])
     assert result.exit_code == 0, result.output
+    # the registered model read through the service's cache, its trees compiled and cached there
+    assert "compiled trees (lleaves" in result.stderr
+    assert (tmp_path / "cache" / "contraband-detector" / str(registry.version) / "served.json").exists()
+    assert list((tmp_path / "cache" / "compiled").glob("*.o"))
     for stage in ("reading and recording", "scoring", "explaining"):
         assert stage in result.stderr
     if mode == "bar":  # tqdm: redrawn in place, a bar, a rate

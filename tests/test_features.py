@@ -13,7 +13,7 @@ from contraband.data.mapping import bundled_mapping, load_mapping
 from contraband.features import DeclarationFeatures
 from contraband.features.anomaly import PackedForest
 from contraband.features.entities import EntityHistory
-from history_helpers import declarations
+from history_helpers import clone as clone_store, declarations
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,8 @@ def store_of(tmp_path, name, *frames, lag=7):
 def test_features_of_a_row_ignore_later_rows_and_their_labels(fitted, windows, tmp_path):
     train, batch, later = windows
     upto = store_of(tmp_path, "upto", train, batch)
-    grown = store_of(tmp_path, "grown", train, batch, flip_outcomes(later))
+    grown = clone_store(upto, tmp_path / "grown.db")  # the same history, then later rows with flipped labels
+    grown.ingest(flip_outcomes(later), outcomes=True, lag_days=7)
     pd.testing.assert_frame_equal(fitted.transform(batch, upto), fitted.transform(batch, grown))
 
 

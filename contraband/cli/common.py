@@ -120,16 +120,29 @@ def quiet_mlflow() -> None:
 
 
 def load_model(model_uri: str):
+    """The detector of ``model_uri``, its trees compiled. A registered model (``models:/NAME@ALIAS``
+    or ``models:/NAME/VERSION``) is read through the service's local cache (``CONTRABAND_MODEL_CACHE``,
+    default ``model-cache``): copied once per version, then loaded from disk; other URIs through
+    MLflow's loader."""
+    from contraband.api.champion import Champion, parse_uri
     from contraband.models.tracking import load_detector, tracking_uri
 
     quiet_mlflow()
     t0 = time.perf_counter()
+    note = ""
     try:
-        detector = load_detector(model_uri)
+        try:
+            parse_uri(model_uri)
+        except ValueError:  # runs:/..., a folder: not a registered version
+            detector = load_detector(model_uri)
+            trees = detector.compile_trees()
+        else:
+            served = Champion(model_uri, os.environ.get("CONTRABAND_MODEL_CACHE") or "model-cache", store=None).open()
+            detector, trees, note = served.detector, served.trees, served.note
     except Exception as exc:  # MLflow raises several types for a missing model or alias
         click.echo(f"error: cannot load model {model_uri} from {tracking_uri()}: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"loaded {model_uri} ({time.perf_counter() - t0:.1f} s)", err=True)
+    click.echo(f"loaded {model_uri} ({time.perf_counter() - t0:.1f} s; {trees}){'; ' + note if note else ''}", err=True)
     return detector
 
 

@@ -361,15 +361,19 @@ class Detector(ClassifierMixin, BaseEstimator):
         return self.trees_
 
     def _raw_margin(self, values: np.ndarray, threads: int) -> np.ndarray:
-        if getattr(self, "_trees_wanted", False) and getattr(self, "_compiled", None) is None \
-                and not getattr(self, "trees_", "").startswith("LightGBM"):
+        if self._compile_pending():
             with _COMPILING:  # unpickled where it was asked for: compile (or load) once per process
-                if getattr(self, "_compiled", None) is None:
+                if self._compile_pending():
                     self.compile_trees(self._trees_folder)
         compiled = getattr(self, "_compiled", None)
         if compiled is not None:
             return compiled.raw(values, threads)
         return self.model_.booster_.predict(values, raw_score=True, num_threads=threads)
+
+    def _compile_pending(self) -> bool:
+        """Compiled trees were asked for, and this process has neither them nor a failed try."""
+        return (getattr(self, "_trees_wanted", False) and getattr(self, "_compiled", None) is None
+                and not getattr(self, "trees_", "").startswith("LightGBM"))
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ is the live __dict__

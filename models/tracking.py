@@ -82,19 +82,23 @@ class GateDecision:
 
 
 @contextmanager
-def _scratch_history(path: Path):
-    """Point the default history store at ``path`` for the duration (then restore it)."""
+def _validation_environment(path: Path):
+    """For MLflow's check of a logged model: the default history store at ``path`` (the input
+    example is recorded there, never in the user's store) and no compiled trees (the check
+    scores a few rows; compiling belongs where the model serves). Restored afterwards."""
     from contraband.data.history import ENV
+    from contraband.models.compiled import SWITCH
 
-    before = os.environ.get(ENV)
-    os.environ[ENV] = str(path)
+    before = {name: os.environ.get(name) for name in (ENV, SWITCH)}
+    os.environ.update({ENV: str(path), SWITCH: "0"})
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, dict[str, float]],
@@ -130,11 +134,11 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
         for name, fig in plots.training_figures(detector, results, curves).items():
             mlflow.log_figure(fig, f"plots/{name}.png")
             plots.close(fig)
-        with tempfile.TemporaryDirectory() as tmp, _scratch_history(Path(tmp) / "example-history.db"):
+        with tempfile.TemporaryDirectory() as tmp, _validation_environment(Path(tmp) / "example-history.db"):
             path = Path(tmp) / "detector.joblib"
             joblib.dump(detector, path, compress=3)
-            # MLflow loads the logged model and scores the input example to prove it serves; the
-            # example is then recorded in a throwaway history store, never in the user's
+            # MLflow loads the logged model and scores the input example to prove it serves
+            # (in a throwaway history store, without compiling its trees)
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=ContrabandModel(), artifacts={"detector": str(path)},
                 signature=signature(), input_example=input_example(windows["test"]),

@@ -14,6 +14,7 @@ an admin's action, with a reason that is kept with the new version:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 
@@ -50,6 +51,9 @@ def amend_declarations(request: Request, batch: AmendmentBatch, caller: Caller =
     frame = request_frame(batch.declarations)
     loaded = load_declarations(frame, mode="lenient", source="amendment")
     ids = loaded.columns.cells("declaration_id")
+    # each row's declaration id as the contract reads it (trimmed, a number as text), the raw
+    # cell where the row is rejected before its id is read
+    read = dict(zip(np.asarray(loaded.columns.index, dtype=np.int64), ids))
     before = store.current_versions(ids)
     unknown = [d not in before for d in ids]
     loaded = loaded.refusing(pd.DataFrame({"row": loaded.columns.index[unknown], "reason": NOT_RECORDED}))
@@ -59,11 +63,11 @@ def amend_declarations(request: Request, batch: AmendmentBatch, caller: Caller =
         ids = loaded.columns.cells("declaration_id")
         loaded = loaded.refusing(pd.DataFrame({"row": loaded.columns.index[[d in refused for d in ids]],
                                                "reason": [refused[d] for d in ids if d in refused]}))
-    after = store.current_versions([d for d in frame["declaration_id"] if isinstance(d, str)])
+    after = store.current_versions(list(read.values()))
     issues = issues_by_row(loaded.rejected)
     rows = []
     for i, d in enumerate(frame["declaration_id"], start=1):
-        d = None if d is None else str(d)
+        d = read.get(i, None if d is None else str(d))
         status = "rejected" if i in issues else "amended" if after.get(d, 0) > before.get(d, 0) else "unchanged"
         rows.append({"row": i, "declaration_id": d, "status": status, "version": after.get(d),
                      "problems": issues.get(i, [])})

@@ -224,7 +224,8 @@ class DeclarationVersions(BaseModel):
 class AmendmentBatch(RequestBody):
     declarations: list[dict[str, Any]] = Field(description="recorded declarations with their corrected values; at most "
                                                            "the service's --max-json-rows, more: 413")
-    reason: str = Field(min_length=3, max_length=2000, description="why they are amended (kept with the amendment)")
+    reason: str = Field(min_length=3, max_length=2000, pattern=r"\S",
+                        description="why they are amended (kept with the amendment; not only spaces)")
 
 
 class AmendedRow(BaseModel):

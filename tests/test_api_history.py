@@ -160,7 +160,8 @@ def test_an_admin_amends_an_inspected_declaration_with_a_reason_and_every_versio
             "reason": "consignee keyed wrongly at the border post"}
     refused = _post(service, "/v1/declarations/amend", body)  # an analyst key
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
-    assert _post(service, "/v1/declarations/amend", {**body, "reason": ""}, key="admin").status_code == 422
+    for blank in ("", "    "):  # no reason, or only spaces: refused before anything is read
+        assert _post(service, "/v1/declarations/amend", {**body, "reason": blank}, key="admin").status_code == 422
     answer = _post(service, "/v1/declarations/amend", body, key="admin")
     assert answer.status_code == 200, answer.text
     result = answer.json()
@@ -168,8 +169,11 @@ def test_an_admin_amends_an_inspected_declaration_with_a_reason_and_every_versio
     assert result["rows"][0] == {"row": 1, "declaration_id": seized["declaration_id"], "status": "amended",
                                  "version": 2, "problems": []}
     assert result["rows"][1]["status"] == "rejected" and "not in the history" in result["rows"][1]["problems"][0]["reason"]
-    again = _post(service, "/v1/declarations/amend", body, key="admin").json()
-    assert (again["amended"], again["unchanged"]) == (0, 1)  # the same amendment sent again
+    padded = {**body, "declarations": [{**corrected, "declaration_id": f"  {seized['declaration_id']} "}]}
+    again = _post(service, "/v1/declarations/amend", padded, key="admin").json()
+    assert (again["amended"], again["unchanged"]) == (0, 1)  # the same amendment sent again, its id padded
+    assert again["rows"][0] == {"row": 1, "declaration_id": seized["declaration_id"], "status": "unchanged",
+                                "version": 2, "problems": []}
     versions = _get(service, f"/v1/declarations/{seized['declaration_id']}/versions").json()["versions"]
     assert [(v["version"], v["current"]) for v in versions] == [(1, False), (2, True)]
     assert versions[0]["declaration"]["consignee_id"] == seized["consignee_id"]

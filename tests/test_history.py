@@ -546,3 +546,129 @@ def test_outcomes_recorded_out_of_order_or_for_an_amended_declaration_count_as_a
     assert counts(store, "exporter", "E2", "2025-03-26") == (1, 1, 1)
     assert counts(store, "exporter", "E1", "2025-03-26") == (1, 1, 1)
     assert consistent(store)
+
+
+def _failing_once(calls: int, real):
+    """``real`` that raises a store error on its ``calls``-th call, once."""
+    seen = {"n": 0}
+
+    def call(*args, **kwargs):
+        seen["n"] += 1
+        if seen["n"] == calls:
+            raise RuntimeError("the disk is full")
+        return real(*args, **kwargs)
+    return call
+
+
+@pytest.mark.parametrize("where", ["writing rows", "moving series", "first transaction"])
+def test_a_recording_whose_store_fails_midway_leaves_what_it_wrote_counted_and_no_lock(world, history_location,
+                                                                                        monkeypatch, where):
+    """A store error while a round writes its rows (some slices committed) or moves its series
+    (some keys moved): the round is handed to a recovery at once, which works its series out
+    from the store, so every declaration written is counted once and nothing stays recording.
+    An error in the round's first transaction leaves no ingest and no lock: the next recording
+    goes on (the ingest's number is given again)."""
+    import threading
+
+    import contraband.data.history.store as store_module
+    from contraband.data.history.store import HistoryStore
+
+    past, chunks = _chunks_with_a_resend(world)
+    store = open_history(history_location(where.replace(" ", "-")))
+    store.ingest(past, outcomes=True)
+    monkeypatch.setattr(store_module, "_SLICE_ROWS", 50)
+    monkeypatch.setattr(store_module, "_SLICE_KEYS", 20)
+    monkeypatch.setattr(store_module, "_adapt", lambda size, seconds, low=16, high=65_536: size)
+    if where == "moving series":
+        monkeypatch.setattr(HistoryStore, "_move_slice", _failing_once(7, HistoryStore._move_slice))
+    else:
+        calls = 1 if where == "first transaction" else 3
+        monkeypatch.setattr(HistoryStore, "_count_ingest", staticmethod(_failing_once(calls, HistoryStore._count_ingest)))
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        with store.recording("batch") as recording:
+            for c in chunks[:2]:
+                recording.add(c)
+    assert store.summary()["recording"] == []
+    written = store.summary()["declarations"] - len(past)
+    assert written == {"writing rows": 100, "moving series": 600, "first transaction": 0}[where]
+    assert consistent(store)
+    done = []
+    def follow_up():
+        with store.recording("batch") as again:
+            done.append(again.add(pd.concat(chunks[2:])).new)
+
+    follow = threading.Thread(target=follow_up)
+    follow.start()
+    follow.join(timeout=60)
+    assert not follow.is_alive(), "the next recording waited for a lock the failed one kept"
+    assert done and consistent(store)
+    store.close()
+
+
+def test_an_outcome_for_a_declaration_whose_outcome_a_batch_is_recording_is_refused_until_it_ends(world,
+                                                                                                    history_location):
+    """A batch records outcome versions for stored declarations; until its series move, another
+    writer's outcome for one of those declarations is refused with a reason (counted now, it
+    would be counted twice by a recovery), on the lean path and the general one."""
+    from contraband.data.history.versions import BUSY
+
+    past, _ = _chunks_with_a_resend(world)
+    store = open_history(history_location("outcome-busy"))
+    store.ingest(past.drop(columns=["inspected", "contraband", "seized_value_usd"]))
+    sent = past.head(3).assign(inspected=1, contraband=[1, 0, 0], seized_value_usd=0.0)
+    with store.recording("batch") as recording:
+        from contraband.data.history.store import _versions_from_frame
+
+        recording.add(sent, _versions_from_frame(sent, 0, "batch"))
+        assert store.summary()["recording"]
+        ids = sent["declaration_id"].tolist()
+        one = store.record_outcomes(pd.DataFrame({"declaration_id": ids[:1], "inspected": [1], "contraband": [0]}))
+        many = store.record_outcomes(pd.DataFrame({"declaration_id": ids * 30, "inspected": 1, "contraband": 0}))
+    assert one.recorded == 0 and one.rejected["reason"].tolist() == [f"declaration {BUSY}"]
+    assert many.recorded == 0 and set(many.rejected["reason"]) == {f"declaration {BUSY}"}
+    assert store.summary()["recording"] == [] and consistent(store)
+    store.close()
+
+
+def test_a_recording_interrupted_after_replacing_an_outcome_is_recovered_without_counting_it_twice(world,
+                                                                                                   history_location):
+    """A bulk outcome load re-sends an outcome with the record time of a stored one (it
+    replaces it): the replaced version is gone from the store, so that declaration is written
+    apart, in an ingest complete at once; a recovery of the interrupted batch then counts
+    every outcome once."""
+    past, _ = _chunks_with_a_resend(world)
+    store = open_history(history_location("replaced"))
+    store.ingest(past.drop(columns=["inspected", "contraband", "seized_value_usd"]))
+    first = past.head(4).assign(inspected=1, contraband=0, seized_value_usd=0.0)
+    from contraband.data.history.store import _versions_from_frame
+
+    store.ingest(first, outcomes=True, lag_days=0)
+    again = first.assign(contraband=[1, 1, 0, 0], seized_value_usd=[10.0, 20.0, 0.0, 0.0])
+    with pytest.raises(KeyboardInterrupt):
+        with store.recording("batch") as recording:
+            recording.add(again, _versions_from_frame(again, 0, "batch"))
+            raise KeyboardInterrupt  # the round is left as a killed batch leaves it
+    assert store.summary()["recording"]
+    store.recover()
+    assert store.summary()["recording"] == []
+    assert consistent(store)
+    current = store.outcomes(first["declaration_id"].tolist())
+    assert sorted(current["contraband"].tolist()) == [0, 0, 1, 1]
+    store.close()
+
+
+def test_an_amendment_dated_before_its_predecessor_counts_from_the_predecessor_s_day(store):
+    """A new version never counts from before the version it follows: the days on which the
+    earlier ones counted are not given to it."""
+    store.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01"}]),
+                 recorded_at="2025-03-05")
+    for exporter, at in (("E2", "2025-03-20"), ("E3", "2025-03-10")):
+        store.amend(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01", "exporter_id": exporter}]),
+                    by="admin", reason="exporter keyed wrongly", recorded_at=at)
+    versions = store.declaration_versions("A")
+    assert [v["counts_from"] for v in versions] == ["2025-03-01", "2025-03-20", "2025-03-20"]
+    assert counts(store, "exporter", "E1", "2025-03-15") == (1, 0, 0)
+    assert counts(store, "exporter", "E3", "2025-03-15") == (0, 0, 0)
+    assert counts(store, "exporter", "E3", "2025-03-21") == (1, 0, 0)
+    assert counts(store, "exporter", "E2", "2025-03-21") == (0, 0, 0)
+    assert consistent(store)

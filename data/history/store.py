@@ -903,8 +903,9 @@ class HistoryStore:
         if not (len(versions) <= _FEW and self._record_outcomes_few(versions, problems, source, report)):
             with self._write() as conn:
                 known = self._declaration_days(conn, versions["declaration_id"].unique())
-                problems += _lodging_problems(versions["declaration_id"], versions["recorded_day"], known,
-                                              self._recording_ingests(conn))
+                busy = self._recording_ingests(conn)
+                problems += _lodging_problems(versions["declaration_id"], versions["recorded_day"], known, busy,
+                                              _busy_outcomes(conn, list(known), busy))
                 bad = sorted({i for i, _ in problems})
                 ok = versions.drop(index=bad)
                 ok = ok.astype({"inspected": "int64"})
@@ -945,8 +946,10 @@ class HistoryStore:
                                                        "declaration_id", ids)}
             if any(int(r[3]) > 1 for r in stored.values()):
                 return False
+            busy = self._recording_ingests(cur)
             found = _lodging_problems([r[0] for r in rows], [r[2] for r in rows],
-                                      {d: (r[1], r[2]) for d, r in stored.items()}, self._recording_ingests(cur))
+                                      {d: (r[1], r[2]) for d, r in stored.items()}, busy,
+                                      _busy_outcomes(cur, list(stored), busy))
             refused = {i for i, _ in problems} | {i for i, _ in found}
             latest: dict = {}
             for d, at, *result in _select_in(cur, "SELECT declaration_id, recorded_at, inspected, contraband, "
@@ -1125,15 +1128,22 @@ class HistoryStore:
         same = known & (hashes == chunk["row_hash"].to_numpy(dtype=np.int64))
         amend = known & ~same
         busy = self._recording_ingests(conn) - {ingest} if amend.any() or len(vchunk) else set()
+        # a declaration whose current version or any outcome version a batch run is still recording
+        busy_ids = set(ids[known][np.isin(ingest_now[known], list(busy))]) | _busy_outcomes(conn, ids[known], busy) \
+            if busy else set()
+        replacing = self._replacing(conn, vchunk, ingest) if pending is not None and len(vchunk) else set()
         reasons = {}
         if amend.any():
-            reasons = {i: BUSY for i, at in zip(ids[amend], ingest_now[amend]) if int(at) in busy}
+            reasons = {i: BUSY for i in ids[amend] if i in busy_ids}
             if not amend_inspected:
                 reasons.update((i, LOCKED) for i in self._inspected(conn, [i for i in ids[amend] if i not in reasons]))
-        if len(vchunk) and busy:  # an outcome for a declaration that batch run is recording
+        if len(vchunk) and (busy_ids or replacing):
             with_outcome = set(vchunk["declaration_id"])
-            reasons.update((i, BUSY) for i, at in zip(ids[known], ingest_now[known])
-                           if int(at) in busy and i in with_outcome and i not in reasons)
+            # an outcome for a declaration a batch run is recording; or, in this recording, one
+            # replacing another ingest's version of a declaration this recording wrote (its
+            # recovery could not tell the replaced version's count from the series)
+            reasons.update((i, BUSY) for i, at in zip(ids[known], ingest_now[known]) if i not in reasons and (
+                (i in busy_ids and i in with_outcome) or (i in replacing and int(at) == ingest)))
         if reasons:
             refused = np.array([i in reasons for i in ids], dtype=bool)
             report.refuse(ids[refused], [reasons[i] for i in ids[refused]])
@@ -1142,6 +1152,14 @@ class HistoryStore:
                                                            amend[keep], version_now[keep])
             if len(vchunk):
                 vchunk = vchunk[~vchunk["declaration_id"].isin(list(reasons))]
+        apart = np.isin(ids, list(replacing)) if replacing else None
+        if apart is not None and apart.any():
+            self._apply_apart(conn, chunk[apart], vchunk[vchunk["declaration_id"].isin(ids[apart])], report, ingest,
+                              amend_inspected, recorded_day)
+            keep = ~apart
+            chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
+                                                           amend[keep], version_now[keep])
+            vchunk = vchunk[~vchunk["declaration_id"].isin(list(replacing))]
         changed = chunk[~same].assign(version=np.where(known[~same], version_now[~same] + 1, 1),
                                       recorded_day=recorded_day, ingest=ingest)
         amended = ids[amend]
@@ -1163,6 +1181,8 @@ class HistoryStore:
         old_decl = existing_rows if existing_rows is not None else self._stored(
             conn, affected[pd.Index(affected).isin(stored_ids)])
         old_decl = old_decl[old_decl["declaration_id"].isin(affected)]
+        if len(amended):  # a new version counts from its record day, never before its predecessor's
+            changed = changed.assign(recorded_day=_not_before(changed, old_decl))
         new_decl = pd.concat([old_decl, changed[list(_VERSION_FIELDS)]], ignore_index=True) if len(old_decl) \
             else changed[list(_VERSION_FIELDS)]
         old_v = old_versions[old_versions["declaration_id"].isin(affected)]
@@ -1178,8 +1198,8 @@ class HistoryStore:
         # in slices: the driver's rows are Python tuples, several times the frame's size
         for start in range(0, len(changed), _WRITE_ROWS):
             part = changed.iloc[start:start + _WRITE_ROWS]
-            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest, "recorded_day": recorded_day},
-                                                        _nan_as_none(conn)), ("declaration_id",))
+            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
+                    ("declaration_id",))
         if len(new_versions_frame):
             _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
                     _tuples(new_versions_frame, S.OUTCOME_COLUMNS, {"ingest": ingest}, nan_as_none=_nan_as_none(conn)),
@@ -1189,6 +1209,32 @@ class HistoryStore:
             self._write_merged(conn, deltas)
         else:
             pending.add(deltas)
+
+    def _replacing(self, conn, vchunk: pd.DataFrame, ingest: int) -> set:
+        """Declarations of which ``vchunk`` changes an outcome version another ingest wrote
+        (same record time: the new one replaces it)."""
+        stored = self._versions(conn, pd.unique(vchunk["declaration_id"].to_numpy(dtype=object)))
+        if not len(stored):
+            return set()
+        others = stored[pd.to_numeric(stored["ingest"], errors="coerce").to_numpy() != ingest]
+        changed = _new_or_changed(vchunk, stored)
+        taken = set(zip(others["declaration_id"], others["recorded_at"]))
+        return {d for d, at in zip(changed["declaration_id"], changed["recorded_at"]) if (d, at) in taken}
+
+    def _apply_apart(self, conn, chunk, vchunk, report: IngestReport, ingest: int, amend_inspected: bool,
+                     recorded_day: int) -> None:
+        """Declarations of a recording whose outcome versions replace another ingest's, written
+        with their series in an ingest of their own, complete at once: the replaced version
+        is gone from the store, so a recovery of the recording could not work out what it
+        counted. Their counts are the recording's report's, not its ingest's."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        source, note = conn.exec_driver_sql(f"SELECT source, note FROM ingests WHERE ingest = {mark}", (ingest,)).one()
+        own = self._begin_ingest(conn, source, note=note)
+        before = (report.new + report.amended, report.outcome_versions)
+        self._apply(conn, chunk, vchunk, report, ingest=own, amend_inspected=amend_inspected, recorded_day=recorded_day)
+        counts = (report.new + report.amended - before[0], report.outcome_versions - before[1])
+        self._end_ingest(conn, own, *counts)
+        self._count_ingest(conn, ingest, -counts[0], -counts[1])  # the recording counts its report's change
 
     def _supersede(self, conn, ids) -> None:
         """The current rows of ``ids`` kept as earlier versions (before new ones replace them)."""
@@ -1720,19 +1766,45 @@ def _outcome_versions(records: pd.DataFrame, source: str) -> tuple[pd.DataFrame,
     return versions, problems
 
 
-def _lodging_problems(ids, days, known: dict, busy: set) -> list[tuple[int, str]]:
+def _lodging_problems(ids, days, known: dict, busy: set, busy_ids: set = frozenset()) -> list[tuple[int, str]]:
     """Outcome versions refused for their declaration (``known``: id -> (its day, the ingest of
     its current version)): not in the history, recorded before it was lodged, or being recorded
-    by a batch run (``busy``: unfinished ingests)."""
+    by a batch run (``busy``: unfinished ingests; ``busy_ids``: declarations with an outcome
+    version of one)."""
     out = []
     for i, (d, day) in enumerate(zip(ids, days)):
         if d not in known:
             out.append((i, "unknown declaration: not in the history"))
         elif day < known[d][0]:
             out.append((i, "recorded before the declaration was lodged"))
-        elif int(known[d][1]) in busy:
+        elif int(known[d][1]) in busy or d in busy_ids:
             out.append((i, f"declaration {BUSY}"))
     return out
+
+
+def _not_before(changed: pd.DataFrame, stored: pd.DataFrame) -> np.ndarray:
+    """The record day of each new version, moved up to the day its declaration's latest
+    stored version counts from where that is later: an amendment dated before the version it
+    follows counts from that version's day, so that the versions count in the order they came
+    and no day on which an earlier one counted is given to a later one."""
+    days = changed["recorded_day"].to_numpy(dtype=np.int64).copy()
+    if not len(stored):
+        return days
+    start, _ = spans(stored)
+    last = pd.Series(start).groupby(stored["declaration_id"].to_numpy(dtype=object)).max()
+    prior = pd.Series(changed["declaration_id"].to_numpy(dtype=object)).map(last).to_numpy(dtype="float64")
+    later = ~np.isnan(prior) & (prior > days)
+    days[later] = prior[later].astype(np.int64)
+    return days
+
+
+def _busy_outcomes(conn, ids, busy: set) -> set:
+    """Those of ``ids`` with an outcome version written by one of the ``busy`` (unfinished) ingests."""
+    if not busy or not len(ids):
+        return set()
+    within = ", ".join(str(int(b)) for b in sorted(busy))
+    return {r[0] for r in _select_in(conn, f"SELECT DISTINCT declaration_id FROM outcomes WHERE ingest IN ({within}) "
+                                           "AND declaration_id", list(pd.unique(np.asarray(ids, dtype=object))))}
 
 
 def _same_result(a, b) -> bool:
@@ -1866,15 +1938,30 @@ class Recording:
         self.report = IngestReport()  # everything added so far
         self._ingest: int | None = None
         self._held = None
+        self._pending: _PendingSeries | None = None
+        self._rows = 0
         self._slice = _SLICE_ROWS
 
-    def _begin(self, conn) -> None:
-        """The round's ingest, marked as recording, and its writer's lock (taken before the
-        ingest row is committed, so that no recovery ever finds it unlocked while this runs)."""
-        self._ingest = self.store._begin_ingest(conn, self.source, note=self.note, state=S.RECORDING)
-        self._held = self.store._liveness.take(self._ingest, wait=True)
-        self._pending = _PendingSeries()
-        self._rows = 0
+    @contextmanager
+    def _transaction(self):
+        """One short write transaction of the round; the first creates the round's ingest,
+        marked as recording, and takes its writer's lock (before the ingest row is committed,
+        so that no recovery ever finds it unlocked while this runs). If that first transaction
+        rolls back, so does the round: no ingest, no lock (its number may be given again)."""
+        first = self._ingest is None
+        try:
+            with self.store._write() as conn:
+                if first:
+                    ingest = self.store._begin_ingest(conn, self.source, note=self.note, state=S.RECORDING)
+                    self._held = self.store._liveness.take(ingest, wait=True)
+                    self._ingest, self._pending, self._rows = ingest, _PendingSeries(), 0
+                yield conn
+        except BaseException:
+            if first and self._ingest is not None:
+                held, self._held, self._ingest, self._pending = self._held, None, None, None
+                if held is not None:
+                    held.release(remove=True)
+            raise
 
     def add(self, frame: pd.DataFrame | Columns, versions: pd.DataFrame | None = None) -> IngestReport:
         """Record a chunk of canonical declarations (and outcome ``versions`` for them, as
@@ -1900,10 +1987,12 @@ class Recording:
         try:
             self._write_new(rows[~known], versions, report, slices)
             self._write_others(rows[known & (~same | with_versions)], versions, report, slices)
-        finally:  # what was written is the round's, even if the chunk stopped halfway
-            if self._ingest is not None:
-                self._pending.add(dict(slices.drain()))
-        self._rows = getattr(self, "_rows", 0) + len(rows)
+        except BaseException as e:  # what was written is the round's: the store says what it was
+            self._give_up(e)
+            raise
+        if self._ingest is not None:
+            self._pending.add(dict(slices.drain()))
+        self._rows += len(rows)
         report.seconds = time.perf_counter() - t0
         self.report.add(report)
         self.report.seconds += report.seconds
@@ -1929,9 +2018,7 @@ class Recording:
             part = fresh.iloc[at:at + self._slice]
             vpart = theirs[theirs["declaration_id"].isin(part["declaration_id"])] if len(theirs) else theirs
             t = time.perf_counter()
-            with self.store._write() as conn:
-                if self._ingest is None:
-                    self._begin(conn)
+            with self._transaction() as conn:
                 present = self.store._current(conn, part["declaration_id"].to_numpy(dtype=object))[0]
                 if present.any():  # recorded by another writer since the chunk was read
                     clash = part[present]
@@ -1965,9 +2052,7 @@ class Recording:
         while at < len(rows):
             part = rows.iloc[at:at + _SLICE_OTHERS]
             vpart = versions[versions["declaration_id"].isin(part["declaration_id"])] if len(versions) else versions
-            with self.store._write() as conn:
-                if self._ingest is None:
-                    self._begin(conn)
+            with self._transaction() as conn:
                 before = (report.new + report.amended, report.outcome_versions)
                 self.store._apply(conn, part, vpart, report, ingest=self._ingest, pending=pending,
                                   amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
@@ -1977,33 +2062,47 @@ class Recording:
 
     def commit(self) -> None:
         """Move the series by what the round under way recorded (in short transactions), then
-        mark its ingest complete."""
+        mark its ingest complete. If that fails, the round is left to a recovery."""
         if self._ingest is None:
             return
-        self.store._move_series(self._ingest, self._pending.drain())
-        self._end()
-        self.transactions += 1
-
-    def _end(self) -> None:
+        try:
+            self.store._move_series(self._ingest, self._pending.drain())
+        except BaseException as e:
+            self._give_up(e)
+            raise
         held, self._held, self._ingest, self._pending = self._held, None, None, None
         if held is not None:
             held.release(remove=True)
+        self.transactions += 1
+
+    def _give_up(self, error: BaseException) -> None:
+        """Let go of the round under way without finishing it: its writer's lock is released
+        and :meth:`HistoryStore.recover` works out its series from what the store holds
+        (the round's own account of them may be partial), at once unless this is an
+        interruption (Ctrl+C, a signal), else on the next recovery."""
+        if self._ingest is None:
+            return
+        held, self._held, self._ingest, self._pending = self._held, None, None, None
+        if held is not None:
+            held.release(remove=False)
+        if isinstance(error, Exception):
+            try:
+                self.store.recover()
+            except Exception:  # the store itself failed: the next recovery finishes it
+                pass
 
     def abandon(self, error: BaseException) -> None:
-        """After an error the declarations written so far still get their series (they are
-        recorded); after an interruption (Ctrl+C, a signal) the round is left to the next
-        :meth:`HistoryStore.recover`."""
+        """After an error outside :meth:`add` the declarations written so far still get their
+        series (they are recorded); after an interruption the round is left to a recovery."""
         if self._ingest is None:
             return
         if isinstance(error, Exception):
             try:
                 self.commit()
-                return
-            except Exception:  # the store itself failed: leave the round to a recovery
+            except Exception:  # commit left the round to a recovery
                 pass
-        held, self._held, self._ingest = self._held, None, None
-        if held is not None:
-            held.release(remove=False)
+            return
+        self._give_up(error)
 
 
 class HistoryView:

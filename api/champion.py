@@ -27,12 +27,14 @@ from pathlib import Path
 
 import joblib
 
+from contraband.api import counters
+
 # a service must not hang on an unreachable tracking server: fail fast, serve the cache
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-RELOADS = "service.model_reloads"  # the store setting every worker follows
+RELOADS = "service.model_reloads"  # the counter every worker follows (api.counters)
 WINDOWS = ("train", "valid", "test")
 
 
@@ -119,7 +121,7 @@ class Champion:
         """Load from the registry (else, with ``cache``, the cached copy), then swap in one
         assignment. Raises :class:`NoModel`; the current model then stays."""
         with self._lock:
-            seen = int(self.store.setting(RELOADS) or 0)
+            seen = counters.read(self.store, RELOADS)
             served = self.open(cache)
             from contraband.models.scoring import refresh_budget_reference
 
@@ -150,7 +152,7 @@ class Champion:
     def reload(self) -> Served:
         """Load from the registry again and tell the other workers to follow."""
         served = self.load(cache=False)
-        self._reloads_seen = self.store.bump_setting(RELOADS)
+        self._reloads_seen = counters.bump(self.store, RELOADS)
         return served
 
     def _from_registry(self) -> Served:
@@ -206,7 +208,7 @@ class Champion:
         if self._following or now - self._checked < self.follow_seconds:
             return
         self._checked = now
-        if int(self.store.setting(RELOADS) or 0) > self._reloads_seen:
+        if counters.read(self.store, RELOADS) > self._reloads_seen:
             self._following = True
 
             def run():

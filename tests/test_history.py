@@ -21,6 +21,15 @@ def store(history_location):
     s.close()
 
 
+def _meta(store, name: str):
+    from sqlalchemy import select
+
+    from contraband.data.history import schema as S
+
+    with store.engine.connect() as conn:
+        return conn.execute(select(S.meta.c.value).where(S.meta.c.name == name)).scalar()
+
+
 def consistent(store) -> bool:
     before = snapshot(store)
     store.rebuild()
@@ -271,13 +280,13 @@ def test_a_recording_leaves_the_store_an_ingest_per_chunk_leaves(world, history_
     """Batch scoring records its chunks through one recording (the series moved once per
     transaction, a slice of keys at a time): the series, declarations and row hashes must be
     those of an ingest per chunk, whatever the transaction size and the slices."""
-    import contraband.data.history.store as store_module
+    from contraband.data.history import moves
 
     past, chunks = _chunks_with_a_resend(world)
     one_by_one = open_history(history_location("one-by-one"))
     one_by_one.ingest(past, outcomes=True)
     reports = [one_by_one.ingest(c) for c in chunks]
-    monkeypatch.setattr(store_module, "_MERGE_KEYS", 37)
+    monkeypatch.setattr(moves, "_MERGE_KEYS", 37)
     for transaction_rows in (10_000, 500):
         recorded = open_history(history_location(f"recorded-{transaction_rows}"))
         recorded.ingest(past, outcomes=True)
@@ -408,7 +417,7 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place_and_keeps_its_serie
         UPDATE meta SET value = '1' WHERE name = 'schema_version';""")
     db.close()
     upgraded = open_history(tmp_path / "old.db", create=False)
-    assert upgraded.setting("schema_version") == "2" and snapshot(upgraded) == state
+    assert _meta(upgraded, "schema_version") == "2" and snapshot(upgraded) == state
     assert [v["version"] for v in upgraded.declaration_versions("A")] == [1]
     report = upgraded.ingest(declarations([{"declaration_id": "A", "declaration_date": "2025-03-01",
                                             "exporter_id": "E7"}]), recorded_at="2025-04-01")
@@ -570,15 +579,16 @@ def test_a_recording_whose_store_fails_midway_leaves_what_it_wrote_counted_and_n
     goes on (the ingest's number is given again)."""
     import threading
 
-    import contraband.data.history.store as store_module
+    from contraband.data.history import moves, recording as recording_module
     from contraband.data.history.store import HistoryStore
 
     past, chunks = _chunks_with_a_resend(world)
     store = open_history(history_location(where.replace(" ", "-")))
     store.ingest(past, outcomes=True)
-    monkeypatch.setattr(store_module, "_SLICE_ROWS", 50)
-    monkeypatch.setattr(store_module, "_SLICE_KEYS", 20)
-    monkeypatch.setattr(store_module, "_adapt", lambda size, seconds, low=16, high=65_536: size)
+    monkeypatch.setattr(recording_module, "_SLICE_ROWS", 50)
+    monkeypatch.setattr(moves, "_SLICE_KEYS", 20)
+    for module in (moves, recording_module):  # slices of a fixed size
+        monkeypatch.setattr(module, "_adapt", lambda size, seconds, low=16, high=65_536: size)
     if where == "moving series":
         monkeypatch.setattr(HistoryStore, "_move_slice", _failing_once(7, HistoryStore._move_slice))
     else:
@@ -617,7 +627,7 @@ def test_an_outcome_for_a_declaration_whose_outcome_a_batch_is_recording_is_refu
     store.ingest(past.drop(columns=["inspected", "contraband", "seized_value_usd"]))
     sent = past.head(3).assign(inspected=1, contraband=[1, 0, 0], seized_value_usd=0.0)
     with store.recording("batch") as recording:
-        from contraband.data.history.store import _versions_from_frame
+        from contraband.data.history.rows import _versions_from_frame
 
         recording.add(sent, _versions_from_frame(sent, 0, "batch"))
         assert store.summary()["recording"]
@@ -640,7 +650,7 @@ def test_a_recording_interrupted_after_replacing_an_outcome_is_recovered_without
     store = open_history(history_location("replaced"))
     store.ingest(past.drop(columns=["inspected", "contraband", "seized_value_usd"]))
     first = past.head(4).assign(inspected=1, contraband=0, seized_value_usd=0.0)
-    from contraband.data.history.store import _versions_from_frame
+    from contraband.data.history.rows import _versions_from_frame
 
     store.ingest(first, outcomes=True, lag_days=0)
     again = first.assign(contraband=[1, 1, 0, 0], seized_value_usd=[10.0, 20.0, 0.0, 0.0])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from contraband.data.history import day_of, open_history
-from contraband.data.history import store as store_module
+from contraband.data.history import reads as store_reads
 from contraband.features.network import NetworkHistory
 from history_helpers import declarations
 
@@ -60,7 +60,7 @@ def family():
 def read(request, monkeypatch):
     """Which way the store is read: the owners' key ranges, or every series of a kind."""
     if request.param == "every series":
-        monkeypatch.setattr(store_module, "_FETCH_ALL", 1)
+        monkeypatch.setattr(store_reads, "_FETCH_ALL", 1)
     return request.param
 
 

@@ -11,8 +11,14 @@ model holds none of this: it reads the store as of the day before each declarati
 - ``schema``         the tables (SQLAlchemy Core);
 - ``opening``        what a store location holds before it is opened (new, damaged, foreign);
 - ``liveness``       whether the writer of an unfinished batch recording is still at work;
-- ``store``          :class:`HistoryStore`: ingest, amend, record outcomes, recover, read series and
-  declarations.
+- ``store``          :class:`HistoryStore`, made of one part per job:
+  - ``connection``   URLs, the engine, opening and upgrading, the writers' turn, readers' snapshots;
+  - ``rows``         stored rows and their hashes, outcome versions, days, the ingest reports;
+  - ``ingest``       declarations in (idempotent, amendments as versions, a scoring request's lean path);
+  - ``recording``    a batch in rounds of short transactions, and the recovery of a killed one;
+  - ``outcomes``     inspection outcomes in (an analyst's lean path, the general one);
+  - ``moves``        the series moved by what was recorded, and the rebuild;
+  - ``reads``        as-of reads: series, declarations as they stood, versions, outcomes, labels.
 
 Declarations are versioned, never overwritten: an identical re-send changes nothing, a re-send
 with other values is an amendment that counts from the day it arrives (the past stays as it

@@ -1,7 +1,7 @@
 """Whether the writer of an unfinished recording is still at work.
 
 A batch records its declarations in many short transactions and moves their series after
-them (:class:`~contraband.data.history.store.Recording`); until it has, its ingest is marked
+them (:class:`~contraband.data.history.recording.Recording`); until it has, its ingest is marked
 ``recording``. The writer holds a lock of its own for that ingest, taken in the transaction that
 creates the ingest row and kept until the series have moved:
 

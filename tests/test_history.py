@@ -569,7 +569,8 @@ def _failing_once(calls: int, real):
     return call
 
 
-@pytest.mark.parametrize("where", ["writing rows", "moving series", "first transaction"])
+@pytest.mark.parametrize("where", [pytest.param("writing rows", marks=pytest.mark.slow), "moving series",
+                                   pytest.param("first transaction", marks=pytest.mark.slow)])
 def test_a_recording_whose_store_fails_midway_leaves_what_it_wrote_counted_and_no_lock(world, history_location,
                                                                                         monkeypatch, where):
     """A store error while a round writes its rows (some slices committed) or moves its series

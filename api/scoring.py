@@ -77,6 +77,18 @@ def _reasons(columns: dict, i: int) -> list[str]:
     return [r for r in (columns[c][i] for c in REASON_COLUMNS) if isinstance(r, str) and r]
 
 
+#: what a rejected row says in the score fields of an answer
+_UNSCORED = {"risk_score": None, "rank": None, "flagged": False, "exploration": False, "reasons": []}
+
+
+def _scored(columns: dict, i: int) -> dict:
+    """The score fields of one answer row (both JSON answers): risk score, rank, flag,
+    exploration mark and reasons."""
+    return {"risk_score": float(columns["risk_score"][i]), "rank": int(columns["rank"][i]),
+            "flagged": bool(columns["flagged"][i]), "exploration": bool(columns["exploration"][i]),
+            "reasons": _reasons(columns, i)}
+
+
 def issues_by_row(rejected: pd.DataFrame) -> dict[int, list[dict]]:
     by_row: dict[int, list[dict]] = {}
     for row, column, value, reason in zip(rejected["row"], rejected["column"], rejected["value"], rejected["reason"]):
@@ -153,10 +165,8 @@ def score_manifest(request: Request,
     records = _records(declarations)
     cols = result.columns
     order = np.argsort(cols["rank"], kind="stable")
-    rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"),
-             "risk_score": float(cols["risk_score"][i]), "rank": int(cols["rank"][i]),
-             "flagged": bool(cols["flagged"][i]), "exploration": bool(cols["exploration"][i]),
-             "reasons": _reasons(cols, i), "declaration": records[i]} for i in order]
+    rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"), **_scored(cols, i),
+             "declaration": records[i]} for i in order]
     issues = issues_by_row(loaded.rejected)
     raw = loaded.rejected_raw
     rejected = []
@@ -226,12 +236,8 @@ def _score_batch(request: Request, batch: DeclarationBatch, caller: Caller, mode
     ids = frame["declaration_id"].to_numpy(dtype=object)
     rows = []
     for i in range(len(frame)):
-        bad = i + 1 in issues
         rows.append({"row": i + 1, "declaration_id": None if ids[i] is None else str(ids[i]),
-                     "risk_score": None if bad else float(cols["risk_score"][i]),
-                     "rank": None if bad else int(cols["rank"][i]), "flagged": bool(cols["flagged"][i]),
-                     "exploration": bool(cols["exploration"][i]),
-                     "reasons": [] if bad else _reasons(cols, i), "problems": issues.get(i + 1, [])})
+                     **(_UNSCORED if i + 1 in issues else _scored(cols, i)), "problems": issues.get(i + 1, [])})
     summary = _summary("request", [], len(frame), len(frame) - len(issues), len(issues), batch.budget, result, model, t0)
     return json_response({"summary": summary, "rows": rows})
 

@@ -44,10 +44,10 @@ import pandas as pd
 
 from contraband.data.columns import Columns
 from contraband.data.contract import is_truth_column
-from contraband.models.output import OUTPUT_COLUMNS
+from contraband.models.output import OUTPUT_COLUMNS, rejected_lines
 from contraband.models.ranking import global_ranks
 from contraband.models.reasons import MAX_REASONS
-from contraband.models.scoring import _check, budget_flags, exploration_draws, reason_columns
+from contraband.models.scoring import _check, budget_flags, exploration_draws, margins, scored_columns
 
 _RUN_BATCH = 65_536  # rows per block of the merge
 #: rows per record batch of a sorted run: the merge holds one pending batch per run (per chunk
@@ -375,8 +375,7 @@ def refused_rows(declarations: pd.DataFrame, refused: pd.DataFrame) -> tuple[pd.
 def chunk_margins(detector, declarations: pd.DataFrame, history, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Margins and exploration draws of a chunk's declarations (as :meth:`CheckedChunk.declarations`)."""
     chunk = _canonical(declarations)
-    return (detector.margin(detector.features_.matrix(chunk, history)),
-            exploration_draws(chunk.cells("declaration_id"), seed))
+    return margins(detector, chunk, history)[1], exploration_draws(chunk.cells("declaration_id"), seed)
 
 
 def ranked_run(detector, declarations: pd.DataFrame, history, margin: np.ndarray, rank: np.ndarray,
@@ -384,13 +383,7 @@ def ranked_run(detector, declarations: pd.DataFrame, history, margin: np.ndarray
     """A chunk's rows as output rows (risk score, rank, flags, reasons for the flagged only),
     sorted by rank: an Arrow table, one sorted run of the merge."""
     frame = declarations.drop(columns=["line", "file"])
-    rows = np.flatnonzero(flagged)
-    texts = []
-    if len(rows):
-        chosen = Columns(frame.iloc[rows].reset_index(drop=True))
-        texts = detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
-    scored = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
-              **reason_columns(len(frame), rows, texts, explored, max_reasons)}
+    scored = scored_columns(detector, frame, margin, rank, flagged, explored, max_reasons, history=history)
     out = pd.concat([declarations[["line"]], frame, pd.DataFrame(scored)], axis=1)
     return _arrow(out.sort_values("rank", kind="stable"))
 
@@ -412,10 +405,7 @@ def write_list(output, out_columns: list[str], runs: list[Path], rejected, colum
                 head = block.slice(0, top).to_pandas()
             writer.write(block)
         for bad in rejected:
-            bad = bad.rename(columns={"problems": "reason_1"})
-            bad["reason_1"] = "rejected: " + bad["reason_1"]
-            keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in columns]
-            writer.write(bad[list(dict.fromkeys(keep))])
+            writer.write(rejected_lines(bad, columns))
     return head
 
 

@@ -34,6 +34,16 @@ def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
                          "reason_1": "rejected: " + grouped.to_numpy()})
 
 
+def rejected_lines(rejected_rows: pd.DataFrame, columns) -> pd.DataFrame:
+    """Rejected rows as the list ends with them: ``file``, ``line``, ``declaration_id``,
+    ``reason_1`` ("rejected: " and the problems), then their cells as received in ``columns``
+    (:meth:`~contraband.data.load.LoadResult.rejected_rows`, with a ``file`` column)."""
+    bad = rejected_rows.rename(columns={"problems": "reason_1"})
+    bad["reason_1"] = "rejected: " + bad["reason_1"]
+    keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in columns]
+    return bad[list(dict.fromkeys(keep))]
+
+
 def for_request(rows: int, scored, rejected: pd.DataFrame) -> pd.DataFrame:
     """One output row per input row (1..rows), in input order.
 
@@ -73,10 +83,7 @@ def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.
         parts.insert(0, pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)}))
     out = pd.concat(parts, axis=1).sort_values("rank", kind="stable")
     if rejected_rows is not None and len(rejected_rows):
-        bad = rejected_rows.rename(columns={"problems": "reason_1"})
-        bad["reason_1"] = "rejected: " + bad["reason_1"]
-        keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in visible]
-        bad = bad[list(dict.fromkeys(keep))]
+        bad = rejected_lines(rejected_rows, visible)
     else:
         bad = rejected_reasons(rejected)
     if len(bad):

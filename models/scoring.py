@@ -184,15 +184,11 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
                  "exploration": np.zeros(0, dtype=bool),
                  **{f"reason_{k + 1}": np.zeros(0, dtype=object) for k in range(max_reasons)}}
         return Scores(columns.index, empty, choose_rule(detector, 0, flag_by), refused)
-    features = detector.features_.matrix(columns, history)
-    margin = detector.margin(features)
+    features, margin = margins(detector, columns, history)
     rule = choose_rule(detector, n, flag_by)
     ids = columns.cells("declaration_id") if "declaration_id" in columns else np.arange(n)
     rank, flagged, explored = _listing(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
-    rows = np.flatnonzero(flagged)
-    texts = detector.reasons(columns, features, max_reasons, rows=rows) if len(rows) else []
-    out = {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
-           **reason_columns(n, rows, texts, explored, max_reasons)}
+    out = scored_columns(detector, columns, margin, rank, flagged, explored, max_reasons, features=features)
     return Scores(columns.index, out, rule, refused)
 
 
@@ -228,6 +224,34 @@ def reason_columns(n: int, rows: np.ndarray, texts: list[list[str]], explored: n
     return out
 
 
+def margins(detector, declarations, history) -> tuple[np.ndarray, np.ndarray]:
+    """The point-in-time feature matrix of ``declarations`` (a frame or :class:`Columns`) read
+    from ``history``, and their margins: the one way every entry point (scoring, batch, Dask,
+    evaluation, training's comparisons, drift, the budget reference) turns declarations into
+    the model's raw scores."""
+    features = detector.features_.matrix(declarations, history)
+    return features, detector.margin(features)
+
+
+def scored_columns(detector, declarations, margin: np.ndarray, rank: np.ndarray, flagged: np.ndarray,
+                   explored: np.ndarray, max_reasons: int = MAX_REASONS, history=None,
+                   features: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The output columns of scored declarations (:class:`Columns`, or a frame): risk score,
+    rank, flag, exploration mark and reasons for the flagged rows only. Their features are
+    ``features`` when the caller has them (all rows), else read from ``history`` for the
+    flagged rows alone."""
+    rows = np.flatnonzero(flagged)
+    texts = []
+    if len(rows) and features is not None:
+        texts = detector.reasons(declarations, features, max_reasons, rows=rows)
+    elif len(rows):
+        frame = declarations.X if isinstance(declarations, Columns) else declarations
+        chosen = Columns(frame.iloc[rows].reset_index(drop=True))
+        texts = detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
+    return {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
+            **reason_columns(len(margin), rows, texts, explored, max_reasons)}
+
+
 def score(detector, declarations, history, **kwargs) -> pd.DataFrame:
     """Risk score, rank, flag, exploration mark and reasons for every declaration.
 
@@ -255,5 +279,5 @@ def refresh_budget_reference(detector, history, days: int = REFERENCE_DAYS, rows
     if len(recent) > rows:
         keep = np.argsort(exploration_draws(recent["declaration_id"].to_numpy(dtype=object), 0))[:rows]
         recent = recent.iloc[np.sort(keep)]
-    detector.set_budget_reference(detector.margin(detector.features_.matrix(recent, history)))
+    detector.set_budget_reference(margins(detector, recent, history)[1])
     return len(recent)

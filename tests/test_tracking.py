@@ -84,6 +84,30 @@ def test_gate_promotes_only_a_clearly_better_challenger_unless_forced(sqlite_sto
     assert client.get_model_version(name, v3).tags["gate.decision"] == "promoted"
 
 
+def test_the_version_an_alias_names_is_read_from_sqlite_as_mlflow_answers(sqlite_store, tmp_path):
+    """A command reads the champion's version from the SQLite tracking store without importing
+    MLflow: it must give MLflow's answer as the alias moves and versions go, and give up
+    (None: ask MLflow) on anything it cannot read."""
+    from contraband.models.registry import registered_version
+
+    client, name = sqlite_store, "fast-path"
+    (_, v1), (_, v2), (_, v3) = _versions(client, name, 3, tmp_path)
+    client.set_registered_model_alias(name, "champion", v1)
+    for target in (v2, v3, v1):
+        client.set_registered_model_alias(name, "champion", target)
+        assert registered_version(name, "champion", None) == str(client.get_model_version_by_alias(name, "champion")
+                                                                   .version) == target
+    assert registered_version(name, None, v2) == v2
+    assert registered_version(name, "nobody", None) is None and registered_version("no-such-model", "champion", None) \
+        is None
+    client.delete_model_version(name, v3)
+    assert registered_version(name, None, v3) is None
+    assert registered_version(name, "champion", None, uri="http://127.0.0.1:5000") is None
+    assert registered_version(name, "champion", None, uri=f"sqlite:///{tmp_path / 'missing.db'}") is None
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    assert registered_version(name, "champion", None, uri=f"sqlite:///{tmp_path / 'junk.db'}") is None
+
+
 def test_a_champion_that_no_longer_loads_is_reported_and_kept_unless_forced(sqlite_store, tmp_path, monkeypatch):
     """A champion pickled by older code (here: a feature class from a module that is gone) makes
     the gate say so and not promote; --force promotes, and nothing crashes on the way."""

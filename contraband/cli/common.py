@@ -125,19 +125,22 @@ def load_model(model_uri: str):
     default ``model-cache``): copied once per version, then loaded from disk; other URIs through
     MLflow's loader."""
     from contraband.api.champion import Champion, parse_uri
-    from contraband.models.tracking import load_detector, tracking_uri
+    from contraband.models.registry import tracking_uri
 
-    quiet_mlflow()
     t0 = time.perf_counter()
     note = ""
     try:
         try:
             parse_uri(model_uri)
         except ValueError:  # runs:/..., a folder: not a registered version
+            from contraband.models.tracking import load_detector
+
+            quiet_mlflow()
             detector = load_detector(model_uri)
             trees = detector.compile_trees()
         else:
             served = Champion(model_uri, os.environ.get("CONTRABAND_MODEL_CACHE") or "model-cache", store=None).open()
+            quiet_mlflow()  # if the registry had to be asked through MLflow
             detector, trees, note = served.detector, served.trees, served.note
     except Exception as exc:  # MLflow raises several types for a missing model or alias
         click.echo(f"error: cannot load model {model_uri} from {tracking_uri()}: {exc}", err=True)

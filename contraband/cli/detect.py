@@ -119,7 +119,9 @@ def evaluate(paths, mapping, fx, model_uri, truth, as_json, history_location):
     say(store.ingest(frame, outcomes=False, source="evaluate").summary())
     first = day_of(frame["declaration_date"].min())
     say(f"blind: outcomes recorded from {date_of(first):%Y-%m-%d} on do not count")
-    margin = detector.margin(detector.features(frame, store.blind(first)))
+    from contraband.models.scoring import margins
+
+    margin = margins(detector, frame, store.blind(first))[1]
     if truth:
         result = M.budget_metrics(margin, frame["truth_contraband"].to_numpy().astype(int), M.truth_value(frame))
         result.update({f"recall_at_5pct_{t}": r for t, r in M.typology_recall(margin, frame).items()})

@@ -10,7 +10,7 @@ learning rate 0.05, as in the dataset's README), trained on the same rows in the
 pipeline's validation window (early stopping) is the last two months of 2020, carved out of the
 training file; its final model is refitted on all of 2020.
 
-    python bench/kcs.py [--shared ../shared] [--seeds 3] [--lag 7]
+    python bench/kcs.py [--shared ../shared] [--seeds 3] [--lag 7] [--leaves N] [--calibration-folds K] [--verbose]
 """
 
 from __future__ import annotations
@@ -41,7 +41,20 @@ def main() -> None:
     parser.add_argument("--shared", default=default_shared)
     parser.add_argument("--seeds", type=int, default=3, help="random seeds to average (LightGBM bagging)")
     parser.add_argument("--lag", type=int, default=7, help="outcome lag in days for the training outcomes")
+    parser.add_argument("--leaves", type=int, help="one tree size instead of the validation window's choice")
+    parser.add_argument("--calibration-folds", type=int, help="folds of the out-of-fold calibration (default: "
+                                                               "the detector's)")
+    parser.add_argument("--monotone-method", choices=["basic", "intermediate", "advanced"],
+                        help="LightGBM's monotone constraints method (default: the detector's)")
+    parser.add_argument("--verbose", action="store_true", help="print the detector's own account of each step")
     args = parser.parse_args()
+    options = {"log": print if args.verbose else None}
+    params = {**({"num_leaves": args.leaves} if args.leaves else {}),
+              **({"monotone_constraints_method": args.monotone_method} if args.monotone_method else {})}
+    if params:
+        options["lgbm_params"] = params
+    if args.calibration_folds:
+        options["calibration_folds"] = args.calibration_folds
     kcs = Path(args.shared) / "data" / "kcs"
     if not (kcs / "df_syn_train_eng.csv").exists():
         print(f"skipped: the shared KCS dataset is not at {kcs}")
@@ -65,7 +78,7 @@ def main() -> None:
         times = {"pipeline": 0.0, "plain_lightgbm": 0.0}
         for seed in range(args.seeds):
             t0 = time.perf_counter()
-            detector = Detector(random_state=seed).fit(fit_rows, valid_rows, history)
+            detector = Detector(random_state=seed, **options).fit(fit_rows, valid_rows, history)
             runs["pipeline"].append(M.budget_metrics(detector.margin(detector.features(test, blind)), y_test, value))
             t1 = time.perf_counter()
             lab = labelled(train)

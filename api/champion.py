@@ -160,17 +160,26 @@ class Champion:
         SQLite store the version is read without importing MLflow
         (:func:`~contraband.models.registry.registered_version`): a small command starts in
         well under a second."""
-        from contraband.models.registry import registered_version, tracking_uri
+        from contraband.models.registry import registered_version
 
-        known = registered_version(self.name, self.alias, self.version)
-        if known is not None and (self.cache / known / "served.json").exists():
-            info = json.loads((self.cache / known / "served.json").read_text())
-            served = self._open(self.cache / known, source="registry")
-            served.windows, served.metrics = info.get("windows", {}), info.get("metrics", {})
-            _write_json(self.cache / "last.json", {"version": known, "alias": self.alias})
-            return served
+        version = registered_version(self.name, self.alias, self.version)
+        if version is not None and (self.cache / version / "served.json").exists():
+            info = json.loads((self.cache / version / "served.json").read_text())
+            windows, metrics = info.get("windows", {}), info.get("metrics", {})
+        else:
+            version, windows, metrics = self._copy_from_mlflow()
+        served = self._open(self.cache / version, source="registry")
+        served.windows, served.metrics = windows, metrics
+        _write_json(self.cache / "last.json", {"version": version, "alias": self.alias})
+        return served
+
+    def _copy_from_mlflow(self) -> tuple[str, dict, dict]:
+        """The version MLflow's registry names, with its run's windows and metrics, copied into
+        the cache folder unless it is there already."""
         from mlflow.artifacts import download_artifacts
         from mlflow.tracking import MlflowClient
+
+        from contraband.models.registry import tracking_uri
 
         client = MlflowClient(tracking_uri())
         mv = client.get_model_version_by_alias(self.name, self.alias) if self.alias \
@@ -192,10 +201,7 @@ class Champion:
                     pass
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        served = self._open(folder, source="registry")
-        served.windows, served.metrics = windows, metrics
-        _write_json(self.cache / "last.json", {"version": version, "alias": self.alias})
-        return served
+        return version, windows, metrics
 
     def _from_cache(self, note: str) -> Served:
         last = self.cache / "last.json"

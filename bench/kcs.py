@@ -10,7 +10,8 @@ learning rate 0.05, as in the dataset's README), trained on the same rows in the
 pipeline's validation window (early stopping) is the last two months of 2020, carved out of the
 training file; its final model is refitted on all of 2020.
 
-    python bench/kcs.py [--shared ../shared] [--seeds 3] [--lag 7] [--leaves N] [--calibration-folds K] [--verbose]
+    python bench/kcs.py [--shared ../shared] [--seeds 3] [--lag 7] [--leaves N] [--calibration-folds K]
+        [--calibrate-on auto|validation|folds] [--monotone-method M] [--lgbm NAME=VALUE] [--verbose]
 """
 
 from __future__ import annotations
@@ -46,13 +47,23 @@ def main() -> None:
                                                                "the detector's)")
     parser.add_argument("--monotone-method", choices=["basic", "intermediate", "advanced"],
                         help="LightGBM's monotone constraints method (default: the detector's)")
+    parser.add_argument("--calibrate-on", choices=["auto", "validation", "folds"],
+                        help="where the calibration is fitted (default: the detector's)")
+    parser.add_argument("--lgbm", action="append", default=[], metavar="NAME=VALUE",
+                        help="a LightGBM setting for the detector (repeatable; numbers as numbers)")
     parser.add_argument("--verbose", action="store_true", help="print the detector's own account of each step")
     args = parser.parse_args()
     options = {"log": print if args.verbose else None}
     params = {**({"num_leaves": args.leaves} if args.leaves else {}),
               **({"monotone_constraints_method": args.monotone_method} if args.monotone_method else {})}
+    for setting in args.lgbm:
+        name, _, value = setting.partition("=")
+        params[name] = float(value) if value.replace(".", "", 1).isdigit() and "." in value \
+            else int(value) if value.isdigit() else value
     if params:
         options["lgbm_params"] = params
+    if args.calibrate_on:
+        options["calibrate_on"] = args.calibrate_on
     if args.calibration_folds:
         options["calibration_folds"] = args.calibration_folds
     kcs = Path(args.shared) / "data" / "kcs"
@@ -79,7 +90,9 @@ def main() -> None:
         for seed in range(args.seeds):
             t0 = time.perf_counter()
             detector = Detector(random_state=seed, **options).fit(fit_rows, valid_rows, history)
-            runs["pipeline"].append(M.budget_metrics(detector.margin(detector.features(test, blind)), y_test, value))
+            margin = detector.margin(detector.features(test, blind))
+            runs["pipeline"].append({**M.budget_metrics(margin, y_test, value),
+                                     "brier": float(np.mean((detector.calibrate(margin) - y_test) ** 2))})
             t1 = time.perf_counter()
             lab = labelled(train)
             plain = PlainLightGBM(random_state=seed).fit(train[lab], labels(train)[lab])
@@ -95,6 +108,8 @@ def main() -> None:
           f"plain LightGBM {times['plain_lightgbm'] / args.seeds:.1f}")
     print(M.table(results))
     p, b = results["pipeline"], results["plain_lightgbm"]
+    print(f"pipeline Brier score of the calibrated risk on the test window: {p['brier']:.4f} "
+          f"(the test window's fraud rate alone: {float(np.mean(y_test) * (1 - np.mean(y_test))):.4f})")
     for k in ("precision_at_5pct", "precision_at_10pct"):
         print(f"{k}: pipeline {p[k]:.3f} vs plain LightGBM {b[k]:.3f} (x{p[k] / b[k]:.3f})")
     beats = p["precision_at_5pct"] > b["precision_at_5pct"] and p["precision_at_10pct"] > b["precision_at_10pct"]

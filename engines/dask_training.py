@@ -17,7 +17,9 @@ its steps on the cluster:
   ``lightgbm.early_stopping``: the first best, stopping ``early_stopping_rounds`` trees after
   it stops improving.
 - **refit** on training + validation windows with that many trees: one Dask fit.
-- **calibration**: out-of-fold margins, one Dask fit per fold, of the same configuration.
+- **calibration**: the early-stopped model's validation margins (no fit) when the validation
+  window holds enough seizures, else out-of-fold margins, one Dask fit per fold, of the same
+  configuration.
 
 The labelled rows' features (inspected declarations: a few per cent of them) come back to the
 client between the steps; the declarations themselves are already there (the training frame).

@@ -3,8 +3,8 @@
 ``Detector.fit(train, valid, history)`` fits the feature pipeline on every row of the training
 window (inspected or not), then a LightGBM classifier on its inspected rows (class imbalance
 handled with ``scale_pos_weight``), stopping early on the validation window's average
-precision alone; with many seizures the same window chooses the tree size (31, 63 or 127
-leaves). Its regularisation follows the number of labelled seizures: with fewer than
+precision alone; with many seizures the same window chooses the tree size (127 leaves, then 63,
+then 31, going smaller only while the validation window's average precision improves). Its regularisation follows the number of labelled seizures: with fewer than
 ``FEW_LABELS`` (an administration's tens of seizures) trees are small, learning slow, L2 strong
 and each tree sees half the features. It is held monotone where the features say the direction
 of the evidence is known (a contradiction, an earlier seizure, a deviation from the goods' norm
@@ -14,9 +14,11 @@ logistic regression with non-negative weights on those directed features, weighe
 margin up to half as the seizures get fewer. With
 ``refit`` (the default) the features and classifier are refitted on the
 training + validation windows with the number of trees early stopping chose, so that the most
-recent weeks count, and the calibration (margin -> probability) is fitted for *that* model: on
-out-of-fold margins of the same configuration over the same rows. Without refit it is fitted on
-the validation window's margins of the model itself.
+recent weeks count. The calibration (margin -> probability) is fitted on margins of the same
+configuration on rows it did not see: with at least ``VALIDATION_CALIBRATION_POSITIVES`` seizures
+in the validation window, the early-stopped model's margins there (no further fit); with fewer,
+out-of-fold margins over the training + validation windows (``calibration_folds`` fits of small
+models). Without refit it is fitted on the validation window's margins of the model itself.
 
 The fitted object holds parameters only: family statistics, vocabularies, the booster, the
 evidence model and its blend, the calibrator and the budget reference (margin quantiles over
@@ -66,8 +68,12 @@ FEW_LABELS_LGBM = {"num_leaves": 7, "min_child_samples": 10, "learning_rate": 0.
                    "colsample_bytree": 0.5}
 #: below this many labelled seizures (training + validation windows) the few-labels settings apply
 FEW_LABELS = 200
-#: with at least FEW_LABELS seizures, the tree sizes tried (the validation window chooses)
-LEAVES = (31, 63, 127)
+#: with at least FEW_LABELS seizures, the tree sizes tried, largest first, while the validation
+#: window's average precision improves (the validation window chooses)
+LEAVES = (127, 63, 31)
+#: with at least this many seizures in the validation window the calibration is fitted on the
+#: early-stopped model's margins there (no extra fits); with fewer, on out-of-fold margins
+VALIDATION_CALIBRATION_POSITIVES = 100
 
 
 def regularisation(positives: int) -> dict:
@@ -179,8 +185,8 @@ class LocalTrainer:
 class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, families: tuple[str, ...] | None = None, lgbm_params: dict | None = None,
                  early_stopping_rounds: int = 50, refit: bool = True, calibration: str = "auto",
-                 calibration_folds: int = 3, monotone: bool = True, evidence: bool = True, n_jobs: int = 2,
-                 random_state: int = 0, log=None):
+                 calibration_folds: int = 3, calibrate_on: str = "auto", monotone: bool = True,
+                 evidence: bool = True, n_jobs: int = 2, random_state: int = 0, log=None):
         self.families = families
         self.monotone = monotone
         self.evidence = evidence
@@ -189,6 +195,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.refit = refit
         self.calibration = calibration
         self.calibration_folds = calibration_folds
+        self.calibrate_on = calibrate_on
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.log = log
@@ -238,6 +245,13 @@ class Detector(ClassifierMixin, BaseEstimator):
             # the most recent weeks matter most under drift: refit features and classifier on
             # training + validation windows with the number of trees early stopping chose
             t2 = time.perf_counter()
+            on_validation = self._calibrate_on_validation(y_v)
+            if on_validation:  # the early-stopped model's margins: the same configuration, unseen rows
+                evidence, blend = self._evidence(model, x_t, y_t, ref_t)
+                values = x_v.to_numpy(dtype="float64")
+                early = model.booster_.predict(values, raw_score=True, num_iteration=self.best_iteration_)
+                margins, y_cal = (early if blend is None else blend.margin(early, evidence.margin(values))), y_v
+                where = f"the early-stopped model's margins on the validation window's {len(y_v):,} rows"
             both = pd.concat([train, valid])
             self.features_ = self._pipeline().fit(both)
             final_params = self._constrained(final_params, self.features_)
@@ -245,8 +259,9 @@ class Detector(ClassifierMixin, BaseEstimator):
             (x_b, ref_b), y_b = self._labelled_and_reference(trainer, both, lab_b, history), labels(both)[lab_b]
             self.model_ = trainer.fit(self, final_params, x_b, y_b, categorical)
             self.evidence_, self.blend_ = self._evidence(self.model_, x_b, y_b, ref_b)
-            margins, y_cal = self._out_of_fold(trainer, final_params, x_b, y_b, categorical, ref_b), y_b
-            where = f"out-of-fold margins of the final configuration on {len(y_b):,} rows"
+            if not on_validation:
+                margins, y_cal = self._out_of_fold(trainer, final_params, x_b, y_b, categorical, ref_b), y_b
+                where = f"out-of-fold margins of the final configuration on {len(y_b):,} rows"
             self._say(f"refit on training + validation windows: {len(y_b):,} inspected rows "
                       f"({time.perf_counter() - t2:.1f} s)")
         else:
@@ -297,9 +312,20 @@ class Detector(ClassifierMixin, BaseEstimator):
             model, trees = trainer.fit_stopping_early(self, settings, x_t, y_t, x_v, y_v, categorical)
             score = average_precision_score(y_v, model.booster_.predict(x_v.to_numpy(dtype="float64"),
                                                                          raw_score=True, num_iteration=trees))
-            if best is None or score > best[0]:
-                best = (score, model, settings, trees)
+            self._say(f"  {leaves} leaves: {trees} trees, validation average precision {score:.4f}")
+            if best is not None and score <= best[0]:
+                break  # smaller trees did not help: the next, smaller still, is not tried
+            best = (score, model, settings, trees)
         return best[1:]
+
+    def _calibrate_on_validation(self, y_v: np.ndarray) -> bool:
+        """Whether the calibration is fitted on the early-stopped model's validation margins
+        (``calibrate_on``: ``"validation"``, ``"folds"`` or ``"auto"``, by the seizures there)."""
+        if self.calibrate_on not in ("auto", "validation", "folds"):
+            raise ValueError(f"calibrate_on must be auto, validation or folds, not {self.calibrate_on!r}")
+        if self.calibrate_on == "auto":
+            return int(y_v.sum()) >= VALIDATION_CALIBRATION_POSITIVES
+        return self.calibrate_on == "validation"
 
     def _labelled_and_reference(self, trainer, frame: pd.DataFrame, lab: np.ndarray, history):
         """Feature rows of the labelled declarations of ``frame`` and, when the evidence model

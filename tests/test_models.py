@@ -1,6 +1,7 @@
 """Detector, calibration, attribution, reasons, the inspection list and metrics on a generated world."""
 
 import re
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,8 @@ import pytest
 
 from contraband.data.history import day_of
 from contraband.models import metrics as M
-from contraband.models.detector import Calibrator, labelled, labels
+from contraband.models import detector as detector_module
+from contraband.models.detector import Calibrator, Detector, LocalTrainer, labelled, labels
 from contraband.models.scoring import (
     EXPLORATION_PREFIX,
     exploration_count,
@@ -349,3 +351,44 @@ def test_detector_is_monotone_where_the_direction_of_the_evidence_is_known(train
         raised[name] = np.where(np.isnan(column), np.nan, np.maximum(column, high))
         change = (detector.margin(raised) - base) * sign
         assert (change >= -1e-9).all(), name
+
+
+class _CountingTrainer(LocalTrainer):
+    """The local trainer, counting what it is asked to fit."""
+
+    def __init__(self):
+        self.sizes, self.fits = [], 0
+
+    def fit_stopping_early(self, detector, params, *args):
+        self.sizes.append(params["num_leaves"])
+        return super().fit_stopping_early(detector, params, *args)
+
+    def fit(self, *args):
+        self.fits += 1
+        return super().fit(*args)
+
+
+def test_with_many_seizures_the_tree_size_is_searched_and_the_calibration_costs_no_fit(trained, world_history,
+                                                                                       monkeypatch):
+    """Tree sizes are tried from the largest down while the validation window's average precision
+    improves; with enough seizures in the validation window the calibration is fitted on the
+    early-stopped model's margins there, so the refit is the only fit after the search, and the
+    calibrated risk still beats the base rate on the blind test window."""
+    monkeypatch.setattr(detector_module, "FEW_LABELS", 1)  # the small world's seizures count as many
+    monkeypatch.setattr(detector_module, "VALIDATION_CALIBRATION_POSITIVES", 1)
+    w, said, trainer = trained.windows, [], _CountingTrainer()
+    d = Detector(evidence=False, log=said.append).fit(w.train, w.valid, world_history, trainer=trainer)
+    scores = [float(m.group(1)) for m in map(re.compile(r"leaves: \d+ trees, validation average precision (\S+)").search,
+                                              said) if m]
+    assert trainer.sizes == list(detector_module.LEAVES[:len(trainer.sizes)]) and len(scores) == len(trainer.sizes)
+    assert all(later > earlier for earlier, later in pairwise(scores[:-1]))  # each smaller size tried improved
+    if len(scores) < len(detector_module.LEAVES):
+        assert scores[-1] <= max(scores[:-1])  # and the search stopped where it did not
+    assert d.model_.get_params()["num_leaves"] == trainer.sizes[int(np.argmax(scores))]
+    assert trainer.fits == 1 and any("early-stopped model's margins on the validation window" in m for m in said)
+    lab = labelled(w.test)
+    p = d.predict_proba(w.test, world_history.blind(day_of(w.test_from)))[lab, 1]
+    y = labels(w.test)[lab]
+    assert np.mean((p - y) ** 2) < np.mean((y.mean() - y) ** 2)
+    with pytest.raises(ValueError, match="calibrate_on"):
+        Detector(calibrate_on="sometimes")._calibrate_on_validation(y)

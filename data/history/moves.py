@@ -16,10 +16,9 @@ from contraband.data.history.contributions import (
     contributions,
     difference,
     outcome_steps,
-    summed,
 )
 from contraband.data.history.opening import StoreError
-from contraband.data.history.series import COUNTS, NEVER, SeriesTable, merge
+from contraband.data.history.series import COUNTS, NEVER, Changes, SeriesTable, merge
 from contraband.data.history.versions import counted
 from contraband.data.keys import ALL_KINDS, DISTINCT, first_part
 from sqlalchemy import delete, select
@@ -51,7 +50,7 @@ class SeriesMoves:
         """The new contents of every series the deltas touch, one kind (or, for many keys, one
         slice of a kind's keys in key order) at a time, for the caller to write before the next
         is read (pairs move their distinct counts, merged last)."""
-        distinct_deltas: dict[str, list[pd.DataFrame]] = {}
+        distinct_deltas: dict[str, list[Changes]] = {}
         pairs = deltas.items() if isinstance(deltas, dict) else deltas
         for kind, d in ((kind, part) for kind, whole in pairs for part in _key_batches(whole, _MERGE_KEYS)):
             current = self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object)))
@@ -62,21 +61,21 @@ class SeriesMoves:
             yield merged
             del merged  # before the next kind is read
         for kind, parts in distinct_deltas.items():
-            d = summed(parts)
+            d = Changes.total(parts)
             if d is not None:
-                yield merge(self._read_series(conn, kind, pd.unique(d["key"].to_numpy(dtype=object))), d)
+                yield merge(self._read_series(conn, kind, d.keys()), d)
 
-    def _move_slice(self, conn, kind: str, deltas: pd.DataFrame) -> None:
-        """One slice of a kind's changes into its series, with the distinct counts they move."""
-        current = self._read_series(conn, kind, pd.unique(deltas["key"].to_numpy(dtype=object)))
-        merged = merge(current, deltas)
+    def _move_slice(self, conn, kind: str, changes: Changes, keys: np.ndarray) -> None:
+        """One slice of a kind's changes (whose distinct ``keys`` are given) into its series,
+        with the distinct counts they move."""
+        current = self._read_series(conn, kind, keys)
+        merged = merge(current, changes)
         distinct = _distinct_changes(kind, current, merged)
         self._write_series(conn, merged)
-        for name, changes in distinct:
-            changes = summed([changes])
-            if changes is not None:
-                self._write_series(conn, merge(self._read_series(conn, name, pd.unique(
-                    changes["key"].to_numpy(dtype=object))), changes))
+        for name, moved in distinct:
+            moved = Changes.total([moved])
+            if moved is not None:
+                self._write_series(conn, merge(self._read_series(conn, name, moved.keys()), moved))
 
     def _move_series(self, ingest: int, deltas, progress: dict | None = None) -> None:
         """Move the series by a recording's changes (``(kind, changes)`` pairs, kinds in
@@ -88,10 +87,10 @@ class SeriesMoves:
         keys = _SLICE_KEYS
         mark = None
         for kind, d in deltas:
-            d = d.sort_values("key", kind="stable")
+            d = Changes.of(d).by_key()
             if kind in progress:
-                d = d[d["key"].to_numpy(dtype=object) > progress[kind]]
-            names = d["key"].to_numpy(dtype=object)
+                d = d.take(d.key > progress[kind])
+            names = d.key
             starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]]) if len(names) else np.zeros(0, np.int64)
             k = 0
             while k < len(starts):
@@ -100,7 +99,7 @@ class SeriesMoves:
                 t0 = time.perf_counter()
                 with self._write() as conn:
                     mark = mark or ("?" if conn.dialect.paramstyle == "qmark" else "%s")
-                    self._move_slice(conn, kind, d.iloc[a:b])
+                    self._move_slice(conn, kind, d.take(slice(a, b)), names[starts[k:end]])
                     progress[kind] = names[b - 1]
                     conn.exec_driver_sql(f"UPDATE ingests SET progress = {mark} WHERE ingest = {mark}",
                                          (json.dumps(progress), ingest))
@@ -172,7 +171,7 @@ def _key_batches(deltas: pd.DataFrame, size: int):
         yield deltas.iloc[order[a:b]]
 
 
-def _distinct_changes(kind: str, current: SeriesTable, merged: SeriesTable) -> list[tuple[str, pd.DataFrame]]:
+def _distinct_changes(kind: str, current: SeriesTable, merged: SeriesTable) -> list[tuple[str, Changes]]:
     """The distinct-partner counts a merge of a pair kind moves: an owner gains a partner on the
     pair's new first day and loses it on the old one."""
     out = []
@@ -188,8 +187,9 @@ def _distinct_changes(kind: str, current: SeriesTable, merged: SeriesTable) -> l
             owner = first_part(merged.keys[moved])
             for days, sign in ((before[moved], -1), (after[moved], +1)):
                 ok = days != NEVER
-                out.append((distinct, pd.DataFrame({"key": pd.Series(owner[ok], dtype=object), "day": days[ok],
-                                                    "declarations": sign, "inspections": 0, "seizures": 0})))
+                counts = np.zeros((int(ok.sum()), len(COUNTS)), dtype=np.int64)
+                counts[:, 0] = sign
+                out.append((distinct, Changes(np.asarray(owner[ok], dtype=object), days[ok], counts)))
     return out
 
 
@@ -211,7 +211,8 @@ class _PendingSeries:
     def add(self, deltas: dict[str, pd.DataFrame]) -> None:
         small = {}
         for kind, d in deltas.items():
-            small[kind] = d.astype({"day": np.int32, **{c: np.int32 for c in COUNTS}})
+            c = Changes.of(d)
+            small[kind] = Changes(c.key, c.day.astype(np.int32), c.counts.astype(np.int32))
             self.changes += len(d)
         self.parts.append(small)
 
@@ -220,6 +221,6 @@ class _PendingSeries:
         kind's parts let go as it is summed."""
         parts, self.parts, self.changes = self.parts, [], 0
         for kind in (k for k in ALL_KINDS if any(k in p for p in parts)):
-            frame = summed([p.pop(kind) for p in parts if kind in p])
-            if frame is not None:
-                yield kind, frame
+            changes = Changes.total([p.pop(kind) for p in parts if kind in p])
+            if changes is not None:
+                yield kind, changes

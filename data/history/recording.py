@@ -40,6 +40,11 @@ TRANSACTION_ROWS = 1_000_000
 PENDING_CHANGES = 4_000_000
 _SLICE_ROWS = 512  # new declarations written in a recording's first slice (then adapted)
 _SLICE_OTHERS = 500  # re-sent declarations (amendments, new outcome versions) per transaction
+#: new declarations turned into the driver's rows at once (then written a slice at a time)
+_ROW_BLOCK = 16_384
+#: the stored columns but the ingest (which a round's first transaction makes)
+_DECLARATION_COLUMNS = [c for c in S.DECLARATION_COLUMNS if c != "ingest"]
+_OUTCOME_COLUMNS = [c for c in S.OUTCOME_COLUMNS if c != "ingest"]
 
 
 class Recordings:
@@ -202,37 +207,58 @@ class Recording:
         theirs = versions[versions["declaration_id"].isin(fresh["declaration_id"])] if len(versions) else versions
         theirs = theirs.drop_duplicates(["declaration_id", "recorded_at"], keep="last") if len(theirs) else theirs
         planned = contributions(fresh, outcome_steps(theirs), +1)
-        cols, outcome_cols = S.DECLARATION_COLUMNS, S.OUTCOME_COLUMNS
+        ids = fresh["declaration_id"].to_numpy(dtype=object)
+        at_row = pd.Index(ids).get_indexer(theirs["declaration_id"].to_numpy(dtype=object)) if len(theirs) \
+            else np.zeros(0, dtype=np.int64)  # each outcome version's declaration, by position (ids are unique)
+        order = np.argsort(at_row, kind="stable")
+        theirs, at_row = (theirs.iloc[order], at_row[order]) if len(theirs) else (theirs, at_row)
+        nan_as_none = _nan_as_none(self.store.engine)
+        for block in range(0, len(fresh), _ROW_BLOCK):  # rows for the driver a block at a time, sliced
+            end = min(block + _ROW_BLOCK, len(fresh))
+            va, vb = np.searchsorted(at_row, [block, end])
+            self._write_block(fresh.iloc[block:end], theirs.iloc[va:vb], at_row[va:vb] - block, report, pending,
+                              nan_as_none)
+        pending.add(planned)
+
+    def _write_block(self, fresh: pd.DataFrame, theirs: pd.DataFrame, at_row: np.ndarray, report: IngestReport,
+                     pending: "_PendingSeries", nan_as_none: bool) -> None:
+        """A block of new declarations (and their outcome versions ``theirs``, in declaration
+        order: ``at_row`` is each one's declaration's position) in short transactions: the rows
+        for the driver made once for the block, each transaction a slice of them."""
+        rows = _tuples(fresh, _DECLARATION_COLUMNS, None, nan_as_none)
+        outcome_rows = _tuples(theirs, _OUTCOME_COLUMNS, None, nan_as_none) if len(theirs) else []
+        ids = fresh["declaration_id"].to_numpy(dtype=object)
         at = 0
         while at < len(fresh):
-            part = fresh.iloc[at:at + self._slice]
-            vpart = theirs[theirs["declaration_id"].isin(part["declaration_id"])] if len(theirs) else theirs
+            end = min(at + self._slice, len(fresh))
+            va, vb = np.searchsorted(at_row, [at, end])
+            part, vpart = rows[at:end], outcome_rows[va:vb]
             t = time.perf_counter()
             with self._transaction() as conn:
-                present = self.store._current(conn, part["declaration_id"].to_numpy(dtype=object))[0]
+                present = self.store._current(conn, ids[at:end])[0]
                 if present.any():  # recorded by another writer since the chunk was read
-                    clash = part[present]
-                    clash_v = vpart[vpart["declaration_id"].isin(clash["declaration_id"])]
+                    taken = present[at_row[va:vb] - at]
+                    clash, clash_v = fresh.iloc[at:end][present], theirs.iloc[va:vb][taken]
                     pending.add(_negated(contributions(clash, outcome_steps(clash_v), +1)))
                     before = (report.new + report.amended, report.outcome_versions)
                     self.store._apply(conn, clash, clash_v, report, ingest=self._ingest, pending=pending,
                                       amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
                     self.store._count_ingest(conn, self._ingest, report.new + report.amended - before[0],
                                              report.outcome_versions - before[1])
-                    part, vpart = part[~present], vpart[~vpart["declaration_id"].isin(clash["declaration_id"])]
-                nan_as_none = _nan_as_none(conn)
+                    part = [r for r, gone in zip(part, present) if not gone]
+                    vpart = [r for r, gone in zip(vpart, taken) if not gone]
+                ingest = (self._ingest,)  # known once the round's first transaction has begun
                 for start in range(0, len(part), _WRITE_ROWS):
-                    _upsert(conn, S.declarations, cols, _tuples(part.iloc[start:start + _WRITE_ROWS], cols,
-                                                                {"ingest": self._ingest}, nan_as_none), ("declaration_id",))
-                if len(vpart):
-                    _upsert(conn, S.outcomes, outcome_cols, _tuples(vpart, outcome_cols, {"ingest": self._ingest},
-                                                                    nan_as_none), ("declaration_id", "recorded_at"))
+                    _upsert(conn, S.declarations, [*_DECLARATION_COLUMNS, "ingest"],
+                            [r + ingest for r in part[start:start + _WRITE_ROWS]], ("declaration_id",))
+                if vpart:
+                    _upsert(conn, S.outcomes, [*_OUTCOME_COLUMNS, "ingest"], [r + ingest for r in vpart],
+                            ("declaration_id", "recorded_at"))
                 self.store._count_ingest(conn, self._ingest, len(part), len(vpart))
             report.new += len(part)
             report.outcome_versions += len(vpart)
-            at += self._slice
+            at = end
             self._slice = _adapt(self._slice, time.perf_counter() - t)
-        pending.add(planned)
 
     def _write_others(self, rows: pd.DataFrame, versions: pd.DataFrame, report: IngestReport,
                       pending: "_PendingSeries") -> None:

@@ -130,6 +130,63 @@ class SeriesTable:
         return d
 
 
+@dataclass
+class Changes:
+    """Day-by-day changes to the series of one kind, row by row: key, day and the counts (what a
+    recording moves, kept as arrays: a slice of them costs no frame)."""
+
+    key: np.ndarray  # object
+    day: np.ndarray  # int64
+    counts: np.ndarray  # int64 (rows, 3)
+
+    @classmethod
+    def of(cls, deltas) -> "Changes":
+        """From a frame with columns key, day and the counts (or changes already)."""
+        if isinstance(deltas, Changes):
+            return deltas
+        return cls(deltas["key"].to_numpy(dtype=object), deltas["day"].to_numpy(dtype=np.int64),
+                   np.column_stack([deltas[c].to_numpy(dtype=np.int64) for c in COUNTS]).reshape(-1, len(COUNTS)))
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+    def take(self, rows) -> "Changes":
+        return Changes(self.key[rows], self.day[rows], self.counts[rows])
+
+    def by_key(self) -> "Changes":
+        """The same changes in key order (ties keep their order)."""
+        codes, keys = pd.factorize(self.key)
+        rank = np.empty(len(keys), dtype=np.int64)
+        rank[np.argsort(np.asarray(keys, dtype=object), kind="stable")] = np.arange(len(keys))
+        return self.take(np.argsort(rank[codes], kind="stable"))
+
+    def keys(self) -> np.ndarray:
+        """The distinct keys, in order of first appearance."""
+        return np.asarray(pd.unique(self.key), dtype=object)
+
+    @staticmethod
+    def total(parts: list["Changes"]) -> "Changes | None":
+        """The parts summed by (key, day), zero rows dropped (None if nothing is left)."""
+        parts = [c for c in parts if len(c)]
+        if not parts:
+            return None
+        key = np.concatenate([c.key for c in parts])
+        day = np.concatenate([c.day for c in parts])
+        counts = np.vstack([c.counts for c in parts])
+        codes, keys = pd.factorize(key)
+        composite = codes.astype(np.int64) * _SHIFT + day
+        order = np.argsort(composite, kind="stable")
+        composite = composite[order]
+        starts = np.flatnonzero(np.r_[True, composite[1:] != composite[:-1]])
+        summed = np.add.reduceat(counts[order], starts, axis=0)
+        keep = (summed != 0).any(axis=1)
+        if not keep.any():
+            return None
+        first = composite[starts][keep]
+        return Changes(np.asarray(keys, dtype=object)[first // _SHIFT], first % _SHIFT,
+                       summed[keep].astype(np.int64))
+
+
 def decode(blob: bytes) -> np.ndarray:
     """One series' rows (day, cumulative counts) from its bytes."""
     return np.frombuffer(blob, dtype="<i4").reshape(-1, _WIDTH).astype(np.int64)
@@ -171,15 +228,17 @@ def first_day(rows: np.ndarray) -> int:
     return int(rows[has[0], 0]) if len(has) else int(NEVER)
 
 
-def merge(current: SeriesTable, deltas: pd.DataFrame) -> SeriesTable:
-    """Add day-by-day ``deltas`` (columns key, day and the counts) to the series they name.
+def merge(current: SeriesTable, deltas) -> SeriesTable:
+    """Add day-by-day ``deltas`` (:class:`Changes`, or a frame with columns key, day and the
+    counts) to the series they name.
 
     ``current`` must hold every existing series the deltas touch (it may hold others, which are
     left out of the result). Returns the new contents of the touched series only. Days whose
     counts all cancel to zero are dropped; a count that would go negative is an error.
     """
     kind = current.kind
-    new_sid, keys = pd.factorize(deltas["key"].to_numpy(dtype=object))
+    deltas = Changes.of(deltas)
+    new_sid, keys = pd.factorize(deltas.key)
     keys = np.asarray(keys, dtype=object)
     existing_code = current.codes(keys)
     lengths = np.where(existing_code >= 0, current.offsets[existing_code + 1] - current.offsets[np.maximum(existing_code, 0)], 0)
@@ -189,8 +248,8 @@ def merge(current: SeriesTable, deltas: pd.DataFrame) -> SeriesTable:
     old_rows = np.repeat(starts - first_out, lengths) + np.arange(int(lengths.sum()))
     old_daily = current.daily()[old_rows] if len(old_rows) else np.zeros((0, len(COUNTS)), dtype=np.int64)
     sid = np.concatenate([old_sid, new_sid]).astype(np.int64)
-    day = np.concatenate([current.day[old_rows], deltas["day"].to_numpy(dtype=np.int64)])
-    counts = np.vstack([old_daily, deltas[list(COUNTS)].to_numpy(dtype=np.int64)])
+    day = np.concatenate([current.day[old_rows], deltas.day])
+    counts = np.vstack([old_daily, deltas.counts])
     composite = sid * _SHIFT + day
     order = np.argsort(composite, kind="stable")
     composite = composite[order]

@@ -51,7 +51,7 @@ def main() -> None:
     from contraband.data.history import open_history
     from contraband.models.tracking import load_detector
 
-    with scratch_folder(args.keep, "contraband-batch-") as tmp:
+    with scratch_folder(args.keep, "contraband-bench-batch-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CONTRABAND_MODEL_CACHE": str(tmp / "cache")}
         os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]

@@ -148,7 +148,6 @@ class SeenIds:
 
 SPOOL_PREFIX = "contraband-batch-"
 _SPOOL_LOCK = ".in-use"
-_SPOOL_GRACE_SECONDS = 60  # a spool folder without its lock file, younger than this, may be starting
 
 
 class _Spool:
@@ -208,25 +207,20 @@ def _hold(path: Path) -> int | None:
 
 def sweep_spools(folder: str | None = None) -> list[Path]:
     """Remove the spool folders of runs that ended without removing them (killed): those in
-    ``folder`` (default: the system's temporary folder) whose lock no process holds. Returns
-    the folders removed."""
+    ``folder`` (default: the system's temporary folder) that hold a spool's lock file which no
+    process holds. A folder without the lock file is left alone, whatever its name: it is not a
+    spool (or one killed in the instant between its creation and its lock's). Returns the
+    folders removed."""
     root = Path(folder or tempfile.gettempdir())
     removed = []
     for path in root.glob(f"{SPOOL_PREFIX}*"):
-        if not path.is_dir():
-            continue
         lock = path / _SPOOL_LOCK
-        if lock.exists():
-            fd = _hold(lock)
-            if fd is None:  # a run at work
-                continue
-            os.close(fd)
-        else:
-            try:
-                if time.time() - path.stat().st_mtime < _SPOOL_GRACE_SECONDS:
-                    continue
-            except OSError:
-                continue
+        if not path.is_dir() or not lock.is_file():
+            continue
+        fd = _hold(lock)
+        if fd is None:  # a run at work
+            continue
+        os.close(fd)
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed

@@ -347,6 +347,10 @@ def test_a_batch_killed_midway_leaves_neither_its_spool_nor_half_moved_series_af
     job.kill()  # SIGKILL: no finally, no cleanup
     job.wait(timeout=30)
     assert [p.name for p in spool.iterdir()][0].startswith("contraband-batch-")  # what a kill leaves
+    mine = spool / "contraband-batch-notes"  # a folder of the same name that is not a spool: kept
+    mine.mkdir()
+    (mine / "notes.txt").write_text("an analyst's")
+    os.utime(mine, (0, 0))
     store = open_history(tmp_path / "h.db")
     assert store.summary()["recording"], "the killed run's recording is unfinished"
     written = store.summary()["declarations"] - len(world_history.declarations())
@@ -363,7 +367,7 @@ def test_a_batch_killed_midway_leaves_neither_its_spool_nor_half_moved_series_af
     result = CliRunner().invoke(main, ["score", str(path_small), "-o", str(tmp_path / "small-out.csv"), "--history",
                                        str(tmp_path / "h.db"), "--spool", str(spool), "--progress", "none"])
     assert result.exit_code == 0, result.output
-    assert list(spool.iterdir()) == []
+    assert list(spool.iterdir()) == [mine] and (mine / "notes.txt").exists()
     store = open_history(tmp_path / "h.db")
     assert store.summary()["recording"] == []
     state = snapshot(store)

@@ -683,3 +683,25 @@ def test_an_amendment_dated_before_its_predecessor_counts_from_the_predecessor_s
     assert counts(store, "exporter", "E3", "2025-03-21") == (1, 0, 0)
     assert counts(store, "exporter", "E2", "2025-03-21") == (0, 0, 0)
     assert consistent(store)
+
+
+def test_a_recordings_changes_sum_by_key_and_day_as_a_frame_would_and_sort_by_key():
+    """The arrays a recording moves its series with (``series.Changes``) add up by (key, day)
+    as the store's frames do, drop what cancels, and sort by key as pandas does."""
+    from contraband.data.history.series import COUNTS, Changes
+
+    rng = np.random.default_rng(4)
+    frames = [pd.DataFrame({"key": rng.choice(["b", "a\x1fx", "c", "é"], n).astype(object),
+                            "day": rng.integers(0, 40, n), **{c: rng.integers(-2, 3, n) for c in COUNTS}})
+              for n in (300, 1, 120)]
+    total = Changes.total([Changes.of(f) for f in frames])
+    expected = pd.concat(frames).groupby(["key", "day"], as_index=False)[list(COUNTS)].sum()
+    expected = expected[(expected[list(COUNTS)] != 0).any(axis=1)]
+    got = pd.DataFrame({"key": total.key, "day": total.day, **dict(zip(COUNTS, total.counts.T))})
+    pd.testing.assert_frame_equal(got.sort_values(["key", "day"]).reset_index(drop=True),
+                                  expected.sort_values(["key", "day"]).reset_index(drop=True), check_dtype=False)
+    ordered = Changes.of(frames[0]).by_key()
+    assert list(ordered.key) == list(frames[0].sort_values("key", kind="stable")["key"])
+    assert list(ordered.day) == list(frames[0].sort_values("key", kind="stable")["day"])
+    cancel = Changes.of(frames[1])
+    assert Changes.total([cancel, Changes(cancel.key, cancel.day, -cancel.counts)]) is None

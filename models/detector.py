@@ -4,7 +4,8 @@
 window (inspected or not), then a LightGBM classifier on its inspected rows (class imbalance
 handled with ``scale_pos_weight``), stopping early on the validation window's average
 precision alone; with many seizures the same window chooses the tree size (127 leaves, then 63,
-then 31, going smaller only while the validation window's average precision improves). Its regularisation follows the number of labelled seizures: with fewer than
+then 31, going smaller only while the validation window's average precision improves). Its
+regularisation follows the number of labelled seizures: with fewer than
 ``FEW_LABELS`` (an administration's tens of seizures) trees are small, learning slow, L2 strong
 and each tree sees half the features. It is held monotone where the features say the direction
 of the evidence is known (a contradiction, an earlier seizure, a deviation from the goods' norm

@@ -18,7 +18,7 @@ from contraband.data.history.contributions import (
     outcome_steps,
 )
 from contraband.data.history.opening import StoreError
-from contraband.data.history.series import COUNTS, NEVER, Changes, SeriesTable, merge
+from contraband.data.history.series import COUNTS, NEVER, Changes, SeriesTable, key_ranks, merge
 from contraband.data.history.versions import counted
 from contraband.data.keys import ALL_KINDS, DISTINCT, first_part
 from sqlalchemy import delete, select
@@ -158,13 +158,11 @@ def _in_kind_order(deltas: dict[str, pd.DataFrame]):
 def _key_batches(deltas: pd.DataFrame, size: int):
     """``deltas`` in parts of at most ``size`` distinct keys, in key order (writes then land in
     one region of the series' B-tree at a time); the whole frame when it has fewer keys."""
-    codes, keys = pd.factorize(deltas["key"].to_numpy(dtype=object))
-    if len(keys) <= size:
+    ranks = key_ranks(deltas["key"].to_numpy(dtype=object))
+    if not len(ranks) or ranks.max() < size:
         yield deltas
         return
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[np.argsort(np.asarray(keys, dtype=object), kind="stable")] = np.arange(len(keys))
-    batch = rank[codes] // size
+    batch = ranks // size
     order = np.argsort(batch, kind="stable")
     edges = np.searchsorted(batch[order], np.arange(int(batch.max()) + 2))
     for a, b in zip(edges[:-1], edges[1:]):

@@ -155,10 +155,7 @@ class Changes:
 
     def by_key(self) -> "Changes":
         """The same changes in key order (ties keep their order)."""
-        codes, keys = pd.factorize(self.key)
-        rank = np.empty(len(keys), dtype=np.int64)
-        rank[np.argsort(np.asarray(keys, dtype=object), kind="stable")] = np.arange(len(keys))
-        return self.take(np.argsort(rank[codes], kind="stable"))
+        return self.take(np.argsort(key_ranks(self.key), kind="stable"))
 
     def keys(self) -> np.ndarray:
         """The distinct keys, in order of first appearance."""
@@ -185,6 +182,14 @@ class Changes:
         first = composite[starts][keep]
         return Changes(np.asarray(keys, dtype=object)[first // _SHIFT], first % _SHIFT,
                        summed[keep].astype(np.int64))
+
+
+def key_ranks(keys: np.ndarray) -> np.ndarray:
+    """Each key's rank among the distinct keys in key order (equal keys, equal ranks)."""
+    codes, distinct = pd.factorize(keys)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[np.argsort(np.asarray(distinct, dtype=object), kind="stable")] = np.arange(len(distinct))
+    return rank[codes]
 
 
 def decode(blob: bytes) -> np.ndarray:

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pycountry
+
+if TYPE_CHECKING:  # pandera is imported where a schema is built (0.5 s a process that only loads files need not pay)
+    import pandera.pandas as pa
 
 REQUIRED = "required"
 OPTIONAL = "optional"
@@ -112,6 +115,8 @@ def _country_list_ok(values: pd.Series) -> pd.Series:
 
 
 def _checks(field: Field) -> list[pa.Check]:
+    import pandera.pandas as pa
+
     if field.kind == "hs_code":
         return [pa.Check.str_matches(r"^(?:[0-9]{2}){3,5}$", error="HS code must have 6, 8 or 10 digits")]
     if field.kind == "country":
@@ -129,8 +134,8 @@ def _checks(field: Field) -> list[pa.Check]:
     return []
 
 
-_DTYPES = {
-    "date": pa.DateTime,
+_DTYPES = {  # the schema's dtype by kind of field ("date": pandera's DateTime, named where pandera is imported)
+    "date": "DateTime",
     "number": "float64",
     "flag": "Int8",
 }
@@ -189,10 +194,13 @@ def cross_field_problems(df) -> list[tuple[np.ndarray, str, str]]:
 
 @cache
 def _schema(absent: frozenset[str]) -> pa.DataFrameSchema:
+    import pandera.pandas as pa
+
     columns = {}
     for f in FIELDS:
+        dtype = _DTYPES.get(f.kind, str)
         columns[f.name] = pa.Column(
-            _DTYPES.get(f.kind, str),
+            pa.DateTime if dtype == "DateTime" else dtype,
             checks=_checks(f),
             required=f.group == REQUIRED,
             nullable=f.group != REQUIRED or f.name in absent,

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from contraband.data import normalise as norm
 from contraband.data.columns import Columns, as_columns
@@ -420,6 +419,8 @@ def validate(canonical: pd.DataFrame, absent: frozenset[str] = frozenset(),
     The loader does not call this: its normalisers already refuse every value outside the
     contract's spelling, and it checks the rest with :func:`_check`; the tests hold the two to
     the same verdicts."""
+    import pandera.pandas as pa
+
     found = []
     try:
         schema(absent).validate(canonical, lazy=True)

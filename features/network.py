@@ -36,10 +36,15 @@ NETWORKS = (
 )
 #: (owner part, distinct-partner kind): new exporters per declarant and per route
 CHURN = (("declarant", "declarant_exporters"), ("route", "route_exporters"))
+#: owners up to this many (a request's few) are looked up in a dict, more through a pandas index
+DICT_LOOKUP = 64
 
 
 def _index(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """The position of each needle among the distinct values ``haystack`` (-1: absent)."""
+    if len(haystack) <= DICT_LOOKUP and len(needles) <= 4096:  # a request's few keys: a dict beats an index
+        at = {v: i for i, v in enumerate(haystack)}
+        return np.fromiter((at.get(v, -1) for v in needles), dtype=np.int64, count=len(needles))
     return pd.Index(np.asarray(haystack, dtype=object)).get_indexer(np.asarray(needles, dtype=object)).astype(np.int64)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from contraband.data.history import day_of, open_history
 from contraband.data.history import reads as store_reads
+from contraband.features import network
 from contraband.features.network import NetworkHistory
 from history_helpers import declarations
 
@@ -58,9 +59,11 @@ def family():
 
 @pytest.fixture(params=["few keys", "every series"])
 def read(request, monkeypatch):
-    """Which way the store is read: the owners' key ranges, or every series of a kind."""
+    """Which way the store is read: the owners' key ranges, or every series of a kind (whose
+    owners are then looked up as a large batch's are, through a pandas index)."""
     if request.param == "every series":
         monkeypatch.setattr(store_reads, "_FETCH_ALL", 1)
+        monkeypatch.setattr(network, "DICT_LOOKUP", 0)
     return request.param
 
 

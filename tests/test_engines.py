@@ -93,14 +93,15 @@ def test_dask_training_gives_a_model_within_tolerance_of_the_single_machine_one(
     assert detector.reasons(test.head(3), detector.features(test.head(3), blind))[0]
 
 
-def test_the_default_path_never_imports_dask(registry, world_history, manifest_csv, tmp_path):  # noqa: F811
+def test_the_default_path_never_imports_dask_matplotlib_or_pandera(registry, world_history, manifest_csv,  # noqa: F811
+                                                                    tmp_path):
     store = clone(world_history, tmp_path / "h.db")
     store.close()
     script = ("import sys\nfrom click.testing import CliRunner\nfrom contraband.cli import main\n"
               f"r = CliRunner().invoke(main, ['score', {str(manifest_csv)!r}, '-o', {str(tmp_path / 'out.csv')!r}, "
               f"'--history', {str(tmp_path / 'h.db')!r}, '--progress', 'none'])\n"
               "assert r.exit_code == 0, r.output\n"
-              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n")
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed', 'matplotlib', 'pandera'}))\n")
     run = subprocess.run([sys.executable, "-c", script], check=False, env={**os.environ, "MLFLOW_TRACKING_URI": registry.uri},
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]

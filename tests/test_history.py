@@ -460,6 +460,31 @@ def test_a_damaged_truncated_foreign_or_missing_store_is_refused_with_one_senten
     assert not open_history(tmp_path / "empty.db", create=False).created
 
 
+
+
+def test_a_store_being_checkpointed_by_another_process_is_not_called_truncated(tmp_path):
+    """A checkpoint writes the header's new page count before the pages that extend the file: a
+    process opening the store at that moment sees a file shorter than its header says. With
+    frames in the write-ahead log beside it, that is a store at work, which SQLite itself then
+    reads; without them it is truncated. (Seen in the suite: a test reading the store while the
+    service wrote it was told the store was truncated.)"""
+    from contraband.data.history import StoreError
+    from contraband.data.history.opening import sqlite_state
+
+    good = open_history(tmp_path / "good.db")
+    good.ingest(declarations([{"declaration_id": f"A{i}", "declaration_date": "2025-03-01",
+                               "goods_description": "x" * 2000} for i in range(200)]))
+    good.close()
+    data = (tmp_path / "good.db").read_bytes()
+    short = tmp_path / "live.db"
+    short.write_bytes(data[:len(data) // 2])
+    with pytest.raises(StoreError, match="is truncated"):
+        sqlite_state(short)
+    (tmp_path / "live.db-wal").write_bytes(b"")  # a log without frames proves nothing
+    with pytest.raises(StoreError, match="is truncated"):
+        sqlite_state(short)
+    (tmp_path / "live.db-wal").write_bytes(bytes.fromhex("377f0682002de218") + bytes(24 + 24 + 4096))  # one frame
+    assert sqlite_state(short) == "sqlite"
 def test_other_writers_go_on_while_a_batch_is_recording_and_nothing_is_counted_twice(world, history_location):
     """A batch holds the writers' lock a short transaction at a time: between its chunks (its
     round still open, its series not moved) a scoring request and an outcome are recorded at

@@ -29,6 +29,7 @@ from contraband.data.history.rows import (
     DEFAULT_OUTCOME_LAG_DAYS,
     IngestReport,
     _day,
+    _is_one_of,
     _last_of_each,
     _new_or_changed,
     _no_outcomes,
@@ -230,7 +231,7 @@ class Ingest:
                                                            amend[keep], version_now[keep])
             if len(vchunk):
                 vchunk = vchunk[~vchunk["declaration_id"].isin(list(reasons))]
-        apart = np.isin(ids, list(replacing)) if replacing else None
+        apart = _is_one_of(ids, replacing) if replacing else None
         if apart is not None and apart.any():
             self._apply_apart(conn, chunk[apart], vchunk[vchunk["declaration_id"].isin(ids[apart])], report, ingest,
                               amend_inspected, recorded_day)

@@ -3,9 +3,10 @@
 A store is a SQLite file or a server database. Before the store touches it, the location is
 looked at: a missing file, an empty one (0 bytes) or a database without any table is a *new*
 store, created only when the caller means to create one (a command that records declarations);
-a file that is not SQLite, a SQLite file shorter than its own header says (truncated), a
-damaged one, or a database holding other tables than a history store's is refused with one
-sentence naming it (:class:`StoreError`), never a driver's traceback.
+a file that is not SQLite, a SQLite file shorter than its own header says with no write-ahead
+log beside it (truncated; with one, another process may be checkpointing it), a damaged one,
+or a database holding other tables than a history store's is refused with one sentence naming
+it (:class:`StoreError`), never a driver's traceback.
 """
 
 from __future__ import annotations
@@ -44,10 +45,21 @@ def sqlite_state(path: str | os.PathLike) -> str:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     valid = header[24:28] == header[92:96]  # the header's page count is current
-    if valid and pages and size < page_size * pages:
+    if valid and pages and size < page_size * pages and not _wal_frames(path):
         raise StoreError(f"{path} is truncated: {size:,} bytes where its header counts {page_size * pages:,}; "
                          "restore it from a backup")
     return "sqlite"
+
+
+def _wal_frames(path: Path) -> bool:
+    """Whether the write-ahead log beside the file holds frames. Then another process may be
+    checkpointing it: a checkpoint writes the header (with the new page count) before the pages
+    that extend the file, so a short file is not proof of damage, and SQLite itself judges the
+    store when it is read (a damaged one is then refused by :func:`damaged`)."""
+    try:
+        return os.stat(f"{path}-wal").st_size > 32  # the log's own header is 32 bytes
+    except OSError:
+        return False
 
 
 def damaged(path: str, exc: Exception) -> StoreError:

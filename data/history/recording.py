@@ -25,6 +25,7 @@ from contraband.data.history.moves import (
 from contraband.data.history.rows import (
     IngestReport,
     _day,
+    _is_one_of,
     _last_of_each,
     _no_outcomes,
     _stored_rows,
@@ -174,7 +175,7 @@ class Recording:
         ids = rows["declaration_id"].to_numpy(dtype=object)
         with self.store.reading() as conn:
             known, hashes, _, _ = self.store._current(conn, ids)
-        with_versions = np.isin(ids, versions["declaration_id"].to_numpy(dtype=object)) if len(versions) \
+        with_versions = _is_one_of(ids, versions["declaration_id"].to_numpy(dtype=object)) if len(versions) \
             else np.zeros(len(ids), dtype=bool)
         same = known & (hashes == rows["row_hash"].to_numpy(dtype=np.int64))
         report.unchanged += int((same & ~with_versions).sum())

@@ -257,6 +257,12 @@ def _outcome_versions(records: pd.DataFrame, source: str) -> tuple[pd.DataFrame,
     return versions, problems
 
 
+def _is_one_of(ids, others) -> np.ndarray:
+    """Whether each declaration id is one of ``others``, by hashing. (numpy's ``isin`` sorts
+    object arrays with Python comparisons: 10,000 ids against 10,000 took 2.8 s, 20,000 took 8.3 s.)"""
+    return pd.Index(np.asarray(ids, dtype=object), dtype=object).isin(np.asarray(list(others), dtype=object))
+
+
 def _last_of_each(frame: pd.DataFrame) -> pd.DataFrame:
     """A frame with each declaration id once (the last row of a repeated id: as if the rows
     had come one after another)."""

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pycountry
 
-if TYPE_CHECKING:  # pandera is imported where a schema is built (0.5 s a process that only loads files need not pay)
+if TYPE_CHECKING:  # pandera is imported where a schema is built (about 0.7 s a process that only loads files skips)
     import pandera.pandas as pa
 
 REQUIRED = "required"

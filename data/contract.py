@@ -134,8 +134,7 @@ def _checks(field: Field) -> list[pa.Check]:
     return []
 
 
-_DTYPES = {  # the schema's dtype by kind of field ("date": pandera's DateTime, named where pandera is imported)
-    "date": "DateTime",
+_DTYPES = {  # the schema's dtype by kind of field (a date: pandera's DateTime, in _schema where pandera is imported)
     "number": "float64",
     "flag": "Int8",
 }
@@ -198,9 +197,8 @@ def _schema(absent: frozenset[str]) -> pa.DataFrameSchema:
 
     columns = {}
     for f in FIELDS:
-        dtype = _DTYPES.get(f.kind, str)
         columns[f.name] = pa.Column(
-            pa.DateTime if dtype == "DateTime" else dtype,
+            pa.DateTime if f.kind == "date" else _DTYPES.get(f.kind, str),
             checks=_checks(f),
             required=f.group == REQUIRED,
             nullable=f.group != REQUIRED or f.name in absent,

@@ -209,14 +209,22 @@ def test_memory_stays_bounded_on_an_input_far_larger_than_the_chunk(registry, wo
 
 
 
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """One model cache for the module's runs of ``contraband score``: the first copies the model
+    and compiles its trees there, the others read them (as a second run on one machine would)."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.mark.parametrize("mode", ["bar", "lines"])
-def test_the_score_command_shows_its_progress(registry, world_history, manifest_csv, tmp_path, monkeypatch, mode):
+def test_the_score_command_shows_its_progress(registry, world_history, manifest_csv, model_cache, tmp_path,
+                                              monkeypatch, mode):
     from click.testing import CliRunner
 
     from contraband.cli import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
-    monkeypatch.setenv("CONTRABAND_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CONTRABAND_MODEL_CACHE", str(model_cache))
     store = clone(world_history, tmp_path / "h.db")
     store.close()
     result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "out.csv"), "--history",
@@ -225,8 +233,8 @@ def test_the_score_command_shows_its_progress(registry, world_history, manifest_
     # the registered model read through the service's cache, its trees compiled and cached there
     assert "compiled trees (lleaves" in result.stderr
     # (the champion's version: other suites may have promoted another in the shared registry)
-    assert list((tmp_path / "cache" / "contraband-detector").glob("*/served.json"))
-    assert list((tmp_path / "cache" / "compiled").glob("*.o"))
+    assert list((model_cache / "contraband-detector").glob("*/served.json"))
+    assert list((model_cache / "compiled").glob("*.o"))
     for stage in ("reading and recording", "scoring", "explaining"):
         assert stage in result.stderr
     if mode == "bar":  # tqdm: redrawn in place, a bar, a rate

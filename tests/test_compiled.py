@@ -3,6 +3,7 @@ LightGBM's margins, cached per model and machine, and LightGBM's own trees when 
 missing or its cache is damaged."""
 
 import copy
+import shutil
 import sys
 
 import joblib
@@ -17,6 +18,20 @@ def detector(trained):
     return copy.deepcopy(trained.detector)  # the session's detector stays as it was
 
 
+@pytest.fixture(scope="module")
+def compiled_once(trained, tmp_path_factory):
+    """The session's detector compiled once into a cache folder of the module's (a compile takes
+    several seconds): what it said, and the folder, which a test copies before it touches it."""
+    folder = tmp_path_factory.mktemp("compiled")
+    return copy.deepcopy(trained.detector).compile_trees(folder), folder
+
+
+def _warm(compiled_once, tmp_path):
+    """A copy of the module's compiled cache in ``tmp_path``."""
+    shutil.copytree(compiled_once[1], tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
 def _rows(trained, detector):
     features = trained.test_features.to_numpy(dtype="float64")
     rng = np.random.default_rng(0)
@@ -29,12 +44,14 @@ def _lightgbm(detector, rows):
     return detector.model_.booster_.predict(rows, raw_score=True)
 
 
-def test_compiled_margins_equal_lightgbms_to_1e_12(trained, detector, tmp_path):
+def test_compiled_margins_equal_lightgbms_to_1e_12(trained, detector, compiled_once, tmp_path):
     rows = _rows(trained, detector)
     expected = _lightgbm(detector, rows)
     blended = detector.margin(rows)
-    said = detector.compile_trees(tmp_path)
-    assert said.startswith("compiled trees (lleaves") and "compiled now" in said
+    first = compiled_once[0]  # compiled into an empty folder
+    assert first.startswith("compiled trees (lleaves") and "compiled now" in first
+    said = detector.compile_trees(_warm(compiled_once, tmp_path))
+    assert said.startswith("compiled trees (lleaves") and "cached" in said
     got = detector._compiled.raw(rows, threads=2)
     assert np.max(np.abs(got - expected)) <= 1e-12
     assert np.max(np.abs(detector.margin(rows) - blended)) <= 1e-12  # the booster inside the detector's margin
@@ -42,9 +59,9 @@ def test_compiled_margins_equal_lightgbms_to_1e_12(trained, detector, tmp_path):
         assert abs(detector.margin(rows[i:i + 1])[0] - blended[i]) <= 1e-12
 
 
-def test_the_cache_is_used_again_and_a_damaged_entry_compiled_again(trained, detector, tmp_path):
+def test_the_cache_is_used_again_and_a_damaged_entry_compiled_again(trained, detector, compiled_once, tmp_path):
     rows = _rows(trained, detector)[:500]
-    detector.compile_trees(tmp_path)
+    detector.compile_trees(_warm(compiled_once, tmp_path))
     entry = next(tmp_path.glob("*.o"))
     again = copy.deepcopy(detector)
     assert "cached" in again.compile_trees(tmp_path)
@@ -68,9 +85,10 @@ def test_without_the_compiler_lightgbm_scores_and_says_so(trained, detector, tmp
     assert copy.deepcopy(detector).compile_trees(tmp_path) == "LightGBM's trees (CONTRABAND_COMPILED_TREES=0)"
 
 
-def test_a_pickled_detector_leaves_native_code_behind_and_compiles_where_it_is_used(trained, detector, tmp_path):
+def test_a_pickled_detector_leaves_native_code_behind_and_compiles_where_it_is_used(trained, detector, compiled_once,
+                                                                                    tmp_path):
     rows = _rows(trained, detector)[:500]
-    detector.compile_trees(tmp_path)
+    detector.compile_trees(_warm(compiled_once, tmp_path))
     expected = detector.margin(rows)
     joblib.dump(detector, tmp_path / "d.joblib")  # as a Dask worker receives it
     loaded = joblib.load(tmp_path / "d.joblib")

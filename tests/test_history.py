@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from contraband.data.history import open_history
-from history_helpers import counts, declarations, snapshot
+from history_helpers import clone, counts, declarations, snapshot
 
 
 @pytest.fixture()
@@ -285,11 +285,10 @@ def test_a_recording_leaves_the_store_an_ingest_per_chunk_leaves(world, history_
     past, chunks = _chunks_with_a_resend(world)
     one_by_one = open_history(history_location("one-by-one"))
     one_by_one.ingest(past, outcomes=True)
+    starts = {n: clone(one_by_one, history_location(f"recorded-{n}")) for n in (10_000, 500)}  # the past, copied
     reports = [one_by_one.ingest(c) for c in chunks]
     monkeypatch.setattr(moves, "_MERGE_KEYS", 37)
-    for transaction_rows in (10_000, 500):
-        recorded = open_history(history_location(f"recorded-{transaction_rows}"))
-        recorded.ingest(past, outcomes=True)
+    for transaction_rows, recorded in starts.items():
         with recorded.recording("batch", transaction_rows=transaction_rows) as recording:
             got = [recording.add(c) for c in chunks]
         assert [(r.new, r.amended, r.unchanged) for r in got] == [(r.new, r.amended, r.unchanged) for r in reports]

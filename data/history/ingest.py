@@ -230,15 +230,15 @@ class Ingest:
             chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
                                                            amend[keep], version_now[keep])
             if len(vchunk):
-                vchunk = vchunk[~vchunk["declaration_id"].isin(list(reasons))]
+                vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], list(reasons))]
         apart = _is_one_of(ids, replacing) if replacing else None
         if apart is not None and apart.any():
-            self._apply_apart(conn, chunk[apart], vchunk[vchunk["declaration_id"].isin(ids[apart])], report, ingest,
-                              amend_inspected, recorded_day)
+            self._apply_apart(conn, chunk[apart], vchunk[_is_one_of(vchunk["declaration_id"], ids[apart])], report,
+                              ingest, amend_inspected, recorded_day)
             keep = ~apart
             chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
                                                            amend[keep], version_now[keep])
-            vchunk = vchunk[~vchunk["declaration_id"].isin(list(replacing))]
+            vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], list(replacing))]
         changed = chunk[~same].assign(version=np.where(known[~same], version_now[~same] + 1, 1),
                                       recorded_day=recorded_day, ingest=ingest)
         amended = ids[amend]
@@ -259,12 +259,12 @@ class Ingest:
         stored_ids = pd.Index(np.concatenate([amended, np.asarray(version_changed, dtype=object)]))
         old_decl = existing_rows if existing_rows is not None else self._stored(
             conn, affected[pd.Index(affected).isin(stored_ids)])
-        old_decl = old_decl[old_decl["declaration_id"].isin(affected)]
+        old_decl = old_decl[_is_one_of(old_decl["declaration_id"], affected)]
         if len(amended):  # a new version counts from its record day, never before its predecessor's
             changed = changed.assign(recorded_day=_not_before(changed, old_decl))
         new_decl = pd.concat([old_decl, changed[list(_VERSION_FIELDS)]], ignore_index=True) if len(old_decl) \
             else changed[list(_VERSION_FIELDS)]
-        old_v = old_versions[old_versions["declaration_id"].isin(affected)]
+        old_v = old_versions[_is_one_of(old_versions["declaration_id"], affected)]
         new_v = pd.concat([old_v, new_versions_frame], ignore_index=True) if len(old_v) else new_versions_frame
         new_v = new_v.drop_duplicates(["declaration_id", "recorded_at"], keep="last")
         unknown = pd.Index(new_v["declaration_id"]).difference(pd.Index(new_decl["declaration_id"]))

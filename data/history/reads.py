@@ -18,6 +18,7 @@ from contraband.data.history.rows import (
     _VERSION_FIELDS,
     IngestReport,
     _declaration_frame,
+    _is_one_of,
 )
 from contraband.data.history.series import SeriesTable
 from contraband.data.history.versions import spans
@@ -251,7 +252,7 @@ class AsOfReads:
             inside = (day >= (start_day if start_day is not None else day.min())) & \
                 (day < (end_day if end_day is not None else day.max() + 1))
             chosen = earlier[inside]
-            frame = pd.concat([frame[~frame["declaration_id"].isin(earlier["declaration_id"])],
+            frame = pd.concat([frame[~_is_one_of(frame["declaration_id"], earlier["declaration_id"])],
                                chosen[frame.columns]], ignore_index=True).sort_values(
                 ["day", "declaration_id"], kind="stable").reset_index(drop=True)
         return _declaration_frame(frame)

@@ -205,7 +205,8 @@ class Recording:
         if not len(fresh):
             return
         fresh = fresh.assign(version=1, recorded_day=self.recorded_day, ingest=0)
-        theirs = versions[versions["declaration_id"].isin(fresh["declaration_id"])] if len(versions) else versions
+        theirs = versions[_is_one_of(versions["declaration_id"], fresh["declaration_id"])] if len(versions) \
+            else versions
         theirs = theirs.drop_duplicates(["declaration_id", "recorded_at"], keep="last") if len(theirs) else theirs
         planned = contributions(fresh, outcome_steps(theirs), +1)
         ids = fresh["declaration_id"].to_numpy(dtype=object)
@@ -268,7 +269,7 @@ class Recording:
         at = 0
         while at < len(rows):
             part = rows.iloc[at:at + _SLICE_OTHERS]
-            vpart = versions[versions["declaration_id"].isin(part["declaration_id"])] if len(versions) else versions
+            vpart = versions[_is_one_of(versions["declaration_id"], part["declaration_id"])] if len(versions) else versions
             with self._transaction() as conn:
                 before = (report.new + report.amended, report.outcome_versions)
                 self.store._apply(conn, part, vpart, report, ingest=self._ingest, pending=pending,

@@ -208,7 +208,6 @@ def test_memory_stays_bounded_on_an_input_far_larger_than_the_chunk(registry, wo
     assert per_added_row < 1000, (peaks, per_added_row)
 
 
-
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory):
     """One model cache for the module's runs of ``contraband score``: the first copies the model

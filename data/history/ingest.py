@@ -230,7 +230,7 @@ class Ingest:
             chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
                                                            amend[keep], version_now[keep])
             if len(vchunk):
-                vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], list(reasons))]
+                vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], reasons)]
         apart = _is_one_of(ids, replacing) if replacing else None
         if apart is not None and apart.any():
             self._apply_apart(conn, chunk[apart], vchunk[_is_one_of(vchunk["declaration_id"], ids[apart])], report,
@@ -238,7 +238,7 @@ class Ingest:
             keep = ~apart
             chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
                                                            amend[keep], version_now[keep])
-            vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], list(replacing))]
+            vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], replacing)]
         changed = chunk[~same].assign(version=np.where(known[~same], version_now[~same] + 1, 1),
                                       recorded_day=recorded_day, ingest=ingest)
         amended = ids[amend]

@@ -1,0 +1,339 @@
+""":class:`Desk`: a store's selection policy, its selections, the case queue and overrides.
+
+Every change is written under the store's writers' lock, in one transaction with its audit
+event. Outcomes recorded from the queue go into the history first (as every outcome does: they
+count in the seizure features of later declarations and in retraining), then into the case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from contraband.data.keys import date_of, day_numbers
+from contraband.desk import audit
+from contraband.desk import schema as S
+from contraband.desk.lanes import assign
+from contraband.desk.policy import Policy, PolicyError, new_salt
+from contraband.desk.vocabulary import CONCEALMENTS, INSPECTED_LANES, LANES
+
+#: the columns of the queue as it is listed and exported
+CASE_COLUMNS = ["case_id", "declaration_id", "state", "lane", "source", "rule_id", "model_rank", "risk_score", "why",
+                "day", "office", "opened_at", "updated_at", "found", "material", "concealment", "hs_code_found",
+                "quantity_kg", "value_usd", "note", "inspected_by"]
+_TEXT_LIMIT = {"material": 200, "hs_code_found": 10, "note": 2000}
+_INSERT_ROWS = 10_000
+
+
+class CaseError(ValueError):
+    """What the desk refuses, with its kind: ``not_found``, ``conflict`` (the case's state does
+    not allow it) or ``invalid`` (a field; the message names it)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Desk:
+    """The targeting desk of one history store (its tables are created on first use)."""
+
+    def __init__(self, store):
+        self.store, self.engine = store, store.engine
+        with store.writing() as conn:
+            S.metadata.create_all(conn)
+
+    # --- the policy --------------------------------------------------------------------
+    def policy(self) -> Policy:
+        """The current policy: the latest version set, or the product's default."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*S.policies.c).order_by(S.policies.c.version.desc()).limit(1)).first()
+        return Policy() if row is None else _policy(row)
+
+    def policy_versions(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*S.policies.c).order_by(S.policies.c.version)).all()
+        return [_policy(r).shown() for r in rows]
+
+    def set_policy(self, body: dict, actor: str, note: str = "") -> Policy:
+        """A new version of the policy (``body`` as :meth:`Policy.from_dict` reads it); the control
+        draws anew under a fresh key unless the body gives one."""
+        body = dict(body)
+        note = str(body.pop("note", note) or "")
+        body.setdefault("salt", new_salt())
+        Policy.from_dict(body)  # refuse before anything is written
+        at = audit.now()
+        with self.store.writing() as conn:
+            before = self._policy_in(conn)
+            version = conn.execute(S.policies.insert().values(created_at=at, author=actor, note=note,
+                                                              body=json.dumps(body, sort_keys=True))
+                                   .returning(S.policies.c.version)).scalar_one()
+            policy = Policy.from_dict(body, version=int(version), author=actor, created_at=at, note=note)
+            audit.record(conn, actor, "policy.set", f"policy:{version}", before.shown(), policy.shown(), at=at)
+        return policy
+
+    def _policy_in(self, conn) -> Policy:
+        row = conn.execute(select(*S.policies.c).order_by(S.policies.c.version.desc()).limit(1)).first()
+        return Policy() if row is None else _policy(row)
+
+    # --- selections --------------------------------------------------------------------
+    def select(self, scored: pd.DataFrame, *, actor: str, source: str = "", model: str | None = None,
+               rule_hits: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Lanes for scored declarations (``declaration_id``, ``declaration_date``, ``risk_score``,
+        and the policy's office column where the manifest has one), recorded with their cases.
+
+        A declaration the desk decided before keeps its decision (``kept``); the others are
+        decided under the current policy, within what earlier selections of their day left of
+        each lane. Returns one row per declaration in the frame's order: ``lane``, ``source``,
+        ``rule_id``, ``model_rank``, ``why``, ``case_id`` (red and yellow) and ``kept``."""
+        ids = scored["declaration_id"].astype(str).to_numpy(dtype=object)
+        if len(set(ids)) != len(ids):
+            raise CaseError("invalid", "a selection takes each declaration once")
+        at = audit.now()
+        with self.store.writing() as conn:
+            policy = self._policy_in(conn)
+            frame = pd.DataFrame({
+                "declaration_id": ids,
+                "day": day_numbers(pd.to_datetime(scored["declaration_date"])).astype(np.int64),
+                "office": (scored[policy.office_column].astype(object).where(scored[policy.office_column].notna(), "")
+                           .astype(str).to_numpy(dtype=object)
+                           if policy.office_column in scored.columns else np.full(len(ids), "", dtype=object)),
+                "risk_score": pd.to_numeric(scored["risk_score"], errors="coerce").to_numpy(dtype=np.float64),
+            })
+            known = self._decisions(conn, ids)
+            new = ~frame["declaration_id"].isin(known["declaration_id"]).to_numpy() if len(known) \
+                else np.ones(len(frame), dtype=bool)
+            fresh = frame[new].reset_index(drop=True)
+            decided = assign(fresh, policy, self._taken(conn, fresh), rule_hits)
+            counts = decided["lane"].value_counts()
+            selection = conn.execute(S.selections.insert().values(
+                created_at=at, actor=actor, source=source, policy_version=policy.version, model=model,
+                declarations=len(frame), kept=int((~new).sum()),
+                **{lane: int(counts.get(lane, 0)) for lane in LANES}).returning(S.selections.c.selection)).scalar_one()
+            rows = pd.concat([fresh, decided.drop(columns="declaration_id")], axis=1).assign(
+                selection=int(selection), decided_at=at, actor=actor)
+            self._insert(conn, S.decisions, rows[[c.name for c in S.decisions.c]])
+            opened = rows.loc[rows["lane"].isin(INSPECTED_LANES), ["declaration_id"]].assign(
+                state="open", opened_at=at, updated_at=at)
+            self._insert(conn, S.cases, opened)
+            audit.record(conn, actor, "select", f"selection:{selection}", None, {
+                "source": source, "policy_version": policy.version, "model": model, "declarations": len(frame),
+                "kept": int((~new).sum()), **{lane: int(counts.get(lane, 0)) for lane in LANES}}, at=at)
+            out = self._decisions(conn, ids)
+        out = out.set_index("declaration_id").loc[ids].reset_index()
+        return out.assign(kept=~new)[["declaration_id", "lane", "source", "rule_id", "model_rank", "why", "case_id",
+                                      "kept"]]
+
+    @staticmethod
+    def _insert(conn, table, frame: pd.DataFrame) -> None:
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        for start in range(0, len(records), _INSERT_ROWS):
+            conn.execute(table.insert(), records[start:start + _INSERT_ROWS])
+
+    @staticmethod
+    def _taken(conn, frame: pd.DataFrame) -> dict:
+        """Per (day, office, lane): what earlier selections sent there (overrides are outside the
+        policy's capacity and not counted)."""
+        days = sorted({int(d) for d in frame["day"]})
+        if not days:
+            return {}
+        d = S.decisions
+        rows = conn.execute(select(d.c.day, d.c.office, d.c.lane, func.count())
+                            .where(d.c.day.in_(days), d.c.source != "override")
+                            .group_by(d.c.day, d.c.office, d.c.lane)).all()
+        return {(int(day), office, lane): int(n) for day, office, lane, n in rows}
+
+    @staticmethod
+    def _decisions(conn, ids) -> pd.DataFrame:
+        d, c = S.decisions, S.cases
+        rows = []
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            rows += conn.execute(select(*d.c, c.c.case_id).select_from(d.outerjoin(c, c.c.declaration_id ==
+                                                                                    d.c.declaration_id))
+                                 .where(d.c.declaration_id.in_(ids[start:start + 900]))).all()
+        return pd.DataFrame(rows, columns=[*(x.name for x in d.c), "case_id"])
+
+    # --- the queue ---------------------------------------------------------------------
+    def cases(self, *, state: str | None = None, lane: str | None = None, limit: int | None = None,
+              after: int = 0) -> pd.DataFrame:
+        """The queue: cases with their decision, by case number (``after`` one, ``limit`` of them)."""
+        d, c = S.decisions, S.cases
+        query = (select(*c.c, d.c.lane, d.c.source, d.c.rule_id, d.c.model_rank, d.c.risk_score, d.c.why, d.c.day,
+                        d.c.office).select_from(c.join(d, d.c.declaration_id == c.c.declaration_id))
+                 .where(c.c.case_id > after).order_by(c.c.case_id))
+        if state:
+            query = query.where(c.c.state == state)
+        if lane:
+            query = query.where(d.c.lane == lane)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame([r._mapping for r in rows], columns=[*(x.name for x in c.c), "lane", "source", "rule_id",
+                                                                  "model_rank", "risk_score", "why", "day", "office"])
+        frame["day"] = [f"{date_of(int(v)):%Y-%m-%d}" for v in frame["day"]]
+        return frame[CASE_COLUMNS]
+
+    def case(self, case_id: int) -> dict:
+        with self.engine.connect() as conn:
+            return self._case(conn, case_id)
+
+    def _case(self, conn, case_id: int) -> dict:
+        d, c = S.decisions, S.cases
+        row = conn.execute(select(*c.c, d.c.lane, d.c.source, d.c.rule_id, d.c.model_rank, d.c.risk_score, d.c.why,
+                                  d.c.day, d.c.office).select_from(c.join(d, d.c.declaration_id == c.c.declaration_id))
+                           .where(c.c.case_id == int(case_id))).first()
+        if row is None:
+            raise CaseError("not_found", f"no case {case_id}")
+        out = {k: _plain(v) for k, v in row._mapping.items()}
+        out["day"] = f"{date_of(int(out['day'])):%Y-%m-%d}"
+        return out
+
+    def record_outcome(self, case_id: int, outcome: dict, actor: str) -> dict:
+        """The inspection's outcome for a case (open, or inspected: a correction): into the
+        history as an outcome version, then into the case, which becomes ``inspected``."""
+        fields = check_outcome(outcome)
+        current = self.case(case_id)
+        if current["state"] == "closed":
+            raise CaseError("conflict", f"case {case_id} is closed; its outcome stands")
+        report = self.store.record_outcomes(pd.DataFrame([_history_outcome(current["declaration_id"], fields)]),
+                                            source=f"desk:{actor}")
+        if len(report.rejected):
+            raise CaseError("conflict", f"the history refused the outcome of {current['declaration_id']}: "
+                                        f"{report.rejected['reason'].iloc[0]}")
+        at = audit.now()
+        with self.store.writing() as conn:
+            before = self._case(conn, case_id)
+            conn.execute(S.cases.update().where(S.cases.c.case_id == int(case_id))
+                         .values(state="inspected", updated_at=at, inspected_by=actor, **fields))
+            after = self._case(conn, case_id)
+            audit.record(conn, actor, "case.outcome", f"case:{case_id}", before, after, at=at)
+        return after
+
+    def close(self, case_id: int, actor: str, note: str | None = None) -> dict:
+        at = audit.now()
+        with self.store.writing() as conn:
+            before = self._case(conn, case_id)
+            if before["state"] != "inspected":
+                raise CaseError("conflict", f"case {case_id} is {before['state']}: a case is closed once its "
+                                            "outcome is recorded")
+            values = {"state": "closed", "updated_at": at}
+            if note:
+                values["note"] = _text("note", note) if not before["note"] else f"{before['note']}\n{_text('note', note)}"
+            conn.execute(S.cases.update().where(S.cases.c.case_id == int(case_id)).values(**values))
+            after = self._case(conn, case_id)
+            audit.record(conn, actor, "case.close", f"case:{case_id}", before, after, at=at)
+        return after
+
+    def override(self, declaration_id: str, lane: str, reason: str, actor: str) -> dict:
+        """An analyst's lane for a decided declaration, with the reason (required). Into red or
+        yellow it opens a case if there is none; into green it closes an open case. A case
+        already inspected keeps its lane (its outcome stands)."""
+        if lane not in LANES:
+            raise CaseError("invalid", f"lane must be one of {', '.join(LANES)}, not {lane!r}")
+        reason = str(reason or "").strip()
+        if not reason:
+            raise CaseError("invalid", "an override needs a reason")
+        reason = _text("note", reason)
+        at = audit.now()
+        with self.store.writing() as conn:
+            found = self._decisions(conn, [declaration_id])
+            if not len(found):
+                raise CaseError("not_found", f"declaration {declaration_id} has no lane: score its manifest first")
+            before = {k: _plain(v) for k, v in found.iloc[0].to_dict().items()}
+            if before["lane"] == lane:
+                raise CaseError("conflict", f"declaration {declaration_id} is already in the {lane} lane")
+            case = conn.execute(select(S.cases.c.case_id, S.cases.c.state)
+                                .where(S.cases.c.declaration_id == declaration_id)).first()
+            if case is not None and case.state != "open":
+                raise CaseError("conflict", f"case {case.case_id} is {case.state}: its lane stays")
+            conn.execute(S.decisions.update().where(S.decisions.c.declaration_id == declaration_id).values(
+                lane=lane, source="override", why=f"override by {actor}: {reason}", decided_at=at, actor=actor))
+            if lane in INSPECTED_LANES and case is None:
+                conn.execute(S.cases.insert().values(declaration_id=declaration_id, state="open", opened_at=at,
+                                                     updated_at=at))
+            elif lane == "green" and case is not None:
+                conn.execute(S.cases.update().where(S.cases.c.case_id == case.case_id).values(
+                    state="closed", updated_at=at, note=f"released by override: {reason}"))
+            after = {k: _plain(v) for k, v in self._decisions(conn, [declaration_id]).iloc[0].to_dict().items()}
+            audit.record(conn, actor, "override", f"declaration:{declaration_id}", before, after, at=at)
+        return after
+
+    def overrides(self) -> pd.DataFrame:
+        """Every declaration whose lane an analyst overrode (a supervisor's review)."""
+        d = S.decisions
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*d.c).where(d.c.source == "override").order_by(d.c.decided_at)).all()
+        return pd.DataFrame(rows, columns=[c.name for c in d.c])
+
+    def audit(self, **kwargs) -> list[dict]:
+        return audit.events(self.engine, **kwargs)
+
+
+def check_outcome(outcome: dict) -> dict:
+    """An outcome's fields checked (``CaseError("invalid")`` names the field): ``found`` is
+    required; what was found (material, concealment, HS code, quantity, value) only if found."""
+    unknown = set(outcome) - {"found", "material", "concealment", "hs_code_found", "quantity_kg", "value_usd", "note"}
+    if unknown:
+        raise CaseError("invalid", f"unknown outcome fields: {', '.join(sorted(unknown))}")
+    found = outcome.get("found")
+    if not isinstance(found, bool):
+        raise CaseError("invalid", "found: say whether contraband was found (true or false)")
+    fields = {"found": int(found), "note": _text("note", outcome.get("note"))}
+    fields["material"] = _text("material", outcome.get("material"))
+    concealment = outcome.get("concealment")
+    if concealment not in (None, "") and concealment not in CONCEALMENTS:
+        raise CaseError("invalid", f"concealment must be one of {', '.join(CONCEALMENTS)}, not {concealment!r}")
+    fields["concealment"] = concealment or None
+    code = _text("hs_code_found", outcome.get("hs_code_found"))
+    if code is not None and not (code.isdigit() and len(code) in (4, 6, 8, 10)):
+        raise CaseError("invalid", f"hs_code_found must be 4, 6, 8 or 10 digits, not {code!r}")
+    fields["hs_code_found"] = code
+    for name in ("quantity_kg", "value_usd"):
+        value = outcome.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise CaseError("invalid", f"{name} must be a number >= 0, not {value!r}")
+        fields[name] = None if value is None else float(value)
+    if not found and any(fields[n] not in (None, 0.0) for n in ("material", "concealment", "hs_code_found",
+                                                                "quantity_kg", "value_usd")):
+        raise CaseError("invalid", "found is false: leave material, concealment, HS code, quantity and value empty")
+    return fields
+
+
+def _history_outcome(declaration_id: str, fields: dict) -> dict:
+    """The history's words for a case's outcome (what features and retraining read)."""
+    return {"declaration_id": declaration_id, "inspected": 1, "contraband": fields["found"],
+            "seized_value_usd": fields["value_usd"] if fields["found"] else None,
+            "material": fields["material"], "note": fields["note"]}
+
+
+def _text(name: str, value) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise CaseError("invalid", f"{name} must be text")
+    value = value.strip()
+    if len(value) > _TEXT_LIMIT[name]:
+        raise CaseError("invalid", f"{name} is longer than {_TEXT_LIMIT[name]} characters")
+    return value or None
+
+
+def _plain(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def _policy(row) -> Policy:
+    try:
+        return Policy.from_dict(json.loads(row.body), version=int(row.version), author=row.author,
+                                created_at=row.created_at, note=row.note or "")
+    except (PolicyError, ValueError) as exc:  # written by this code, so only a damaged row gets here
+        raise PolicyError(f"policy version {row.version} in the store cannot be read: {exc}") from None

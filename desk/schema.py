@@ -1,0 +1,103 @@
+"""The desk's tables, in the history store's database (SQLAlchemy Core; SQLite and PostgreSQL).
+
+- ``desk_policies``: every version of the selection policy (its body as JSON), never changed
+  once written: setting a policy adds a version;
+- ``desk_selections``: each application of the policy to a scored manifest or file: which
+  policy and model, who asked, when, how many declarations went to each lane;
+- ``desk_decisions``: one row per declaration selected (every lane): its lane, where the
+  decision came from (model rank, rule, random control, override) and why, in words; a
+  declaration is decided once (scored again, it keeps its decision), an override changes it
+  and the audit keeps what it was;
+- ``desk_cases``: the red and yellow declarations as cases, open -> inspected -> closed, with
+  the outcome recorded from the queue (structured fields);
+- ``desk_audit``: every change of state (who, when, what, before, after), append-only: the
+  database refuses to update or delete its rows (a trigger on each database).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import DDL, Column, Float, Index, Integer, MetaData, Table, Text, event
+
+metadata = MetaData()
+
+policies = Table(
+    "desk_policies", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("note", Text),
+    Column("body", Text, nullable=False),  # JSON: Policy.to_dict()
+)
+
+selections = Table(
+    "desk_selections", metadata,
+    Column("selection", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("source", Text),  # the manifest or file
+    Column("policy_version", Integer, nullable=False),
+    Column("model", Text),
+    Column("declarations", Integer, nullable=False),
+    Column("red", Integer, nullable=False),
+    Column("yellow", Integer, nullable=False),
+    Column("green", Integer, nullable=False),
+    Column("kept", Integer, nullable=False),  # declared before: their earlier decision kept
+)
+
+decisions = Table(
+    "desk_decisions", metadata,
+    Column("declaration_id", Text, primary_key=True),
+    Column("selection", Integer, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("office", Text, nullable=False),  # "" where the manifest names no office
+    Column("lane", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("rule_id", Text),
+    Column("model_rank", Integer),  # rank by risk among the day's (and office's) declarations
+    Column("risk_score", Float),
+    Column("why", Text, nullable=False),
+    Column("decided_at", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+)
+Index("desk_decisions_day", decisions.c.day, decisions.c.office, decisions.c.lane)
+
+cases = Table(
+    "desk_cases", metadata,
+    Column("case_id", Integer, primary_key=True, autoincrement=True),
+    Column("declaration_id", Text, nullable=False, unique=True),
+    Column("state", Text, nullable=False),
+    Column("opened_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    Column("found", Integer),
+    Column("material", Text),
+    Column("concealment", Text),
+    Column("hs_code_found", Text),
+    Column("quantity_kg", Float),
+    Column("value_usd", Float),
+    Column("note", Text),
+    Column("inspected_by", Text),
+)
+Index("desk_cases_state", cases.c.state)
+
+audit = Table(
+    "desk_audit", metadata,
+    Column("event", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("before", Text),  # JSON
+    Column("after", Text),  # JSON
+)
+
+_REFUSE = "the audit trail is append-only"
+for _what in ("UPDATE", "DELETE"):
+    event.listen(audit, "after_create", DDL(
+        f"CREATE TRIGGER desk_audit_no_{_what.lower()} BEFORE {_what} ON desk_audit "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END").execute_if(dialect="sqlite"))
+event.listen(audit, "after_create", DDL(
+    "CREATE FUNCTION desk_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$").execute_if(dialect="postgresql"))
+event.listen(audit, "after_create", DDL(
+    "CREATE TRIGGER desk_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON desk_audit "
+    "FOR EACH STATEMENT EXECUTE FUNCTION desk_audit_refuse()").execute_if(dialect="postgresql"))

@@ -3,8 +3,10 @@
 A key reads ``cb_<id>_<secret>``: the id finds its row, the secret (256 random bits) is never
 stored, only the SHA-256 of the whole key (a slow password hash buys nothing for a random
 secret of this length), compared in constant time. A worker remembers a key's verdict for
-``CACHE_SECONDS`` (one second): a revoked key stops working within that time. Roles: ``analyst`` (score, record outcomes,
-read) and ``admin`` (also reload the model). A revoked key keeps its row (who had it, when it
+``CACHE_SECONDS`` (one second): a revoked key stops working within that time. Roles, each allowed what the one before it
+is: ``analyst`` (score, the case queue, outcomes, overrides with a reason), ``supervisor`` (also
+the selection policy: lanes and capacity; the review of overrides) and ``admin`` (also keys, the
+model's reload and the audit trail). A revoked key keeps its row (who had it, when it
 ended) and opens nothing.
 """
 
@@ -18,7 +20,10 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Column, MetaData, Table, Text, select, update
 
-ROLES = ("analyst", "admin")
+from contraband.desk import audit
+from contraband.desk import schema as desk_schema
+
+ROLES = ("analyst", "supervisor", "admin")  # each allowed what the ones before it are
 _PREFIX = "cb"
 _metadata = MetaData()
 api_keys = Table(
@@ -50,9 +55,10 @@ class KeyRing:
         self._seen: dict[str, tuple[float, tuple[str, str] | None]] = {}  # digest -> (until, verdict)
         with store.writing() as conn:
             _metadata.create_all(conn)
+            desk_schema.metadata.create_all(conn)  # the audit trail that keeps each key's creation and end
 
-    def create(self, role: str, label: str = "") -> str:
-        """A new key (shown once: only its digest is kept)."""
+    def create(self, role: str, label: str = "", actor: str = "cli") -> str:
+        """A new key (shown once: only its digest is kept); ``actor`` is who made it (audited)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         key_id = secrets.token_hex(6)
@@ -60,6 +66,7 @@ class KeyRing:
         with self.store.writing() as conn:
             conn.execute(api_keys.insert().values(key_id=key_id, digest=_digest(key), role=role, label=label,
                                                   created_at=_now()))
+            audit.record(conn, actor, "key.create", f"key:{key_id}", None, {"role": role, "label": label})
         return key
 
     def list(self) -> list[dict]:
@@ -68,12 +75,14 @@ class KeyRing:
                                        api_keys.c.revoked_at).order_by(api_keys.c.created_at)).all()
         return [dict(r._mapping) for r in rows]
 
-    def revoke(self, key_id: str) -> bool:
+    def revoke(self, key_id: str, actor: str = "cli") -> bool:
         """Revoke by id (or by the whole key); False when no active key has it."""
         key_id = key_id.split("_")[1] if key_id.startswith(f"{_PREFIX}_") and key_id.count("_") >= 2 else key_id
         with self.store.writing() as conn:
             done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
                                 .values(revoked_at=_now()))
+            if done.rowcount:
+                audit.record(conn, actor, "key.revoke", f"key:{key_id}", {"revoked_at": None}, {"revoked_at": _now()})
         return done.rowcount > 0
 
     def identify(self, key: str | None) -> tuple[str, str] | None:

@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from contraband.api import amendments, outcomes, scoring
+from contraband.api import amendments, desk, outcomes, scoring
 from contraband.api.access import KeyRing
 from contraband.api.champion import Champion, NoModel
 from contraband.api.deps import ApiError, problem
@@ -36,6 +36,7 @@ from contraband.api.mappings import MappingChoice
 from contraband.api.openapi import declare_choices
 from contraband.api.schemas import Health
 from contraband.api.settings import Settings
+from contraband.desk import Desk
 
 PAGE = Path(__file__).parent / "page"
 log = logging.getLogger("contraband.api")
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise SystemExit(3) from None
         app.state.store = store
         app.state.keys = KeyRing(store)
+        app.state.desk = Desk(store)
         app.state.champion = Champion(settings.model_uri, settings.model_cache, store, settings.follow_seconds)
         app.state.load_error = None
         try:
@@ -106,11 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.mappings = MappingChoice(settings.mappings)
     app.add_middleware(BodyLimit, upload_bytes=settings.max_upload_bytes, json_bytes=settings.max_json_bytes,
-                       upload_paths=scoring.UPLOAD_PATHS)
+                       upload_paths=scoring.UPLOAD_PATHS + desk.UPLOAD_PATHS)
     app.add_middleware(SecurityHeaders)  # outermost: every answer, the size limit's 413s among them
     app.include_router(scoring.router)
     app.include_router(amendments.router)
     app.include_router(outcomes.router)
+    app.include_router(desk.router)
     declare_choices(app, {"mapping": app.state.mappings.names, "encoding": scoring.ENCODINGS})
 
     @app.exception_handler(ApiError)

@@ -55,6 +55,12 @@ async def analyst(caller: Caller = Depends(_caller)) -> Caller:
     return caller
 
 
+async def supervisor(caller: Caller = Depends(_caller)) -> Caller:
+    if caller.role not in ("supervisor", "admin"):
+        raise ApiError(403, "forbidden", f"this needs a supervisor's key; yours has the role {caller.role}")
+    return caller
+
+
 async def admin(caller: Caller = Depends(_caller)) -> Caller:
     if caller.role != "admin":
         raise ApiError(403, "forbidden", f"this needs an admin key; yours has the role {caller.role}")

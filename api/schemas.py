@@ -58,6 +58,12 @@ class ScoredRow(BaseModel):
     flagged: bool
     exploration: bool = Field(description="flagged as an exploration pick, outside the model's top list")
     reasons: list[str]
+    lane: Optional[Literal["red", "yellow", "green"]] = Field(
+        None, description="red: physical examination, yellow: documentary check, green: release (absent with queue=false)")
+    lane_source: Optional[Literal["model", "rule", "control", "override"]] = Field(
+        None, description="where the lane came from: the model's risk rank, a rule, the random control, an override")
+    lane_reason: Optional[str] = Field(None, description="why this lane, in words")
+    case_id: Optional[int] = Field(None, description="the case opened for a red or yellow declaration")
     declaration: dict[str, Cell] = Field(description="the declaration as the contract read it")
 
 
@@ -86,6 +92,9 @@ class Summary(BaseModel):
     budget: float
     flag_rule: str
     model: ModelRef
+    lanes: Optional[dict[str, int]] = Field(None, description="declarations sent to each lane, and those kept in "
+                                                              "the lane an earlier selection gave them")
+    policy_version: Optional[int] = Field(None, description="the selection policy applied (0: the default)")
     seconds: float
 
 
@@ -241,3 +250,142 @@ class AmendmentResult(BaseModel):
     unchanged: int
     rejected: int
     rows: list[AmendedRow] = Field(description="in request order")
+
+
+# --- the targeting desk -----------------------------------------------------------------
+Lane = Literal["red", "yellow", "green"]
+Concealment = Literal["in_goods", "in_packaging", "false_description", "false_origin"]
+
+
+class LaneCapacity(RequestBody):
+    """A lane's capacity per day: a count (across the day's selections) or a share (of the
+    declarations of the day in one selection); exactly one of them."""
+
+    count: Optional[int] = Field(None, ge=0, le=10_000_000)
+    share: Optional[float] = Field(None, ge=0, le=1)
+
+
+class PolicyBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "red": {"share": 0.03}, "yellow": {"count": 40}, "control_share": 0.01, "note": "peak season"}]})
+    red: LaneCapacity
+    yellow: LaneCapacity
+    control_share: float = Field(0.01, ge=0, le=1, description="share of all declarations sent to red at random, "
+                                                                "whatever their risk (unbiased hit rates)")
+    office_column: str = Field("x_office_id", min_length=1, max_length=100,
+                               description="the column naming the customs office (capacity per office where present)")
+    note: Optional[str] = Field(None, max_length=2000)
+
+
+class PolicyShown(BaseModel):
+    version: int = Field(description="0: the product's default, before any supervisor set one")
+    author: str
+    created_at: str
+    note: str
+    red: dict[str, float]
+    yellow: dict[str, float]
+    control_share: float
+    office_column: str
+    lanes: dict[str, str] = Field(description="each lane's capacity in words")
+
+
+class PolicyVersions(BaseModel):
+    versions: list[PolicyShown]
+
+
+class Case(BaseModel):
+    case_id: int
+    declaration_id: str
+    state: Literal["open", "inspected", "closed"]
+    lane: Lane
+    source: Literal["model", "rule", "control", "override"]
+    rule_id: Optional[str] = None
+    model_rank: Optional[int] = None
+    risk_score: Optional[float] = None
+    why: str
+    day: str
+    office: str
+    opened_at: str
+    updated_at: str
+    found: Optional[bool] = None
+    material: Optional[str] = None
+    concealment: Optional[Concealment] = None
+    hs_code_found: Optional[str] = None
+    quantity_kg: Optional[float] = None
+    value_usd: Optional[float] = None
+    note: Optional[str] = None
+    inspected_by: Optional[str] = None
+
+
+class CaseList(BaseModel):
+    cases: list[Case]
+    next_after: Optional[int] = Field(None, description="pass as after= for the next page (absent: the last page)")
+
+
+class CaseOutcome(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "found": True, "material": "dysprosium oxide", "concealment": "false_description", "hs_code_found": "284690",
+        "quantity_kg": 120.5, "value_usd": 48000, "note": "declared as solder paste"}]})
+    found: bool = Field(description="contraband found at inspection")
+    material: Optional[str] = Field(None, max_length=200)
+    concealment: Optional[Concealment] = Field(None, description="in the goods, in the packaging, false description "
+                                                                 "or false origin")
+    hs_code_found: Optional[str] = Field(None, pattern=r"^[0-9]{4}([0-9]{2}){0,3}$")
+    quantity_kg: Optional[float] = Field(None, ge=0, le=1e9)
+    value_usd: Optional[float] = Field(None, ge=0, le=1e12)
+    note: Optional[str] = Field(None, max_length=2000)
+
+
+class CaseClose(RequestBody):
+    note: Optional[str] = Field(None, max_length=2000)
+
+
+class LaneOverride(RequestBody):
+    lane: Lane
+    reason: str = Field(min_length=1, max_length=2000, description="why (required; kept in the audit trail)")
+
+
+class Decision(BaseModel):
+    declaration_id: str
+    lane: Lane
+    source: Literal["model", "rule", "control", "override"]
+    rule_id: Optional[str] = None
+    model_rank: Optional[int] = None
+    risk_score: Optional[float] = None
+    why: str
+    day: str
+    office: str
+    decided_at: str
+    actor: str
+    selection: int
+
+
+class OverrideList(BaseModel):
+    overrides: list[Decision]
+
+
+class ImportRejected(BaseModel):
+    line: Optional[int] = Field(None, description="where the row starts in the file")
+    column: str
+    reason: str
+
+
+class OutcomesImported(BaseModel):
+    recorded: int
+    rejected: list[ImportRejected]
+    notes: list[str] = Field(default_factory=list)
+
+
+class AuditEvent(BaseModel):
+    event: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    before: Optional[Any] = None
+    after: Optional[Any] = None
+
+
+class AuditList(BaseModel):
+    events: list[AuditEvent]
+    next_after: Optional[int] = None

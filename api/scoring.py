@@ -133,9 +133,13 @@ def score_manifest(request: Request,
                    encoding: Optional[str] = Query(None, description="the file's text encoding, one of the schema's "
                                                                      "(default: detected); unknown: 400"),
                    sheet: Optional[str] = Query(None, max_length=100, description="XLSX sheet (default: the first)"),
+                   queue: bool = Query(True, description="give each declaration a lane under the selection policy "
+                                                         "and open a case for the red and yellow ones (false: "
+                                                         "score only)"),
                    caller: Caller = Depends(analyst), model=Depends(served)):
     """Every row of the manifest comes back: the declarations ranked by risk with the flag, the
-    exploration mark and the reasons; the rejected rows with their line, problems and cells."""
+    exploration mark and the reasons, and (with queue) their lane, why, and the case opened;
+    the rejected rows with their line, problems and cells."""
     t0 = time.perf_counter()
     encoding = _encoding(encoding)
     chosen = request.app.state.mappings.get(mapping)
@@ -154,9 +158,14 @@ def score_manifest(request: Request,
     loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
     rejected_rows = loaded.rejected_rows()
     lines = loaded.line_of(loaded.columns.index)
+    desk, lanes, policy = request.app.state.desk, None, None
+    if queue and len(loaded.declarations):
+        policy = desk.policy()
+        lanes = desk.select(loaded.declarations.assign(risk_score=result.columns["risk_score"]),
+                            actor=f"api:{caller.key_id}", source=name, model=f"{model.name}/{model.version}")
     if format == "csv":
         table = for_manifest(loaded.declarations, result.frame(), loaded.rejected, lines=lines,
-                             rejected_rows=rejected_rows.assign(file=name))
+                             rejected_rows=rejected_rows.assign(file=name), lanes=lanes)
         stem = re.sub(r"[^A-Za-z0-9_-]", "_", name.split(".")[0]) or "manifest"  # a header takes ASCII only
         return Response(csv_bytes(table), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{stem}_scored.csv"'})
@@ -165,8 +174,9 @@ def score_manifest(request: Request,
     records = _records(declarations)
     cols = result.columns
     order = np.argsort(cols["rank"], kind="stable")
+    shown = _lane_fields(lanes) if lanes is not None else [{}] * len(records)
     rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"), **_scored(cols, i),
-             "declaration": records[i]} for i in order]
+             **shown[i], "declaration": records[i]} for i in order]
     issues = issues_by_row(loaded.rejected)
     raw = loaded.rejected_raw
     rejected = []
@@ -176,7 +186,19 @@ def score_manifest(request: Request,
         rejected.append({"line": int(line), "row": row, "problems": issues[row], "cells": cells,
                          "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)})
     summary = _summary(name, loaded.notes, loaded.rows_read, len(rows), len(rejected), budget, result, model, t0)
+    if lanes is not None:
+        counts = lanes.loc[~lanes["kept"], "lane"].value_counts()
+        summary["lanes"] = {**{lane: int(counts.get(lane, 0)) for lane in ("red", "yellow", "green")},
+                            "kept": int(lanes["kept"].sum())}
+        summary["policy_version"] = policy.version
     return json_response({"summary": summary, "rows": rows, "rejected": rejected})
+
+
+def _lane_fields(lanes: pd.DataFrame) -> list[dict]:
+    """Each declaration's lane, its source, why, and its case (JSON-ready)."""
+    case = lanes["case_id"].to_numpy(dtype="float64")
+    return [{"lane": lane, "lane_source": source, "lane_reason": why, "case_id": None if c != c else int(c)}
+            for lane, source, why, c in zip(lanes["lane"], lanes["source"], lanes["why"], case)]
 
 
 def _cell(value):

@@ -31,11 +31,11 @@ _INSERT_ROWS = 10_000
 
 class CaseError(ValueError):
     """What the desk refuses, with its kind: ``not_found``, ``conflict`` (the case's state does
-    not allow it) or ``invalid`` (a field; the message names it)."""
+    not allow it) or ``invalid`` (``field`` and the message name the field)."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, field: str = ""):
         super().__init__(message)
-        self.kind = kind
+        self.kind, self.field = kind, field
 
 
 class Desk:
@@ -196,23 +196,59 @@ class Desk:
     def record_outcome(self, case_id: int, outcome: dict, actor: str) -> dict:
         """The inspection's outcome for a case (open, or inspected: a correction): into the
         history as an outcome version, then into the case, which becomes ``inspected``."""
-        fields = check_outcome(outcome)
-        current = self.case(case_id)
-        if current["state"] == "closed":
-            raise CaseError("conflict", f"case {case_id} is closed; its outcome stands")
-        report = self.store.record_outcomes(pd.DataFrame([_history_outcome(current["declaration_id"], fields)]),
-                                            source=f"desk:{actor}")
-        if len(report.rejected):
-            raise CaseError("conflict", f"the history refused the outcome of {current['declaration_id']}: "
-                                        f"{report.rejected['reason'].iloc[0]}")
+        done, refused = self.record_outcomes([(case_id, check_outcome(outcome))], actor)
+        if refused:
+            raise CaseError(*refused[0][1:])
+        return done[0]
+
+    def record_outcomes(self, outcomes: list[tuple[int, dict]], actor: str, declaration_ids: bool = False
+                        ) -> tuple[list[dict], list[tuple[int, str, str]]]:
+        """Checked outcomes (:func:`check_outcome`) for cases, by case number (or, with
+        ``declaration_ids``, by declaration id): into the history in one call, then into their
+        cases in one transaction. Returns the cases as they are now, and the refused ones as
+        (position in ``outcomes``, kind, reason): an unknown or closed case, a case twice, an
+        outcome the history refuses. The others are recorded all the same."""
+        keys = [str(k) if declaration_ids else int(k) for k, _ in outcomes]
+        refused: list[tuple[int, str, str]] = []
+        with self.engine.connect() as conn:
+            column = S.cases.c.declaration_id if declaration_ids else S.cases.c.case_id
+            found = {}
+            for start in range(0, len(keys), 900):
+                found.update((r[0], r[1:]) for r in conn.execute(
+                    select(column, S.cases.c.case_id, S.cases.c.declaration_id, S.cases.c.state)
+                    .where(column.in_(keys[start:start + 900]))).all())
+        chosen, seen = [], set()
+        for i, key in enumerate(keys):
+            what = f"declaration {key}" if declaration_ids else f"case {key}"
+            if key not in found:
+                refused.append((i, "not_found", f"no case for {what}" if declaration_ids else f"no {what}"))
+            elif found[key][2] == "closed":
+                refused.append((i, "conflict", f"{what} is closed; its outcome stands"))
+            elif key in seen:
+                refused.append((i, "conflict", f"{what} appears twice"))
+            else:
+                seen.add(key)
+                chosen.append((i, *found[key][:2]))
+        if not chosen:
+            return [], refused
+        history = pd.DataFrame([_history_outcome(declaration_id, outcomes[i][1]) for i, _, declaration_id in chosen])
+        report = self.store.record_outcomes(history, source=f"desk:{actor}")
+        if len(report.rejected):  # rows of the frame sent, from 1
+            reasons = dict(zip(report.rejected["row"].astype(int) - 1, report.rejected["reason"]))
+            refused += [(chosen[r][0], "conflict", f"the history refused the outcome of {chosen[r][2]}: {reason}")
+                        for r, reason in reasons.items()]
+            chosen = [c for r, c in enumerate(chosen) if r not in reasons]
         at = audit.now()
+        done = []
         with self.store.writing() as conn:
-            before = self._case(conn, case_id)
-            conn.execute(S.cases.update().where(S.cases.c.case_id == int(case_id))
-                         .values(state="inspected", updated_at=at, inspected_by=actor, **fields))
-            after = self._case(conn, case_id)
-            audit.record(conn, actor, "case.outcome", f"case:{case_id}", before, after, at=at)
-        return after
+            for i, case_id, _ in chosen:
+                before = self._case(conn, case_id)
+                conn.execute(S.cases.update().where(S.cases.c.case_id == int(case_id))
+                             .values(state="inspected", updated_at=at, inspected_by=actor, **outcomes[i][1]))
+                after = self._case(conn, case_id)
+                audit.record(conn, actor, "case.outcome", f"case:{case_id}", before, after, at=at)
+                done.append(after)
+        return done, sorted(refused)
 
     def close(self, case_id: int, actor: str, note: str | None = None) -> dict:
         at = audit.now()
@@ -273,35 +309,40 @@ class Desk:
     def audit(self, **kwargs) -> list[dict]:
         return audit.events(self.engine, **kwargs)
 
+    def audit_frame(self) -> pd.DataFrame:
+        return audit.frame(self.engine)
+
 
 def check_outcome(outcome: dict) -> dict:
     """An outcome's fields checked (``CaseError("invalid")`` names the field): ``found`` is
     required; what was found (material, concealment, HS code, quantity, value) only if found."""
     unknown = set(outcome) - {"found", "material", "concealment", "hs_code_found", "quantity_kg", "value_usd", "note"}
     if unknown:
-        raise CaseError("invalid", f"unknown outcome fields: {', '.join(sorted(unknown))}")
+        raise CaseError("invalid", f"unknown outcome fields: {', '.join(sorted(unknown))}", sorted(unknown)[0])
     found = outcome.get("found")
     if not isinstance(found, bool):
-        raise CaseError("invalid", "found: say whether contraband was found (true or false)")
+        raise CaseError("invalid", "found: say whether contraband was found (true or false)", "found")
     fields = {"found": int(found), "note": _text("note", outcome.get("note"))}
     fields["material"] = _text("material", outcome.get("material"))
     concealment = outcome.get("concealment")
     if concealment not in (None, "") and concealment not in CONCEALMENTS:
-        raise CaseError("invalid", f"concealment must be one of {', '.join(CONCEALMENTS)}, not {concealment!r}")
+        raise CaseError("invalid", f"concealment must be one of {', '.join(CONCEALMENTS)}, not {concealment!r}",
+                        "concealment")
     fields["concealment"] = concealment or None
     code = _text("hs_code_found", outcome.get("hs_code_found"))
     if code is not None and not (code.isdigit() and len(code) in (4, 6, 8, 10)):
-        raise CaseError("invalid", f"hs_code_found must be 4, 6, 8 or 10 digits, not {code!r}")
+        raise CaseError("invalid", f"hs_code_found must be 4, 6, 8 or 10 digits, not {code!r}", "hs_code_found")
     fields["hs_code_found"] = code
     for name in ("quantity_kg", "value_usd"):
         value = outcome.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value < 0):
-            raise CaseError("invalid", f"{name} must be a number >= 0, not {value!r}")
+            raise CaseError("invalid", f"{name} must be a number >= 0, not {value!r}", name)
         fields[name] = None if value is None else float(value)
     if not found and any(fields[n] not in (None, 0.0) for n in ("material", "concealment", "hs_code_found",
                                                                 "quantity_kg", "value_usd")):
-        raise CaseError("invalid", "found is false: leave material, concealment, HS code, quantity and value empty")
+        raise CaseError("invalid", "found is false: leave material, concealment, HS code, quantity and value empty",
+                        "found")
     return fields
 
 
@@ -316,10 +357,10 @@ def _text(name: str, value) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if not isinstance(value, str):
-        raise CaseError("invalid", f"{name} must be text")
+        raise CaseError("invalid", f"{name} must be text", name)
     value = value.strip()
     if len(value) > _TEXT_LIMIT[name]:
-        raise CaseError("invalid", f"{name} is longer than {_TEXT_LIMIT[name]} characters")
+        raise CaseError("invalid", f"{name} is longer than {_TEXT_LIMIT[name]} characters", name)
     return value or None
 
 

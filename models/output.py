@@ -70,8 +70,12 @@ def request_columns(rows: int, scored, rejected: pd.DataFrame) -> dict[str, np.n
 
 
 def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.DataFrame,
-                 lines=None, rejected_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+                 lines=None, rejected_rows: pd.DataFrame | None = None, lanes: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
     """Declarations beside their scores, highest risk first; rejected rows last, with reasons.
+
+    ``lanes`` (:meth:`~contraband.desk.Desk.select`, one row per declaration) adds ``lane``,
+    ``lane_source``, ``lane_reason`` and ``case_id`` after the reasons.
 
     ``lines`` (one per declaration) is where each declaration starts in its file: it comes out as
     ``line``. ``rejected_rows`` (:meth:`~contraband.data.load.LoadResult.rejected_rows`, with a
@@ -79,6 +83,10 @@ def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.
     it they come out as ``file``, ``row`` and ``reason_1``."""
     visible = [c for c in declarations.columns if not is_truth_column(c)]
     parts = [declarations[visible].reset_index(drop=True), scored[OUTPUT_COLUMNS].reset_index(drop=True)]
+    if lanes is not None:
+        parts.append(pd.DataFrame({"lane": lanes["lane"].to_numpy(), "lane_source": lanes["source"].to_numpy(),
+                                   "lane_reason": lanes["why"].to_numpy(),
+                                   "case_id": pd.array(lanes["case_id"].to_numpy(dtype="float64"), dtype="Int64")}))
     if lines is not None:
         parts.insert(0, pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)}))
     out = pd.concat(parts, axis=1).sort_values("rank", kind="stable")

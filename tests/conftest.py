@@ -119,8 +119,8 @@ def registry(trained, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def service(registry, world_history, tmp_path_factory):
-    """``contraband serve`` on 127.0.0.1 over a copy of the world's history, with an analyst and
-    an admin key (``service.keys``); uploads above 8 MB are refused."""
+    """``contraband serve`` on 127.0.0.1 over a copy of the world's history, with a key of each
+    role (``service.keys``: analyst, supervisor, admin); uploads above 8 MB are refused."""
     from history_helpers import clone
     from service_helpers import Service
 
@@ -129,7 +129,7 @@ def service(registry, world_history, tmp_path_factory):
     root = tmp_path_factory.mktemp("service")
     store = clone(world_history, root / "history.db")
     ring = KeyRing(store)
-    keys = {"analyst": ring.create("analyst", "tests"), "admin": ring.create("admin", "tests")}
+    keys = {role: ring.create(role, "tests") for role in ("analyst", "supervisor", "admin")}
     store.close()
     env = {"MLFLOW_TRACKING_URI": registry.uri, "CONTRABAND_HISTORY": str(root / "history.db"),
            "CONTRABAND_MODEL_CACHE": str(root / "cache"), "CONTRABAND_MAX_UPLOAD_MB": "8"}

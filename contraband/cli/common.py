@@ -174,3 +174,13 @@ def start_engine(stack: ExitStack, name: str = "pandas", scheduler: str | None =
     if engine.name != "pandas":
         click.echo(f"engine: {engine.describe()}", err=True)
     return engine
+
+
+def cli_actor() -> str:
+    """Who a command acts as in the audit trail: ``cli:<the user running it>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"cli:uid-{os.getuid()}"

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from contraband.cli.common import DEFAULT_MODEL_URI, history_option, open_store
+from contraband.cli.common import DEFAULT_MODEL_URI, cli_actor, history_option, open_store
 
 
 def _keyring(history_location: str, create: bool = False):
@@ -84,13 +84,14 @@ def keys():
 
 
 @keys.command("create")
-@click.option("--role", type=click.Choice(["analyst", "admin"]), required=True,
-              help="analyst: score, record outcomes, read; admin: also reload the model.")
+@click.option("--role", type=click.Choice(["analyst", "supervisor", "admin"]), required=True,
+              help="analyst: score, the case queue, outcomes, overrides; supervisor: also the selection policy "
+                   "(lanes, capacity) and the review of overrides; admin: also keys, the model's reload, the audit.")
 @click.option("--label", default="", help="Whose key this is (shown by keys list).")
 @history_option
 def keys_create(role, label, history_location):
     """Create a key and print it alone on standard output (it is shown only once)."""
-    click.echo(_keyring(history_location, create=True).create(role, label))
+    click.echo(_keyring(history_location, create=True).create(role, label, actor=cli_actor()))
 
 
 @keys.command("list")
@@ -98,9 +99,9 @@ def keys_create(role, label, history_location):
 def keys_list(history_location):
     """Every key's id, role, label, creation and revocation (never the key)."""
     rows = _keyring(history_location).list()
-    click.echo(f"{'id':<14}{'role':<9}{'created':<22}{'revoked':<22}label")
+    click.echo(f"{'id':<14}{'role':<12}{'created':<22}{'revoked':<22}label")
     for r in rows:
-        click.echo(f"{r['key_id']:<14}{r['role']:<9}{r['created_at']:<22}{r['revoked_at'] or '-':<22}{r['label'] or ''}")
+        click.echo(f"{r['key_id']:<14}{r['role']:<12}{r['created_at']:<22}{r['revoked_at'] or '-':<22}{r['label'] or ''}")
 
 
 @keys.command("revoke")
@@ -108,7 +109,7 @@ def keys_list(history_location):
 @history_option
 def keys_revoke(key_id, history_location):
     """Revoke a key by its id (from keys list)."""
-    if not _keyring(history_location).revoke(key_id):
+    if not _keyring(history_location).revoke(key_id, actor=cli_actor()):
         click.echo(f"error: no active key with id {key_id}", err=True)
         sys.exit(1)
     click.echo(f"revoked {key_id}", err=True)

@@ -1,0 +1,205 @@
+"""The targeting desk over HTTP: the selection policy, the case queue, outcomes from the queue
+(one or a file of them), lane overrides, their review and the audit trail.
+
+Who may do what: an analyst works the queue (lists and exports it, records outcomes, closes
+cases, overrides a lane with a reason); a supervisor also sets the policy and reviews the
+overrides; an admin also reads and exports the audit trail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, ApiError, Caller, admin, analyst, problem, supervisor
+from contraband.api.limits import LimitedJsonRoute
+from contraband.api.schemas import (
+    AuditList,
+    Case,
+    CaseClose,
+    CaseList,
+    CaseOutcome,
+    Decision,
+    LaneOverride,
+    OutcomesImported,
+    OverrideList,
+    PolicyBody,
+    PolicyShown,
+    PolicyVersions,
+)
+from contraband.data.export import csv_bytes
+from contraband.data.intake import IntakeError
+from contraband.data.keys import date_of
+from contraband.data.load import ContractError
+from contraband.desk import CaseError, PolicyError
+from contraband.desk.imports import read_outcomes
+
+router = APIRouter(prefix="/v1", responses=BAD_BODY, route_class=LimitedJsonRoute, tags=["desk"])
+_STATUS = {"not_found": 404, "conflict": 409, "invalid": 400}
+_CASE_ERRORS = {404: problem("no such case or declaration"), 409: problem("the case's state does not allow it")}
+_PAGE = 1000
+UPLOAD_PATHS = ("/v1/cases/outcomes",)  # file uploads (the upload size limit, not the JSON one)
+
+
+def _actor(caller: Caller) -> str:
+    return f"api:{caller.key_id}"
+
+
+def _refused(exc: CaseError) -> ApiError:
+    return ApiError(_STATUS.get(exc.kind, 400), exc.kind if exc.kind != "invalid" else "bad_request", str(exc))
+
+
+def _case(row: dict) -> dict:
+    out = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+    out["found"] = None if out.get("found") is None else bool(out["found"])
+    return out
+
+
+@router.get("/policy", response_model=PolicyShown, summary="The selection policy in force",
+            responses=AUTH_RESPONSES)
+def current_policy(request: Request, caller: Caller = Depends(analyst)):
+    return request.app.state.desk.policy().shown()
+
+
+@router.get("/policy/versions", response_model=PolicyVersions, summary="Every version of the selection policy",
+            responses=AUTH_RESPONSES)
+def policy_versions(request: Request, caller: Caller = Depends(supervisor)):
+    return {"versions": request.app.state.desk.policy_versions()}
+
+
+@router.put("/policy", response_model=PolicyShown, summary="Set the selection policy (a new version)",
+            responses={**AUTH_RESPONSES, 400: problem("a policy that cannot be applied")})
+def set_policy(request: Request, body: PolicyBody, caller: Caller = Depends(supervisor)):
+    """Each lane's capacity per day (a count, or a share of the day's declarations), the random
+    control's share and the office column. The policy applies to manifests scored from now on;
+    declarations already given a lane keep it."""
+    payload = body.model_dump(exclude_none=True)
+    payload["red"], payload["yellow"] = body.red.model_dump(exclude_none=True), body.yellow.model_dump(exclude_none=True)
+    try:
+        return request.app.state.desk.set_policy(payload, actor=_actor(caller)).shown()
+    except PolicyError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+@router.get("/cases", response_model=CaseList, summary="The case queue",
+            responses={**AUTH_RESPONSES, 200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                               "description": "the cases (JSON, or CSV with format=csv)"}})
+def list_cases(request: Request, state: Optional[Literal["open", "inspected", "closed"]] = Query(None),
+               lane: Optional[Literal["red", "yellow", "green"]] = Query(None),
+               after: int = Query(0, ge=0, le=2**62, description="cases after this case number"),
+               limit: int = Query(_PAGE, ge=1, le=_PAGE), format: Literal["json", "csv"] = Query("json"),
+               caller: Caller = Depends(analyst)):
+    """Cases by number; with format=csv every matching case (no paging), as a file."""
+    desk = request.app.state.desk
+    if format == "csv":
+        frame = desk.cases(state=state, lane=lane, after=after)
+        return Response(csv_bytes(frame), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
+    frame = desk.cases(state=state, lane=lane, after=after, limit=limit + 1)
+    more = len(frame) > limit
+    frame = frame.iloc[:limit]
+    rows = [_case(r) for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+    return {"cases": rows, "next_after": int(frame["case_id"].iloc[-1]) if more else None}
+
+
+@router.get("/cases/{case_id}", response_model=Case, summary="One case", responses={**AUTH_RESPONSES, **_CASE_ERRORS})
+def one_case(request: Request, case_id: int, caller: Caller = Depends(analyst)):
+    try:
+        return _case(request.app.state.desk.case(case_id))
+    except CaseError as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/cases/{case_id}/outcome", response_model=Case, summary="Record a case's inspection outcome",
+             responses={**AUTH_RESPONSES, **_CASE_ERRORS})
+def case_outcome(request: Request, case_id: int, outcome: CaseOutcome, caller: Caller = Depends(analyst)):
+    """The outcome goes into the history (it counts in the features of declarations from the
+    next day on, and in retraining) and into the case, which becomes inspected. Sent again
+    for an inspected case, it corrects the outcome (both versions are kept)."""
+    try:
+        return _case(request.app.state.desk.record_outcome(case_id, outcome.model_dump(), actor=_actor(caller)))
+    except CaseError as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/cases/{case_id}/close", response_model=Case, summary="Close an inspected case",
+             responses={**AUTH_RESPONSES, **_CASE_ERRORS})
+def close_case(request: Request, case_id: int, body: CaseClose, caller: Caller = Depends(analyst)):
+    try:
+        return _case(request.app.state.desk.close(case_id, actor=_actor(caller), note=body.note))
+    except CaseError as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/cases/outcomes", response_model=OutcomesImported, summary="Import the outcomes of many cases (a file)",
+             responses={**AUTH_RESPONSES, 413: problem("the file is larger than the service accepts"),
+                        415: problem("not a CSV, XLSX or Parquet file")})
+def import_outcomes(request: Request,
+                    file: UploadFile = File(..., description="one row per case: case_id or declaration_id, found, "
+                                                             "material, concealment, hs_code_found, quantity_kg, "
+                                                             "value_usd, note"),
+                    caller: Caller = Depends(analyst)):
+    """Each row is checked by itself: a row with a problem comes back with its line, column and
+    reason; the others are recorded."""
+    limits = request.app.state.settings.upload_limits
+    name = Path(file.filename or "outcomes").name or "outcomes"
+    data = file.file.read(limits.max_bytes + 1)
+    try:
+        parsed = read_outcomes(data, name, limits)
+    except IntakeError as exc:
+        raise ApiError({"too_large": 413, "unsupported": 415}.get(exc.kind, 400), exc.kind, str(exc)) from None
+    except ContractError as exc:
+        raise ApiError(400, "unreadable", str(exc)) from None
+    done, refused = request.app.state.desk.record_outcomes([(key, fields) for _, key, fields in parsed.rows],
+                                                           actor=_actor(caller), declaration_ids=parsed.by_declaration)
+    key = "declaration_id" if parsed.by_declaration else "case_id"
+    rejected = parsed.problems + [{"line": parsed.lines[parsed.rows[i][0]], "column": key, "reason": reason}
+                                  for i, _, reason in refused]
+    return {"recorded": len(done), "rejected": sorted(rejected, key=lambda r: (r["line"] or 0, r["column"])),
+            "notes": parsed.notes}
+
+
+@router.post("/declarations/{declaration_id}/lane", response_model=Decision, summary="Override a declaration's lane",
+             responses={**AUTH_RESPONSES, **_CASE_ERRORS})
+def override_lane(request: Request, declaration_id: str, body: LaneOverride, caller: Caller = Depends(analyst)):
+    """Into red or yellow opens a case; into green closes an open one. The reason is required
+    and kept, with the lane before and after, in the audit trail."""
+    try:
+        return _decision(request.app.state.desk.override(declaration_id, body.lane, body.reason, actor=_actor(caller)))
+    except CaseError as exc:
+        raise _refused(exc) from None
+
+
+@router.get("/overrides", response_model=OverrideList, summary="Every overridden lane (a supervisor's review)",
+            responses=AUTH_RESPONSES)
+def list_overrides(request: Request, caller: Caller = Depends(supervisor)):
+    frame = request.app.state.desk.overrides()
+    return {"overrides": [_decision(r) for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]}
+
+
+@router.get("/audit", response_model=AuditList, summary="The audit trail",
+            responses={**AUTH_RESPONSES, 200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                               "description": "the events (JSON, or the whole trail as CSV)"}})
+def audit_trail(request: Request, after: int = Query(0, ge=0, le=2**62, description="events after this number"),
+                limit: int = Query(_PAGE, ge=1, le=_PAGE), action: Optional[str] = Query(None, max_length=50),
+                format: Literal["json", "csv"] = Query("json"), caller: Caller = Depends(admin)):
+    """Who did what, when, with the state before and after: every policy change, selection,
+    outcome, close, override and key created or revoked. With format=csv, the whole trail."""
+    desk = request.app.state.desk
+    if format == "csv":
+        return Response(csv_bytes(desk.audit_frame()), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    events = desk.audit(after=after, limit=limit + 1, action=action)
+    more = len(events) > limit
+    events = events[:limit]
+    return {"events": events, "next_after": events[-1]["event"] if more else None}
+
+
+def _decision(row: dict) -> dict:
+    out = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items() if k != "case_id"}
+    out["day"] = f"{date_of(int(out['day'])):%Y-%m-%d}"
+    return out
+

@@ -1,0 +1,167 @@
+"""The targeting desk through the real service (``contraband serve`` on 127.0.0.1): lanes on an
+uploaded manifest within the policy's capacity, the case queue from upload to closed, outcomes
+one by one and from a file (bad rows rejected alone), overrides, roles and the audit trail."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from test_api import as_csv, fresh_manifest, is_problem, upload
+
+
+def call(service, method: str, path: str, key: str | None = "analyst", **kwargs) -> httpx.Response:
+    headers = {"X-API-Key": service.keys[key]} if key else {}
+    return httpx.request(method, f"{service.url}{path}", headers=headers, timeout=120, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def queued(service, world):
+    """A manifest uploaded under a policy of shares (independent of what other tests selected)."""
+    policy = {"red": {"share": 0.04}, "yellow": {"share": 0.06}, "control_share": 0.01, "note": "tests"}
+    r = call(service, "PUT", "/v1/policy", "supervisor", json=policy)
+    assert r.status_code == 200, r.text
+    manifest = fresh_manifest(world, 1500, "DESK")
+    r = upload(service, as_csv(manifest), name="desk.csv")
+    assert r.status_code == 200, r.text
+    return manifest, r.json()
+
+
+def test_roles_allow_and_refuse_each_action(service):
+    policy = {"red": {"count": 30}, "yellow": {"share": 0.05}}
+    expected = [  # (method, path, json, role, status)
+        ("GET", "/v1/policy", None, None, 401),
+        ("GET", "/v1/policy", None, "analyst", 200),
+        ("PUT", "/v1/policy", policy, "analyst", 403),
+        ("GET", "/v1/policy/versions", None, "analyst", 403),
+        ("GET", "/v1/policy/versions", None, "supervisor", 200),
+        ("GET", "/v1/cases", None, None, 401),
+        ("GET", "/v1/cases", None, "analyst", 200),
+        ("GET", "/v1/overrides", None, "analyst", 403),
+        ("GET", "/v1/overrides", None, "supervisor", 200),
+        ("GET", "/v1/audit", None, "analyst", 403),
+        ("GET", "/v1/audit", None, "supervisor", 403),
+        ("GET", "/v1/audit", None, "admin", 200),
+        ("POST", "/v1/model/reload", None, "supervisor", 403),
+    ]
+    for method, path, body, role, status in expected:
+        r = call(service, method, path, role, json=body)
+        assert r.status_code == status, (method, path, role, r.status_code, r.text)
+        if status >= 400:
+            assert is_problem(r, status, "unauthorized" if status == 401 else "forbidden")
+    r = call(service, "GET", "/v1/policy", "analyst")
+    assert set(r.json()["lanes"]) == {"red", "yellow", "control"}
+
+
+def test_a_bad_policy_is_refused_with_its_reason(service):
+    for body, said in (({"red": {"count": 5, "share": 0.1}, "yellow": {"share": 0.1}}, "count or a share"),
+                       ({"red": {"share": 0.01}, "yellow": {"share": 0.1}, "control_share": 0.05}, "cannot exceed")):
+        r = call(service, "PUT", "/v1/policy", "supervisor", json=body)
+        assert is_problem(r, 400, "bad_request") and said in r.json()["message"]
+    r = call(service, "PUT", "/v1/policy", "supervisor", json={"red": {"share": 2}, "yellow": {"share": 0.1}})
+    assert is_problem(r, 422, "invalid")
+
+
+def test_an_uploaded_manifest_gets_lanes_within_capacity_and_its_cases(service, queued, world):
+    manifest, body = queued
+    rows = pd.DataFrame(body["rows"])
+    assert body["summary"]["policy_version"] >= 1 and body["summary"]["lanes"]["kept"] == 0
+    assert set(rows["lane"]) == {"red", "yellow", "green"} and rows["lane_reason"].str.len().gt(0).all()
+    dates = manifest.set_index("declaration_id").loc[rows["declaration_id"], "declaration_date"].to_numpy()
+    for _, day in rows.assign(date=dates).groupby("date"):
+        n = len(day)
+        assert (day["lane"] == "red").sum() == int(np.floor(0.04 * n + 0.5))
+        assert (day["lane"] == "yellow").sum() == int(np.floor(0.06 * n + 0.5))
+    assert rows["case_id"].notna().eq(rows["lane"].isin(["red", "yellow"])).all()
+    assert {"control", "model"} <= set(rows["lane_source"])
+    # the same manifest again: every declaration keeps its lane and no case is opened twice
+    again = upload(service, as_csv(manifest), name="desk-again.csv").json()
+    assert again["summary"]["lanes"]["kept"] == len(manifest)
+    lanes = dict(zip(rows["declaration_id"], rows["lane"]))
+    assert all(lanes[r["declaration_id"]] == r["lane"] for r in again["rows"])
+    # the CSV answer carries the same lanes
+    r = upload(service, as_csv(manifest), name="desk-csv.csv", format="csv")
+    table = pd.read_csv(io.BytesIO(r.content), dtype=str, keep_default_na=False)
+    assert dict(zip(table["declaration_id"], table["lane"])) == lanes
+    # queue=false scores without deciding anything
+    other = fresh_manifest(world, 20, "NOQUEUE")
+    r = upload(service, as_csv(other), name="what-if.csv", queue="false")
+    assert r.status_code == 200 and all(row.get("lane") is None for row in r.json()["rows"])
+
+
+def test_a_case_from_upload_to_closed_with_an_outcome(service, queued):
+    _, body = queued
+    red = [r for r in body["rows"] if r["lane"] == "red"][0]
+    case_id = red["case_id"]
+    case = call(service, "GET", f"/v1/cases/{case_id}").json()
+    assert case["state"] == "open" and case["declaration_id"] == red["declaration_id"]
+    r = call(service, "POST", f"/v1/cases/{case_id}/close", json={})
+    assert is_problem(r, 409, "conflict")
+    outcome = {"found": True, "material": "terbium oxide", "concealment": "in_packaging", "hs_code_found": "284690",
+               "quantity_kg": 40.0, "value_usd": 90_000.0, "note": "in the pallets"}
+    r = call(service, "POST", f"/v1/cases/{case_id}/outcome", json=outcome)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "inspected" and r.json()["found"] is True
+    recorded = call(service, "GET", "/v1/outcomes", params={"declaration_id": red["declaration_id"]}).json()
+    assert recorded["outcomes"][0]["contraband_found"] is True
+    r = call(service, "POST", f"/v1/cases/{case_id}/close", json={"note": "report filed"})
+    assert r.status_code == 200 and r.json()["state"] == "closed"
+    assert is_problem(call(service, "POST", f"/v1/cases/{case_id}/outcome", json={"found": False}), 409, "conflict")
+    assert is_problem(call(service, "GET", "/v1/cases/999999999"), 404, "not_found")
+    closed = call(service, "GET", "/v1/cases", params={"state": "closed"}).json()["cases"]
+    assert case_id in {c["case_id"] for c in closed}
+    csv = call(service, "GET", "/v1/cases", params={"format": "csv", "state": "closed"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert str(case_id) in set(pd.read_csv(io.BytesIO(csv.content), dtype=str)["case_id"])
+
+
+def test_outcomes_from_a_file_reject_bad_rows_alone(service, queued):
+    _, body = queued
+    open_cases = [r["case_id"] for r in body["rows"] if r["lane"] == "yellow"][:3]
+    text = ("case_id;found;concealment;value_usd;note\n"
+            f"{open_cases[0]};yes;false description;1200;declared as ceramic tiles\n"
+            f"{open_cases[1]};no;;;nothing found\n"
+            f"{open_cases[2]};maybe;;;\n"
+            "999999999;no;;;\n"
+            f"{open_cases[2]};yes;under the floor;;\n"
+            "abc;no;;;\n"
+            f"{open_cases[2]};yes;;-5;\n")
+    r = call(service, "POST", "/v1/cases/outcomes", files={"file": ("results.csv", text.encode("latin-1"))})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["recorded"] == 2
+    rejected = {(x["line"], x["column"]) for x in answer["rejected"]}
+    assert rejected == {(4, "found"), (5, "case_id"), (6, "concealment"), (7, "case_id"), (8, "value_usd")}
+    states = {c: call(service, "GET", f"/v1/cases/{c}").json() for c in open_cases}
+    assert states[open_cases[0]]["concealment"] == "false_description" and states[open_cases[0]]["found"] is True
+    assert states[open_cases[1]]["state"] == "inspected" and states[open_cases[2]]["state"] == "open"
+    r = call(service, "POST", "/v1/cases/outcomes", files={"file": ("x.csv", b"found\nyes\n")})
+    assert is_problem(r, 400, "unreadable") and "case_id" in r.json()["message"]
+
+
+def test_an_override_needs_a_reason_and_the_audit_keeps_it(service, queued):
+    _, body = queued
+    green = [r for r in body["rows"] if r["lane"] == "green"][0]["declaration_id"]
+    path = f"/v1/declarations/{green}/lane"
+    assert is_problem(call(service, "POST", path, json={"lane": "red", "reason": ""}), 422, "invalid")
+    assert is_problem(call(service, "POST", path, json={"lane": "red", "reason": "   "}), 400, "bad_request")
+    r = call(service, "POST", path, json={"lane": "red", "reason": "intelligence from the port"})
+    assert r.status_code == 200 and r.json()["source"] == "override"
+    assert is_problem(call(service, "POST", path, json={"lane": "red", "reason": "again"}), 409, "conflict")
+    assert is_problem(call(service, "POST", "/v1/declarations/NO-SUCH/lane", json={"lane": "red", "reason": "x"}),
+                      404, "not_found")
+    overrides = call(service, "GET", "/v1/overrides", "supervisor").json()["overrides"]
+    assert green in {o["declaration_id"] for o in overrides}
+    events = call(service, "GET", "/v1/audit", "admin", params={"action": "override"}).json()["events"]
+    mine = [e for e in events if e["target"] == f"declaration:{green}"]
+    assert len(mine) == 1 and mine[0]["before"]["lane"] == "green" and mine[0]["after"]["lane"] == "red"
+    assert mine[0]["actor"].startswith("api:")
+    # the trail has no way to change it, and exports whole
+    assert call(service, "DELETE", "/v1/audit", "admin").status_code == 405
+    export = call(service, "GET", "/v1/audit", "admin", params={"format": "csv"})
+    trail = pd.read_csv(io.BytesIO(export.content))
+    assert {"select", "policy.set", "override", "case.outcome", "key.create"} <= set(trail["action"])
+    assert trail["event"].is_monotonic_increasing

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path as PathParam, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, ApiError, Caller, admin, analyst, problem, supervisor
@@ -41,6 +41,8 @@ router = APIRouter(prefix="/v1", responses=BAD_BODY, route_class=LimitedJsonRout
 _STATUS = {"not_found": 404, "conflict": 409, "invalid": 400}
 _CASE_ERRORS = {404: problem("no such case or declaration"), 409: problem("the case's state does not allow it")}
 _PAGE = 1000
+#: a case number in a path: a whole number the database can hold ("/v1/cases/outcomes" is no case)
+CASE_ID = PathParam(ge=1, le=2**62, description="the case number")
 UPLOAD_PATHS = ("/v1/cases/outcomes",)  # file uploads (the upload size limit, not the JSON one)
 
 
@@ -77,7 +79,7 @@ def set_policy(request: Request, body: PolicyBody, caller: Caller = Depends(supe
     control's share and the office column. The policy applies to manifests scored from now on;
     declarations already given a lane keep it."""
     payload = body.model_dump(exclude_none=True)
-    payload["red"], payload["yellow"] = body.red.model_dump(exclude_none=True), body.yellow.model_dump(exclude_none=True)
+    payload["red"], payload["yellow"] = body.red.capacity(), body.yellow.capacity()
     try:
         return request.app.state.desk.set_policy(payload, actor=_actor(caller)).shown()
     except PolicyError as exc:
@@ -105,17 +107,17 @@ def list_cases(request: Request, state: Optional[Literal["open", "inspected", "c
     return {"cases": rows, "next_after": int(frame["case_id"].iloc[-1]) if more else None}
 
 
-@router.get("/cases/{case_id}", response_model=Case, summary="One case", responses={**AUTH_RESPONSES, **_CASE_ERRORS})
-def one_case(request: Request, case_id: int, caller: Caller = Depends(analyst)):
+@router.get("/cases/{case_id:int}", response_model=Case, summary="One case", responses={**AUTH_RESPONSES, **_CASE_ERRORS})
+def one_case(request: Request, case_id: int = CASE_ID, caller: Caller = Depends(analyst)):
     try:
         return _case(request.app.state.desk.case(case_id))
     except CaseError as exc:
         raise _refused(exc) from None
 
 
-@router.post("/cases/{case_id}/outcome", response_model=Case, summary="Record a case's inspection outcome",
+@router.post("/cases/{case_id:int}/outcome", response_model=Case, summary="Record a case's inspection outcome",
              responses={**AUTH_RESPONSES, **_CASE_ERRORS})
-def case_outcome(request: Request, case_id: int, outcome: CaseOutcome, caller: Caller = Depends(analyst)):
+def case_outcome(request: Request, outcome: CaseOutcome, case_id: int = CASE_ID, caller: Caller = Depends(analyst)):
     """The outcome goes into the history (it counts in the features of declarations from the
     next day on, and in retraining) and into the case, which becomes inspected. Sent again
     for an inspected case, it corrects the outcome (both versions are kept)."""
@@ -125,9 +127,9 @@ def case_outcome(request: Request, case_id: int, outcome: CaseOutcome, caller: C
         raise _refused(exc) from None
 
 
-@router.post("/cases/{case_id}/close", response_model=Case, summary="Close an inspected case",
+@router.post("/cases/{case_id:int}/close", response_model=Case, summary="Close an inspected case",
              responses={**AUTH_RESPONSES, **_CASE_ERRORS})
-def close_case(request: Request, case_id: int, body: CaseClose, caller: Caller = Depends(analyst)):
+def close_case(request: Request, body: CaseClose, case_id: int = CASE_ID, caller: Caller = Depends(analyst)):
     try:
         return _case(request.app.state.desk.close(case_id, actor=_actor(caller), note=body.note))
     except CaseError as exc:

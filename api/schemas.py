@@ -261,8 +261,16 @@ class LaneCapacity(RequestBody):
     """A lane's capacity per day: a count (across the day's selections) or a share (of the
     declarations of the day in one selection); exactly one of them."""
 
-    count: Optional[int] = Field(None, ge=0, le=10_000_000)
+    # a JSON number that is whole (600 and 600.0 alike, as JSON Schema's integers are)
+    count: Optional[float] = Field(None, ge=0, le=10_000_000, multiple_of=1)
     share: Optional[float] = Field(None, ge=0, le=1)
+
+    def capacity(self) -> dict:
+        """As the policy reads it (a count as a whole number)."""
+        out = self.model_dump(exclude_none=True)
+        if "count" in out:
+            out["count"] = int(out["count"])
+        return out
 
 
 class PolicyBody(RequestBody):

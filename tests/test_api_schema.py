@@ -23,11 +23,19 @@ EXAMPLES = 100
 #: they are: 400 (not readable as declarations, or a mapping whose columns it lacks), 413 (more
 #: than the limits), 415 (not CSV, XLSX or Parquet). The schema cannot tell a manifest from
 #: random bytes, so these are accepted answers to schema-valid uploads (as documented there).
-CONFIG = """
+#: The desk's schema-valid requests the service may still refuse by what is stored: a case or
+#: declaration that does not exist (404), a case whose state does not allow it (409), a policy
+#: whose lanes' capacities contradict each other or a reason of blanks (400).
+_UPLOADS = ("/v1/manifests", "/v1/cases/outcomes")
+_DESK = ("/v1/policy", "/v1/cases/{case_id}", "/v1/cases/{case_id}/outcome", "/v1/cases/{case_id}/close",
+         "/v1/declarations/{declaration_id}/lane")
+CONFIG = "".join(
+    f"""
 [[operations]]
-include-path = "/v1/manifests"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "413", "415"]
-"""
+include-path = "{path}"
+checks.positive_data_acceptance.expected-statuses = {statuses}
+""" for paths, statuses in ((_UPLOADS, '["2xx", "400", "401", "403", "413", "415"]'),
+                            (_DESK, '["2xx", "400", "401", "403", "404", "409"]')) for path in paths)
 
 
 def all_checks() -> list[str]:
@@ -54,5 +62,7 @@ def test_every_operation_passes_every_check(service, tmp_path):
     assert run.returncode == 0, said[-30000:]
     for operation in ("POST /v1/manifests", "POST /v1/declarations/score", "GET /v1/declarations/{declaration_id}/evidence",
                       "POST /v1/outcomes", "GET /v1/outcomes", "GET /v1/model", "POST /v1/model/reload", "GET /healthz",
-                      "GET /readyz", "POST /v1/declarations/amend", "GET /v1/declarations/{declaration_id}/versions"):
+                      "GET /readyz", "POST /v1/declarations/amend", "GET /v1/declarations/{declaration_id}/versions",
+                      "PUT /v1/policy", "GET /v1/cases", "POST /v1/cases/{case_id}/outcome", "POST /v1/cases/outcomes",
+                      "POST /v1/declarations/{declaration_id}/lane", "GET /v1/audit"):
         assert operation in (tmp_path / "junit.xml").read_text(), operation

@@ -243,6 +243,44 @@ def test_the_score_command_shows_its_progress(registry, world_history, manifest_
     assert "3,998 valid, 2 rejected" in result.stdout and "flagged for inspection at a 5% budget" in result.stdout
 
 
+def test_score_queue_adds_lanes_within_the_policy_and_opens_the_cases(registry, world_history, manifest_csv,
+                                                                       model_cache, tmp_path, monkeypatch):
+    """``contraband policy set``, ``score --queue``, ``cases list`` and ``audit export`` on one store."""
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    monkeypatch.setenv("CONTRABAND_MODEL_CACHE", str(model_cache))
+    history = str(tmp_path / "h.db")
+    clone(world_history, tmp_path / "h.db").close()
+    runner = CliRunner()
+    said = runner.invoke(main, ["policy", "set", "--red-share", "0.05", "--yellow-count", "3", "--history", history])
+    assert said.exit_code == 0 and "policy version 1 set" in said.output, said.output
+    bad = runner.invoke(main, ["policy", "set", "--red-share", "0.05", "--red-count", "2", "--yellow-count", "3",
+                               "--history", history])
+    assert bad.exit_code == 2 and "one of them" in bad.output
+    out = tmp_path / "out.csv"
+    result = runner.invoke(main, ["score", str(manifest_csv), "-o", str(out), "--history", history, "--progress",
+                                  "none", "--queue"])
+    assert result.exit_code == 0, result.output
+    assert "lanes under policy version 1" in result.output
+    listed = pd.read_csv(out, dtype=str, keep_default_na=False)
+    scored = listed[listed["risk_score"] != ""]
+    assert (listed.loc[listed["risk_score"] == "", "lane"] == "").all()  # rejected rows: no lane
+    for _, day in scored.groupby("declaration_date"):
+        assert (day["lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
+        assert (day["lane"] == "yellow").sum() == min(3, len(day) - (day["lane"] == "red").sum())
+    assert (scored["case_id"] != "").sum() == scored["lane"].isin(["red", "yellow"]).sum()
+    queue = tmp_path / "cases.csv"
+    assert runner.invoke(main, ["cases", "list", "--state", "open", "-o", str(queue), "--history", history]).exit_code == 0
+    cases = pd.read_csv(queue, dtype=str)
+    assert sorted(cases["case_id"]) == sorted(scored.loc[scored["case_id"] != "", "case_id"])
+    trail = tmp_path / "audit.csv"
+    assert runner.invoke(main, ["audit", "export", "-o", str(trail), "--history", history]).exit_code == 0
+    assert list(pd.read_csv(trail)["action"]) == ["policy.set", "select"]
+
+
 @pytest.mark.slow
 def test_the_score_command_with_a_postgresql_history_records_and_scores_as_with_sqlite(
         registry, world_history, server_world_history, manifest_csv, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@
 - ``detect``  ``train``, ``evaluate``, ``score``;
 - ``retrain`` the unattended retraining job (exit status promoted / kept / failed);
 - ``service`` ``serve`` (the API and the analyst's page) and ``keys`` (API keys);
+- ``desk``    ``policy``, ``cases`` and ``audit`` of the targeting desk;
 - ``demo``    the main job on embedded defaults, ending by serving the page.
 
 Heavy libraries are imported inside each command, so ``contraband --help`` stays fast. Library
@@ -18,7 +19,7 @@ import sys
 
 import click
 
-from contraband.cli import data, demo, detect, retrain, service
+from contraband.cli import data, demo, desk, detect, retrain, service
 
 
 class _Commands(click.Group):
@@ -62,7 +63,7 @@ def main() -> None:
 
 for command in (data.generate, data.validate, data.history, detect.train, detect.evaluate, detect.score, retrain.retrain,
                 service.serve,
-                service.keys, demo.demo):
+                service.keys, desk.policy, desk.cases, desk.audit, demo.demo):
     main.add_command(command)
 
 

@@ -14,6 +14,7 @@ import click
 from contraband.cli.common import (
     DEFAULT_MODEL_URI,
     check_output,
+    cli_actor,
     encoding_option,
     engine_options,
     fx_option,
@@ -228,10 +229,12 @@ def _print_batch(report, store, budget, output, seconds, top) -> None:
 @click.option("--nice", "niceness", default=19, show_default=True, type=click.IntRange(0, 19),
               help="Run at a lower CPU priority (added niceness), so that a service on the same machine keeps "
                    "answering while the batch runs; 0: the normal priority.")
+@click.option("--queue", is_flag=True, help="Give each declaration a lane under the selection policy (red, yellow, "
+              "green: added to the list), and open a case for the red and yellow ones (contraband cases list).")
 @history_option
 @engine_options
 def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top, encoding, sheet, chunk_mb, progress,
-          spool, niceness, history_location, engine_name, scheduler, workers):
+          spool, niceness, queue, history_location, engine_name, scheduler, workers):
     """Score declarations (CSV, XLSX, Parquet; files, folders or glob patterns) into one ranked list:
     risk score, rank, flag, exploration mark and reasons for every row, highest risk first;
     rejected rows come last with their file, line, problems and cells as received.
@@ -246,3 +249,20 @@ def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top,
         os.nice(niceness)  # a local cluster's workers, started from here, inherit it
     score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location,
                 encoding, sheet, chunk_mb, progress, spool, engine_name, scheduler, workers)
+    if queue:
+        _queue(output, history_location, source="score:" + ",".join(Path(p).name for p in paths), model=model_uri)
+
+
+def _queue(output, history_location, source: str, model: str) -> None:
+    from contraband.desk import Desk
+    from contraband.desk.lists import queue_list
+
+    desk = Desk(open_store(history_location))
+    lanes = queue_list(desk, output, actor=cli_actor(), source=source, model=model)
+    fresh = lanes[~lanes["kept"]]
+    counts = fresh["lane"].value_counts()
+    click.echo(f"lanes under policy version {desk.policy().version}: {counts.get('red', 0):,} red, "
+               f"{counts.get('yellow', 0):,} yellow, {counts.get('green', 0):,} green"
+               + (f"; {int(lanes['kept'].sum()):,} kept the lane given before" if lanes["kept"].any() else "")
+               + f"; {int(fresh['case_id'].notna().sum()):,} cases opened (contraband cases list); lanes added to "
+               f"{output}")

@@ -1,0 +1,106 @@
+"""``policy`` (the selection policy), ``cases`` (the queue) and ``audit`` (the trail) of the targeting desk."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from contraband.cli.common import cli_actor, history_option, open_store
+
+
+def _desk(history_location: str):
+    from contraband.desk import Desk
+
+    return Desk(open_store(history_location))
+
+
+@click.group()
+def policy():
+    """The selection policy: each lane's capacity per day, the random control's share."""
+
+
+@policy.command("show")
+@history_option
+def policy_show(history_location):
+    """The policy in force (version 0: the product's default)."""
+    shown = _desk(history_location).policy().shown()
+    click.echo(f"policy version {shown['version']} ({shown['author']}{', ' + shown['created_at'] if shown['created_at'] else ''})"
+               + (f": {shown['note']}" if shown["note"] else ""))
+    for lane, words in shown["lanes"].items():
+        click.echo(f"  {lane:<8}{words}")
+    click.echo(f"  capacity per office where the manifest has the column {shown['office_column']}")
+
+
+@policy.command("set")
+@click.option("--red-share", type=click.FloatRange(0, 1), help="Red lane: this share of each day's declarations.")
+@click.option("--red-count", type=click.IntRange(0), help="Red lane: this many declarations a day.")
+@click.option("--yellow-share", type=click.FloatRange(0, 1), help="Yellow lane: this share of each day's declarations.")
+@click.option("--yellow-count", type=click.IntRange(0), help="Yellow lane: this many declarations a day.")
+@click.option("--control-share", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Share of all declarations sent to red at random, whatever their risk.")
+@click.option("--office-column", default="x_office_id", show_default=True,
+              help="The column naming the customs office (capacity per office where present).")
+@click.option("--note", default="", help="Why (kept with the version).")
+@history_option
+def policy_set(red_share, red_count, yellow_share, yellow_count, control_share, office_column, note, history_location):
+    """Set a new version of the policy (a supervisor's decision; audited)."""
+    from contraband.desk import PolicyError
+
+    lanes = {}
+    for lane, share, count in (("red", red_share, red_count), ("yellow", yellow_share, yellow_count)):
+        if (share is None) == (count is None):
+            click.echo(f"error: give the {lane} lane's capacity as --{lane}-share or --{lane}-count (one of them)",
+                       err=True)
+            sys.exit(2)
+        lanes[lane] = {"share": share} if share is not None else {"count": count}
+    try:
+        shown = _desk(history_location).set_policy({**lanes, "control_share": control_share,
+                                                    "office_column": office_column, "note": note},
+                                                   actor=cli_actor()).shown()
+    except PolicyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"policy version {shown['version']} set: " + "; ".join(f"{k} {v}" for k, v in shown["lanes"].items()))
+
+
+@click.group()
+def cases():
+    """The case queue: red and yellow declarations, open -> inspected -> closed."""
+
+
+@cases.command("list")
+@click.option("--state", type=click.Choice(["open", "inspected", "closed"]), help="Only cases in this state.")
+@click.option("--lane", type=click.Choice(["red", "yellow", "green"]), help="Only cases in this lane.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write every column to this .csv or .parquet.")
+@history_option
+def cases_list(state, lane, output, history_location):
+    """The queue, by case number."""
+    from contraband.data.export import write_table
+
+    frame = _desk(history_location).cases(state=state, lane=lane)
+    if output:
+        write_table(frame, output)
+        click.echo(f"wrote {len(frame):,} cases to {output}", err=True)
+        return
+    click.echo(f"{'case':>7}  {'state':<10}{'lane':<7}{'source':<9}{'day':<11}declaration  why")
+    for r in frame.itertuples(index=False):
+        click.echo(f"{r.case_id:>7}  {r.state:<10}{r.lane:<7}{r.source:<9}{r.day:<11}{r.declaration_id}  {r.why}")
+    click.echo(f"{len(frame):,} cases", err=True)
+
+
+@click.group()
+def audit():
+    """The audit trail: who changed what, when, before and after (append-only)."""
+
+
+@audit.command("export")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="A .csv or .parquet file.")
+@history_option
+def audit_export(output, history_location):
+    """Every event of the trail, oldest first."""
+    from contraband.data.export import write_table
+
+    frame = _desk(history_location).audit_frame()
+    write_table(frame, output)
+    click.echo(f"wrote {len(frame):,} audit events to {output}", err=True)

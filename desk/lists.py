@@ -1,0 +1,36 @@
+"""Lanes for a scored list already written (``contraband score --queue``): the list's declarations
+selected under the policy, their cases opened, and the list written again with ``lane``,
+``lane_source``, ``lane_reason`` and ``case_id`` after the reasons (rejected rows: empty)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from contraband.data.export import write_table
+
+
+def queue_list(desk, path, *, actor: str, source: str, model: str | None = None) -> pd.DataFrame:
+    """Select the scored declarations of the list at ``path`` and add their lanes to it; the
+    lanes come back (one row per scored declaration)."""
+    path = Path(path)
+    parquet = path.suffix.lower() == ".parquet"
+    table = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype=str, keep_default_na=False)
+    risk = pd.to_numeric(table["risk_score"], errors="coerce")
+    scored = table[risk.notna().to_numpy()].assign(risk_score=risk[risk.notna()])
+    if not len(scored):
+        return pd.DataFrame(columns=["declaration_id", "lane", "source", "rule_id", "model_rank", "why", "case_id",
+                                     "kept"])
+    lanes = desk.select(scored, actor=actor, source=source, model=model)
+    at = np.flatnonzero(risk.notna().to_numpy())
+    added = {"lane": lanes["lane"], "lane_source": lanes["source"], "lane_reason": lanes["why"],
+             "case_id": pd.array(lanes["case_id"].to_numpy(dtype="float64"), dtype="Int64")}
+    for name, values in added.items():
+        column = pd.Series(pd.NA if name == "case_id" else ("" if not parquet else None), index=table.index,
+                           dtype="Int64" if name == "case_id" else object)
+        column.iloc[at] = np.asarray(values, dtype=object) if name != "case_id" else values
+        table[name] = column
+    write_table(table, path)
+    return lanes

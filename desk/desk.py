@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from contraband.data.keys import date_of, day_numbers
 from contraband.desk import audit
 from contraband.desk import schema as S
+from contraband.desk.figures import wilson
 from contraband.desk.lanes import assign
 from contraband.desk.policy import Policy, PolicyError, new_salt
+from contraband.desk.rules import Rule, RuleError, hits
 from contraband.desk.vocabulary import CONCEALMENTS, INSPECTED_LANES, LANES
 
 #: the columns of the queue as it is listed and exported
@@ -27,6 +29,8 @@ CASE_COLUMNS = ["case_id", "declaration_id", "state", "lane", "source", "rule_id
                 "quantity_kg", "value_usd", "note", "inspected_by"]
 _TEXT_LIMIT = {"material": 200, "hs_code_found": 10, "note": 2000}
 _INSERT_ROWS = 10_000
+#: a rule whose last this many inspections found nothing is flagged for review
+REVIEW_AFTER = 30
 
 
 class CaseError(ValueError):
@@ -79,6 +83,105 @@ class Desk:
         row = conn.execute(select(*S.policies.c).order_by(S.policies.c.version.desc()).limit(1)).first()
         return Policy() if row is None else _policy(row)
 
+    # --- analysts' rules --------------------------------------------------------------
+    def rules(self, *, retired: bool = False) -> list[Rule]:
+        """The current version of every rule (the retired ones too with ``retired``), by id."""
+        with self.engine.connect() as conn:
+            return [r for r in self._rules_in(conn) if retired or not r.retired]
+
+    def rule(self, rule_id: str) -> Rule:
+        found = [r for r in self.rules(retired=True) if r.rule_id == rule_id]
+        if not found:
+            raise CaseError("not_found", f"no rule {rule_id}")
+        return found[0]
+
+    def rule_versions(self, rule_id: str) -> list[Rule]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*S.rules.c).where(S.rules.c.rule_id == rule_id)
+                                .order_by(S.rules.c.version)).all()
+        if not rows:
+            raise CaseError("not_found", f"no rule {rule_id}")
+        return [_rule(r) for r in rows]
+
+    def add_rule(self, body: dict, actor: str, note: str = "") -> Rule:
+        """A new rule (version 1), numbered R-1, R-2, ... in the order they are written."""
+        Rule(**_rule_body(body))  # refuse before anything is written
+        at = audit.now()
+        with self.store.writing() as conn:
+            n = conn.execute(select(func.count(func.distinct(S.rules.c.rule_id)))).scalar_one()
+            rule_id = f"R-{int(n) + 1}"
+            rule = self._write_rule(conn, rule_id, 1, body, actor, note, at, retired=False)
+            audit.record(conn, actor, "rule.add", f"rule:{rule_id}", None, rule.shown(), at=at)
+        return rule
+
+    def change_rule(self, rule_id: str, body: dict, actor: str, note: str = "") -> Rule:
+        """A new version of a rule (what it selects from now on; its earlier decisions stay)."""
+        Rule(**_rule_body(body))
+        return self._new_version(rule_id, body, actor, note, retire=False)
+
+    def retire_rule(self, rule_id: str, actor: str, reason: str) -> Rule:
+        """The rule stops selecting; it stays, with every version, in the store and its figures."""
+        if not str(reason or "").strip():
+            raise CaseError("invalid", "retiring a rule needs a reason", "reason")
+        return self._new_version(rule_id, None, actor, str(reason).strip(), retire=True)
+
+    def _new_version(self, rule_id: str, body: dict | None, actor: str, note: str, retire: bool) -> Rule:
+        at = audit.now()
+        with self.store.writing() as conn:
+            current = [r for r in self._rules_in(conn) if r.rule_id == rule_id]
+            if not current:
+                raise CaseError("not_found", f"no rule {rule_id}")
+            if current[0].retired:
+                raise CaseError("conflict", f"rule {rule_id} is retired")
+            rule = self._write_rule(conn, rule_id, current[0].version + 1, body or current[0].body(), actor, note, at,
+                                    retired=retire)
+            audit.record(conn, actor, "rule.retire" if retire else "rule.change", f"rule:{rule_id}",
+                         current[0].shown(), rule.shown(), at=at)
+        return rule
+
+    @staticmethod
+    def _write_rule(conn, rule_id: str, version: int, body: dict, actor: str, note: str, at: str,
+                    retired: bool) -> Rule:
+        body = _rule_body(body)
+        conn.execute(S.rules.insert().values(rule_id=rule_id, version=version, created_at=at, author=actor,
+                                             note=note or None, retired=int(retired),
+                                             body=json.dumps(body, sort_keys=True)))
+        return Rule(**body, rule_id=rule_id, version=version, author=actor, created_at=at, retired=retired,
+                    note=note or "")
+
+    @staticmethod
+    def _rules_in(conn) -> list[Rule]:
+        latest = select(S.rules.c.rule_id, func.max(S.rules.c.version).label("version")).group_by(
+            S.rules.c.rule_id).subquery()
+        rows = conn.execute(select(*S.rules.c).join(latest, (latest.c.rule_id == S.rules.c.rule_id)
+                                                    & (latest.c.version == S.rules.c.version))).all()
+        return sorted((_rule(r) for r in rows), key=lambda r: int(r.rule_id.split("-")[1]))
+
+    def rule_figures(self, review_after: int = REVIEW_AFTER) -> list[dict]:
+        """Per rule (current version): declarations it hit, inspections of them with a result,
+        seizures, the seizure rate with its 95 % interval (Wilson), and whether it is due for
+        review (its last ``review_after`` inspections found nothing)."""
+        d, c = S.decisions, S.cases
+        with self.engine.connect() as conn:
+            rules = self._rules_in(conn)
+            hit = dict(conn.execute(select(d.c.rule_id, func.count()).where(d.c.rule_id.is_not(None))
+                                    .group_by(d.c.rule_id)).all())
+            results = conn.execute(select(d.c.rule_id, c.c.found).select_from(
+                d.join(c, c.c.declaration_id == d.c.declaration_id))
+                .where(d.c.rule_id.is_not(None), c.c.found.is_not(None)).order_by(c.c.updated_at, c.c.case_id)).all()
+        found: dict[str, list[int]] = {}
+        for rule_id, result in results:
+            found.setdefault(rule_id, []).append(int(result))
+        out = []
+        for rule in rules:
+            seen = found.get(rule.rule_id, [])
+            rate, low, high = wilson(sum(seen), len(seen))
+            out.append({"rule_id": rule.rule_id, "name": rule.name, "lane": rule.lane, "retired": rule.retired,
+                        "hits": int(hit.get(rule.rule_id, 0)), "inspections": len(seen), "seizures": sum(seen),
+                        "seizure_rate": rate, "rate_low": low, "rate_high": high,
+                        "review": len(seen) >= review_after and not any(seen[-review_after:])})
+        return out
+
     # --- selections --------------------------------------------------------------------
     def select(self, scored: pd.DataFrame, *, actor: str, source: str = "", model: str | None = None,
                rule_hits: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -88,7 +191,10 @@ class Desk:
         A declaration the desk decided before keeps its decision (``kept``); the others are
         decided under the current policy, within what earlier selections of their day left of
         each lane. Returns one row per declaration in the frame's order: ``lane``, ``source``,
-        ``rule_id``, ``model_rank``, ``why``, ``case_id`` (red and yellow) and ``kept``."""
+        ``rule_id``, ``model_rank``, ``why``, ``case_id`` (red and yellow) and ``kept``.
+
+        The analysts' rules in force hit the declarations they match (``rule_hits`` given: those
+        instead)."""
         ids = scored["declaration_id"].astype(str).to_numpy(dtype=object)
         if len(set(ids)) != len(ids):
             raise CaseError("invalid", "a selection takes each declaration once")
@@ -107,6 +213,9 @@ class Desk:
             new = ~frame["declaration_id"].isin(known["declaration_id"]).to_numpy() if len(known) \
                 else np.ones(len(frame), dtype=bool)
             fresh = frame[new].reset_index(drop=True)
+            if rule_hits is None:
+                rules = [r for r in self._rules_in(conn) if not r.retired]
+                rule_hits = hits(rules, scored[new]) if rules and len(fresh) else None
             decided = assign(fresh, policy, self._taken(conn, fresh), rule_hits)
             counts = decided["lane"].value_counts()
             selection = conn.execute(S.selections.insert().values(
@@ -191,6 +300,8 @@ class Desk:
             raise CaseError("not_found", f"no case {case_id}")
         out = {k: _plain(v) for k, v in row._mapping.items()}
         out["day"] = f"{date_of(int(out['day'])):%Y-%m-%d}"
+        rule = [r for r in self._rules_in(conn) if r.rule_id == out["rule_id"]] if out["rule_id"] else []
+        out["instructions"] = rule[0].instructions if rule else None  # the officer's, from the rule that hit
         return out
 
     def record_outcome(self, case_id: int, outcome: dict, actor: str) -> dict:
@@ -348,7 +459,7 @@ def check_outcome(outcome: dict) -> dict:
 
 def _history_outcome(declaration_id: str, fields: dict) -> dict:
     """The history's words for a case's outcome (what features and retraining read)."""
-    return {"declaration_id": declaration_id, "inspected": 1, "contraband": fields["found"],
+    return {"declaration_id": declaration_id, "inspected": 1, "contraband": int(fields["found"]),
             "seized_value_usd": fields["value_usd"] if fields["found"] else None,
             "material": fields["material"], "note": fields["note"]}
 
@@ -370,6 +481,20 @@ def _plain(value):
     if isinstance(value, (np.floating, float)):
         return None if math.isnan(value) else float(value)
     return value
+
+
+def _rule_body(body: dict) -> dict:
+    """A rule's body with only a rule's fields (``RuleError`` for others)."""
+    fields = ("name", "lane", "conditions", "rationale", "instructions", "valid_from", "valid_to")
+    unknown = set(body) - set(fields)
+    if unknown:
+        raise RuleError(f"unknown rule fields: {', '.join(sorted(unknown))}")
+    return {k: body.get(k, "" if k == "instructions" else None) for k in fields}
+
+
+def _rule(row) -> Rule:
+    return Rule(**json.loads(row.body), rule_id=row.rule_id, version=int(row.version), author=row.author,
+                created_at=row.created_at, retired=bool(row.retired), note=row.note or "")
 
 
 def _policy(row) -> Policy:

@@ -2,6 +2,8 @@
 
 - ``desk_policies``: every version of the selection policy (its body as JSON), never changed
   once written: setting a policy adds a version;
+- ``desk_rules``: every version of every analysts' rule (its body as JSON); a change adds a
+  version, retiring adds a retired version, nothing is deleted;
 - ``desk_selections``: each application of the policy to a scored manifest or file: which
   policy and model, who asked, when, how many declarations went to each lane;
 - ``desk_decisions``: one row per declaration selected (every lane): its lane, where the
@@ -27,6 +29,17 @@ policies = Table(
     Column("author", Text, nullable=False),
     Column("note", Text),
     Column("body", Text, nullable=False),  # JSON: Policy.to_dict()
+)
+
+rules = Table(
+    "desk_rules", metadata,
+    Column("rule_id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("created_at", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("note", Text),
+    Column("retired", Integer, nullable=False),
+    Column("body", Text, nullable=False),  # JSON: Rule.body()
 )
 
 selections = Table(

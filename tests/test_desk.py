@@ -175,3 +175,103 @@ def test_the_audit_trail_is_append_only(desk):
                 with conn.begin():
                     conn.execute(text(statement))
     assert [e["actor"] for e in desk.audit()] == ["sup"]
+
+
+def _rule(**changes) -> dict:
+    rule = {"name": "magnets via Thailand", "lane": "red", "rationale": "NdFeB magnets transshipped to hide origin",
+            "instructions": "open two cartons; test with a gaussmeter", "conditions": {"hs_prefixes": ["8505"]}}
+    return {**rule, **changes}
+
+
+def test_each_condition_of_a_rule_selects_what_it_says():
+    from contraband.desk.rules import Rule, RuleError
+
+    frame = pd.DataFrame({
+        "declaration_id": ["a", "b", "c", "d"],
+        "declaration_date": pd.to_datetime(["2026-05-01", "2026-05-02", "2026-05-03", "2026-06-01"]),
+        "hs_code": ["850511", "284690", "850519", "690890"],
+        "goods_description": ["Solder paste, lead free", "rare earth oxide", "permanent magnets", "ceramic tiles"],
+        "origin_country": ["CN", "cn", "TH", "MX"], "export_country": ["TH", "CN", "TH", "MX"],
+        "destination_country": ["KR"] * 4, "transit_countries": ["TH;VN", None, "", "US"],
+        "exporter_id": ["E1", "E2", "E3", "E1"], "consignee_id": ["C1", None, "C3", "C1"], "declarant_id": [None] * 4,
+        "declared_value_usd": [1000.0, 50.0, 9000.0, 300.0], "net_weight_kg": [10.0, 100.0, 0.0, 30.0],
+    })
+
+    def hit(conditions, **kwargs):
+        return "".join(frame["declaration_id"][Rule(**_rule(conditions=conditions, **kwargs)).matches(frame)])
+
+    assert hit({"hs_prefixes": ["8505"]}) == "ac"
+    assert hit({"origin_countries": ["CN"]}) == "ab"  # any case
+    assert hit({"transit_countries": ["th"]}) == "a"
+    assert hit({"exporters": ["E1"], "consignees": ["C1"]}) == "ad"
+    assert hit({"description_words": ["solder paste", "tiles"]}) == "ad"
+    assert hit({"description_words": ["magnet"]}) == ""  # whole words: "magnets" is not "magnet"
+    assert hit({"value_usd": {"min": 300, "max": 1000}}) == "ad"
+    assert hit({"usd_per_kg": {"max": 1}}) == "b"  # a zero weight has no price per kg
+    assert hit({"hs_prefixes": ["8505", "6908"]}, valid_from="2026-05-02", valid_to="2026-06-01") == "cd"
+    for bad, said in (({"hs_prefixes": ["85x"]}, "2 to 10 digits"), ({"weight": {"min": 1}}, "unknown"),
+                      ({"value_usd": {"min": 5, "max": 1}}, "min above max"), ({}, "at least one condition")):
+        with pytest.raises(RuleError, match=said):
+            Rule(**_rule(conditions=bad))
+    with pytest.raises(RuleError, match="red or yellow"):
+        Rule(**_rule(lane="green"))
+
+
+def test_rules_are_versioned_retired_never_deleted_and_their_hits_are_reasons(desk, declarations):
+    desk.set_policy({"red": {"share": 0.5}, "yellow": {"share": 0.2}, "control_share": 0.0}, actor="sup")
+    prefix = declarations["hs_code"].astype(str).str[:4].value_counts().index[-1]  # a rare HS heading
+    first = desk.add_rule(_rule(conditions={"hs_prefixes": [prefix]}), actor="sup")
+    assert first.rule_id == "R-1" and first.version == 1
+    changed = desk.change_rule("R-1", _rule(conditions={"hs_prefixes": [prefix]}, lane="yellow"), actor="sup2",
+                               note="documentary check is enough")
+    assert changed.version == 2 and desk.rule("R-1").lane == "yellow"
+    lanes = desk.select(_scored(declarations), actor="analyst-1", source="m.csv")
+    hit = declarations["hs_code"].astype(str).str.startswith(prefix).to_numpy()
+    assert (lanes["rule_id"].to_numpy()[hit] == "R-1").all() and lanes["rule_id"][~hit].isna().all()
+    by_rule = lanes[lanes["source"] == "rule"]
+    assert len(by_rule) and (by_rule["lane"] == "yellow").all()
+    assert by_rule["why"].str.contains("rule R-1: magnets via Thailand: NdFeB magnets").all()
+    case = desk.case(int(by_rule["case_id"].iloc[0]))
+    assert case["instructions"] == "open two cartons; test with a gaussmeter"
+    retired = desk.retire_rule("R-1", actor="sup", reason="the route closed")
+    assert retired.retired and desk.rules() == [] and [r.version for r in desk.rule_versions("R-1")] == [1, 2, 3]
+    with pytest.raises(CaseError, match="retired"):
+        desk.change_rule("R-1", _rule(), actor="sup")
+    assert [e["action"] for e in desk.audit() if e["action"].startswith("rule.")] == ["rule.add", "rule.change",
+                                                                                    "rule.retire"]
+    # a retired rule hits nothing more, and keeps its figures
+    later = declarations.assign(declaration_id="L" + declarations["declaration_id"].astype(str))
+    again = desk.select(_scored(later), actor="analyst-1", source="later.csv")
+    assert again["rule_id"].isna().all()
+    figures = {f["rule_id"]: f for f in desk.rule_figures()}
+    assert figures["R-1"]["hits"] == int(hit.sum()) and figures["R-1"]["retired"]
+
+
+def test_a_rules_seizure_rate_and_review_flag_come_from_the_recorded_outcomes(desk, declarations):
+    from contraband.desk.desk import check_outcome
+    from contraband.desk.figures import wilson
+
+    desk.set_policy({"red": {"share": 1.0}, "yellow": {"share": 0.0}, "control_share": 0.0}, actor="sup")
+    desk.add_rule(_rule(name="everything from the world", conditions={"hs_prefixes": [f"{i:02d}" for i in range(100)]}),
+                  actor="sup")
+    lanes = desk.select(_scored(declarations.head(40)), actor="a", source="m.csv")
+    cases = [int(c) for c in lanes["case_id"]]
+    found = [True] * 3 + [False] * 33
+    done, refused = desk.record_outcomes([(c, check_outcome({"found": f})) for c, f in zip(cases, found)], actor="a")
+    assert len(done) == 36 and not refused
+    figures = desk.rule_figures(review_after=30)[0]
+    assert (figures["hits"], figures["inspections"], figures["seizures"]) == (40, 36, 3)
+    assert figures["seizure_rate"] == pytest.approx(3 / 36)
+    assert (figures["rate_low"], figures["rate_high"]) == pytest.approx(wilson(3, 36)[1:])
+    assert figures["review"]  # the last 30 inspections found nothing
+    assert not desk.rule_figures(review_after=34)[0]["review"]
+
+
+def test_the_wilson_interval_against_an_independent_implementation():
+    from contraband.desk.figures import wilson
+
+    for k, n in ((3, 36), (0, 10), (10, 10), (1, 1), (57, 1200)):
+        p, low, high = wilson(k, n)
+        reference = stats.binomtest(k, n).proportion_ci(method="wilson")
+        assert p == k / n and (low, high) == pytest.approx((reference.low, reference.high), abs=1e-12)
+    assert wilson(0, 0) == (None, None, None)

@@ -1,9 +1,10 @@
-"""The targeting desk over HTTP: the selection policy, the case queue, outcomes from the queue
-(one or a file of them), lane overrides, their review and the audit trail.
+"""The targeting desk over HTTP: the selection policy, the analysts' rules, the case queue,
+outcomes from the queue (one or a file of them), lane overrides, their review and the audit trail.
 
 Who may do what: an analyst works the queue (lists and exports it, records outcomes, closes
-cases, overrides a lane with a reason); a supervisor also sets the policy and reviews the
-overrides; an admin also reads and exports the audit trail.
+cases, overrides a lane with a reason) and reads the rules and their figures; a supervisor also
+sets the policy, writes, changes and retires rules, and reviews the overrides; an admin also
+reads and exports the audit trail.
 """
 
 from __future__ import annotations
@@ -29,12 +30,18 @@ from contraband.api.schemas import (
     PolicyBody,
     PolicyShown,
     PolicyVersions,
+    RuleBody,
+    RuleList,
+    RuleRetire,
+    RuleShown,
+    RuleVersions,
 )
 from contraband.data.export import csv_bytes
 from contraband.data.intake import IntakeError
 from contraband.data.keys import date_of
 from contraband.data.load import ContractError
 from contraband.desk import CaseError, PolicyError
+from contraband.desk.rules import RuleError
 from contraband.desk.imports import read_outcomes
 
 router = APIRouter(prefix="/v1", responses=BAD_BODY, route_class=LimitedJsonRoute, tags=["desk"])
@@ -198,6 +205,62 @@ def audit_trail(request: Request, after: int = Query(0, ge=0, le=2**62, descript
     more = len(events) > limit
     events = events[:limit]
     return {"events": events, "next_after": events[-1]["event"] if more else None}
+
+
+RULE_ID = PathParam(pattern=r"^R-[0-9]{1,18}$", description="the rule's id (R-1, R-2, ...)")
+_RULE_ERRORS = {400: problem("a rule that cannot be kept"), 404: problem("no such rule"),
+                409: problem("the rule is retired")}
+
+
+@router.get("/rules", response_model=RuleList, summary="The analysts' rules, with their figures",
+            responses=AUTH_RESPONSES)
+def list_rules(request: Request, retired: bool = Query(False, description="the retired ones too"),
+               caller: Caller = Depends(analyst)):
+    """Each rule's current version, with the declarations it hit, their inspections and
+    seizures, its seizure rate with a 95 % interval, and whether it is due for review."""
+    desk = request.app.state.desk
+    figures = {f["rule_id"]: f for f in desk.rule_figures()}
+    return {"rules": [{**r.shown(), "figures": figures[r.rule_id]} for r in desk.rules(retired=retired)]}
+
+
+@router.post("/rules", response_model=RuleShown, summary="Write a new rule", responses={**AUTH_RESPONSES,
+                                                                                       **_RULE_ERRORS})
+def add_rule(request: Request, body: RuleBody, caller: Caller = Depends(supervisor)):
+    """The rule selects from the next manifest on (its lane, within the lane's capacity)."""
+    try:
+        return request.app.state.desk.add_rule(body.rule(), actor=_actor(caller), note=body.note or "").shown()
+    except RuleError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+
+
+@router.get("/rules/{rule_id}", response_model=RuleVersions, summary="Every version of a rule",
+            responses={**AUTH_RESPONSES, **_RULE_ERRORS})
+def rule_versions(request: Request, rule_id: str = RULE_ID, caller: Caller = Depends(analyst)):
+    try:
+        return {"versions": [r.shown() for r in request.app.state.desk.rule_versions(rule_id)]}
+    except CaseError as exc:
+        raise _refused(exc) from None
+
+
+@router.put("/rules/{rule_id}", response_model=RuleShown, summary="Change a rule (a new version)",
+            responses={**AUTH_RESPONSES, **_RULE_ERRORS})
+def change_rule(request: Request, body: RuleBody, rule_id: str = RULE_ID, caller: Caller = Depends(supervisor)):
+    try:
+        return request.app.state.desk.change_rule(rule_id, body.rule(), actor=_actor(caller),
+                                                  note=body.note or "").shown()
+    except RuleError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    except CaseError as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/rules/{rule_id}/retire", response_model=RuleShown, summary="Retire a rule (it stays, with its figures)",
+             responses={**AUTH_RESPONSES, **_RULE_ERRORS})
+def retire_rule(request: Request, body: RuleRetire, rule_id: str = RULE_ID, caller: Caller = Depends(supervisor)):
+    try:
+        return request.app.state.desk.retire_rule(rule_id, actor=_actor(caller), reason=body.reason).shown()
+    except CaseError as exc:
+        raise _refused(exc) from None
 
 
 def _decision(row: dict) -> dict:

@@ -323,6 +323,7 @@ class Case(BaseModel):
     value_usd: Optional[float] = None
     note: Optional[str] = None
     inspected_by: Optional[str] = None
+    instructions: Optional[str] = Field(None, description="the officer's instructions of the rule that selected it")
 
 
 class CaseList(BaseModel):
@@ -397,3 +398,93 @@ class AuditEvent(BaseModel):
 class AuditList(BaseModel):
     events: list[AuditEvent]
     next_after: Optional[int] = None
+
+
+class Range(RequestBody):
+    min: Optional[float] = None
+    max: Optional[float] = None
+
+
+_Texts = Optional[list[str]]
+
+
+class RuleConditions(RequestBody):
+    """All the conditions given must hold; within one, any value listed will do."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+    hs_prefixes: _Texts = Field(None, min_length=1, max_length=500, description="HS code starts with (2-10 digits)")
+    origin_countries: _Texts = Field(None, min_length=1, max_length=500)
+    export_countries: _Texts = Field(None, min_length=1, max_length=500)
+    destination_countries: _Texts = Field(None, min_length=1, max_length=500)
+    transit_countries: _Texts = Field(None, min_length=1, max_length=500, description="the route passes through")
+    exporters: _Texts = Field(None, min_length=1, max_length=500)
+    consignees: _Texts = Field(None, min_length=1, max_length=500)
+    declarants: _Texts = Field(None, min_length=1, max_length=500)
+    description_words: _Texts = Field(None, min_length=1, max_length=500,
+                                      description="words or phrases of the goods description (any case)")
+    value_usd: Optional[Range] = None
+    net_weight_kg: Optional[Range] = None
+    usd_per_kg: Optional[Range] = None
+
+
+class RuleBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "magnets via Thailand", "lane": "red", "rationale": "NdFeB magnets transshipped to hide Chinese origin",
+        "instructions": "open two cartons; test with a gaussmeter",
+        "conditions": {"hs_prefixes": ["8505"], "transit_countries": ["TH"]}, "valid_from": "2026-12-01"}]})
+    name: str = Field(min_length=1, max_length=120)
+    lane: Literal["red", "yellow"]
+    conditions: RuleConditions
+    rationale: str = Field(min_length=1, max_length=2000, description="the reason an analyst reads on each hit")
+    instructions: str = Field("", max_length=4000, description="what the examining officer should do")
+    valid_from: Optional[str] = Field(None, max_length=10, description="YYYY-MM-DD: declarations of that day on")
+    valid_to: Optional[str] = Field(None, max_length=10, description="YYYY-MM-DD, inclusive")
+    note: Optional[str] = Field(None, max_length=2000, description="why this version (kept with it)")
+
+    def rule(self) -> dict:
+        body = self.model_dump(exclude={"note"})
+        body["conditions"] = self.conditions.model_dump(exclude_none=True)
+        return body
+
+
+class RuleShown(BaseModel):
+    rule_id: str
+    version: int
+    name: str
+    lane: Literal["red", "yellow"]
+    conditions: dict[str, Any]
+    rationale: str
+    instructions: str
+    valid_from: Optional[str] = None
+    valid_to: Optional[str] = None
+    author: str
+    created_at: str
+    retired: bool
+    note: str
+    in_words: str = Field(description="the conditions as an analyst reads them")
+
+
+class RuleFigures(BaseModel):
+    hits: int = Field(description="declarations it hit")
+    inspections: int = Field(description="of them, inspected with a result")
+    seizures: int
+    seizure_rate: Optional[float] = None
+    rate_low: Optional[float] = Field(None, description="95 % interval (Wilson)")
+    rate_high: Optional[float] = None
+    review: bool = Field(description="its last inspections (30) found nothing: due for review")
+
+
+class RuleWithFigures(RuleShown):
+    figures: RuleFigures
+
+
+class RuleList(BaseModel):
+    rules: list[RuleWithFigures]
+
+
+class RuleVersions(BaseModel):
+    versions: list[RuleShown]
+
+
+class RuleRetire(RequestBody):
+    reason: str = Field(min_length=1, max_length=2000)

@@ -165,3 +165,41 @@ def test_an_override_needs_a_reason_and_the_audit_keeps_it(service, queued):
     trail = pd.read_csv(io.BytesIO(export.content))
     assert {"select", "policy.set", "override", "case.outcome", "key.create"} <= set(trail["action"])
     assert trail["event"].is_monotonic_increasing
+
+
+def test_a_supervisors_rule_selects_with_its_reason_and_shows_its_figures(service, world):
+    manifest = fresh_manifest(world, 600, "RULES")
+    prefix = manifest["hs_code"].astype(str).str[:4].value_counts().index[0]
+    rule = {"name": "the day's commonest heading", "lane": "yellow", "rationale": "a test of the rules",
+            "instructions": "check the invoice against the packing list", "conditions": {"hs_prefixes": [prefix]}}
+    assert is_problem(call(service, "POST", "/v1/rules", "analyst", json=rule), 403, "forbidden")
+    bad = {**rule, "conditions": {"value_usd": {"min": 10, "max": 1}}}
+    assert is_problem(call(service, "POST", "/v1/rules", "supervisor", json=bad), 400, "bad_request")
+    assert is_problem(call(service, "POST", "/v1/rules", "supervisor", json={**rule, "conditions": {"weight": {}}}),
+                      422, "invalid")
+    made = call(service, "POST", "/v1/rules", "supervisor", json=rule)
+    assert made.status_code == 200, made.text
+    rule_id = made.json()["rule_id"]
+    assert made.json()["in_words"] == f"HS code starts with {prefix}"
+    rows = upload(service, as_csv(manifest), name="rules.csv").json()["rows"]
+    by_rule = [r for r in rows if r["lane_source"] == "rule"]
+    hit = {r["declaration_id"] for r in rows if str(r["declaration"]["hs_code"]).startswith(prefix)}
+    assert by_rule and {r["declaration_id"] for r in by_rule} <= hit
+    assert all(f"rule {rule_id}: the day's commonest heading" in r["lane_reason"] for r in by_rule)
+    # within the yellow lane's capacity the rule's hits are yellow; beyond it they are released, and say so
+    assert all(r["lane"] == "yellow" or (r["lane"] == "green" and "was full" in r["lane_reason"]) for r in by_rule)
+    inspected = [r for r in by_rule if r["lane"] == "yellow"]
+    assert inspected
+    case = call(service, "GET", f"/v1/cases/{inspected[0]['case_id']}").json()
+    assert case["instructions"] == "check the invoice against the packing list"
+    listed = {r["rule_id"]: r for r in call(service, "GET", "/v1/rules").json()["rules"]}
+    assert listed[rule_id]["figures"]["hits"] == len(hit) and listed[rule_id]["figures"]["inspections"] == 0
+    changed = call(service, "PUT", f"/v1/rules/{rule_id}", "supervisor", json={**rule, "lane": "red"})
+    assert changed.json()["version"] == 2
+    retired = call(service, "POST", f"/v1/rules/{rule_id}/retire", "supervisor", json={"reason": "test over"})
+    assert retired.json()["retired"] is True and retired.json()["version"] == 3
+    assert is_problem(call(service, "PUT", f"/v1/rules/{rule_id}", "supervisor", json=rule), 409, "conflict")
+    assert rule_id not in {r["rule_id"] for r in call(service, "GET", "/v1/rules").json()["rules"]}
+    versions = call(service, "GET", f"/v1/rules/{rule_id}").json()["versions"]
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert is_problem(call(service, "GET", "/v1/rules/R-999999"), 404, "not_found")

@@ -24,11 +24,12 @@ EXAMPLES = 100
 #: than the limits), 415 (not CSV, XLSX or Parquet). The schema cannot tell a manifest from
 #: random bytes, so these are accepted answers to schema-valid uploads (as documented there).
 #: The desk's schema-valid requests the service may still refuse by what is stored: a case or
-#: declaration that does not exist (404), a case whose state does not allow it (409), a policy
-#: whose lanes' capacities contradict each other or a reason of blanks (400).
+#: declaration or rule that does not exist (404), a case whose state does not allow it or a
+#: retired rule (409), a policy whose lanes' capacities contradict each other, a rule whose
+#: conditions do not hold together or a reason of blanks (400).
 _UPLOADS = ("/v1/manifests", "/v1/cases/outcomes")
 _DESK = ("/v1/policy", "/v1/cases/{case_id}", "/v1/cases/{case_id}/outcome", "/v1/cases/{case_id}/close",
-         "/v1/declarations/{declaration_id}/lane")
+         "/v1/declarations/{declaration_id}/lane", "/v1/rules", "/v1/rules/{rule_id}", "/v1/rules/{rule_id}/retire")
 CONFIG = "".join(
     f"""
 [[operations]]
@@ -64,5 +65,6 @@ def test_every_operation_passes_every_check(service, tmp_path):
                       "POST /v1/outcomes", "GET /v1/outcomes", "GET /v1/model", "POST /v1/model/reload", "GET /healthz",
                       "GET /readyz", "POST /v1/declarations/amend", "GET /v1/declarations/{declaration_id}/versions",
                       "PUT /v1/policy", "GET /v1/cases", "POST /v1/cases/{case_id}/outcome", "POST /v1/cases/outcomes",
-                      "POST /v1/declarations/{declaration_id}/lane", "GET /v1/audit"):
+                      "POST /v1/declarations/{declaration_id}/lane", "GET /v1/audit", "POST /v1/rules",
+                      "GET /v1/rules"):
         assert operation in (tmp_path / "junit.xml").read_text(), operation

@@ -489,7 +489,11 @@ def _rule_body(body: dict) -> dict:
     unknown = set(body) - set(fields)
     if unknown:
         raise RuleError(f"unknown rule fields: {', '.join(sorted(unknown))}")
-    return {k: body.get(k, "" if k == "instructions" else None) for k in fields}
+    out = {k: body.get(k, "" if k == "instructions" else None) for k in fields}
+    for bound in ("valid_from", "valid_to"):  # an empty date: no bound
+        if isinstance(out[bound], str) and not out[bound].strip():
+            out[bound] = None
+    return out
 
 
 def _rule(row) -> Rule:

@@ -18,6 +18,7 @@ deleted. Its hits count under its id across versions.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from dataclasses import dataclass
@@ -95,7 +96,9 @@ class Rule:
             value = getattr(self, name)
             if value is not None:
                 try:
-                    day_of(value)
+                    datetime.date.fromisoformat(value)
+                    if len(value) != 10:
+                        raise ValueError(value)
                 except (ValueError, TypeError):
                     raise RuleError(f"{name}: a date (YYYY-MM-DD), not {value!r}") from None
         if self.valid_from and self.valid_to and day_of(self.valid_from) > day_of(self.valid_to):

@@ -245,7 +245,8 @@ def test_the_score_command_shows_its_progress(registry, world_history, manifest_
 
 def test_score_queue_adds_lanes_within_the_policy_and_opens_the_cases(registry, world_history, manifest_csv,
                                                                        model_cache, tmp_path, monkeypatch):
-    """``contraband policy set``, ``score --queue``, ``cases list`` and ``audit export`` on one store."""
+    """``contraband policy set``, ``rules add``, ``score --queue``, ``rules list``, ``cases list`` and
+    ``audit export`` on one store."""
     from click.testing import CliRunner
 
     from contraband.cli import main
@@ -260,6 +261,19 @@ def test_score_queue_adds_lanes_within_the_policy_and_opens_the_cases(registry, 
     bad = runner.invoke(main, ["policy", "set", "--red-share", "0.05", "--red-count", "2", "--yellow-count", "3",
                                "--history", history])
     assert bad.exit_code == 2 and "one of them" in bad.output
+    prefix = pd.read_csv(manifest_csv, dtype=str)["hs_code"].str[:4].value_counts().index[0]
+    (tmp_path / "rule.toml").write_text(f'''name = "commonest heading"
+lane = "yellow"
+rationale = "a test of the rules"
+instructions = "check the packing list"
+[conditions]
+hs_prefixes = ["{prefix}"]
+''')
+    made = runner.invoke(main, ["rules", "add", str(tmp_path / "rule.toml"), "--history", history])
+    assert made.exit_code == 0 and made.output.startswith("R-1 (version 1, yellow)"), made.output
+    (tmp_path / "bad.json").write_text('{"name": "x", "lane": "green", "rationale": "y", "conditions": {}}')
+    refused = runner.invoke(main, ["rules", "add", str(tmp_path / "bad.json"), "--history", history])
+    assert refused.exit_code == 2 and "red or yellow" in refused.output
     out = tmp_path / "out.csv"
     result = runner.invoke(main, ["score", str(manifest_csv), "-o", str(out), "--history", history, "--progress",
                                   "none", "--queue"])
@@ -272,13 +286,19 @@ def test_score_queue_adds_lanes_within_the_policy_and_opens_the_cases(registry, 
         assert (day["lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
         assert (day["lane"] == "yellow").sum() == min(3, len(day) - (day["lane"] == "red").sum())
     assert (scored["case_id"] != "").sum() == scored["lane"].isin(["red", "yellow"]).sum()
+    by_rule = scored[scored["lane_source"] == "rule"]
+    assert len(by_rule) and by_rule["hs_code"].str.startswith(prefix).all()
+    listed = runner.invoke(main, ["rules", "list", "--history", history])
+    hits = int(scored["hs_code"].str.startswith(prefix).sum())
+    assert "R-1" in listed.output and f"{hits:>7,}" in listed.output, listed.output
+    assert runner.invoke(main, ["rules", "retire", "R-1", "--reason", "done", "--history", history]).exit_code == 0
     queue = tmp_path / "cases.csv"
     assert runner.invoke(main, ["cases", "list", "--state", "open", "-o", str(queue), "--history", history]).exit_code == 0
     cases = pd.read_csv(queue, dtype=str)
     assert sorted(cases["case_id"]) == sorted(scored.loc[scored["case_id"] != "", "case_id"])
     trail = tmp_path / "audit.csv"
     assert runner.invoke(main, ["audit", "export", "-o", str(trail), "--history", history]).exit_code == 0
-    assert list(pd.read_csv(trail)["action"]) == ["policy.set", "select"]
+    assert list(pd.read_csv(trail)["action"]) == ["policy.set", "rule.add", "select", "rule.retire"]
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""``policy`` (the selection policy), ``cases`` (the queue) and ``audit`` (the trail) of the targeting desk."""
+"""``policy`` (the selection policy), ``rules`` (the analysts' rules), ``cases`` (the queue) and ``audit``
+(the trail) of the targeting desk."""
 
 from __future__ import annotations
 
@@ -104,3 +105,83 @@ def audit_export(output, history_location):
     frame = _desk(history_location).audit_frame()
     write_table(frame, output)
     click.echo(f"wrote {len(frame):,} audit events to {output}", err=True)
+
+
+@click.group()
+def rules():
+    """The analysts' targeting rules: conditions, a lane, a rationale, the officer's instructions."""
+
+
+def _rule_file(path: str) -> dict:
+    import json
+    import tomllib
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text) if path.lower().endswith(".toml") else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        click.echo(f"error: {path}: not a rule ({'TOML' if path.lower().endswith('.toml') else 'JSON'}): {exc}",
+                   err=True)
+        sys.exit(2)
+
+
+def _rule_call(action):
+    from contraband.desk import CaseError
+    from contraband.desk.rules import RuleError
+
+    try:
+        return action()
+    except (RuleError, CaseError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@rules.command("list")
+@click.option("--retired", is_flag=True, help="The retired rules too.")
+@history_option
+def rules_list(retired, history_location):
+    """Each rule's current version and figures: hits, inspections, seizures, seizure rate (95 % interval)."""
+    desk = _desk(history_location)
+    figures = {f["rule_id"]: f for f in desk.rule_figures()}
+    click.echo(f"{'rule':<8}{'v':>3}  {'lane':<7}{'hits':>7}{'insp.':>7}{'seiz.':>7}  {'rate (95 %)':<20}name: conditions")
+    for rule in desk.rules(retired=retired):
+        f = figures[rule.rule_id]
+        rate = "-" if f["seizure_rate"] is None else \
+            f"{f['seizure_rate']:.1%} ({f['rate_low']:.1%}-{f['rate_high']:.1%})"
+        flags = (" [retired]" if rule.retired else "") + (" [review: nothing found lately]" if f["review"] else "")
+        click.echo(f"{rule.rule_id:<8}{rule.version:>3}  {rule.lane:<7}{f['hits']:>7,}{f['inspections']:>7,}"
+                   f"{f['seizures']:>7,}  {rate:<20}{rule.name}: {rule.in_words()}{flags}")
+
+
+@rules.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--note", default="", help="Why (kept with the version).")
+@history_option
+def rules_add(path, note, history_location):
+    """Write a new rule from a JSON or TOML file (name, lane, conditions, rationale, instructions,
+    valid_from, valid_to; docs/desk.md)."""
+    rule = _rule_call(lambda: _desk(history_location).add_rule(_rule_file(path), actor=cli_actor(), note=note))
+    click.echo(f"{rule.rule_id} (version {rule.version}, {rule.lane}): {rule.name}: {rule.in_words()}")
+
+
+@rules.command("change")
+@click.argument("rule_id")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--note", default="", help="Why (kept with the version).")
+@history_option
+def rules_change(rule_id, path, note, history_location):
+    """A new version of a rule, from a JSON or TOML file."""
+    rule = _rule_call(lambda: _desk(history_location).change_rule(rule_id, _rule_file(path), actor=cli_actor(),
+                                                                  note=note))
+    click.echo(f"{rule.rule_id} (version {rule.version}, {rule.lane}): {rule.name}: {rule.in_words()}")
+
+
+@rules.command("retire")
+@click.argument("rule_id")
+@click.option("--reason", required=True, help="Why it stops selecting (kept with it).")
+@history_option
+def rules_retire(rule_id, reason, history_location):
+    """Retire a rule: it selects nothing more and stays, with its versions and figures."""
+    rule = _rule_call(lambda: _desk(history_location).retire_rule(rule_id, actor=cli_actor(), reason=reason))
+    click.echo(f"{rule.rule_id} retired (version {rule.version})")

@@ -27,6 +27,7 @@ from contraband.api.schemas import (
     LaneOverride,
     OutcomesImported,
     OverrideList,
+    Performance,
     PolicyBody,
     PolicyShown,
     PolicyVersions,
@@ -205,6 +206,15 @@ def audit_trail(request: Request, after: int = Query(0, ge=0, le=2**62, descript
     more = len(events) > limit
     events = events[:limit]
     return {"events": events, "next_after": events[-1]["event"] if more else None}
+
+
+@router.get("/performance", response_model=Performance, summary="Live performance of lanes, rules and the model",
+            responses=AUTH_RESPONSES)
+def live_performance(request: Request, caller: Caller = Depends(analyst)):
+    """By week, lane and source: declarations, inspections, seizures and the hit rate with its
+    95 % interval; from the random control, the prevalence and the model's recall; the model's
+    hit rate against the rules' on the same weeks."""
+    return request.app.state.desk.performance()
 
 
 RULE_ID = PathParam(pattern=r"^R-[0-9]{1,18}$", description="the rule's id (R-1, R-2, ...)")

@@ -488,3 +488,54 @@ class RuleVersions(BaseModel):
 
 class RuleRetire(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class Rate(BaseModel):
+    rate: Optional[float] = Field(None, description="absent without inspections")
+    low: Optional[float] = Field(None, description="95 % interval (Wilson)")
+    high: Optional[float] = None
+
+
+class Counts(BaseModel):
+    declarations: int
+    inspections: int = Field(description="with a result recorded")
+    seizures: int
+    hit_rate: Rate = Field(description="seizures per inspection")
+
+
+class WeekCounts(Counts):
+    week: str = Field(description="the Monday of the declarations' ISO week")
+    lane: Literal["red", "yellow", "green"]
+    source: Literal["model", "rule", "control", "override"]
+
+
+class ControlFigures(BaseModel):
+    inspections: int
+    seizures: int
+    prevalence: Rate = Field(description="share of the control's inspections that found contraband: estimates "
+                                         "the share of all declarations that carry it")
+    model_recall: Rate = Field(description="of the contraband the control found, the share the model alone would "
+                                           "have inspected by its rank")
+
+
+class SourceRate(BaseModel):
+    inspections: int
+    seizures: int
+    rate: Optional[float] = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+
+
+class WeekComparison(BaseModel):
+    week: str
+    model: SourceRate
+    rule: SourceRate
+
+
+class Performance(BaseModel):
+    declarations: int = Field(description="declarations given a lane")
+    weekly: list[WeekCounts]
+    by_source: dict[str, Counts]
+    by_lane: dict[str, Counts]
+    control: ControlFigures
+    model_against_rules: list[WeekComparison]

@@ -8,6 +8,11 @@ PostgreSQL in production) through the same SQLAlchemy layer:
 - ``policy``    the selection policy (each lane's capacity per day and office, the random control
   share), validated and versioned;
 - ``lanes``     a policy applied to scored declarations: red, yellow or green for each, with why;
+- ``rules``     the analysts' targeting rules: conditions, a lane, a rationale, instructions;
+- ``figures``   rates with their 95 % interval (Wilson);
+- ``performance`` live figures by week, lane and source; prevalence and recall from the control;
+- ``imports``   outcomes of many cases from one file;
+- ``lists``     lanes added to a scored list already written (``contraband score --queue``);
 - ``audit``     the append-only trail of every change: who, when, what, before and after;
 - ``desk``      :class:`Desk`: a store's policy, selections, cases (open -> inspected -> closed),
   overrides and the outcomes recorded from the queue (which feed the history, as every outcome).

@@ -223,7 +223,8 @@ class Desk:
                 declarations=len(frame), kept=int((~new).sum()),
                 **{lane: int(counts.get(lane, 0)) for lane in LANES}).returning(S.selections.c.selection)).scalar_one()
             rows = pd.concat([fresh, decided.drop(columns="declaration_id")], axis=1).assign(
-                selection=int(selection), decided_at=at, actor=actor)
+                selection=int(selection), decided_at=at, actor=actor,
+                model_pick=decided["model_pick"].to_numpy(dtype=np.int64))
             self._insert(conn, S.decisions, rows[[c.name for c in S.decisions.c]])
             opened = rows.loc[rows["lane"].isin(INSPECTED_LANES), ["declaration_id"]].assign(
                 state="open", opened_at=at, updated_at=at)
@@ -419,6 +420,13 @@ class Desk:
 
     def audit(self, **kwargs) -> list[dict]:
         return audit.events(self.engine, **kwargs)
+
+    def performance(self) -> dict:
+        """Live performance by week, lane and source, with the control's estimates
+        (:mod:`~contraband.desk.performance`)."""
+        from contraband.desk.performance import performance
+
+        return performance(self.engine)
 
     def audit_frame(self) -> pd.DataFrame:
         return audit.frame(self.engine)

@@ -34,7 +34,8 @@ def control_draws(declaration_ids, policy: Policy) -> np.ndarray:
 def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_hits: pd.DataFrame | None = None
            ) -> pd.DataFrame:
     """Lanes for ``frame`` (``declaration_id``, ``day``, ``office``, ``risk_score``), one row each
-    in the frame's order: ``lane``, ``source``, ``rule_id``, ``model_rank``, ``why``.
+    in the frame's order: ``lane``, ``source``, ``rule_id``, ``model_rank``, ``model_pick`` (whether
+    the model alone, by its rank, would have sent it to red or yellow), ``why``.
 
     ``taken`` counts what earlier selections took per (day, office, lane), for capacities
     counted per day; ``rule_hits`` (``declaration_id``, ``rule_id``, ``lane``, ``reason``) the
@@ -50,6 +51,7 @@ def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_
     source = np.full(n, "model", dtype=object)
     rule_id = np.full(n, None, dtype=object)
     rank = np.zeros(n, dtype=np.int64)
+    model_pick = np.zeros(n, dtype=bool)
     why = np.full(n, "", dtype=object)
     hit_lane = np.full(n, None, dtype=object)
     hit_reason = np.full(n, "", dtype=object)
@@ -69,6 +71,8 @@ def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_
         count = len(members)
         room = {name: getattr(policy, name).of(count, taken.get((int(day), office, name), 0))
                 for name in ("red", "yellow")}
+        # what the model alone would have sent to red or yellow (the control's recall estimate)
+        model_pick[members[:room["red"] + room["yellow"]]] = True
         capacity = {name: f"{name} lane: {getattr(policy, name).describe()}, {room[name]} for these {count:,}"
                     for name in ("red", "yellow")}
         free = np.ones(len(members), dtype=bool)
@@ -105,4 +109,4 @@ def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_
         why[members[rest]] = [f"risk rank {r:,} of {count:,} declarations on {where}: below the red and yellow "
                               "lanes' capacity" for r in rank[members[rest]]]
     return pd.DataFrame({"declaration_id": ids, "lane": lane, "source": source, "rule_id": rule_id,
-                         "model_rank": rank, "why": why})
+                         "model_rank": rank, "model_pick": model_pick, "why": why})

@@ -67,6 +67,7 @@ decisions = Table(
     Column("source", Text, nullable=False),
     Column("rule_id", Text),
     Column("model_rank", Integer),  # rank by risk among the day's (and office's) declarations
+    Column("model_pick", Integer, nullable=False),  # 1: by its rank alone the model would have inspected it
     Column("risk_score", Float),
     Column("why", Text, nullable=False),
     Column("decided_at", Text, nullable=False),

@@ -203,3 +203,17 @@ def test_a_supervisors_rule_selects_with_its_reason_and_shows_its_figures(servic
     versions = call(service, "GET", f"/v1/rules/{rule_id}").json()["versions"]
     assert [v["version"] for v in versions] == [1, 2, 3]
     assert is_problem(call(service, "GET", "/v1/rules/R-999999"), 404, "not_found")
+
+
+def test_live_performance_counts_what_the_queue_recorded(service, queued):
+    figures = call(service, "GET", "/v1/performance").json()
+    _, body = queued
+    assert figures["declarations"] >= len(body["rows"])
+    weekly = pd.DataFrame(figures["weekly"])
+    assert set(weekly["lane"]) >= {"red", "yellow", "green"}
+    assert weekly["declarations"].sum() == figures["declarations"]
+    assert weekly["seizures"].sum() == sum(s["seizures"] for s in figures["by_source"].values())
+    for w in figures["weekly"]:
+        rate = w["hit_rate"]
+        assert w["inspections"] == 0 and rate["rate"] is None or rate["low"] <= rate["rate"] <= rate["high"]
+    assert is_problem(call(service, "GET", "/v1/performance", None), 401, "unauthorized")

@@ -4,6 +4,7 @@ reasons as scoring the whole input at once, the budget over the whole input, bou
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -296,6 +297,10 @@ hs_prefixes = ["{prefix}"]
     assert runner.invoke(main, ["cases", "list", "--state", "open", "-o", str(queue), "--history", history]).exit_code == 0
     cases = pd.read_csv(queue, dtype=str)
     assert sorted(cases["case_id"]) == sorted(scored.loc[scored["case_id"] != "", "case_id"])
+    shown = runner.invoke(main, ["performance", "--json", "--history", history])
+    figures = json.loads(shown.output)
+    assert figures["declarations"] == len(scored) and figures["by_lane"]["red"]["declarations"] == (
+        scored["lane"] == "red").sum()
     trail = tmp_path / "audit.csv"
     assert runner.invoke(main, ["audit", "export", "-o", str(trail), "--history", history]).exit_code == 0
     assert list(pd.read_csv(trail)["action"]) == ["policy.set", "rule.add", "select", "rule.retire"]

@@ -275,3 +275,52 @@ def test_the_wilson_interval_against_an_independent_implementation():
         reference = stats.binomtest(k, n).proportion_ci(method="wilson")
         assert p == k / n and (low, high) == pytest.approx((reference.low, reference.high), abs=1e-12)
     assert wilson(0, 0) == (None, None, None)
+
+
+def test_live_performance_against_hand_counts(desk, declarations):
+    from contraband.desk.desk import check_outcome
+    from contraband.desk.figures import wilson
+
+    desk.set_policy({"red": {"share": 0.2}, "yellow": {"share": 0.1}, "control_share": 0.05}, actor="sup")
+    lanes = desk.select(_scored(declarations), actor="a", source="m.csv")
+    cased = lanes[lanes["case_id"].notna()].reset_index(drop=True)
+    rng = np.random.default_rng(4)
+    found = rng.random(len(cased)) < np.where(cased["source"] == "control", 0.1, 0.3)
+    inspected = rng.random(len(cased)) < 0.8  # some cases still open
+    done, refused = desk.record_outcomes([(int(c), check_outcome({"found": bool(f)}))
+                                          for c, f, i in zip(cased["case_id"], found, inspected) if i], actor="a")
+    assert len(done) == inspected.sum() and not refused
+    figures = desk.performance()
+
+    # by hand: weeks of the declarations' days, named by their Monday
+    dates = pd.to_datetime(declarations["declaration_date"]).reset_index(drop=True)
+    by_id = pd.DataFrame({"declaration_id": lanes["declaration_id"], "lane": lanes["lane"], "source": lanes["source"],
+                          "week": (dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")})
+    result = dict(zip(cased["declaration_id"][inspected], found[inspected]))
+    by_id["inspected"] = by_id["declaration_id"].isin(result)
+    by_id["found"] = by_id["declaration_id"].map(result).fillna(False).astype(bool)
+    shown = {(w["week"], w["lane"], w["source"]): w for w in figures["weekly"]}
+    assert len(shown) == by_id.groupby(["week", "lane", "source"]).ngroups
+    for (week, lane, source), part in by_id.groupby(["week", "lane", "source"]):
+        w = shown[(week, lane, source)]
+        k, n = int(part["found"].sum()), int(part["inspected"].sum())
+        assert (w["declarations"], w["inspections"], w["seizures"]) == (len(part), n, k)
+        assert (w["hit_rate"]["rate"], w["hit_rate"]["low"], w["hit_rate"]["high"]) == wilson(k, n)
+    control = by_id[(by_id["source"] == "control") & by_id["inspected"]]
+    assert figures["control"]["inspections"] == len(control) > 0
+    assert figures["control"]["prevalence"]["rate"] == control["found"].mean()
+    # recall: of the control's seizures, those the model alone would have inspected by its rank
+    picks = {}
+    for _, part in pd.DataFrame({"date": dates, "risk": _scored(declarations)["risk_score"].to_numpy(),
+                                 "id": lanes["declaration_id"]}).groupby("date"):
+        n = len(part)
+        room = int(np.floor(0.2 * n + 0.5)) + int(np.floor(0.1 * n + 0.5))
+        top = part.sort_values(["risk", "id"], ascending=[False, True]).head(room)["id"]
+        picks.update(dict.fromkeys(top, True))
+    seized = control[control["found"]]
+    expected = seized["declaration_id"].map(lambda i: picks.get(i, False)).sum()
+    assert figures["control"]["seizures"] == len(seized)
+    assert figures["control"]["model_recall"]["rate"] == (expected / len(seized) if len(seized) else None)
+    model_weeks = {c["week"]: c["model"] for c in figures["model_against_rules"]}
+    for week, part in by_id[(by_id["source"] == "model") & by_id["inspected"]].groupby("week"):
+        assert model_weeks[week]["seizures"] == part["found"].sum()

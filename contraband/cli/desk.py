@@ -185,3 +185,32 @@ def rules_retire(rule_id, reason, history_location):
     """Retire a rule: it selects nothing more and stays, with its versions and figures."""
     rule = _rule_call(lambda: _desk(history_location).retire_rule(rule_id, actor=cli_actor(), reason=reason))
     click.echo(f"{rule.rule_id} retired (version {rule.version})")
+
+
+def _rate(r: dict) -> str:
+    return "-" if r["rate"] is None else f"{r['rate']:.1%} ({r['low']:.1%}-{r['high']:.1%})"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (every figure) instead of tables.")
+@history_option
+def performance(as_json, history_location):
+    """Live performance: by week, lane and source, the declarations, inspections, seizures and hit
+    rate (95 % interval); the prevalence and the model's recall from the random control."""
+    import json
+
+    figures = _desk(history_location).performance()
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    click.echo(f"{figures['declarations']:,} declarations given a lane")
+    click.echo(f"{'source':<10}{'decl.':>9}{'insp.':>8}{'seiz.':>7}  hit rate (95 %)")
+    for source, c in figures["by_source"].items():
+        click.echo(f"{source:<10}{c['declarations']:>9,}{c['inspections']:>8,}{c['seizures']:>7,}  {_rate(c['hit_rate'])}")
+    control = figures["control"]
+    click.echo(f"random control: {control['inspections']:,} inspected, {control['seizures']:,} seizures; prevalence "
+               f"{_rate(control['prevalence'])}; the model's recall {_rate(control['model_recall'])}")
+    click.echo(f"{'week':<12}{'lane':<8}{'source':<10}{'decl.':>8}{'insp.':>7}{'seiz.':>7}  hit rate (95 %)")
+    for w in figures["weekly"]:
+        click.echo(f"{w['week']:<12}{w['lane']:<8}{w['source']:<10}{w['declarations']:>8,}{w['inspections']:>7,}"
+                   f"{w['seizures']:>7,}  {_rate(w['hit_rate'])}")

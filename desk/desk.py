@@ -313,13 +313,14 @@ class Desk:
             raise CaseError(*refused[0][1:])
         return done[0]
 
-    def record_outcomes(self, outcomes: list[tuple[int, dict]], actor: str, declaration_ids: bool = False
-                        ) -> tuple[list[dict], list[tuple[int, str, str]]]:
+    def record_outcomes(self, outcomes: list[tuple[int, dict]], actor: str, declaration_ids: bool = False,
+                        recorded_at=None) -> tuple[list[dict], list[tuple[int, str, str]]]:
         """Checked outcomes (:func:`check_outcome`) for cases, by case number (or, with
         ``declaration_ids``, by declaration id): into the history in one call, then into their
         cases in one transaction. Returns the cases as they are now, and the refused ones as
         (position in ``outcomes``, kind, reason): an unknown or closed case, a case twice, an
-        outcome the history refuses. The others are recorded all the same."""
+        outcome the history refuses. The others are recorded all the same. ``recorded_at``: when
+        the results were known (default: now; a replay of the past gives its own days)."""
         keys = [str(k) if declaration_ids else int(k) for k, _ in outcomes]
         refused: list[tuple[int, str, str]] = []
         with self.engine.connect() as conn:
@@ -344,6 +345,8 @@ class Desk:
         if not chosen:
             return [], refused
         history = pd.DataFrame([_history_outcome(declaration_id, outcomes[i][1]) for i, _, declaration_id in chosen])
+        if recorded_at is not None:
+            history["recorded_at"] = pd.Timestamp(recorded_at)
         report = self.store.record_outcomes(history, source=f"desk:{actor}")
         if len(report.rejected):  # rows of the frame sent, from 1
             reasons = dict(zip(report.rejected["row"].astype(int) - 1, report.rejected["reason"]))

@@ -31,15 +31,16 @@ def control_draws(declaration_ids, policy: Policy) -> np.ndarray:
     return (hashed >> np.uint64(11)).astype(np.float64) / _DRAW
 
 
-def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_hits: pd.DataFrame | None = None
-           ) -> pd.DataFrame:
+def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_hits: pd.DataFrame | None = None,
+           fill: bool = True) -> pd.DataFrame:
     """Lanes for ``frame`` (``declaration_id``, ``day``, ``office``, ``risk_score``), one row each
     in the frame's order: ``lane``, ``source``, ``rule_id``, ``model_rank``, ``model_pick`` (whether
     the model alone, by its rank, would have sent it to red or yellow), ``why``.
 
     ``taken`` counts what earlier selections took per (day, office, lane), for capacities
     counted per day; ``rule_hits`` (``declaration_id``, ``rule_id``, ``lane``, ``reason``) the
-    analysts' rules that hit, one row per declaration (the strongest rule)."""
+    analysts' rules that hit, one row per declaration (the strongest rule). Without ``fill`` the
+    model takes nothing (the control and the rules alone: the backtest's baselines)."""
     taken = taken or {}
     n = len(frame)
     ids = frame["declaration_id"].to_numpy(dtype=object)
@@ -99,7 +100,7 @@ def assign(frame: pd.DataFrame, policy: Policy, taken: dict | None = None, rule_
             why[members[hits]] = [f"rule {r}: {reason}" for r, reason in zip(rule_id[members[hits]],
                                                                                hit_reason[members[hits]])]
             why[members[left]] = why[members[left]] + f" (released: the {capacity[to]} was full)"
-        for to in ("red", "yellow"):  # what rules and the control left, by risk rank (released hits too)
+        for to in ("red", "yellow") if fill else ():  # what rules and the control left, by risk rank
             chosen = np.flatnonzero(free)[:room[to]]
             take(chosen, to)
             source[members[chosen]] = "model"

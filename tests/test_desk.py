@@ -324,3 +324,33 @@ def test_live_performance_against_hand_counts(desk, declarations):
     model_weeks = {c["week"]: c["model"] for c in figures["model_against_rules"]}
     for week, part in by_id[(by_id["source"] == "model") & by_id["inspected"]].groupby("week"):
         assert model_weeks[week]["seizures"] == part["found"].sum()
+
+
+def test_the_backtest_replays_weeks_under_capacity_and_reveals_only_what_it_inspects(tmp_path, monkeypatch):
+    from contraband.desk.backtest import STRATEGIES, backtest
+
+    monkeypatch.chdir(tmp_path)
+    world = generate(WorldConfig(rows=30_000, months=12, seed=7))
+    result = backtest(world, tmp_path / "replay", weeks=8, retrain_every=4, log=lambda m: None)
+    weeks = result.weeks
+    assert set(weeks["strategy"]) == set(STRATEGIES) and (weeks.groupby("strategy").size() == 8).all()
+    assert (weeks["inspections"] <= weeks["capacity"]).all()
+    for name in ("loop", "frozen", "random"):  # these spend the whole capacity
+        mine = weeks[weeks["strategy"] == name]
+        assert (mine["inspections"] == mine["capacity"]).all()
+    totals = result.totals.set_index("strategy")
+    assert totals.loc["loop", "seizures"] > totals.loc["random", "seizures"]
+    assert result.contraband == weeks[weeks["strategy"] == "loop"]["contraband"].sum() > 0
+    # only what the loop inspected revealed an outcome in its history (beside the world's own past)
+    loop = open_history(tmp_path / "replay" / "loop.db")
+    desk = Desk(loop)
+    outcomes = loop.outcomes()
+    revealed = outcomes[outcomes["source"].str.startswith("desk:")]
+    assert len(revealed) == totals.loc["loop", "inspections"]
+    assert set(revealed["declaration_id"]) == set(desk.cases()["declaration_id"])
+    assert int(revealed["contraband"].sum()) == totals.loc["loop", "seizures"]
+    loop.close()
+    # the replay wrote nowhere but its folder (its own MLflow store)
+    assert not (tmp_path / "mlflow.db").exists() and (tmp_path / "replay" / "mlflow.db").exists()
+    with pytest.raises(ValueError, match="not empty"):
+        backtest(world, tmp_path / "replay", weeks=8, log=lambda m: None)

@@ -6,7 +6,7 @@
 - ``detect``  ``train``, ``evaluate``, ``score``;
 - ``retrain`` the unattended retraining job (exit status promoted / kept / failed);
 - ``service`` ``serve`` (the API and the analyst's page) and ``keys`` (API keys);
-- ``desk``    ``policy``, ``rules``, ``cases``, ``performance`` and ``audit`` of the targeting desk;
+- ``desk``    ``policy``, ``rules``, ``cases``, ``performance``, ``audit`` and ``backtest`` of the targeting desk;
 - ``demo``    the main job on embedded defaults, ending by serving the page.
 
 Heavy libraries are imported inside each command, so ``contraband --help`` stays fast. Library
@@ -63,7 +63,7 @@ def main() -> None:
 
 for command in (data.generate, data.validate, data.history, detect.train, detect.evaluate, detect.score, retrain.retrain,
                 service.serve,
-                service.keys, desk.policy, desk.rules, desk.cases, desk.performance, desk.audit, demo.demo):
+                service.keys, desk.policy, desk.rules, desk.cases, desk.performance, desk.audit, desk.backtest, demo.demo):
     main.add_command(command)
 
 

@@ -84,3 +84,94 @@ def test_upload_flagged_rows_evidence_outcome_and_download(service, world, brows
     assert len(table) == 300 and table[0]["rank"] == "1" and sum(t["flagged"] == "True" for t in table) == 15
     assert not errors, errors
     assert not refused, refused  # the page runs whole under the service's Content-Security-Policy
+
+
+def test_the_desk_loop_rule_upload_lanes_case_outcome_hit_rate_and_queue_csv(service, world, browser, tmp_path):
+    """Write a rule, upload a manifest, see the lanes within capacity, record a case's outcome,
+    see the week's figures change, download the queue; screenshots of the queue and figures."""
+    import numpy as np
+    import pandas as pd
+
+    key = service.keys["supervisor"]
+    r = httpx.put(f"{service.url}/v1/policy", headers={"X-API-Key": key}, timeout=60,
+                  json={"red": {"share": 0.05}, "yellow": {"share": 0.05}, "control_share": 0.01})
+    assert r.status_code == 200, r.text
+    manifest = fresh_manifest(world, 400, "LOOP")
+    path = tmp_path / "loop.csv"
+    path.write_bytes(as_csv(manifest))
+    prefix = manifest["hs_code"].astype(str).str[:4].value_counts().index[0]
+    page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    errors, refused = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(service.url + "/")
+    page.fill("#api-key", key)
+    page.dispatch_event("#api-key", "change")
+    # 1. a rule
+    page.fill("#r-name", "the page's test heading")
+    page.select_option("#r-lane", "yellow")
+    page.fill("#r-hs", prefix)
+    page.fill("#r-rationale", "a test of the page")
+    page.fill("#r-instructions", "compare the invoice and the packing list")
+    page.click("#r-save")
+    page.wait_for_selector("#rule-status:has-text('saved')")
+    rule_id = page.text_content("#rule-status").split()[0]
+    assert page.locator(f"#rules tbody tr[data-rule='{rule_id}']").count() == 1
+    # 2. the manifest
+    page.set_input_files("#file", str(path))
+    page.click("#upload")
+    page.wait_for_selector("#results tbody tr")
+    # 3. red, yellow and green, within the capacity of each day
+    lanes = {row.get_attribute("data-id"): row.locator("td").nth(3).text_content().strip()
+             for row in page.locator("#results tbody tr").all()}
+    assert set(lanes.values()) == {"red", "yellow", "green"}
+    dates = dict(zip(manifest["declaration_id"], manifest["declaration_date"]))
+    per_day = pd.DataFrame({"date": [dates[i] for i in lanes], "lane": list(lanes.values())})
+    for _, day in per_day.groupby("date"):
+        assert (day["lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
+        assert (day["lane"] == "yellow").sum() == int(np.floor(0.05 * len(day) + 0.5))
+    assert page.locator("#score-chart rect").count() > 0
+    # 4. a case of this manifest, opened from the queue, its outcome recorded
+    page.wait_for_selector("#queue tbody tr")
+    mine = [row for row in page.locator("#queue tbody tr").all()
+            if row.locator("td").nth(4).text_content() in lanes and row.locator("td").nth(2).text_content() == "red"]
+    assert mine
+    declaration = mine[0].locator("td").nth(4).text_content()
+    week = pd.Timestamp(dates[declaration])
+    week = f"{week - pd.Timedelta(days=week.day_of_week):%Y-%m-%d}"
+    source = {"model": "model", "random control": "control"}.get(mine[0].locator("td").nth(3).text_content(), "rule")
+    weekly = f"#weekly tbody tr[data-week='{week}'][data-source='{source}']"
+
+    def seizures() -> int:
+        rows = page.locator(weekly).all()
+        return sum(int(r.locator("td").nth(5).text_content().replace(",", "")) for r in rows
+                   if r.locator("td").nth(1).text_content() == "red")
+
+    before = seizures()
+    mine[0].click()
+    page.select_option("#c-found", "true")
+    page.fill("#c-material", "dysprosium oxide")
+    page.select_option("#c-concealment", "false_description")
+    page.fill("#c-value", "52000")
+    page.click("#c-save")
+    page.wait_for_selector("#case-status:has-text('outcome recorded')")
+    # 5. the week's figures count it
+    page.wait_for_function(f"() => document.querySelectorAll(\"{weekly}\").length > 0")
+    assert seizures() == before + 1
+    assert page.locator("#weekly-chart rect").count() > 0
+    page.locator("#queue-panel").screenshot(path=str(tmp_path / "queue.png"))
+    page.locator("#performance-panel").screenshot(path=str(tmp_path / "performance.png"))
+    for shot in ("queue.png", "performance.png"):
+        assert (tmp_path / shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # 6. the queue as CSV
+    page.select_option("#queue-state", "")
+    with page.expect_download() as download:
+        page.click("#queue-download")
+    saved = tmp_path / "cases.csv"
+    download.value.save_as(saved)
+    table = {r["declaration_id"]: r for r in csv.DictReader(io.StringIO(saved.read_text()))}
+    assert table[declaration]["state"] == "inspected" and table[declaration]["concealment"] == "false_description"
+    assert not errors, errors
+    assert not refused, refused
+    httpx.post(f"{service.url}/v1/rules/{rule_id}/retire", headers={"X-API-Key": key}, json={"reason": "test over"},
+               timeout=60)

@@ -1,5 +1,6 @@
-// The analyst's page: upload a manifest, read the ranked list, open a declaration's evidence,
-// record an inspection outcome, download the scored CSV. Plain JavaScript, no build step.
+// The analyst's page: upload a manifest, read the ranked list with each declaration's lane, open a
+// declaration's evidence, record an inspection outcome, download the scored CSV (the queue, rules
+// and figures of the targeting desk: desk.js). Plain JavaScript, no build step.
 // Every value from a manifest is shown with textContent (never parsed as HTML).
 "use strict";
 
@@ -82,6 +83,7 @@ async function upload() {
     render();
     renderRejected();
     loadModel();
+    if (typeof afterUpload === "function") afterUpload(state.result);
   } catch (e) {
     setStatus($("status"), "the service did not answer: " + e, true);
   } finally {
@@ -123,6 +125,14 @@ function render() {
       b.className = row.exploration ? "badge explore" : "badge flag";
       b.textContent = row.exploration ? "explore" : "inspect";
       flag.appendChild(b);
+    }
+    const lane = cell(tr, "");
+    if (row.lane) {
+      const b = document.createElement("span");
+      b.className = `badge lane-${row.lane}`;
+      b.textContent = row.lane;
+      b.title = row.lane_reason || "";
+      lane.appendChild(b);
     }
     cell(tr, row.declaration_id);
     cell(tr, d.declaration_date);
@@ -191,6 +201,7 @@ async function openDetail(row) {
     ? `Reference for HS ${ev.declaration.hs_code}: ${ref.usd_per_kg_low}\u2013${ref.usd_per_kg_high} USD/kg (${ref.role}); ${String(ref.goods_descriptions || "").split("|").slice(0, 3).join(", ")}`
     : `HS ${ev.declaration.hs_code} is not in the reference table.`;
   keyValueRows($("history"), Object.entries(ev.history).filter(([, v]) => v !== null));
+  if (typeof drawNorms === "function") drawNorms($("norm-chart"), ev.norms);
   showOutcomes(ev.outcomes);
 }
 

@@ -539,3 +539,6 @@ class Performance(BaseModel):
     by_lane: dict[str, Counts]
     control: ControlFigures
     model_against_rules: list[WeekComparison]
+    latest_retrain: Optional[dict[str, Any]] = Field(None, description="the latest retraining run: cut_off, status "
+                                                                       "(promoted or kept), reason, version, drift "
+                                                                       "(score_psi, flag_rate, shifted features)")

@@ -9,7 +9,8 @@ week by week, with the figures only the random control can give.
 - the model's recall: of the contraband the control found, the share the model alone would have
   sent to red or yellow by its rank (``model_pick``), an unbiased estimate of the share of all
   contraband the model's selection catches;
-- the model against the rules on the same weeks: each one's hit rate.
+- the model against the rules on the same weeks: each one's hit rate;
+- the latest retraining run: its cut-off, verdict and drift (:mod:`~contraband.desk.retrains`).
 
 Weeks are ISO weeks of the declarations' days, named by their Monday.
 """
@@ -55,7 +56,10 @@ def _counts(part: pd.DataFrame) -> dict:
 
 
 def performance(engine) -> dict:
-    """The figures above, from what the store holds now."""
+    """The figures above, from what the store holds now, with the latest retraining run's
+    verdict and drift figures."""
+    from contraband.desk.retrains import latest
+
     frame = decided(engine)
     weekly = [{"week": week, "lane": lane, "source": source, **_counts(part)}
               for (week, lane, source), part in frame.groupby(["week", "lane", "source"], sort=True)]
@@ -80,4 +84,5 @@ def performance(engine) -> dict:
                     "prevalence": _rate(len(found), len(control)),
                     "model_recall": _rate(int(found["model_pick"].sum()), len(found))},
         "model_against_rules": comparison,
+        "latest_retrain": latest(engine),
     }

@@ -12,6 +12,8 @@
   and the audit keeps what it was;
 - ``desk_cases``: the red and yellow declarations as cases, open -> inspected -> closed, with
   the outcome recorded from the queue (structured fields);
+- ``desk_retrains``: each retraining run's verdict and drift figures (the performance view
+  shows the latest), written by the retraining job into the store it trained from;
 - ``desk_audit``: every change of state (who, when, what, before, after), append-only: the
   database refuses to update or delete its rows (a trigger on each database).
 """
@@ -92,6 +94,17 @@ cases = Table(
     Column("inspected_by", Text),
 )
 Index("desk_cases_state", cases.c.state)
+
+retrains = Table(
+    "desk_retrains", metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("cut_off", Text, nullable=False),
+    Column("status", Text, nullable=False),  # promoted / kept
+    Column("reason", Text),
+    Column("version", Text),
+    Column("drift", Text),  # JSON: the score's and flag rate's PSI, the shifted features
+)
 
 audit = Table(
     "desk_audit", metadata,

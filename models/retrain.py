@@ -235,6 +235,10 @@ def _run(client, history, cut: pd.Timestamp, window_days: int, model_name: str, 
         tracking.apply(client, run_id, model_name, version, decision, tag_version=False)
         status = "promoted" if decision.promoted else "kept"
         client.set_tag(run_id, STATUS_TAG, status)
+        from contraband.desk.retrains import record
+
+        record(history, run_id=run_id, cut_off=key, status=status, reason=decision.reason, version=version,
+               drift=report)  # the desk's performance view shows the latest run's verdict and drift
     except Exception as exc:
         client.set_tag(run_id, STATUS_TAG, "failed")
         client.set_tag(run_id, "retrain.error", f"{type(exc).__name__}: {exc}"[:5000])

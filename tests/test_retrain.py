@@ -107,7 +107,14 @@ def test_the_job_promotes_keeps_or_fails_with_distinct_statuses_and_does_a_cut_o
     assert "no declaration dated before 2024-06-01" in failed.output
     assert _runs(client, "2024-06-01")["tags.retrain.status"].tolist() == ["failed"]
 
-    assert _content(store) == before  # the job reads the history, never writes it
+    assert _content(store) == before  # the job reads the history (declarations, outcomes, series), never writes it
+    # it keeps each run's verdict and drift beside the desk's figures (the latest is shown there)
+    from contraband.desk.retrains import latest
+
+    shown = latest(store.engine)
+    assert (shown["cut_off"], shown["status"]) == ("2026-06-08", "kept")
+    assert shown["run_id"] == _runs(client, "2026-06-08")["run_id"].iloc[0]
+    assert set(shown["drift"]) >= {"score_psi", "flag_rate", "shifted"}
 
 
 def test_the_job_learns_from_outcomes_recorded_before_the_cut_off_only(setting):

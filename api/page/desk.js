@@ -180,6 +180,12 @@ async function loadPerformance() {
   const c = p.control;
   $("control-figures").textContent = `Random control: ${fmt(c.inspections, 0)} inspected, ${fmt(c.seizures, 0)} seizures; ` +
     `estimated prevalence ${rate(c.prevalence)}; the model's estimated recall ${rate(c.model_recall)}.`;
+  const rt = p.latest_retrain;
+  $("retrain-figures").textContent = rt
+    ? `Latest retraining (cut-off ${rt.cut_off}): ${rt.status}. ${rt.reason || ""}` + (rt.drift
+      ? ` Drift: score PSI ${fmt(rt.drift.score_psi, 3)}, flag rate ${fmt(rt.drift.flag_rate * 100, 1)} %` +
+        (rt.drift.shifted.length ? `; shifted: ${rt.drift.shifted.join(", ")}` : "; no feature shifted") : "")
+    : "No retraining run recorded yet.";
   const bySource = $("by-source").querySelector("tbody");
   bySource.replaceChildren();
   for (const [source, s] of Object.entries(p.by_source)) {

@@ -36,7 +36,7 @@ from contraband.api.mappings import MappingChoice
 from contraband.api.openapi import declare_choices
 from contraband.api.schemas import Health
 from contraband.api.settings import Settings
-from contraband.desk import Desk
+from contraband.desk import CaseError, Desk
 
 PAGE = Path(__file__).parent / "page"
 log = logging.getLogger("contraband.api")
@@ -119,6 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError):
         return exc.response()
+
+    @app.exception_handler(CaseError)
+    async def refused_by_the_desk(request: Request, exc: CaseError):
+        return desk.refused(exc).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):  # e.g. a broken multipart body

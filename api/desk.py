@@ -5,6 +5,10 @@ Who may do what: an analyst works the queue (lists and exports it, records outco
 cases, overrides a lane with a reason) and reads the rules and their figures; a supervisor also
 sets the policy, writes, changes and retires rules, and reviews the overrides; an admin also
 reads and exports the audit trail.
+
+What the desk refuses (:class:`~contraband.desk.CaseError`: no such case, a state that does not
+allow it, a field that does not hold) is answered 404, 409 or 400 by the app's handler
+(:func:`refused`), with the desk's own sentence.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ def _actor(caller: Caller) -> str:
     return f"api:{caller.key_id}"
 
 
-def _refused(exc: CaseError) -> ApiError:
+def refused(exc: CaseError) -> ApiError:
+    """What the desk refused, as the answer (the app's handler of :class:`CaseError`)."""
     return ApiError(_STATUS.get(exc.kind, 400), exc.kind if exc.kind != "invalid" else "bad_request", str(exc))
 
 
@@ -117,10 +122,7 @@ def list_cases(request: Request, state: Optional[Literal["open", "inspected", "c
 
 @router.get("/cases/{case_id:int}", response_model=Case, summary="One case", responses={**AUTH_RESPONSES, **_CASE_ERRORS})
 def one_case(request: Request, case_id: int = CASE_ID, caller: Caller = Depends(analyst)):
-    try:
-        return _case(request.app.state.desk.case(case_id))
-    except CaseError as exc:
-        raise _refused(exc) from None
+    return _case(request.app.state.desk.case(case_id))
 
 
 @router.post("/cases/{case_id:int}/outcome", response_model=Case, summary="Record a case's inspection outcome",
@@ -129,19 +131,13 @@ def case_outcome(request: Request, outcome: CaseOutcome, case_id: int = CASE_ID,
     """The outcome goes into the history (it counts in the features of declarations from the
     next day on, and in retraining) and into the case, which becomes inspected. Sent again
     for an inspected case, it corrects the outcome (both versions are kept)."""
-    try:
-        return _case(request.app.state.desk.record_outcome(case_id, outcome.model_dump(), actor=_actor(caller)))
-    except CaseError as exc:
-        raise _refused(exc) from None
+    return _case(request.app.state.desk.record_outcome(case_id, outcome.model_dump(), actor=_actor(caller)))
 
 
 @router.post("/cases/{case_id:int}/close", response_model=Case, summary="Close an inspected case",
              responses={**AUTH_RESPONSES, **_CASE_ERRORS})
 def close_case(request: Request, body: CaseClose, case_id: int = CASE_ID, caller: Caller = Depends(analyst)):
-    try:
-        return _case(request.app.state.desk.close(case_id, actor=_actor(caller), note=body.note))
-    except CaseError as exc:
-        raise _refused(exc) from None
+    return _case(request.app.state.desk.close(case_id, actor=_actor(caller), note=body.note))
 
 
 @router.post("/cases/outcomes", response_model=OutcomesImported, summary="Import the outcomes of many cases (a file)",
@@ -177,10 +173,7 @@ def import_outcomes(request: Request,
 def override_lane(request: Request, declaration_id: str, body: LaneOverride, caller: Caller = Depends(analyst)):
     """Into red or yellow opens a case; into green closes an open one. The reason is required
     and kept, with the lane before and after, in the audit trail."""
-    try:
-        return _decision(request.app.state.desk.override(declaration_id, body.lane, body.reason, actor=_actor(caller)))
-    except CaseError as exc:
-        raise _refused(exc) from None
+    return _decision(request.app.state.desk.override(declaration_id, body.lane, body.reason, actor=_actor(caller)))
 
 
 @router.get("/overrides", response_model=OverrideList, summary="Every overridden lane (a supervisor's review)",
@@ -246,10 +239,7 @@ def add_rule(request: Request, body: RuleBody, caller: Caller = Depends(supervis
 @router.get("/rules/{rule_id}", response_model=RuleVersions, summary="Every version of a rule",
             responses={**AUTH_RESPONSES, **_RULE_ERRORS})
 def rule_versions(request: Request, rule_id: str = RULE_ID, caller: Caller = Depends(analyst)):
-    try:
-        return {"versions": [r.shown() for r in request.app.state.desk.rule_versions(rule_id)]}
-    except CaseError as exc:
-        raise _refused(exc) from None
+    return {"versions": [r.shown() for r in request.app.state.desk.rule_versions(rule_id)]}
 
 
 @router.put("/rules/{rule_id}", response_model=RuleShown, summary="Change a rule (a new version)",
@@ -260,17 +250,12 @@ def change_rule(request: Request, body: RuleBody, rule_id: str = RULE_ID, caller
                                                   note=body.note or "").shown()
     except RuleError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
-    except CaseError as exc:
-        raise _refused(exc) from None
 
 
 @router.post("/rules/{rule_id}/retire", response_model=RuleShown, summary="Retire a rule (it stays, with its figures)",
              responses={**AUTH_RESPONSES, **_RULE_ERRORS})
 def retire_rule(request: Request, body: RuleRetire, rule_id: str = RULE_ID, caller: Caller = Depends(supervisor)):
-    try:
-        return request.app.state.desk.retire_rule(rule_id, actor=_actor(caller), reason=body.reason).shown()
-    except CaseError as exc:
-        raise _refused(exc) from None
+    return request.app.state.desk.retire_rule(rule_id, actor=_actor(caller), reason=body.reason).shown()
 
 
 def _decision(row: dict) -> dict:

@@ -301,10 +301,10 @@ class PolicyVersions(BaseModel):
     versions: list[PolicyShown]
 
 
-class Case(BaseModel):
-    case_id: int
+class Decided(BaseModel):
+    """A declaration's lane and where it came from (a decision, and the case opened for it)."""
+
     declaration_id: str
-    state: Literal["open", "inspected", "closed"]
     lane: Lane
     source: Literal["model", "rule", "control", "override"]
     rule_id: Optional[str] = None
@@ -313,6 +313,11 @@ class Case(BaseModel):
     why: str
     day: str
     office: str
+
+
+class Case(Decided):
+    case_id: int
+    state: Literal["open", "inspected", "closed"]
     opened_at: str
     updated_at: str
     found: Optional[bool] = None
@@ -354,16 +359,7 @@ class LaneOverride(RequestBody):
     reason: str = Field(min_length=1, max_length=2000, description="why (required; kept in the audit trail)")
 
 
-class Decision(BaseModel):
-    declaration_id: str
-    lane: Lane
-    source: Literal["model", "rule", "control", "override"]
-    rule_id: Optional[str] = None
-    model_rank: Optional[int] = None
-    risk_score: Optional[float] = None
-    why: str
-    day: str
-    office: str
+class Decision(Decided):
     decided_at: str
     actor: str
     selection: int

@@ -69,7 +69,7 @@ def refused(exc: CaseError) -> ApiError:
 
 def _case(row: dict) -> dict:
     out = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-    out["found"] = None if out.get("found") is None else bool(out["found"])
+    out["contraband_found"] = None if out.get("contraband_found") is None else bool(out["contraband_found"])
     return out
 
 
@@ -145,8 +145,8 @@ def close_case(request: Request, body: CaseClose, case_id: int = CASE_ID, caller
                         415: problem("not a CSV, XLSX or Parquet file")})
 def import_outcomes(request: Request,
                     file: UploadFile = File(..., description="one row per case: case_id or declaration_id, found, "
-                                                             "material, concealment, hs_code_found, quantity_kg, "
-                                                             "value_usd, note"),
+                                                             "material, concealment, hs_code_found, seized_quantity_kg, "
+                                                             "seized_value_usd, note"),
                     caller: Caller = Depends(analyst)):
     """Each row is checked by itself: a row with a problem comes back with its line, column and
     reason; the others are recorded."""

@@ -62,7 +62,8 @@ def evidence(detector, store, declaration_id: str) -> dict | None:
     goods = ref.goods()
     code6 = str(frame.at[0, "hs_code"])[:6]
     reference = _jsonable(goods.loc[code6].to_dict()) if code6 in goods.index else None
-    outcomes = store.outcomes(ids=[declaration_id], all_versions=True)
+    from contraband.api.outcomes import shaped, with_current
+
+    outcomes = with_current(store.outcomes(ids=[declaration_id], all_versions=True))
     return {"declaration_id": declaration_id, "declaration": _jsonable(frame.iloc[0].to_dict()), "norms": norms,
-            "reference": reference, "history": history,
-            "outcomes": [_jsonable(r) for r in outcomes.to_dict("records")]}
+            "reference": reference, "history": history, "outcomes": shaped(outcomes)}

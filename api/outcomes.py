@@ -66,21 +66,31 @@ def list_outcomes(request: Request,
                   caller: Caller = Depends(analyst)):
     """Latest recorded first."""
     store = request.app.state.store
-    frame = store.outcomes(ids=[declaration_id] if declaration_id is not None else None, all_versions=True)
+    frame = with_current(store.outcomes(ids=[declaration_id] if declaration_id is not None else None,
+                                        all_versions=True))
     if len(frame):
-        current = ~frame.duplicated("declaration_id", keep="last")
-        frame = frame.assign(current=current.to_numpy())
         if not versions:
             frame = frame[frame["current"]]
         frame = frame.sort_values(["recorded_at", "declaration_id"], ascending=False, kind="stable")
     total = len(frame)
     page = frame.iloc[offset:offset + limit] if len(frame) else frame
-    out = [{"declaration_id": r.declaration_id, "recorded_at": r.recorded_at, "inspected": bool(r.inspected),
-            "contraband_found": None if pd.isna(r.contraband) else bool(r.contraband),
-            "material": _optional(r.material), "seized_value_usd": _optional(r.seized_value_usd),
-            "note": _optional(r.note), "recorded_by": _optional(r.source), "current": bool(r.current)}
-           for r in page.itertuples()]
-    return {"outcomes": out, "total": total}
+    return {"outcomes": shaped(page), "total": total}
+
+
+def with_current(frame: pd.DataFrame) -> pd.DataFrame:
+    """Outcome versions (oldest first per declaration) marked ``current``: the latest of each."""
+    return frame.assign(current=(~frame.duplicated("declaration_id", keep="last")).to_numpy()) if len(frame) \
+        else frame.assign(current=pd.Series(dtype=bool))
+
+
+def shaped(frame: pd.DataFrame) -> list[dict]:
+    """Outcome versions in the service's one vocabulary (:class:`~contraband.api.schemas.OutcomeVersion`):
+    ``contraband_found``, ``seized_value_usd``, ``recorded_by``...; the evidence shows them so too."""
+    return [{"declaration_id": r.declaration_id, "recorded_at": r.recorded_at, "inspected": bool(r.inspected),
+             "contraband_found": None if pd.isna(r.contraband) else bool(r.contraband),
+             "material": _optional(r.material), "seized_value_usd": _optional(r.seized_value_usd),
+             "note": _optional(r.note), "recorded_by": _optional(r.source), "current": bool(r.current)}
+            for r in frame.itertuples()]
 
 
 @router.get("/model", response_model=ModelInfo, tags=["model"], summary="The served model",

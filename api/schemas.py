@@ -147,7 +147,8 @@ class Evidence(BaseModel):
     norms: list[HsNorm]
     reference: Optional[dict[str, Cell]] = Field(None, description="the HS code in the reference table")
     history: dict[str, Optional[float]] = Field(description="the traders' and route's history before its day")
-    outcomes: list[dict[str, Cell]]
+    outcomes: list["OutcomeVersion"] = Field(description="every outcome version recorded for it, oldest first "
+                                                         "(the words of GET /v1/outcomes)")
 
 
 class ModelInfo(BaseModel):
@@ -320,12 +321,12 @@ class Case(Decided):
     state: Literal["open", "inspected", "closed"]
     opened_at: str
     updated_at: str
-    found: Optional[bool] = None
+    contraband_found: Optional[bool] = None
     material: Optional[str] = None
     concealment: Optional[Concealment] = None
     hs_code_found: Optional[str] = None
-    quantity_kg: Optional[float] = None
-    value_usd: Optional[float] = None
+    seized_quantity_kg: Optional[float] = None
+    seized_value_usd: Optional[float] = None
     note: Optional[str] = None
     inspected_by: Optional[str] = None
     instructions: Optional[str] = Field(None, description="the officer's instructions of the rule that selected it")
@@ -338,15 +339,16 @@ class CaseList(BaseModel):
 
 class CaseOutcome(RequestBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "found": True, "material": "dysprosium oxide", "concealment": "false_description", "hs_code_found": "284690",
-        "quantity_kg": 120.5, "value_usd": 48000, "note": "declared as solder paste"}]})
-    found: bool = Field(description="contraband found at inspection")
+        "contraband_found": True, "material": "dysprosium oxide", "concealment": "false_description",
+        "hs_code_found": "284690", "seized_quantity_kg": 120.5, "seized_value_usd": 48000,
+        "note": "declared as solder paste"}]})
+    contraband_found: bool = Field(description="contraband found at inspection")
     material: Optional[str] = Field(None, max_length=200)
     concealment: Optional[Concealment] = Field(None, description="in the goods, in the packaging, false description "
                                                                  "or false origin")
     hs_code_found: Optional[str] = Field(None, pattern=r"^[0-9]{4}([0-9]{2}){0,3}$")
-    quantity_kg: Optional[float] = Field(None, ge=0, le=1e9)
-    value_usd: Optional[float] = Field(None, ge=0, le=1e12)
+    seized_quantity_kg: Optional[float] = Field(None, ge=0, le=1e9)
+    seized_value_usd: Optional[float] = Field(None, ge=0, le=1e12)
     note: Optional[str] = Field(None, max_length=2000)
 
 
@@ -538,3 +540,6 @@ class Performance(BaseModel):
     latest_retrain: Optional[dict[str, Any]] = Field(None, description="the latest retraining run: cut_off, status "
                                                                        "(promoted or kept), reason, version, drift "
                                                                        "(score_psi, flag_rate, shifted features)")
+
+
+Evidence.model_rebuild()  # its outcomes are OutcomeVersion, defined after it

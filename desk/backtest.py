@@ -200,7 +200,7 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
         value = week["truth_value_usd"].fillna(0).to_numpy(dtype=np.float64)
         if uses_model and chosen.any():
             cases = lanes.loc[chosen, "case_id"].astype(int).to_numpy()
-            results = [check_outcome({"found": bool(f), "value_usd": float(v) if f else None})
+            results = [check_outcome({"contraband_found": bool(f), "seized_value_usd": float(v) if f else None})
                        for f, v in zip(found[chosen], value[chosen])]
             done, refused = desk.record_outcomes(list(zip(cases, results)), actor="backtest",
                                                  recorded_at=monday + pd.Timedelta(days=7 + OUTCOME_LAG_DAYS))

@@ -25,8 +25,8 @@ from contraband.desk.vocabulary import CONCEALMENTS, INSPECTED_LANES, LANES
 
 #: the columns of the queue as it is listed and exported
 CASE_COLUMNS = ["case_id", "declaration_id", "state", "lane", "source", "rule_id", "model_rank", "risk_score", "why",
-                "day", "office", "opened_at", "updated_at", "found", "material", "concealment", "hs_code_found",
-                "quantity_kg", "value_usd", "note", "inspected_by"]
+                "day", "office", "opened_at", "updated_at", "contraband_found", "material", "concealment", "hs_code_found",
+                "seized_quantity_kg", "seized_value_usd", "note", "inspected_by"]
 _TEXT_LIMIT = {"material": 200, "hs_code_found": 10, "note": 2000}
 _INSERT_ROWS = 10_000
 #: a rule whose last this many inspections found nothing is flagged for review
@@ -166,9 +166,9 @@ class Desk:
             rules = self._rules_in(conn)
             hit = dict(conn.execute(select(d.c.rule_id, func.count()).where(d.c.rule_id.is_not(None))
                                     .group_by(d.c.rule_id)).all())
-            results = conn.execute(select(d.c.rule_id, c.c.found).select_from(
+            results = conn.execute(select(d.c.rule_id, c.c.contraband_found).select_from(
                 d.join(c, c.c.declaration_id == d.c.declaration_id))
-                .where(d.c.rule_id.is_not(None), c.c.found.is_not(None)).order_by(c.c.updated_at, c.c.case_id)).all()
+                .where(d.c.rule_id.is_not(None), c.c.contraband_found.is_not(None)).order_by(c.c.updated_at, c.c.case_id)).all()
         found: dict[str, list[int]] = {}
         for rule_id, result in results:
             found.setdefault(rule_id, []).append(int(result))
@@ -438,13 +438,13 @@ class Desk:
 def check_outcome(outcome: dict) -> dict:
     """An outcome's fields checked (``CaseError("invalid")`` names the field): ``found`` is
     required; what was found (material, concealment, HS code, quantity, value) only if found."""
-    unknown = set(outcome) - {"found", "material", "concealment", "hs_code_found", "quantity_kg", "value_usd", "note"}
+    unknown = set(outcome) - {"contraband_found", "material", "concealment", "hs_code_found", "seized_quantity_kg", "seized_value_usd", "note"}
     if unknown:
         raise CaseError("invalid", f"unknown outcome fields: {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    found = outcome.get("found")
+    found = outcome.get("contraband_found")
     if not isinstance(found, bool):
-        raise CaseError("invalid", "found: say whether contraband was found (true or false)", "found")
-    fields = {"found": int(found), "note": _text("note", outcome.get("note"))}
+        raise CaseError("invalid", "contraband_found: say whether contraband was found (true or false)", "contraband_found")
+    fields = {"contraband_found": int(found), "note": _text("note", outcome.get("note"))}
     fields["material"] = _text("material", outcome.get("material"))
     concealment = outcome.get("concealment")
     if concealment not in (None, "") and concealment not in CONCEALMENTS:
@@ -455,23 +455,23 @@ def check_outcome(outcome: dict) -> dict:
     if code is not None and not (code.isdigit() and len(code) in (4, 6, 8, 10)):
         raise CaseError("invalid", f"hs_code_found must be 4, 6, 8 or 10 digits, not {code!r}", "hs_code_found")
     fields["hs_code_found"] = code
-    for name in ("quantity_kg", "value_usd"):
+    for name in ("seized_quantity_kg", "seized_value_usd"):
         value = outcome.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value < 0):
             raise CaseError("invalid", f"{name} must be a number >= 0, not {value!r}", name)
         fields[name] = None if value is None else float(value)
     if not found and any(fields[n] not in (None, 0.0) for n in ("material", "concealment", "hs_code_found",
-                                                                "quantity_kg", "value_usd")):
-        raise CaseError("invalid", "found is false: leave material, concealment, HS code, quantity and value empty",
-                        "found")
+                                                                "seized_quantity_kg", "seized_value_usd")):
+        raise CaseError("invalid", "contraband_found is false: leave material, concealment, HS code, quantity and value empty",
+                        "contraband_found")
     return fields
 
 
 def _history_outcome(declaration_id: str, fields: dict) -> dict:
     """The history's words for a case's outcome (what features and retraining read)."""
-    return {"declaration_id": declaration_id, "inspected": 1, "contraband": int(fields["found"]),
-            "seized_value_usd": fields["value_usd"] if fields["found"] else None,
+    return {"declaration_id": declaration_id, "inspected": 1, "contraband": int(fields["contraband_found"]),
+            "seized_value_usd": fields["seized_value_usd"] if fields["contraband_found"] else None,
             "material": fields["material"], "note": fields["note"]}
 
 

@@ -1,7 +1,8 @@
 """Outcomes of many cases from one file (CSV in any common delimiter and encoding, XLSX, Parquet).
 
 Each row names its case by ``case_id`` or ``declaration_id`` and gives the outcome's fields
-(:data:`~contraband.desk.vocabulary.OUTCOME_FIELDS`). A row with a problem is rejected alone,
+(:data:`~contraband.desk.vocabulary.OUTCOME_FIELDS`; the short headers ``found``, ``value_usd``
+and ``quantity_kg`` are read as ``contraband_found``, ``seized_value_usd``, ``seized_quantity_kg``). A row with a problem is rejected alone,
 with its line, column and reason; the others are recorded.
 """
 
@@ -16,6 +17,8 @@ from contraband.desk.vocabulary import CONCEALMENTS, OUTCOME_FIELDS
 
 _YES = {"1", "true", "yes", "y", "found"}
 _NO = {"0", "false", "no", "n", "not found", "none"}
+#: the short headers officers write, read as the outcome's own words
+_ALIASES = {"found": "contraband_found", "value_usd": "seized_value_usd", "quantity_kg": "seized_quantity_kg"}
 _BY_LABEL = {label.split(" (")[0].lower(): key for key, label in CONCEALMENTS.items()}
 
 
@@ -37,7 +40,7 @@ def read_outcomes(data: bytes, name: str, limits: Limits = Limits()) -> OutcomeF
     from contraband.desk.desk import CaseError, check_outcome
 
     raw = read_manifest(data, name, limits=limits)
-    columns = {str(c).strip().lower(): c for c in raw.frame.columns}
+    columns = {_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()): c for c in raw.frame.columns}
     key = "case_id" if "case_id" in columns else "declaration_id" if "declaration_id" in columns else None
     if key is None:
         raise ContractError(f"{name}: no case_id or declaration_id column: each row must say which case it is")
@@ -81,17 +84,18 @@ def _outcome(row: dict) -> dict:
     """A row's text cells as the outcome's typed fields (``CaseError`` names a bad one)."""
     from contraband.desk.desk import CaseError
 
-    found = _cell(row.get("found"))
+    found = _cell(row.get("contraband_found"))
     if found is None or found.lower() not in _YES | _NO:
-        raise CaseError("invalid", f"found: say whether contraband was found (yes or no), not {found!r}", "found")
-    outcome: dict = {"found": found.lower() in _YES}
+        raise CaseError("invalid", f"contraband_found: say whether contraband was found (yes or no), not {found!r}",
+                        "contraband_found")
+    outcome: dict = {"contraband_found": found.lower() in _YES}
     for name in ("material", "hs_code_found", "note"):
         outcome[name] = _cell(row.get(name))
     concealment = _cell(row.get("concealment"))
     if concealment is not None:
         concealment = _BY_LABEL.get(concealment.lower(), concealment.lower().replace(" ", "_"))
     outcome["concealment"] = concealment
-    for name in ("quantity_kg", "value_usd"):
+    for name in ("seized_quantity_kg", "seized_value_usd"):
         value = _cell(row.get(name))
         if value is None:
             outcome[name] = None

@@ -31,14 +31,14 @@ def decided(engine) -> pd.DataFrame:
     ``inspected`` (a result is recorded) and ``found``."""
     d, c = S.decisions, S.cases
     with engine.connect() as conn:
-        rows = conn.execute(select(d.c.day, d.c.lane, d.c.source, d.c.model_pick, c.c.found).select_from(
+        rows = conn.execute(select(d.c.day, d.c.lane, d.c.source, d.c.model_pick, c.c.contraband_found).select_from(
             d.outerjoin(c, c.c.declaration_id == d.c.declaration_id))).all()
-    frame = pd.DataFrame(rows, columns=["day", "lane", "source", "model_pick", "found"])
+    frame = pd.DataFrame(rows, columns=["day", "lane", "source", "model_pick", "contraband_found"])
     dates = DAY0 + pd.to_timedelta(frame["day"].astype(np.int64), unit="D")
     frame["week"] = (dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
-    found = pd.to_numeric(frame["found"], errors="coerce")
+    found = pd.to_numeric(frame["contraband_found"], errors="coerce")
     frame["inspected"] = found.notna()
-    frame["found"] = found.fillna(0).astype(np.int64)
+    frame["contraband_found"] = found.fillna(0).astype(np.int64)
     frame["model_pick"] = frame["model_pick"].astype(bool)
     return frame
 
@@ -50,7 +50,7 @@ def _rate(k: int, n: int) -> dict:
 
 def _counts(part: pd.DataFrame) -> dict:
     inspected = int(part["inspected"].sum())
-    seizures = int(part.loc[part["inspected"], "found"].sum())
+    seizures = int(part.loc[part["inspected"], "contraband_found"].sum())
     return {"declarations": len(part), "inspections": inspected, "seizures": seizures,
             "hit_rate": _rate(seizures, inspected)}
 
@@ -66,14 +66,14 @@ def performance(engine) -> dict:
     by_source = {source: _counts(part) for source, part in frame.groupby("source", sort=True)}
     by_lane = {lane: _counts(part) for lane, part in frame.groupby("lane", sort=True)}
     control = frame[(frame["source"] == "control") & frame["inspected"]]
-    found = control[control["found"] == 1]
+    found = control[control["contraband_found"] == 1]
     comparison = []
     for week, part in frame.groupby("week", sort=True):
         shown = {"week": week}
         for source in ("model", "rule"):
             mine = part[(part["source"] == source) & part["inspected"]]
-            shown[source] = {"inspections": len(mine), "seizures": int(mine["found"].sum()),
-                             **_rate(int(mine["found"].sum()), len(mine))}
+            shown[source] = {"inspections": len(mine), "seizures": int(mine["contraband_found"].sum()),
+                             **_rate(int(mine["contraband_found"].sum()), len(mine))}
         comparison.append(shown)
     return {
         "declarations": len(frame),

@@ -30,11 +30,11 @@ CONCEALMENTS = {
 
 #: an inspection outcome recorded from the queue: field -> label
 OUTCOME_FIELDS = {
-    "found": "contraband found",
+    "contraband_found": "contraband found",
     "material": "material found (e.g. dysprosium oxide, NdFeB magnets)",
     "concealment": "how it was hidden",
     "hs_code_found": "HS code of what was found",
-    "quantity_kg": "quantity seized (kg)",
-    "value_usd": "value seized (USD)",
+    "seized_quantity_kg": "quantity seized (kg)",
+    "seized_value_usd": "value seized (USD)",
     "note": "officer's note",
 }

@@ -100,16 +100,16 @@ def test_a_case_from_upload_to_closed_with_an_outcome(service, queued):
     assert case["state"] == "open" and case["declaration_id"] == red["declaration_id"]
     r = call(service, "POST", f"/v1/cases/{case_id}/close", json={})
     assert is_problem(r, 409, "conflict")
-    outcome = {"found": True, "material": "terbium oxide", "concealment": "in_packaging", "hs_code_found": "284690",
-               "quantity_kg": 40.0, "value_usd": 90_000.0, "note": "in the pallets"}
+    outcome = {"contraband_found": True, "material": "terbium oxide", "concealment": "in_packaging", "hs_code_found": "284690",
+               "seized_quantity_kg": 40.0, "seized_value_usd": 90_000.0, "note": "in the pallets"}
     r = call(service, "POST", f"/v1/cases/{case_id}/outcome", json=outcome)
     assert r.status_code == 200, r.text
-    assert r.json()["state"] == "inspected" and r.json()["found"] is True
+    assert r.json()["state"] == "inspected" and r.json()["contraband_found"] is True
     recorded = call(service, "GET", "/v1/outcomes", params={"declaration_id": red["declaration_id"]}).json()
     assert recorded["outcomes"][0]["contraband_found"] is True
     r = call(service, "POST", f"/v1/cases/{case_id}/close", json={"note": "report filed"})
     assert r.status_code == 200 and r.json()["state"] == "closed"
-    assert is_problem(call(service, "POST", f"/v1/cases/{case_id}/outcome", json={"found": False}), 409, "conflict")
+    assert is_problem(call(service, "POST", f"/v1/cases/{case_id}/outcome", json={"contraband_found": False}), 409, "conflict")
     assert is_problem(call(service, "GET", "/v1/cases/999999999"), 404, "not_found")
     closed = call(service, "GET", "/v1/cases", params={"state": "closed"}).json()["cases"]
     assert case_id in {c["case_id"] for c in closed}
@@ -121,7 +121,7 @@ def test_a_case_from_upload_to_closed_with_an_outcome(service, queued):
 def test_outcomes_from_a_file_reject_bad_rows_alone(service, queued):
     _, body = queued
     open_cases = [r["case_id"] for r in body["rows"] if r["lane"] == "yellow"][:3]
-    text = ("case_id;found;concealment;value_usd;note\n"
+    text = ("case_id;found;concealment;seized_value_usd;note\n"
             f"{open_cases[0]};yes;false description;1200;declared as ceramic tiles\n"
             f"{open_cases[1]};no;;;nothing found\n"
             f"{open_cases[2]};maybe;;;\n"
@@ -134,9 +134,9 @@ def test_outcomes_from_a_file_reject_bad_rows_alone(service, queued):
     answer = r.json()
     assert answer["recorded"] == 2
     rejected = {(x["line"], x["column"]) for x in answer["rejected"]}
-    assert rejected == {(4, "found"), (5, "case_id"), (6, "concealment"), (7, "case_id"), (8, "value_usd")}
+    assert rejected == {(4, "contraband_found"), (5, "case_id"), (6, "concealment"), (7, "case_id"), (8, "seized_value_usd")}
     states = {c: call(service, "GET", f"/v1/cases/{c}").json() for c in open_cases}
-    assert states[open_cases[0]]["concealment"] == "false_description" and states[open_cases[0]]["found"] is True
+    assert states[open_cases[0]]["concealment"] == "false_description" and states[open_cases[0]]["contraband_found"] is True
     assert states[open_cases[1]]["state"] == "inspected" and states[open_cases[2]]["state"] == "open"
     r = call(service, "POST", "/v1/cases/outcomes", files={"file": ("x.csv", b"found\nyes\n")})
     assert is_problem(r, 400, "unreadable") and "case_id" in r.json()["message"]

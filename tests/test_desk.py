@@ -109,20 +109,20 @@ def test_a_case_goes_from_open_to_inspected_to_closed_and_feeds_the_history(desk
     with pytest.raises(CaseError, match="outcome is recorded"):
         desk.close(case_id, actor="analyst-1")
     with pytest.raises(CaseError, match="concealment"):
-        desk.record_outcome(case_id, {"found": True, "concealment": "under the floor"}, actor="analyst-1")
-    with pytest.raises(CaseError, match="found is false"):
-        desk.record_outcome(case_id, {"found": False, "value_usd": 100.0}, actor="analyst-1")
-    done = desk.record_outcome(case_id, {"found": True, "material": "dysprosium oxide", "concealment": "false_description",
-                                         "hs_code_found": "284690", "quantity_kg": 120.5, "value_usd": 48_000.0,
+        desk.record_outcome(case_id, {"contraband_found": True, "concealment": "under the floor"}, actor="analyst-1")
+    with pytest.raises(CaseError, match="contraband_found is false"):
+        desk.record_outcome(case_id, {"contraband_found": False, "seized_value_usd": 100.0}, actor="analyst-1")
+    done = desk.record_outcome(case_id, {"contraband_found": True, "material": "dysprosium oxide", "concealment": "false_description",
+                                         "hs_code_found": "284690", "seized_quantity_kg": 120.5, "seized_value_usd": 48_000.0,
                                          "note": "declared as solder paste"}, actor="analyst-1")
-    assert done["state"] == "inspected" and done["found"] == 1 and done["inspected_by"] == "analyst-1"
+    assert done["state"] == "inspected" and done["contraband_found"] == 1 and done["inspected_by"] == "analyst-1"
     recorded = desk.store.outcomes([case["declaration_id"]])
     assert recorded["contraband"].tolist() == [1] and recorded["seized_value_usd"].tolist() == [48_000.0]
     assert recorded["source"].tolist() == ["desk:analyst-1"]
     closed = desk.close(case_id, actor="sup", note="seizure report filed")
     assert closed["state"] == "closed" and "seizure report filed" in closed["note"]
     with pytest.raises(CaseError, match="closed"):
-        desk.record_outcome(case_id, {"found": False}, actor="analyst-1")
+        desk.record_outcome(case_id, {"contraband_found": False}, actor="analyst-1")
     queue = desk.cases(state="open")
     assert case_id not in set(queue["case_id"]) and (queue["state"] == "open").all()
     assert [e["action"] for e in desk.audit(action="case.outcome")] == ["case.outcome"]
@@ -145,7 +145,7 @@ def test_an_override_needs_a_reason_and_is_audited(desk, declarations):
         ("analyst-2", "green", "red"), ("analyst-2", "red", "green")]
     assert set(desk.overrides()["declaration_id"]) == {green, red}
     inspected = int(lanes.loc[(lanes["lane"] == "yellow"), "case_id"].iloc[0])
-    desk.record_outcome(inspected, {"found": False}, actor="analyst-1")
+    desk.record_outcome(inspected, {"contraband_found": False}, actor="analyst-1")
     with pytest.raises(CaseError, match="inspected"):
         desk.override(desk.case(inspected)["declaration_id"], "green", "no longer needed", actor="analyst-2")
 
@@ -257,7 +257,7 @@ def test_a_rules_seizure_rate_and_review_flag_come_from_the_recorded_outcomes(de
     lanes = desk.select(_scored(declarations.head(40)), actor="a", source="m.csv")
     cases = [int(c) for c in lanes["case_id"]]
     found = [True] * 3 + [False] * 33
-    done, refused = desk.record_outcomes([(c, check_outcome({"found": f})) for c, f in zip(cases, found)], actor="a")
+    done, refused = desk.record_outcomes([(c, check_outcome({"contraband_found": f})) for c, f in zip(cases, found)], actor="a")
     assert len(done) == 36 and not refused
     figures = desk.rule_figures(review_after=30)[0]
     assert (figures["hits"], figures["inspections"], figures["seizures"]) == (40, 36, 3)
@@ -287,7 +287,7 @@ def test_live_performance_against_hand_counts(desk, declarations):
     rng = np.random.default_rng(4)
     found = rng.random(len(cased)) < np.where(cased["source"] == "control", 0.1, 0.3)
     inspected = rng.random(len(cased)) < 0.8  # some cases still open
-    done, refused = desk.record_outcomes([(int(c), check_outcome({"found": bool(f)}))
+    done, refused = desk.record_outcomes([(int(c), check_outcome({"contraband_found": bool(f)}))
                                           for c, f, i in zip(cased["case_id"], found, inspected) if i], actor="a")
     assert len(done) == inspected.sum() and not refused
     figures = desk.performance()
@@ -298,17 +298,17 @@ def test_live_performance_against_hand_counts(desk, declarations):
                           "week": (dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")})
     result = dict(zip(cased["declaration_id"][inspected], found[inspected]))
     by_id["inspected"] = by_id["declaration_id"].isin(result)
-    by_id["found"] = by_id["declaration_id"].map(result).fillna(False).astype(bool)
+    by_id["contraband_found"] = by_id["declaration_id"].map(result).fillna(False).astype(bool)
     shown = {(w["week"], w["lane"], w["source"]): w for w in figures["weekly"]}
     assert len(shown) == by_id.groupby(["week", "lane", "source"]).ngroups
     for (week, lane, source), part in by_id.groupby(["week", "lane", "source"]):
         w = shown[(week, lane, source)]
-        k, n = int(part["found"].sum()), int(part["inspected"].sum())
+        k, n = int(part["contraband_found"].sum()), int(part["inspected"].sum())
         assert (w["declarations"], w["inspections"], w["seizures"]) == (len(part), n, k)
         assert (w["hit_rate"]["rate"], w["hit_rate"]["low"], w["hit_rate"]["high"]) == wilson(k, n)
     control = by_id[(by_id["source"] == "control") & by_id["inspected"]]
     assert figures["control"]["inspections"] == len(control) > 0
-    assert figures["control"]["prevalence"]["rate"] == control["found"].mean()
+    assert figures["control"]["prevalence"]["rate"] == control["contraband_found"].mean()
     # recall: of the control's seizures, those the model alone would have inspected by its rank
     picks = {}
     for _, part in pd.DataFrame({"date": dates, "risk": _scored(declarations)["risk_score"].to_numpy(),
@@ -317,13 +317,13 @@ def test_live_performance_against_hand_counts(desk, declarations):
         room = int(np.floor(0.2 * n + 0.5)) + int(np.floor(0.1 * n + 0.5))
         top = part.sort_values(["risk", "id"], ascending=[False, True]).head(room)["id"]
         picks.update(dict.fromkeys(top, True))
-    seized = control[control["found"]]
+    seized = control[control["contraband_found"]]
     expected = seized["declaration_id"].map(lambda i: picks.get(i, False)).sum()
     assert figures["control"]["seizures"] == len(seized)
     assert figures["control"]["model_recall"]["rate"] == (expected / len(seized) if len(seized) else None)
     model_weeks = {c["week"]: c["model"] for c in figures["model_against_rules"]}
     for week, part in by_id[(by_id["source"] == "model") & by_id["inspected"]].groupby("week"):
-        assert model_weeks[week]["seizures"] == part["found"].sum()
+        assert model_weeks[week]["seizures"] == part["contraband_found"].sum()
 
 
 def test_the_backtest_replays_weeks_under_capacity_and_reveals_only_what_it_inspects(tmp_path, monkeypatch):

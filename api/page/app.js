@@ -210,7 +210,7 @@ function showOutcomes(outcomes) {
   list.replaceChildren();
   for (const o of outcomes) {
     const li = document.createElement("li");
-    const result = o.contraband === null || o.contraband === undefined ? "pending" : (o.contraband ? "contraband found" : "nothing found");
+    const result = o.contraband_found === null || o.contraband_found === undefined ? "pending" : (o.contraband_found ? "contraband found" : "nothing found");
     li.textContent = `${o.recorded_at}: ${o.inspected ? "inspected" : "not inspected"}, ${result}` +
       (o.material ? `, ${o.material}` : "") + (o.seized_value_usd ? `, seized ${fmt(o.seized_value_usd, 0)} USD` : "") +
       (o.note ? ` (${o.note})` : "");
@@ -243,7 +243,7 @@ async function recordOutcome(event) {
   const again = await fetch(`/v1/outcomes?declaration_id=${encodeURIComponent(row.declaration_id)}&versions=true`, { headers: headers() });
   if (again.ok) {
     const data = await again.json();
-    showOutcomes(data.outcomes.map((o) => ({ ...o, contraband: o.contraband_found })));
+    showOutcomes(data.outcomes.slice().reverse());  // oldest first, as the evidence lists them
   }
 }
 

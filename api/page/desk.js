@@ -65,12 +65,12 @@ function openCase(c) {
   $("case-title").textContent = `Case ${c.case_id}: declaration ${c.declaration_id} (${c.lane}, ${c.state})`;
   $("case-why").textContent = c.why;
   $("case-instructions").textContent = c.instructions ? `Instructions: ${c.instructions}` : "";
-  $("c-found").value = c.found === null || c.found === undefined ? "" : String(c.found);
+  $("c-found").value = c.contraband_found === null || c.contraband_found === undefined ? "" : String(c.contraband_found);
   $("c-material").value = c.material || "";
   $("c-concealment").value = c.concealment || "";
   $("c-hs").value = c.hs_code_found || "";
-  $("c-quantity").value = c.quantity_kg ?? "";
-  $("c-value").value = c.value_usd ?? "";
+  $("c-quantity").value = c.seized_quantity_kg ?? "";
+  $("c-value").value = c.seized_value_usd ?? "";
   $("c-note").value = c.note || "";
   setStatus($("case-status"), "");
   fetch(`/v1/cases/${c.case_id}`, { headers: headers() }).then((r) => r.ok ? r.json() : null).then((full) => {
@@ -87,10 +87,10 @@ async function recordCaseOutcome(event) {
   if (!c) return;
   if ($("c-found").value === "") { setStatus($("case-status"), "say whether contraband was found", true); return; }
   const found = $("c-found").value === "true";
-  const body = { found, note: text("c-note") };
+  const body = { contraband_found: found, note: text("c-note") };
   if (found) {
     Object.assign(body, { material: text("c-material"), concealment: text("c-concealment"),
-      hs_code_found: text("c-hs"), quantity_kg: number("c-quantity"), value_usd: number("c-value") });
+      hs_code_found: text("c-hs"), seized_quantity_kg: number("c-quantity"), seized_value_usd: number("c-value") });
   }
   const r = await fetch(`/v1/cases/${c.case_id}/outcome`, {
     method: "POST", headers: { ...headers(), "Content-Type": "application/json" }, body: JSON.stringify(body),

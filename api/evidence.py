@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data import reference as ref
+from contraband.models.vocabulary import label, labels
 
 #: (feature, its log-ratio to the HS norm, unit): the norm is the feature / exp(log-ratio)
 NORMS = (("usd_per_kg", "value_vs_hs6", "USD/kg"), ("usd_per_unit", "unit_value_vs_hs6", "USD/unit"),
@@ -65,5 +66,8 @@ def evidence(detector, store, declaration_id: str) -> dict | None:
     from contraband.api.outcomes import shaped, with_current
 
     outcomes = with_current(store.outcomes(ids=[declaration_id], all_versions=True))
-    return {"declaration_id": declaration_id, "declaration": _jsonable(frame.iloc[0].to_dict()), "norms": norms,
-            "reference": reference, "history": history, "outcomes": shaped(outcomes)}
+    declaration = _jsonable(frame.iloc[0].to_dict())
+    shown = [*declaration, *history, *(n["measure"] for n in norms)]
+    return {"declaration_id": declaration_id, "declaration": declaration,
+            "norms": [{**n, "label": label(n["measure"])} for n in norms], "reference": reference,
+            "history": history, "outcomes": shaped(outcomes), "labels": labels(shown)}

@@ -135,6 +135,7 @@ class DeclarationsResult(BaseModel):
 
 class HsNorm(BaseModel):
     measure: str
+    label: str = Field("", description="the measure in the analyst's words")
     unit: str
     declared: Optional[float] = None
     hs_norm: Optional[float] = Field(None, description="the median learned for the HS code (training window)")
@@ -149,6 +150,8 @@ class Evidence(BaseModel):
     history: dict[str, Optional[float]] = Field(description="the traders' and route's history before its day")
     outcomes: list["OutcomeVersion"] = Field(description="every outcome version recorded for it, oldest first "
                                                          "(the words of GET /v1/outcomes)")
+    labels: dict[str, str] = Field(default_factory=dict, description="each field, measure and history figure above "
+                                                                      "in the analyst's words")
 
 
 class ModelInfo(BaseModel):

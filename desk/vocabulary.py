@@ -3,6 +3,8 @@ with the label an analyst reads (the page, the CSV exports and the API's descrip
 
 from __future__ import annotations
 
+from contraband.models.vocabulary import labels
+
 #: inspection lanes: physical examination, documentary check, release
 LANES = {"red": "red: physical examination", "yellow": "yellow: documentary check", "green": "green: release"}
 #: the lanes a case is opened for (green is released without one)
@@ -28,13 +30,6 @@ CONCEALMENTS = {
     "false_origin": "false origin",
 }
 
-#: an inspection outcome recorded from the queue: field -> label
-OUTCOME_FIELDS = {
-    "contraband_found": "contraband found",
-    "material": "material found (e.g. dysprosium oxide, NdFeB magnets)",
-    "concealment": "how it was hidden",
-    "hs_code_found": "HS code of what was found",
-    "seized_quantity_kg": "quantity seized (kg)",
-    "seized_value_usd": "value seized (USD)",
-    "note": "officer's note",
-}
+#: an inspection outcome recorded from the queue: field -> label (the one vocabulary table's)
+OUTCOME_FIELDS = labels(("contraband_found", "material", "concealment", "hs_code_found", "seized_quantity_kg",
+                         "seized_value_usd", "note"))

@@ -300,6 +300,12 @@ def test_evidence_sets_the_declaration_beside_its_hs_norm(service, world):
     assert norm["declared"] == pytest.approx(record["declared_value_usd"] / record["net_weight_kg"], rel=1e-9)
     assert norm["declared"] / norm["hs_norm"] == pytest.approx(norm["ratio"], rel=1e-9)
     assert ev["declaration"]["hs_code"] == str(record["hs_code"])
+    # every field, figure and measure shown has a label in the analyst's words (no machine name)
+    shown = [*ev["declaration"], *ev["history"], *(n["measure"] for n in ev["norms"])]
+    assert set(shown) <= set(ev["labels"]) and not any("_" in ev["labels"][k] for k in shown)
+    assert norm["label"] == "declared value per kg"
+    assert ev["labels"]["hs4_route_seizure_rate"] == "seizure rate of this HS heading on this route"
+    assert ev["labels"]["exporter_prior_declarations"] == "earlier declarations of this exporter"
 
 
 # --- the model: reload, cache ----------------------------------------------------------------

@@ -162,12 +162,12 @@ function renderRejected() {
   }
 }
 
-function keyValueRows(table, pairs) {
+function keyValueRows(table, pairs, labels) {
   const body = table.querySelector("tbody");
   body.replaceChildren();
   for (const [k, v] of pairs) {
     const tr = document.createElement("tr");
-    cell(tr, k);
+    cell(tr, (labels && labels[k]) || k.replace(/_/g, " "));
     cell(tr, typeof v === "number" ? fmt(v, 3) : v);
     body.appendChild(tr);
   }
@@ -190,7 +190,7 @@ async function openDetail(row) {
   const body = $("norms").querySelector("tbody");
   for (const n of ev.norms) {
     const tr = document.createElement("tr");
-    cell(tr, `${n.measure} (${n.unit})`);
+    cell(tr, `${n.label || n.measure} (${n.unit})`);
     cell(tr, fmt(n.declared, 2));
     cell(tr, fmt(n.hs_norm, 2));
     cell(tr, n.ratio === null ? "" : `\u00d7${fmt(n.ratio, 2)}`);
@@ -200,7 +200,8 @@ async function openDetail(row) {
   $("reference").textContent = ref
     ? `Reference for HS ${ev.declaration.hs_code}: ${ref.usd_per_kg_low}\u2013${ref.usd_per_kg_high} USD/kg (${ref.role}); ${String(ref.goods_descriptions || "").split("|").slice(0, 3).join(", ")}`
     : `HS ${ev.declaration.hs_code} is not in the reference table.`;
-  keyValueRows($("history"), Object.entries(ev.history).filter(([, v]) => v !== null));
+  keyValueRows($("history"), Object.entries(ev.history).filter(([, v]) => v !== null), ev.labels);
+  keyValueRows($("declaration"), Object.entries(row.declaration), ev.labels);
   if (typeof drawNorms === "function") drawNorms($("norm-chart"), ev.norms);
   showOutcomes(ev.outcomes);
 }

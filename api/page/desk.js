@@ -294,7 +294,7 @@ function drawNorms(el, norms) {
     const scale = Math.max(-1, Math.min(1, Math.log10(n.ratio))) * (width / 2);
     svg("rect", { x: Math.min(mid, mid + scale), y: 4 + 20 * i, width: Math.abs(scale) || 1, height: 14,
       fill: n.ratio < 0.5 || n.ratio > 2 ? "#c62828" : "#2a6fdb" }, el);
-    label(el, left - 6, 15 + 20 * i, `${n.measure}: x${fmt(n.ratio, 2)}`, "end");
+    label(el, left - 6, 15 + 20 * i, `${n.label || n.measure}: x${fmt(n.ratio, 2)}`, "end");
   });
 }
 

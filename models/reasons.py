@@ -32,8 +32,11 @@ MAX_REASONS = 3
 RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
                   "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
                   "incoterm", "port_of_loading", "port_of_discharge")
-#: for a flagged row none of whose pushing features has evidence that holds
-NO_EVIDENCE = "no single piece of checkable evidence: inside the budget on the sum of weaker signals"
+#: for a flagged row none of whose pushing features has evidence that holds: followed by the
+#: strongest of those weaker signals, each in words with how far it is from usual
+NO_EVIDENCE = "no single piece of checkable evidence; inside the budget on weaker signals"
+#: signals named after NO_EVIDENCE, and the families never named (context, not evidence)
+WEAK_SIGNALS, CONTEXT_FAMILIES = 3, ("policy",)
 
 
 def _hs(code: str) -> str:
@@ -379,8 +382,42 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
                     said.add(template.name)
                     texts.append(template.text(f, r, context))
                     break
-        out.append(texts or [NO_EVIDENCE])
+        out.append(texts or [_weak_signals(contributions[i], feature_names, feature_family, f)])
     return out
+
+
+def _weak_signals(contributions: np.ndarray, feature_names: list[str], feature_family: dict[str, str], f) -> str:
+    """NO_EVIDENCE, then the features that pushed the risk up most (context left out), each in
+    the analyst's words with its value as a distance from usual."""
+    from contraband.models.vocabulary import label
+
+    said = []
+    for j in np.argsort(-contributions, kind="stable"):
+        if len(said) >= WEAK_SIGNALS or contributions[j] <= 0:
+            break
+        name = feature_names[j]
+        if feature_family.get(name, "other") in CONTEXT_FAMILIES:
+            continue
+        said.append(f"{label(name)}: {_signal(name, f[name])}")
+    return f"{NO_EVIDENCE}: {'; '.join(said)}" if said else NO_EVIDENCE
+
+
+def _signal(name: str, value) -> str:
+    """A feature's value as a distance from usual, as the feature measures it."""
+    value = float(value)
+    if name.endswith(("_prior_declarations", "_prior_inspections", "_prior_seizures")):
+        return "none before" if not math.isfinite(value) or value <= 0 else f"{_count(value):,}"
+    if name.endswith("_age_days"):
+        return "never seen before" if not math.isfinite(value) else f"first seen {value:,.0f} days before"
+    if not math.isfinite(value):
+        return "not known"
+    if "_vs_" in name or name.endswith("_over_reference"):
+        return f"{math.exp(value):.2f}x the usual"
+    if name.endswith("_z"):
+        return f"{value:+.1f} spreads from usual"
+    if name.endswith(("_rate", "_share")):
+        return f"{value:.1%}"
+    return _num(value)
 
 
 class _Row:

@@ -1,4 +1,5 @@
-"""The analyst's words for every field a person is shown, in one table beside the reason templates.
+"""The analyst's words for every field a person is shown, in one table beside the reason templates
+(:mod:`~contraband.models.reasons` names its weak signals with it).
 
 The page, the evidence and the exports show these labels; the machine names stay in the data
 (CSV headers, JSON keys) so that other systems keep reading them. A name not in the table is
@@ -31,6 +32,23 @@ FIELDS = {
 MEASURES = {"usd_per_kg": "declared value per kg", "usd_per_unit": "declared value per unit",
             "kg_per_unit": "weight per unit", "kg_per_package": "weight per package"}
 
+#: the features weak signals name most, beyond the entities' figures
+FEATURES = {
+    "value_vs_hs6": "declared value per kg against this HS code's usual",
+    "value_vs_hs4": "declared value per kg against this HS heading's usual",
+    "value_vs_hs2": "declared value per kg against this HS chapter's usual",
+    "unit_value_vs_hs6": "value per unit against this HS code's usual",
+    "kg_per_unit_vs_hs6": "weight per unit against this HS code's usual",
+    "kg_per_package_vs_hs6": "weight per package against this HS code's usual",
+    "kg_per_unit_over_reference": "weight per unit against the reference table",
+    "value_z": "declared value per kg", "unit_value_z": "value per unit", "kg_per_unit_z": "weight per unit",
+    "kg_per_package_z": "weight per package", "log_value_usd": "declared value",
+    "description_vs_typical": "description against those usual for its HS code",
+    "description_vs_hs_text": "description against the HS code's own text",
+    "origin_not_export": "origin other than the country shipped from",
+    "exporter_route_new": "a route new for this exporter",
+}
+
 #: the entities whose history the features count, as an analyst names them
 ENTITIES = {"exporter": "this exporter", "consignee": "this consignee", "declarant": "this declarant",
             "hs6": "this HS code", "route": "this route", "hs4_route": "this HS heading on this route"}
@@ -46,6 +64,8 @@ def label(name: str) -> str:
         return FIELDS[name]
     if name in MEASURES:
         return MEASURES[name]
+    if name in FEATURES:
+        return FEATURES[name]
     for statistic, words in STATISTICS.items():
         if name.endswith("_" + statistic) and name[: -len(statistic) - 1] in ENTITIES:
             return f"{words} {ENTITIES[name[: -len(statistic) - 1]]}"

@@ -48,7 +48,7 @@ from contraband.data.columns import as_columns
 from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
 from contraband.models.evidence import Blend, EvidenceModel, evidence_weight, reference_rows
-from contraband.models.reasons import MAX_REASONS, reasons, record_columns
+from contraband.models.reasons import MAX_REASONS, novelty_rates, reasons, record_columns
 
 #: the validation metric early stopping watches (and the only one)
 EVAL_METRIC = "average_precision"
@@ -260,6 +260,7 @@ class Detector(ClassifierMixin, BaseEstimator):
             (x_b, ref_b), y_b = self._labelled_and_reference(trainer, both, lab_b, history), labels(both)[lab_b]
             self.model_ = trainer.fit(self, final_params, x_b, y_b, categorical)
             self.evidence_, self.blend_ = self._evidence(self.model_, x_b, y_b, ref_b)
+            self.novelty_ = self._novelty(both, ref_b)
             if not on_validation:
                 margins, y_cal = self._out_of_fold(trainer, final_params, x_b, y_b, categorical, ref_b), y_b
                 where = f"out-of-fold margins of the final configuration on {len(y_b):,} rows"
@@ -268,6 +269,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         else:
             self.model_ = model
             self.evidence_, self.blend_ = self._evidence(model, x_t, y_t, ref_t)
+            self.novelty_ = self._novelty(train, ref_t)
             margins, y_cal = self.margin(x_v), y_v
             where = f"the validation window's {len(y_v):,} rows"
         if self.blend_ is not None:
@@ -337,6 +339,16 @@ class Detector(ClassifierMixin, BaseEstimator):
         need = lab | ref
         x = trainer.features(self.features_, frame, need, history)
         return x[lab[need]], x[ref[need]]
+
+    def _novelty(self, frame: pd.DataFrame, reference: pd.DataFrame | None) -> dict:
+        """How common a first-time trader is, from the reference sample of all the window's
+        declarations: per entity, the share overall and per HS chapter (the comparison a novelty
+        reason gives). Empty without a reference sample."""
+        if reference is None:
+            return {}
+        chapters = frame["hs_code"].astype(str).str[:2].to_numpy(dtype=object)[
+            reference_rows(len(frame), self.random_state)]
+        return novelty_rates(reference, chapters)
 
     def _evidence(self, model, x: pd.DataFrame, y: np.ndarray, reference: pd.DataFrame | None):
         """The evidence model beside ``model`` and their blend (both None when it has no weight)."""
@@ -462,6 +474,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         records = {c: columns.cells(c)[rows] for c in record_columns(columns)}
         entities = self.features_.families_.get("entities")
         context = {"seizure_rate": entities.prior_rate_} if entities is not None and entities.active_ else {}
+        context["novelty"] = getattr(self, "novelty_", {})  # (models trained before it have none)
         return reasons(self.contributions(values), self.attribution_.feature_names, self.features_.feature_family_,
                        dict(zip(self.features_.feature_names_out_, values.T)), records, max_reasons, context)
 

@@ -215,10 +215,49 @@ def _new(entity: str) -> Template:
 
     def text(f, r, ctx):
         if f[f"{entity}_prior_declarations"] == 0:
-            return f"{entity} never seen before"
+            return f"{entity} never seen before" + _how_common(entity, r, ctx)
         return (f"{entity} first seen {_n(f[f'{entity}_age_days'], 'day')} ago "
                 f"({_n(_count(f[f'{entity}_prior_declarations']), 'earlier declaration')})")
     return Template(f"{entity}_new", (f"{entity}_age_days", f"{entity}_prior_declarations"), holds, text)
+
+
+#: a chapter's own share of first-time traders is quoted from this many sampled declarations on
+NOVELTY_ROWS = 30
+
+
+def novelty_rates(features, chapters) -> dict:
+    """The share of declarations lodged by a first-time exporter or consignee (no earlier
+    declaration), overall and per HS chapter with at least :data:`NOVELTY_ROWS` declarations,
+    from feature rows (``features``: a frame) and their rows' HS chapters."""
+    import pandas as pd
+
+    out = {}
+    for entity in ("exporter", "consignee"):
+        name = f"{entity}_prior_declarations"
+        if name not in features:
+            continue
+        values = features[name].to_numpy(dtype="float64")
+        known = np.isfinite(values)
+        new = pd.Series((values == 0)[known], index=np.asarray(chapters, dtype=object)[known])
+        if not len(new):
+            continue
+        by = new.groupby(level=0).agg(["mean", "size"])
+        out[entity] = {"all": float(new.mean()), "rows": int(len(new)),
+                       "chapters": {str(c): float(m) for c, m, n in zip(by.index, by["mean"], by["size"])
+                                    if n >= NOVELTY_ROWS}}
+    return out
+
+
+def _how_common(entity: str, r, ctx) -> str:
+    """The comparison a novelty reason gives: how often the declarations of its HS chapter (or
+    all declarations) come from a first-time trader of that kind."""
+    rates = (ctx.get("novelty") or {}).get(entity)
+    if not rates:
+        return ""
+    chapter = str(r.get("hs_code") or "")[:2]
+    if chapter in rates["chapters"]:
+        return f"; {rates['chapters'][chapter]:.0%} of HS chapter {chapter} declarations come from first-time {entity}s"
+    return f"; {rates['all']:.0%} of declarations come from first-time {entity}s"
 
 
 def _churn(owner: str, label: str) -> Template:

@@ -257,6 +257,10 @@ def test_a_reason_quotes_the_evidence_and_its_comparison():
     out = reasons(contributions, names, family, features, records)
     assert out[0][0] == "2.90 kg per piece, 3.4x the usual 0.85 for HS 9618.00 (plastic mannequin)"
     assert out[0][1] == "exporter never seen before"
+    # with how common a first-time exporter is (the training window's sample), it says so
+    novelty = {"exporter": {"all": 0.04, "rows": 500, "chapters": {"96": 0.02}}}
+    compared = reasons(contributions, names, family, features, records, context={"novelty": novelty})
+    assert compared[0][1] == "exporter never seen before; 2% of HS chapter 96 declarations come from first-time exporters"
     assert not any("control" in r for r in out[0])  # context, never a reason
     # an ordinary weight and an established exporter: nothing to say
     holds = evidence_holds(features, records, 2)
@@ -395,3 +399,12 @@ def test_with_many_seizures_the_tree_size_is_searched_and_the_calibration_costs_
     assert np.mean((p - y) ** 2) < np.mean((y.mean() - y) ** 2)
     with pytest.raises(ValueError, match="calibrate_on"):
         Detector(calibrate_on="sometimes")._calibrate_on_validation(y)
+
+
+def test_the_detector_learns_how_common_a_first_time_trader_is(trained, world):
+    """The comparison of a novelty reason: from the training window's sample of all declarations."""
+    novelty = trained.detector.novelty_
+    for entity in ("exporter", "consignee"):
+        rates = novelty[entity]
+        assert 0 < rates["all"] < 1 and rates["rows"] > 100
+        assert all(0 <= share <= 1 for share in rates["chapters"].values()) and rates["chapters"]

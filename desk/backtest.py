@@ -18,6 +18,9 @@ Strategies:
 - ``rules``: the analysts' rules alone, up to the capacity (the rest is not spent);
 - ``random``: the capacity drawn at random.
 
+For the model strategies it also counts the reasons' specificity: the share of the top of the
+list (the model's flagged, at the capacity) with neither checkable evidence nor a rule behind it.
+
 Each strategy keeps its own history store and desk, so that what one inspected never informs
 another. The truth columns of the world are read only to reveal the outcomes of what was
 selected, and to count what was there to find.
@@ -35,6 +38,7 @@ import pandas as pd
 
 from contraband.data.contract import OUTCOME_FIELDS, is_truth_column
 from contraband.data.keys import day_numbers
+from contraband.models.reasons import NO_EVIDENCE
 
 STRATEGIES = ("loop", "frozen", "rules", "random")
 MODEL_NAME = "contraband-backtest"
@@ -145,7 +149,10 @@ def _backtest(world, folder: Path, weeks, capacity, control_share, retrain_every
     value = float(world.loc[inside, "truth_value_usd"].where(truth, 0).fillna(0).sum())
     totals = table.groupby("strategy", sort=False).agg(
         declarations=("declarations", "sum"), capacity=("capacity", "sum"), inspections=("inspections", "sum"),
-        seizures=("seizures", "sum"), seized_value_usd=("seized_value_usd", "sum")).reset_index()
+        seizures=("seizures", "sum"), seized_value_usd=("seized_value_usd", "sum"), flagged=("flagged", "sum"),
+        flagged_weak=("flagged_weak", "sum")).reset_index()
+    # the top of the model's list with neither checkable evidence nor a rule (model strategies)
+    totals["flagged_weak_share"] = (totals["flagged_weak"] / totals["flagged"]).where(totals["flagged"] > 0)
     totals["budget_spent"] = totals["inspections"] / totals["capacity"]
     totals["share_of_contraband"] = totals["seizures"] / max(int(truth.sum()), 1)
     totals["share_of_value"] = totals["seized_value_usd"] / value if value else np.nan
@@ -187,6 +194,10 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
             lanes = desk.select(declared.assign(risk_score=result.columns["risk_score"]), actor="backtest",
                                 source=f"week of {monday:%Y-%m-%d}")
             chosen = lanes["lane"].isin(["red", "yellow"]).to_numpy()
+            # the top of the list with neither checkable evidence nor a rule behind it
+            flagged = np.asarray(result.columns["flagged"], dtype=bool)
+            weak = flagged & lanes["rule_id"].isna().to_numpy() & np.array(
+                [str(r).startswith(NO_EVIDENCE) for r in result.columns["reason_1"]], dtype=bool)
         else:
             frame = pd.DataFrame({"declaration_id": declared["declaration_id"].astype(str).to_numpy(dtype=object),
                                   "day": day_numbers(pd.to_datetime(declared["declaration_date"])), "office": "",
@@ -210,7 +221,9 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
         room = sum(int(np.floor(capacity * n + 0.5)) for n in days.value_counts().to_numpy())
         out.append({"strategy": name, "week": f"{monday:%Y-%m-%d}", "declarations": len(week), "capacity": room,
                     "inspections": int(chosen.sum()), "seizures": int((found & chosen).sum()),
-                    "seized_value_usd": float(value[found & chosen].sum()), "contraband": int(found.sum())})
+                    "seized_value_usd": float(value[found & chosen].sum()), "contraband": int(found.sum()),
+                    "flagged": int(flagged.sum()) if uses_model else 0,
+                    "flagged_weak": int(weak.sum()) if uses_model else 0})
         if name == "loop" and (k + 1) % retrain_every == 0 and k + 1 < len(replay):
             cut = replay[k + 1]
             try:

@@ -341,6 +341,9 @@ def test_the_backtest_replays_weeks_under_capacity_and_reveals_only_what_it_insp
     totals = result.totals.set_index("strategy")
     assert totals.loc["loop", "seizures"] > totals.loc["random", "seizures"]
     assert result.contraband == weeks[weeks["strategy"] == "loop"]["contraband"].sum() > 0
+    # the reasons' specificity: the weak-only share of the model's flagged, a share of them
+    assert 0 < totals.loc["loop", "flagged"] and 0 <= totals.loc["loop", "flagged_weak_share"] <= 1
+    assert totals.loc["rules", "flagged"] == 0
     # only what the loop inspected revealed an outcome in its history (beside the world's own past)
     loop = open_history(tmp_path / "replay" / "loop.db")
     desk = Desk(loop)

@@ -262,8 +262,14 @@ def backtest(rows, months, seed, weeks, capacity, control_share, retrain_every, 
                f"worth {result.contraband_value:,.0f} USD ({result.seconds:.0f} s)")
     click.echo(f"{'strategy':<10}{'inspections':>12}{'budget spent':>14}{'seizures':>10}{'of all':>8}"
                f"{'seized USD':>16}{'of all':>8}{'x random':>10}")
-    random = result.totals.set_index("strategy")["seizures"].get("random")
+    totals = result.totals.set_index("strategy")
+    random = totals["seizures"].get("random")
     for r in result.totals.itertuples(index=False):
         ratio = f"{r.seizures / random:.1f}" if random else "-"
         click.echo(f"{r.strategy:<10}{r.inspections:>12,}{r.budget_spent:>14.0%}{r.seizures:>10,}"
                    f"{r.share_of_contraband:>8.0%}{r.seized_value_usd:>16,.0f}{r.share_of_value:>8.0%}{ratio:>10}")
+    for name in ("loop", "frozen"):
+        if name in totals.index and totals.at[name, "flagged"]:
+            click.echo(f"{name}: {totals.at[name, 'flagged_weak_share']:.1%} of the top {capacity:.0%} "
+                       f"({int(totals.at[name, 'flagged_weak']):,} of {int(totals.at[name, 'flagged']):,}) had neither "
+                       "checkable evidence nor a rule behind them")

@@ -68,9 +68,9 @@ def refused(exc: CaseError) -> ApiError:
 
 
 def _case(row: dict) -> dict:
-    out = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-    out["contraband_found"] = None if out.get("contraband_found") is None else bool(out["contraband_found"])
-    return out
+    """A case as answered (the desk gives missing values as None): the result as a flag."""
+    found = row.get("contraband_found")
+    return {**row, "contraband_found": None if found is None else bool(found)}
 
 
 @router.get("/policy", response_model=PolicyShown, summary="The selection policy in force",
@@ -259,7 +259,6 @@ def retire_rule(request: Request, body: RuleRetire, rule_id: str = RULE_ID, call
 
 
 def _decision(row: dict) -> dict:
-    out = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items() if k != "case_id"}
-    out["day"] = f"{date_of(int(out['day'])):%Y-%m-%d}"
-    return out
+    """A decision as answered (the desk gives missing values as None): its day as a date."""
+    return {**{k: v for k, v in row.items() if k != "case_id"}, "day": f"{date_of(int(row['day'])):%Y-%m-%d}"}
 

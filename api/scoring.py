@@ -36,6 +36,7 @@ from contraband.data.export import csv_bytes
 from contraband.data.intake import LEGACY_ENCODINGS, IntakeError, _clip
 from contraband.data.load import ContractError, load_declarations
 from contraband.models.output import REASON_COLUMNS, for_manifest, request_columns
+from contraband.desk.desk import lane_counts
 from contraband.models.scoring import scores
 
 router = APIRouter(prefix="/v1", tags=["scoring"], responses=BAD_BODY, route_class=LimitedJsonRoute)
@@ -187,9 +188,7 @@ def score_manifest(request: Request,
                          "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)})
     summary = _summary(name, loaded.notes, loaded.rows_read, len(rows), len(rejected), budget, result, model, t0)
     if lanes is not None:
-        counts = lanes.loc[~lanes["kept"], "lane"].value_counts()
-        summary["lanes"] = {**{lane: int(counts.get(lane, 0)) for lane in ("red", "yellow", "green")},
-                            "kept": int(lanes["kept"].sum())}
+        summary["lanes"] = lane_counts(lanes)
         summary["policy_version"] = policy.version
     return json_response({"summary": summary, "rows": rows, "rejected": rejected})
 

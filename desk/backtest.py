@@ -206,7 +206,7 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
                 lanes = assign(frame, baseline, rule_hits=hits(baseline_rules, declared), fill=False)
                 chosen = lanes["lane"].isin(["red", "yellow"]).to_numpy()
             else:  # each day's capacity, the declarations with the smallest keyed draws
-                chosen = _at_random(frame, baseline, capacity)
+                chosen = _at_random(frame, baseline)
         found = week["truth_contraband"].astype(bool).to_numpy()
         value = week["truth_value_usd"].fillna(0).to_numpy(dtype=np.float64)
         if uses_model and chosen.any():
@@ -218,7 +218,7 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
             if refused:
                 log(f"  {name}: {len(refused)} outcomes refused: {refused[0][2]}")
         days = pd.to_datetime(declared["declaration_date"]).dt.normalize()
-        room = sum(int(np.floor(capacity * n + 0.5)) for n in days.value_counts().to_numpy())
+        room = sum(baseline.red.of(int(n), 0) for n in days.value_counts().to_numpy())
         out.append({"strategy": name, "week": f"{monday:%Y-%m-%d}", "declarations": len(week), "capacity": room,
                     "inspections": int(chosen.sum()), "seizures": int((found & chosen).sum()),
                     "seized_value_usd": float(value[found & chosen].sum()), "contraband": int(found.sum()),
@@ -242,13 +242,12 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
     return out
 
 
-def _at_random(frame: pd.DataFrame, policy, capacity: float) -> np.ndarray:
-    """Random selection filling each day's capacity exactly: the smallest keyed draws of the day."""
+def _at_random(frame: pd.DataFrame, policy) -> np.ndarray:
+    """Random selection filling each day's red capacity exactly: the smallest keyed draws of the day."""
     from contraband.desk.lanes import control_draws
 
     draws = control_draws(frame["declaration_id"], policy)
     chosen = np.zeros(len(frame), dtype=bool)
     for _, members in frame.groupby("day").indices.items():
-        room = int(np.floor(capacity * len(members) + 0.5))
-        chosen[members[np.argsort(draws[members], kind="stable")[:room]]] = True
+        chosen[members[np.argsort(draws[members], kind="stable")[:policy.red.of(len(members), 0)]]] = True
     return chosen

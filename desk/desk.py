@@ -90,10 +90,11 @@ class Desk:
             return [r for r in self._rules_in(conn) if retired or not r.retired]
 
     def rule(self, rule_id: str) -> Rule:
-        found = [r for r in self.rules(retired=True) if r.rule_id == rule_id]
-        if not found:
+        with self.engine.connect() as conn:
+            found = self._rule_in(conn, rule_id)
+        if found is None:
             raise CaseError("not_found", f"no rule {rule_id}")
-        return found[0]
+        return found
 
     def rule_versions(self, rule_id: str) -> list[Rule]:
         with self.engine.connect() as conn:
@@ -128,15 +129,15 @@ class Desk:
     def _new_version(self, rule_id: str, body: dict | None, actor: str, note: str, retire: bool) -> Rule:
         at = audit.now()
         with self.store.writing() as conn:
-            current = [r for r in self._rules_in(conn) if r.rule_id == rule_id]
-            if not current:
+            current = self._rule_in(conn, rule_id)
+            if current is None:
                 raise CaseError("not_found", f"no rule {rule_id}")
-            if current[0].retired:
+            if current.retired:
                 raise CaseError("conflict", f"rule {rule_id} is retired")
-            rule = self._write_rule(conn, rule_id, current[0].version + 1, body or current[0].body(), actor, note, at,
+            rule = self._write_rule(conn, rule_id, current.version + 1, body or current.body(), actor, note, at,
                                     retired=retire)
             audit.record(conn, actor, "rule.retire" if retire else "rule.change", f"rule:{rule_id}",
-                         current[0].shown(), rule.shown(), at=at)
+                         current.shown(), rule.shown(), at=at)
         return rule
 
     @staticmethod
@@ -148,6 +149,13 @@ class Desk:
                                              body=json.dumps(body, sort_keys=True)))
         return Rule(**body, rule_id=rule_id, version=version, author=actor, created_at=at, retired=retired,
                     note=note or "")
+
+    @staticmethod
+    def _rule_in(conn, rule_id: str) -> Rule | None:
+        """The current version of one rule (None: no such rule)."""
+        row = conn.execute(select(*S.rules.c).where(S.rules.c.rule_id == rule_id)
+                           .order_by(S.rules.c.version.desc()).limit(1)).first()
+        return None if row is None else _rule(row)
 
     @staticmethod
     def _rules_in(conn) -> list[Rule]:
@@ -301,8 +309,8 @@ class Desk:
             raise CaseError("not_found", f"no case {case_id}")
         out = {k: _plain(v) for k, v in row._mapping.items()}
         out["day"] = f"{date_of(int(out['day'])):%Y-%m-%d}"
-        rule = [r for r in self._rules_in(conn) if r.rule_id == out["rule_id"]] if out["rule_id"] else []
-        out["instructions"] = rule[0].instructions if rule else None  # the officer's, from the rule that hit
+        rule = self._rule_in(conn, out["rule_id"]) if out["rule_id"] else None
+        out["instructions"] = rule.instructions if rule else None  # the officer's, from the rule that hit
         return out
 
     def record_outcome(self, case_id: int, outcome: dict, actor: str) -> dict:
@@ -433,6 +441,12 @@ class Desk:
 
     def audit_frame(self) -> pd.DataFrame:
         return audit.frame(self.engine)
+
+
+def lane_counts(lanes: pd.DataFrame) -> dict[str, int]:
+    """What a selection (:meth:`Desk.select`) sent to each lane, and how many kept an earlier lane."""
+    counts = lanes.loc[~lanes["kept"], "lane"].value_counts()
+    return {**{lane: int(counts.get(lane, 0)) for lane in LANES}, "kept": int(lanes["kept"].sum())}
 
 
 def check_outcome(outcome: dict) -> dict:

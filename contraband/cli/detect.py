@@ -255,14 +255,14 @@ def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top,
 
 def _queue(output, history_location, source: str, model: str) -> None:
     from contraband.desk import Desk
+    from contraband.desk.desk import lane_counts
     from contraband.desk.lists import queue_list
 
     desk = Desk(open_store(history_location))
     lanes = queue_list(desk, output, actor=cli_actor(), source=source, model=model)
-    fresh = lanes[~lanes["kept"]]
-    counts = fresh["lane"].value_counts()
-    click.echo(f"lanes under policy version {desk.policy().version}: {counts.get('red', 0):,} red, "
-               f"{counts.get('yellow', 0):,} yellow, {counts.get('green', 0):,} green"
-               + (f"; {int(lanes['kept'].sum()):,} kept the lane given before" if lanes["kept"].any() else "")
-               + f"; {int(fresh['case_id'].notna().sum()):,} cases opened (contraband cases list); lanes added to "
+    counts = lane_counts(lanes)
+    click.echo(f"lanes under policy version {desk.policy().version}: {counts['red']:,} red, "
+               f"{counts['yellow']:,} yellow, {counts['green']:,} green"
+               + (f"; {counts['kept']:,} kept the lane given before" if counts["kept"] else "")
+               + f"; {counts['red'] + counts['yellow']:,} cases opened (contraband cases list); lanes added to "
                f"{output}")

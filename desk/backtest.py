@@ -19,7 +19,9 @@ Strategies:
 - ``random``: the capacity drawn at random.
 
 For the model strategies it also counts the reasons' specificity: the share of the top of the
-list (the model's flagged, at the capacity) with neither checkable evidence nor a rule behind it.
+list (the model's flagged, at the capacity) with neither checkable evidence nor a rule behind it,
+and, for each reason template, the share of the declarations below the budget whose evidence
+holds too (a reason true of many unflagged declarations tells an analyst little).
 
 Each strategy keeps its own history store and desk, so that what one inspected never informs
 another. The truth columns of the world are read only to reveal the outcomes of what was
@@ -66,6 +68,9 @@ class Backtest:
 
     weeks: pd.DataFrame
     totals: pd.DataFrame
+    #: per model strategy and reason template: the share of the declarations below the budget
+    #: (not flagged) whose evidence holds (``strategy``, ``template``, ``evidence``, ``share_below_budget``)
+    templates: pd.DataFrame
     contraband: int  # contraband declarations in the replayed weeks (the truth: what was there to find)
     contraband_value: float
     seconds: float
@@ -139,10 +144,13 @@ def _backtest(world, folder: Path, weeks, capacity, control_share, retrain_every
     client.set_registered_model_alias(MODEL_NAME, tracking.CHAMPION, version)
     log(f"first model trained on the past ({time.perf_counter() - t0:.0f} s): {MODEL_NAME} version {version}")
 
-    rows = []
+    rows, below = [], []
     for name in strategies:
-        rows += _run(name, world, dates, replay, base, folder, first.detector, capacity, control_share,
-                     retrain_every, rules, log)
+        weekly, holding = _run(name, world, dates, replay, base, folder, first.detector, capacity, control_share,
+                               retrain_every, rules, log)
+        rows += weekly
+        if holding is not None:
+            below.append(_template_shares(name, holding))
     table = pd.DataFrame(rows)
     inside = (dates >= replay[0]) & (dates < replay[-1] + pd.Timedelta(days=7))
     truth = world.loc[inside, "truth_contraband"].astype(bool)
@@ -156,11 +164,28 @@ def _backtest(world, folder: Path, weeks, capacity, control_share, retrain_every
     totals["budget_spent"] = totals["inspections"] / totals["capacity"]
     totals["share_of_contraband"] = totals["seizures"] / max(int(truth.sum()), 1)
     totals["share_of_value"] = totals["seized_value_usd"] / value if value else np.nan
-    return Backtest(table, totals, int(truth.sum()), value, time.perf_counter() - t0)
+    templates = pd.concat(below, ignore_index=True) if below else _template_shares("", None)
+    return Backtest(table, totals, templates, int(truth.sum()), value, time.perf_counter() - t0)
+
+
+def _template_shares(strategy: str, holding: dict | None) -> pd.DataFrame:
+    """``holding`` (declarations below the budget under ``"declarations"``, and per template how
+    many of them its evidence holds for) as shares, the least specific template first."""
+    from contraband.models.reasons import TEMPLATES
+
+    if holding is None:
+        return pd.DataFrame(columns=["strategy", "template", "evidence", "share_below_budget"])
+    n = max(holding["declarations"], 1)
+    out = pd.DataFrame({"strategy": strategy, "template": [t.name for t in TEMPLATES],
+                        "evidence": [t.evidence for t in TEMPLATES],
+                        "share_below_budget": [holding[t.name] / n for t in TEMPLATES]})
+    return out.sort_values("share_below_budget", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, capacity: float, control_share: float,
-         retrain_every: int, rules: list[dict], log) -> list[dict]:
+         retrain_every: int, rules: list[dict], log) -> tuple[list[dict], dict | None]:
+    """One strategy's replay: its weekly rows, and (model strategies) how many declarations below
+    the budget each reason template's evidence holds for."""
     from contraband.data.history import open_history
     from contraband.desk import Desk
     from contraband.desk.desk import check_outcome
@@ -186,6 +211,7 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
     baseline = Policy(red=Capacity(share=capacity), yellow=Capacity(count=0), control_share=0.0,
                       salt=f"backtest-{name}")
     out = []
+    holding = {"declarations": 0} if uses_model else None
     for k, monday in enumerate(replay):
         week = world[(dates >= monday) & (dates < monday + pd.Timedelta(days=7))].reset_index(drop=True)
         declared = _declarations(week)
@@ -198,6 +224,12 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
             flagged = np.asarray(result.columns["flagged"], dtype=bool)
             weak = flagged & lanes["rule_id"].isna().to_numpy() & np.array(
                 [str(r).startswith(NO_EVIDENCE) for r in result.columns["reason_1"]], dtype=bool)
+            # each template's evidence among the declarations below the budget (features as at
+            # scoring: each day's from the history strictly before it)
+            holds = detector.evidence_holding(declared, detector.features_.matrix(declared, store))
+            holding["declarations"] += int((~flagged).sum())
+            for template, rows in holds.items():
+                holding[template] = holding.get(template, 0) + int(rows[~flagged].sum())
         else:
             frame = pd.DataFrame({"declaration_id": declared["declaration_id"].astype(str).to_numpy(dtype=object),
                                   "day": day_numbers(pd.to_datetime(declared["declaration_date"])), "office": "",
@@ -239,7 +271,7 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
     seized = sum(r["seizures"] for r in out)
     log(f"{name}: {sum(r['inspections'] for r in out):,} inspections, {seized:,} seizures "
         f"({time.perf_counter() - t0:.0f} s)")
-    return out
+    return out, holding
 
 
 def _at_random(frame: pd.DataFrame, policy) -> np.ndarray:

@@ -44,7 +44,7 @@ import pandas as pd
 
 from contraband.data.columns import Columns
 from contraband.data.contract import is_truth_column
-from contraband.models.output import OUTPUT_COLUMNS, rejected_lines
+from contraband.models.output import OUTPUT_COLUMNS, REJECTED, rejected_lines
 from contraband.models.ranking import global_ranks
 from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags, exploration_draws, margins, scored_columns
@@ -383,7 +383,7 @@ def ranked_run(detector, declarations: pd.DataFrame, history, margin: np.ndarray
 
 
 def output_columns(columns: list[str], any_rejected: bool) -> list[str]:
-    return ["line", *columns, *OUTPUT_COLUMNS] + (["file"] if any_rejected else [])
+    return ["line", *columns, *OUTPUT_COLUMNS] + ([REJECTED, "file"] if any_rejected else [])
 
 
 def write_list(output, out_columns: list[str], runs: list[Path], rejected, columns: list[str],

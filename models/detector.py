@@ -48,7 +48,7 @@ from contraband.data.columns import as_columns
 from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
 from contraband.models.evidence import Blend, EvidenceModel, evidence_weight, reference_rows
-from contraband.models.reasons import MAX_REASONS, novelty_rates, reasons, record_columns
+from contraband.models.reasons import MAX_REASONS, evidence_holds, novelty_rates, reasons, record_columns
 
 #: the validation metric early stopping watches (and the only one)
 EVAL_METRIC = "average_precision"
@@ -466,6 +466,20 @@ class Detector(ClassifierMixin, BaseEstimator):
     def reasons(self, X, features, max_reasons: int = MAX_REASONS, rows=None) -> list[list[str]]:
         """Reasons for the declarations ``X`` (a frame or :class:`Columns`), from their feature rows;
         with ``rows``, for those row positions only."""
+        values, named, records, context = self._reason_inputs(X, features, rows)
+        return reasons(self.contributions(values), self.attribution_.feature_names, self.features_.feature_family_,
+                       named, records, max_reasons, context)
+
+    def evidence_holding(self, X, features, rows=None) -> dict[str, np.ndarray]:
+        """For every reason template, the declarations of ``X`` (or its ``rows``) whose evidence
+        holds, whatever their risk: how specific each reason is (the share of unflagged
+        declarations it would also be true of)."""
+        values, named, records, context = self._reason_inputs(X, features, rows)
+        return evidence_holds(named, records, len(values), context)
+
+    def _reason_inputs(self, X, features, rows):
+        """What reasons are read from: the feature rows (at ``rows``), the same by feature name,
+        the declaration fields they quote, and the comparisons' context."""
         values = features.to_numpy(dtype="float64") if isinstance(features, pd.DataFrame) else features
         columns = as_columns(X)
         if rows is None:
@@ -475,8 +489,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         entities = self.features_.families_.get("entities")
         context = {"seizure_rate": entities.prior_rate_} if entities is not None and entities.active_ else {}
         context["novelty"] = getattr(self, "novelty_", {})  # (models trained before it have none)
-        return reasons(self.contributions(values), self.attribution_.feature_names, self.features_.feature_family_,
-                       dict(zip(self.features_.feature_names_out_, values.T)), records, max_reasons, context)
+        return values, dict(zip(self.features_.feature_names_out_, values.T)), records, context
 
     # --- the budget reference --------------------------------------------------------------
     def set_budget_reference(self, margins: np.ndarray) -> None:

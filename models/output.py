@@ -2,7 +2,8 @@
 
 Every input row comes out: scored rows with ``risk_score``, ``rank``, ``flagged``,
 ``exploration`` and ``reason_1..3``; rows the declaration contract rejected unscored, with
-``reason_1`` saying why (column, value, reason for each problem).
+``rejected_because`` saying why (column, value, reason for each problem). The reason columns
+only ever hold reasons for a risk score: a rejection is not one.
 
 - :func:`for_request`: one row per input row, in input order (a client's request);
 - :func:`for_manifest`: the declarations with their scores, highest risk first, rejected rows at
@@ -21,26 +22,27 @@ from contraband.models.reasons import MAX_REASONS
 SCORE_COLUMNS = ["risk_score", "rank", "flagged", "exploration"]
 REASON_COLUMNS = [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]
 OUTPUT_COLUMNS = SCORE_COLUMNS + REASON_COLUMNS
+#: why a row was rejected unscored (empty for a scored row)
+REJECTED = "rejected_because"
 
 
 def rejected_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
-    """One line per rejected row (``file``, ``row``, ``reason_1``): every problem of the row."""
+    """One line per rejected row (``file``, ``row``, ``rejected_because``): every problem of the row."""
     if not len(rejected):
-        return pd.DataFrame(columns=["file", "row", "reason_1"])
+        return pd.DataFrame(columns=["file", "row", REJECTED])
     lines = pd.DataFrame({"file": rejected["file"].to_numpy(), "row": rejected["row"].to_numpy(),
                           "text": problem_texts(rejected)})
     grouped = lines.groupby(["file", "row"], sort=True)["text"].agg("; ".join)
     return pd.DataFrame({"file": grouped.index.get_level_values(0), "row": grouped.index.get_level_values(1),
-                         "reason_1": "rejected: " + grouped.to_numpy()})
+                         REJECTED: grouped.to_numpy()})
 
 
 def rejected_lines(rejected_rows: pd.DataFrame, columns) -> pd.DataFrame:
     """Rejected rows as the list ends with them: ``file``, ``line``, ``declaration_id``,
-    ``reason_1`` ("rejected: " and the problems), then their cells as received in ``columns``
+    ``rejected_because`` (the problems), then their cells as received in ``columns``
     (:meth:`~contraband.data.load.LoadResult.rejected_rows`, with a ``file`` column)."""
-    bad = rejected_rows.rename(columns={"problems": "reason_1"})
-    bad["reason_1"] = "rejected: " + bad["reason_1"]
-    keep = ["file", "line", "declaration_id", "reason_1"] + [c for c in bad.columns if c in columns]
+    bad = rejected_rows.rename(columns={"problems": REJECTED})
+    keep = ["file", "line", "declaration_id", REJECTED] + [c for c in bad.columns if c in columns]
     return bad[list(dict.fromkeys(keep))]
 
 
@@ -54,10 +56,11 @@ def for_request(rows: int, scored, rejected: pd.DataFrame) -> pd.DataFrame:
 
 
 def request_columns(rows: int, scored, rejected: pd.DataFrame) -> dict[str, np.ndarray]:
-    """:func:`for_request` as arrays (what a service answering one request reads)."""
+    """:func:`for_request` as arrays (what a service answering one request reads): the output
+    columns and ``rejected_because``."""
     columns = {"risk_score": np.full(rows, np.nan), "rank": np.zeros(rows, dtype=np.int64),
                "flagged": np.zeros(rows, dtype=bool), "exploration": np.zeros(rows, dtype=bool),
-               **{c: np.full(rows, "", dtype=object) for c in REASON_COLUMNS}}
+               **{c: np.full(rows, "", dtype=object) for c in REASON_COLUMNS + [REJECTED]}}
     if len(scored):
         at = np.asarray(scored.index, dtype=np.int64) - 1
         source = scored.columns if not isinstance(scored, pd.DataFrame) else {c: scored[c].to_numpy() for c in OUTPUT_COLUMNS}
@@ -65,7 +68,7 @@ def request_columns(rows: int, scored, rejected: pd.DataFrame) -> dict[str, np.n
             columns[c][at] = source[c]
     if len(rejected):
         bad = rejected_reasons(rejected)
-        columns["reason_1"][bad["row"].to_numpy(dtype=np.int64) - 1] = bad["reason_1"].to_numpy()
+        columns[REJECTED][bad["row"].to_numpy(dtype=np.int64) - 1] = bad[REJECTED].to_numpy()
     return columns
 
 
@@ -80,7 +83,7 @@ def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.
     ``lines`` (one per declaration) is where each declaration starts in its file: it comes out as
     ``line``. ``rejected_rows`` (:meth:`~contraband.data.load.LoadResult.rejected_rows`, with a
     ``file`` column) gives the rejected rows' line, declaration id and cells as received; without
-    it they come out as ``file``, ``row`` and ``reason_1``."""
+    it they come out as ``file``, ``row`` and ``rejected_because``."""
     visible = [c for c in declarations.columns if not is_truth_column(c)]
     parts = [declarations[visible].reset_index(drop=True), scored[OUTPUT_COLUMNS].reset_index(drop=True)]
     if lanes is not None:

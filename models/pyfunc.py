@@ -25,7 +25,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from contraband.data.contract import FIELDS
-from contraband.models.output import REASON_COLUMNS
+from contraband.models.output import REASON_COLUMNS, REJECTED
 
 PARAMS = {"budget": 0.05, "exploration": 0.0, "seed": 0, "flag_by": "auto", "record": True}
 #: what a load may set (``mlflow.pyfunc.load_model(uri, model_config=...)``); "" is the default store
@@ -34,7 +34,7 @@ MODEL_CONFIG = {"history": "", "refresh_budget": True, "compile_trees": True}
 
 def signature() -> ModelSignature:
     outputs = Schema([ColSpec("double", "risk_score"), ColSpec("long", "rank"), ColSpec("boolean", "flagged"),
-                      ColSpec("boolean", "exploration")] + [ColSpec("string", c) for c in REASON_COLUMNS])
+                      ColSpec("boolean", "exploration")] + [ColSpec("string", c) for c in REASON_COLUMNS + [REJECTED]])
     params = ParamSchema([ParamSpec("budget", "double", PARAMS["budget"]),
                           ParamSpec("exploration", "double", PARAMS["exploration"]),
                           ParamSpec("seed", "long", PARAMS["seed"]),

@@ -9,9 +9,13 @@ effect, that goods are routed through a hub, that an HS chapter is risky) are co
 template says them. The conditions are chosen so that each holds for under 10 % of a day's
 unflagged declarations (tested on a generated day).
 
-For a flagged row, contributions are grouped by feature family; in each of the families that
-pushed the risk up the most, the strongest features are tried in turn and the first whose
-template holds gives the family's reason (up to three reasons, one per family).
+For a flagged row, contributions are grouped by feature family; in each family that pushed the
+risk up, the strongest features are tried in turn and the first whose template holds gives the
+family's reason. Checkable evidence about the declaration itself (a value off its goods' usual,
+a document contradicting itself, seizures of its traders or routes) is said first; what is only
+new or unusual about a trader or a route (a first-time exporter, a declarant taking on new
+exporters, a controlled HS code) follows it. Up to three reasons, one per family, strongest
+family first within each of the two kinds.
 """
 
 from __future__ import annotations
@@ -134,6 +138,9 @@ class Template:
     features: tuple[str, ...]
     holds: Callable[[_Table, _Table, dict], np.ndarray]
     text: Callable[["_Row", "_Row", dict], str]
+    #: checkable evidence about the declaration (said first); False for what is only new or
+    #: unusual about a trader, a route or the goods' controls (said after the evidence)
+    evidence: bool = True
 
 
 def _off(log_ratio: np.ndarray, z: np.ndarray, ratio: float) -> np.ndarray:
@@ -218,7 +225,8 @@ def _new(entity: str) -> Template:
             return f"{entity} never seen before" + _how_common(entity, r, ctx)
         return (f"{entity} first seen {_n(f[f'{entity}_age_days'], 'day')} ago "
                 f"({_n(_count(f[f'{entity}_prior_declarations']), 'earlier declaration')})")
-    return Template(f"{entity}_new", (f"{entity}_age_days", f"{entity}_prior_declarations"), holds, text)
+    return Template(f"{entity}_new", (f"{entity}_age_days", f"{entity}_prior_declarations"), holds, text,
+                    evidence=False)
 
 
 #: a chapter's own share of first-time traders is quoted from this many sampled declarations on
@@ -270,7 +278,7 @@ def _churn(owner: str, label: str) -> Template:
     def text(f, r, ctx):
         return (f"{label(r)} went through {_n(f[new], 'exporter')} new to it in the last 90 days, "
                 f"{f[share]:.0%} of its declarations")
-    return Template(f"{owner}_churn", (new, share), holds, text)
+    return Template(f"{owner}_churn", (new, share), holds, text, evidence=False)
 
 
 def _one_hop(F: _Table, seizures: str, partners: str | None) -> np.ndarray:
@@ -339,7 +347,8 @@ TEMPLATES: tuple[Template, ...] = (
     Template("exporter_route_new", ("exporter_route_new",),
              lambda F, R, ctx: _flag(F, "exporter_route_new") & (F.get("exporter_prior_declarations") > 0),
              lambda f, r, ctx: (f"first shipment on route {_route(r)} of an exporter with "
-                                f"{_n(_count(f['exporter_prior_declarations']), 'earlier declaration')}")),
+                                f"{_n(_count(f['exporter_prior_declarations']), 'earlier declaration')}"),
+             evidence=False),
     Template("consignee_network", ("consignee_network_seizures",),
              lambda F, R, ctx: _one_hop(F, "consignee_network_seizures", "consignee_exporters"),
              lambda f, r, ctx: (f"consignee's other exporters seized {_times_count(f['consignee_network_seizures'])} "
@@ -359,7 +368,8 @@ TEMPLATES: tuple[Template, ...] = (
              lambda f, r, ctx: f"vague description '{r.get('goods_description')}'"),
     Template("controlled", ("controlled_hs", "control_in_force"),
              lambda F, R, ctx: _flag(F, "controlled_hs") & _flag(F, "control_in_force"),
-             lambda f, r, ctx: f"{_hs_label(r.get('hs_code'))} is a controlled material: its export needs a licence"),
+             lambda f, r, ctx: f"{_hs_label(r.get('hs_code'))} is a controlled material: its export needs a licence",
+             evidence=False),
 )
 #: the templates that can explain each feature, in order
 BY_FEATURE: dict[str, tuple[Template, ...]] = {}
@@ -387,8 +397,9 @@ def record_columns(records) -> list[str]:
 def reasons(contributions: np.ndarray, feature_names: list[str], feature_family: dict[str, str],
             features: dict[str, np.ndarray], records: dict[str, np.ndarray], max_reasons: int = MAX_REASONS,
             context: dict | None = None) -> list[list[str]]:
-    """Up to ``max_reasons`` reasons per row, one per family, strongest family first (positive
-    pushes only); a family whose pushing features have no evidence that holds gives none.
+    """Up to ``max_reasons`` reasons per row, one per family (positive pushes only): checkable
+    evidence first, then novelty, each kind strongest family first; a family whose pushing
+    features have no evidence that holds gives none.
 
     ``features`` holds the rows' feature values by name, ``records`` the same rows' declaration
     fields by name (object arrays), ``context`` what the comparisons need beyond the row (the
@@ -406,22 +417,26 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
     feats, recs = _Table(features, n), _Table(records, n)
     out = []
     for i in range(n):
-        texts, said = [], set()
-        f, r = feats.row(i), recs.row(i)
+        found: list[Template] = []
         for fam in order[i]:
-            if len(texts) >= max_reasons or by_family[i, fam] <= 0:
+            if by_family[i, fam] <= 0 or sum(t.evidence for t in found) >= max_reasons:
                 break
             group = members[fam]
             for j in group[np.argsort(-contributions[i, group], kind="stable")]:
                 if contributions[i, j] <= 0:
                     break
                 template = next((t for t in BY_FEATURE.get(feature_names[j], ())
-                                 if t.name not in said and holds[t.name][i]), None)
+                                 if t not in found and holds[t.name][i]), None)
                 if template is not None:
-                    said.add(template.name)
-                    texts.append(template.text(f, r, context))
+                    found.append(template)
                     break
-        out.append(texts or [_weak_signals(contributions[i], feature_names, feature_family, f)])
+        f = feats.row(i)
+        if found:
+            r = recs.row(i)
+            chosen = ([t for t in found if t.evidence] + [t for t in found if not t.evidence])[:max_reasons]
+            out.append([t.text(f, r, context) for t in chosen])
+        else:
+            out.append([_weak_signals(contributions[i], feature_names, feature_family, f)])
     return out
 
 

@@ -151,7 +151,8 @@ def test_manifest_as_csv_neutralises_formulas_and_keeps_rejected_rows_last(servi
     assert 'filename="export_scored.csv"' in r.headers["content-disposition"]
     table = list(csv.DictReader(io.StringIO(r.text)))
     assert len(table) == 50
-    assert table[-1]["declaration_id"] == "CSV-7" and "net_weight_kg" in table[-1]["reason_1"]
+    assert table[-1]["declaration_id"] == "CSV-7" and "net_weight_kg" in table[-1]["rejected_because"]
+    assert table[-1]["reason_1"] == "" and all(t["rejected_because"] == "" for t in table[:-1])
     formula = next(t for t in table if t["declaration_id"] == "CSV-3")
     assert formula["goods_description"].startswith("'=")
     named = upload(service, as_csv(manifest.head(3)), name='申报 "11".csv', format="csv")
@@ -633,7 +634,8 @@ def test_a_large_batch_is_scored_without_holding_up_the_worker(service, world):
     thread.join()
     assert answer["response"].status_code == 200 and len(answer["response"].json()["rows"]) == 3000
     print(f"batch {answer['seconds']:.2f} s; /healthz waits: {len(waits)}, longest {max(waits) * 1e3:.0f} ms")
-    assert answer["seconds"] > 0.5 and len(waits) > 5
+    # long enough to watch: several health checks were answered while it ran
+    assert answer["seconds"] > 0.2 and len(waits) > 5
     assert max(waits) < min(0.4, answer["seconds"] / 3)
 
 

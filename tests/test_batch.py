@@ -142,8 +142,9 @@ def test_streamed_scores_are_the_whole_input_scores(trained, world_history, mani
     # the list: highest risk first, the rejected rows last with their line and reason
     assert written["rank"].iloc[:3998].tolist() == list(range(1, 3999))
     bad = written.iloc[3998:]
-    assert bad["reason_1"].str.startswith("rejected: ").all()
-    assert sorted(bad["line"]) == [12, 3902] and "first at line 7" in bad["reason_1"].iloc[-1]
+    assert bad["rejected_because"].str.len().gt(0).all() and bad["reason_1"].isna().all()  # a rejection is no reason
+    assert written["rejected_because"].iloc[:3998].isna().all()
+    assert sorted(bad["line"]) == [12, 3902] and "first at line 7" in bad["rejected_because"].iloc[-1]
     # the budget is the top 5 % of the whole input, not of each chunk
     assert report.flagged == flag_count(3998, 0.05) == int(written["flagged"].sum())
     # and both recorded the same history
@@ -365,7 +366,7 @@ def test_a_batch_re_sending_an_inspected_declaration_with_other_values_rejects_i
     written = pd.read_csv(tmp_path / "out.csv", dtype={"declaration_id": str}, keep_default_na=False, na_values=[""])
     assert len(written) == 302
     refused = written[written["declaration_id"] == seized["declaration_id"]]
-    assert refused["rank"].isna().all() and LOCKED in refused["reason_1"].iloc[0]
+    assert refused["rank"].isna().all() and LOCKED in refused["rejected_because"].iloc[0]
     assert refused["line"].iloc[0] == 152  # the line of the file it came from
     assert counts(store, "exporter", exporter, "2030-01-01") == before  # its record is untouched
     assert store.declarations(ids=[seized["declaration_id"]]).loc[0, "exporter_id"] == exporter

@@ -54,8 +54,9 @@ def test_train_evaluate_score_on_the_default_stores(tmp_path, monkeypatch):
     assert len(out) == 400  # nothing lost
     for col in ("risk_score", "rank", "flagged", "exploration", "reason_1", "reason_2", "reason_3"):
         assert col in out
-    broken = out[out["reason_1"].fillna("").str.startswith("rejected")]
-    assert len(broken) == 1 and "hs_code" in broken["reason_1"].iloc[0] and broken["line"].iloc[0] == 7
+    broken = out[out["rejected_because"].notna()]
+    assert len(broken) == 1 and "hs_code" in broken["rejected_because"].iloc[0] and broken["line"].iloc[0] == 7
+    assert broken["reason_1"].isna().all()  # the reason columns hold reasons for a risk score only
     assert broken["declaration_id"].notna().all() and broken["hs_code"].notna().all()  # cells as received
     assert out["line"].notna().all() and out["line"].nunique() == 400  # every row keeps its source line
     assert out["rank"].dropna().is_monotonic_increasing  # highest risk first, rejected rows last

@@ -344,6 +344,11 @@ def test_the_backtest_replays_weeks_under_capacity_and_reveals_only_what_it_insp
     # the reasons' specificity: the weak-only share of the model's flagged, a share of them
     assert 0 < totals.loc["loop", "flagged"] and 0 <= totals.loc["loop", "flagged_weak_share"] <= 1
     assert totals.loc["rules", "flagged"] == 0
+    # and each template's share of the declarations below the budget (the model strategies alone)
+    shares = result.templates
+    assert set(shares["strategy"]) == {"loop", "frozen"} and shares["share_below_budget"].between(0, 1).all()
+    assert shares.groupby("strategy")["template"].nunique().eq(shares["template"].nunique()).all()
+    assert shares["share_below_budget"].max() < 0.25 and shares["share_below_budget"].max() > 0
     # only what the loop inspected revealed an outcome in its history (beside the world's own past)
     loop = open_history(tmp_path / "replay" / "loop.db")
     desk = Desk(loop)

@@ -215,7 +215,7 @@ def test_reasons_are_specific_on_a_generated_day(trained, world_history):
     of the declarations the model did not flag (a reason true of a whole trade says nothing),
     and every flagged row's reasons come from templates whose evidence holds for it."""
     from contraband.data.columns import Columns
-    from contraband.models.reasons import NO_EVIDENCE, TEMPLATES, evidence_holds, record_columns
+    from contraband.models.reasons import NO_EVIDENCE, TEMPLATES
 
     test = trained.windows.test
     days = test["declaration_date"].dt.normalize()
@@ -223,10 +223,7 @@ def test_reasons_are_specific_on_a_generated_day(trained, world_history):
     blind = world_history.blind(day_of(trained.windows.test_from))
     detector = trained.detector
     out = score(detector, day, blind, budget=0.05, flag_by="budget", record=False)
-    columns = Columns(day)
-    holds = evidence_holds(detector.features_.columns(columns, blind),
-                           {c: columns.cells(c) for c in record_columns(columns)}, len(day),
-                           {"seizure_rate": detector.features_.families_["entities"].prior_rate_})
+    holds = detector.evidence_holding(day, detector.features_.matrix(Columns(day), blind))
     unflagged = ~out["flagged"].to_numpy()
     assert len(day) >= 200 and unflagged.sum() >= 190
     share = {t.name: float(holds[t.name][unflagged].mean()) for t in TEMPLATES}
@@ -270,6 +267,34 @@ def test_a_reason_quotes_the_evidence_and_its_comparison():
     assert out[1] == [f"{NO_EVIDENCE}: weight per unit: 0.90; weight per unit against this HS code's usual: 1.05x "
                       "the usual; weight per unit: +0.4 spreads from usual"]
     assert {t.name for t in TEMPLATES} >= {"kg_per_unit", "consignee_network", "incoterm_mode_misfit"}
+
+
+def test_checkable_evidence_leads_and_novelty_follows():
+    """A first-time exporter that pushed the risk most is said after the value off its goods'
+    usual; with more families pushing than reasons shown, novelty is what gives way."""
+    from contraband.models.reasons import reasons
+
+    names = ["exporter_age_days", "exporter_prior_declarations", "value_vs_hs6", "value_z", "vague_description",
+             "consignee_age_days", "consignee_prior_declarations"]
+    family = {"exporter_age_days": "entities", "exporter_prior_declarations": "entities", "value_vs_hs6": "value",
+              "value_z": "value", "vague_description": "text", "consignee_age_days": "consignees",
+              "consignee_prior_declarations": "consignees"}
+    nan = float("nan")
+    features = {"exporter_age_days": np.array([nan, nan]), "exporter_prior_declarations": np.array([0.0, 0.0]),
+                "value_vs_hs6": np.log([0.1, 1.0]), "value_z": np.array([-5.0, 0.1]), "usd_per_kg": np.array([5.0, 50.0]),
+                "vague_description": np.array([1.0, 0.0]),
+                "consignee_age_days": np.array([nan, nan]), "consignee_prior_declarations": np.array([0.0, 0.0])}
+    records = {"hs_code": np.array(["284690", "284690"], dtype=object),
+               "goods_description": np.array(["goods", "cerium oxide"], dtype=object),
+               "declared_value_usd": np.array([500.0, 5000.0]), "net_weight_kg": np.array([100.0, 100.0])}
+    # the exporter's novelty pushes most, then the consignee's, then the value, then the text
+    contributions = np.array([[3.0, 0.0, 1.0, 0.0, 0.5, 2.0, 0.0]] * 2)
+    out = reasons(contributions, names, family, features, records)
+    assert out[0][0].startswith("declared 5.00 USD/kg, 1/10.0 of the usual 50.0 for HS 2846.90")
+    assert out[0][1] == "vague description 'goods'"
+    assert out[0][2] == "exporter never seen before"  # the consignee's novelty gave way
+    # nothing checkable on the second row: its novelty reasons, strongest first
+    assert out[1] == ["exporter never seen before", "consignee never seen before"]
 
 
 def test_per_unit_evidence_only_where_the_quantity_counts_pieces():

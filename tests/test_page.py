@@ -135,6 +135,10 @@ def test_the_desk_loop_rule_upload_lanes_case_outcome_hit_rate_and_queue_csv(ser
         assert (day["lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
         assert (day["lane"] == "yellow").sum() == int(np.floor(0.05 * len(day) + 0.5))
     assert page.locator("#score-chart rect").count() > 0
+    # the declarations the rule selected lead with it, in the analyst's words
+    led = [lanes[row.get_attribute("data-id")] for row in page.locator("#results tbody tr").all()
+           if row.locator("td").nth(10).text_content().startswith(f"rule {rule_id}: the page's test heading: a test of the page")]
+    assert "yellow" in led and set(led) <= {"yellow", "green"}  # green: hits past the lane's capacity
     # 4. a case of this manifest, opened from the queue, its outcome recorded
     page.wait_for_selector("#queue tbody tr")
     mine = [row for row in page.locator("#queue tbody tr").all()

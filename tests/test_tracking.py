@@ -208,7 +208,8 @@ def test_train_register_promote_and_load_by_alias_from_a_real_server(mlflow_serv
     champion = mlflow.pyfunc.load_model(f"models:/{name}@champion", model_config={"history": str(tmp_path / "history.db")})
     out = champion.predict(request, params={"budget": 1.0, "flag_by": "budget"})
     assert list(out.columns[:4]) == ["risk_score", "rank", "flagged", "exploration"]
-    assert np.isnan(out.loc[3, "risk_score"]) and out.loc[3, "reason_1"].startswith("rejected: hs_code '12'")
+    assert np.isnan(out.loc[3, "risk_score"]) and out.loc[3, "rejected_because"].startswith("hs_code '12'")
+    assert out.loc[3, "reason_1"] == "" and (out.drop(index=3)["rejected_because"] == "").all()
     valid = out.drop(index=3)
     assert valid["risk_score"].notna().all() and (valid["reason_1"] != "").all()
     # the registered model and the local one score against the same store: the same scores

@@ -140,7 +140,7 @@ function render() {
     cell(tr, d.goods_description);
     cell(tr, route(d));
     cell(tr, d.exporter_id);
-    cell(tr, row.reasons.join(" \u00b7 "), "reason");
+    cell(tr, shownReasons(row).join(" \u00b7 "), "reason");
     tr.addEventListener("click", () => openDetail(row));
     body.appendChild(tr);
   }
@@ -173,13 +173,18 @@ function keyValueRows(table, pairs, labels) {
   }
 }
 
+// a declaration an analysts' rule selected leads with that rule, then the model's reasons
+function shownReasons(row) {
+  return row.lane_source === "rule" && row.lane_reason ? [row.lane_reason, ...row.reasons] : row.reasons;
+}
+
 async function openDetail(row) {
   state.current = row;
   $("detail").hidden = false;
   $("detail-title").textContent = `${row.declaration_id}: risk ${fmt(row.risk_score, 3)}, rank ${row.rank}`;
   const reasons = $("detail-reasons");
   reasons.replaceChildren();
-  for (const r of row.reasons) { const li = document.createElement("li"); li.textContent = r; reasons.appendChild(li); }
+  for (const r of shownReasons(row)) { const li = document.createElement("li"); li.textContent = r; reasons.appendChild(li); }
   keyValueRows($("declaration"), Object.entries(row.declaration));
   setStatus($("outcome-status"), "");
   $("norms").querySelector("tbody").replaceChildren();

@@ -273,3 +273,9 @@ def backtest(rows, months, seed, weeks, capacity, control_share, retrain_every, 
             click.echo(f"{name}: {totals.at[name, 'flagged_weak_share']:.1%} of the top {capacity:.0%} "
                        f"({int(totals.at[name, 'flagged_weak']):,} of {int(totals.at[name, 'flagged']):,}) had neither "
                        "checkable evidence nor a rule behind them")
+    loop = result.templates[result.templates["strategy"] == "loop"]
+    if len(loop):
+        click.echo("loop: each reason's share of the declarations below the budget it is also true of "
+                   "(* novelty, said after the evidence):")
+        for r in loop.head(8).itertuples(index=False):
+            click.echo(f"  {r.template:<24}{r.share_below_budget:>7.1%}{'' if r.evidence else ' *'}")

@@ -1,6 +1,7 @@
-"""Benchmark: does detection generalise? Few labels, and a world that shifts after training.
+"""Benchmark: does detection generalise? Few labels, a world that shifts after training, a hard
+world without the easy tells, and a model that travels to another administration.
 
-Three worlds of the project's generator (300,000 declarations from 2025-01-01 over 24 months,
+Four worlds of the project's generator (300,000 declarations from 2025-01-01 over 24 months,
 one per seed), each trained on the 18 months before 2026-07-01 (validation from 2026-03-01) and
 scored blind on the 6 months after:
 
@@ -8,7 +9,18 @@ scored blind on the 6 months after:
 - ``few labels``: inspection cut to 1 % (about 20 labelled seizures in the training history);
 - ``shifted``: from 2026-07-01 on the smugglers use other hubs, other cover goods with values
   matched to the cover's norm and a new typology, and the history was inspected by another
-  unit's rules (value and weight only): the model, trained before the shift, never saw any of it.
+  unit's rules (value and weight only): the model, trained before the shift, never saw any of it;
+- ``hard`` (``hard_world``, docs/data.md): 0.8 % inspected by weak rules, an inspection finding
+  the contraband 70 % of the time, three quarters of the contraband shipped by established
+  fronts in the cover good, mild physics (a third declaring a normal net weight), ten honest
+  oddities of the cover goods for each contraband declaration under them (decoys), and from
+  2026-07-01 other hubs, other covers and two new typologies (35 % of the shipments after it).
+  Beside recall, the share of the detector's top 5 % that are decoys.
+
+Then zero-shot: the ``full`` world's detector, trained on one administration, scores another's
+test window (a world of another seed: other traders) from its first day, with no history of it
+(the store holds only the test window's declarations as they arrive, no outcome); and the same
+onto the ``hard`` world of another seed. The plain LightGBM trained on the same source beside it.
 
 Beside the detector, in the same run: a tuned plain LightGBM on the raw columns, the
 unsupervised scores alone (the IsolationForest ``anomaly_score`` and the robust
@@ -29,12 +41,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from contraband.data.history import day_of, open_history
-from contraband.data.world import WorldConfig, generate
+from contraband.data.world import WorldConfig, generate, hard_world
 from contraband.features import FAMILIES
 from contraband.models import metrics as M
-from contraband.models.detector import Detector
+from contraband.models.baselines import PlainLightGBM, rules_score
+from contraband.models.detector import Detector, labelled, labels
 from contraband.models.training import evaluate_scores, fit_and_evaluate, record, split_by_time
 
 START, VALID_FROM, TEST_FROM = "2025-01-01", "2026-03-01", "2026-07-01"
@@ -43,11 +57,23 @@ SCENARIOS = {
     "few labels": {"inspection_rate": 0.01},
     "shifted": {"inspection_rate": 0.03, "inspection_policy": "value", "shift": ("hubs", "cover", "typology"),
                 "shift_from": TEST_FROM},
+    "hard": {"hard": True, "shift_from": TEST_FROM},
 }
+#: zero-shot targets: the ``full`` world's detector onto a world of another seed in these settings
+ZERO_SHOT = {"zero-shot: another administration": "full", "zero-shot: onto a hard world": "hard"}
+#: the other seed of a zero-shot target world (other traders, other ids)
+OTHER_SEED = 1000
 RANKINGS = {"model": "detector", "plain_lightgbm": "plain LightGBM", "anomaly": "anomaly score",
             "deviation": "deviation score", "rules": "rules"}
 KEYS = ("recall_at_1pct", "recall_at_5pct", "value_recall_at_1pct", "value_recall_at_5pct", "roc_auc")
-TARGETS = {"few labels": 0.97, "shifted": 0.90}
+#: recall at 5 % (and at 1 %) the detector must reach
+TARGETS = {"few labels": (0.97, None), "shifted": (0.90, None), "hard": (0.85, 0.65),
+           "zero-shot: another administration": (0.90, 0.60)}
+
+
+def config_of(settings: dict, **world) -> WorldConfig:
+    settings = dict(settings)
+    return hard_world(**settings, **world) if settings.pop("hard", False) else WorldConfig(**settings, **world)
 
 
 def world_and_history(config: WorldConfig, path: Path):
@@ -57,14 +83,49 @@ def world_and_history(config: WorldConfig, path: Path):
     return frame, history
 
 
-def scenario(frame, history) -> tuple[dict, int]:
-    """Truth metrics of every ranking on the test window, and the labelled seizures trained on."""
+def scenario(frame, history):
+    """Truth metrics of every ranking on the test window, the labelled seizures trained on, and
+    the training outcome."""
     out = fit_and_evaluate(frame, history, valid_from=VALID_FROM, test_from=TEST_FROM, log=lambda m: None)
     test = out.windows.test
     extra = evaluate_scores({"deviation": out.test_features["deviation_score"].to_numpy()}, test)
     results = {k.removesuffix("_truth"): v for k, v in {**out.results, **extra}.items() if k.endswith("_truth")}
+    if "truth_decoy" in test:
+        decoys(results["model"], out.detector.margin(out.test_features), test)
     summary = out.detector.train_summary_
-    return results, summary["train_positives"] + summary["valid_positives"]
+    return results, summary["train_positives"] + summary["valid_positives"], out
+
+
+def decoys(metrics: dict, score: np.ndarray, test) -> None:
+    """The share of the top 5 % that are decoys (honest oddities of the cover goods), and the
+    share of the decoys inside it, added to ``metrics``."""
+    top = np.zeros(len(test), dtype=bool)
+    top[np.argsort(-score, kind="stable")[:max(1, int(round(0.05 * len(test))))]] = True
+    decoy = test["truth_decoy"].to_numpy() == 1
+    metrics["decoy_share_of_top_5pct"] = float(decoy[top].mean())
+    metrics["decoys_in_top_5pct"] = float(top[decoy].mean()) if decoy.any() else float("nan")
+
+
+def zero_shot(source, source_frame, target_frame, path: Path) -> dict:
+    """Truth metrics on ``target_frame``'s test window of the ``source`` training outcome's detector
+    and of a plain LightGBM fitted on the same source rows, the target's history holding nothing
+    but its test window's declarations as they arrive (no outcome)."""
+    test = split_by_time(target_frame, VALID_FROM, TEST_FROM).test.reset_index(drop=True)
+    history = open_history(path)
+    history.ingest(test, source="zero-shot")
+    detector = source.detector
+    features = detector.features(test, history)
+    history.close()
+    seen = pd.concat([source.windows.train, source.windows.valid])
+    lab = labelled(seen)
+    plain = PlainLightGBM(n_jobs=2).fit(seen[lab], labels(seen)[lab])
+    scores = {"model": detector.margin(features), "plain_lightgbm": plain.score(test), "rules": rules_score(test),
+              **{name: features[f"{name}_score"].to_numpy() for name in ("anomaly", "deviation")
+                 if f"{name}_score" in features}}
+    results = {k.removesuffix("_truth"): v for k, v in evaluate_scores(scores, test).items() if k.endswith("_truth")}
+    if "truth_decoy" in test:
+        decoys(results["model"], scores["model"], test)
+    return results
 
 
 def ablation(frame, history) -> dict[str, float]:
@@ -92,39 +153,61 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--ablation", action="store_true", help="also leave each feature family out (few labels)")
+    parser.add_argument("--only", nargs="+", choices=list(SCENARIOS) + ["zero-shot"],
+                        help="run these worlds alone (zero-shot needs full)")
     args = parser.parse_args()
+    chosen = args.only or list(SCENARIOS) + ["zero-shot"]
     t0 = time.perf_counter()
-    tables, seizures, ablations = {}, {}, []
+    tables, seizures, ablations, sources = {}, {}, [], {}
     with tempfile.TemporaryDirectory(prefix="contraband-generalise-") as tmp:
         for number, (name, settings) in enumerate(SCENARIOS.items()):
+            if name not in chosen:
+                continue
             runs = []
             seizures[name] = []
             for seed in args.seeds:
-                config = WorldConfig(rows=args.rows, seed=seed, start=START, **settings)
-                frame, history = world_and_history(config, Path(tmp) / f"history-{number}-{seed}.db")
-                results, positives = scenario(frame, history)
+                frame, history = world_and_history(config_of(settings, rows=args.rows, seed=seed, start=START),
+                                                   Path(tmp) / f"history-{number}-{seed}.db")
+                results, positives, outcome = scenario(frame, history)
                 runs.append(results)
                 seizures[name].append(positives)
+                if name == "full":
+                    sources[seed] = (outcome, frame)
                 print(f"{name}, seed {seed}: {positives} labelled seizures in training; detector recall at 5 % "
                       f"{results['model']['recall_at_5pct']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
                 if args.ablation and name == "few labels":
                     ablations.append(ablation(frame, history))
                 history.close()
             tables[name] = {ranking: mean([r[ranking] for r in runs]) for ranking in RANKINGS}
+        if "zero-shot" in chosen and sources:
+            for label, kind in ZERO_SHOT.items():
+                runs = []
+                for seed, (outcome, frame) in sources.items():
+                    target = generate(config_of(SCENARIOS[kind], rows=args.rows, seed=seed + OTHER_SEED, start=START))
+                    runs.append(zero_shot(outcome, frame, target, Path(tmp) / f"zero-shot-{kind}-{seed}.db"))
+                    print(f"{label}, seed {seed} -> {seed + OTHER_SEED}: detector recall at 5 % "
+                          f"{runs[-1]['model']['recall_at_5pct']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+                tables[label] = {ranking: mean([r[ranking] for r in runs if ranking in r]) for ranking in RANKINGS
+                                 if any(ranking in r for r in runs)}
+                seizures[label] = [0] * len(runs)
 
     print(f"\nmeans over seeds {', '.join(map(str, args.seeds))}; {args.rows:,} declarations per world; "
           f"test window {TEST_FROM} on, scored blind against the hidden truth")
     met = True
     for name, table in tables.items():
-        print(f"\n## {name} (labelled seizures in training: {', '.join(map(str, seizures[name]))})")
+        trained = "none (no history of the target)" if name.startswith("zero-shot") else ", ".join(map(str, seizures[name]))
+        print(f"\n## {name} (labelled seizures in training: {trained})")
         typologies = sorted(k for k in table["model"] if k.startswith("recall_at_5pct_"))
+        extra = tuple(k for k in ("decoy_share_of_top_5pct", "decoys_in_top_5pct") if k in table["model"])
         named = {RANKINGS[k]: v for k, v in table.items()}
-        print(M.table(named, KEYS + tuple(typologies)))
-        target = TARGETS.get(name)
-        if target is not None:
-            got = table["model"]["recall_at_5pct"]
-            met &= got >= target
-            print(f"target recall at 5 % >= {target}: {got:.3f} {'met' if got >= target else 'MISSED'}")
+        print(M.table(named, KEYS + extra + tuple(typologies)))
+        at5, at1 = TARGETS.get(name, (None, None))
+        for target, key in ((at5, "recall_at_5pct"), (at1, "recall_at_1pct")):
+            if target is not None:
+                got = table["model"][key]
+                met &= got >= target
+                print(f"target {key.replace('_', ' ').replace('pct', ' %')} >= {target}: {got:.3f} "
+                      f"{'met' if got >= target else 'MISSED'}")
     if ablations:
         print("\n## few labels: detector recall at 5 % with one feature family (or the evidence model) left out")
         both = mean(ablations)

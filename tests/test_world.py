@@ -7,9 +7,9 @@ import pytest
 from contraband.data import contract
 from contraband.data import reference as ref
 from contraband.data.load import load_declarations
-from contraband.data.world import WorldConfig, generate, write
+from contraband.data.world import WorldConfig, generate, hard_world, write
 from contraband.data.world.generate import SEA_ONLY_INCOTERMS
-from contraband.data.world.smuggling import HUBS, NEW_TYPOLOGY, SHIFTED_HUBS, TYPOLOGIES
+from contraband.data.world.smuggling import HUBS, MOTOR_PARTS, NEW_TYPOLOGY, SHIFTED_HUBS, TYPOLOGIES
 
 
 def hs6(frame):
@@ -256,3 +256,83 @@ def test_a_shift_needs_its_day_and_known_ways():
         WorldConfig(shift=("weather",), shift_from="2026-01-01")
     with pytest.raises(ValueError, match="inspection_policy"):
         WorldConfig(inspection_policy="psychic")
+
+
+@pytest.fixture(scope="module")
+def hard():
+    config = hard_world(rows=150_000, seed=5, start="2025-01-01", prevalence=0.006)
+    return generate(config), pd.Timestamp(config.shift_from)
+
+
+def test_the_hard_setting_has_few_labels_from_weak_rules(hard):
+    world, day = hard
+    assert day == pd.Timestamp("2026-07-01")  # 18 months after the start
+    inspected = world["inspected"] == 1
+    assert inspected.mean() == pytest.approx(0.008, rel=0.15)
+    caught = world.loc[inspected & (world["truth_contraband"] == 1), "contraband"]
+    assert 0.5 < caught.mean() < 0.9  # an inspection finds the contraband 70 % of the time
+    assert world.loc[world["declaration_date"] < day, "contraband"].fillna(0).sum() < 60
+
+
+def test_hard_fronts_are_established_exporters_of_the_cover_good(hard):
+    """Three quarters of the contraband comes from exporters with a long, clean record, most of
+    them in the very HS code they declare it under."""
+    world, _ = hard
+    w = world.reset_index(drop=True)
+    earlier = w.groupby("exporter_id", observed=True).cumcount()
+    first = w.groupby("exporter_id", observed=True)["declaration_date"].transform("min")
+    same_good = w.groupby([w["exporter_id"].astype(str), hs6(w)]).cumcount()
+    s = w[w["truth_contraband"] == 1]
+    established = (earlier[s.index] >= 20) & ((s["declaration_date"] - first[s.index]).dt.days >= 180)
+    assert established.mean() > 0.6
+    covers = s["truth_typology"].isin(["ceramic_tiles", "bottled_water", "mannequins", "solder_paste"])
+    in_cover = (same_good[s.index] >= 5) & established
+    assert in_cover[covers].mean() > 0.5
+
+
+def test_hard_physics_is_mild_and_a_third_declare_a_normal_net_weight(hard):
+    world, _ = hard
+    h = honest(world)
+    h = h[h.get("truth_decoy", 0) == 0]
+    usual = kg_per_unit(h).groupby(hs6(h)).median()
+    s = smuggled(world)
+    per_unit = s[hs6(s).isin(["690721", "690722", "690723", "220190"]) & (s["quantity_unit"].astype(str) != "KG")]
+    ratio = kg_per_unit(per_unit) / hs6(per_unit).map(usual)
+    assert len(per_unit) >= 30 and ratio.max() < 1.6 and ratio.quantile(0.9) < 1.35  # nothing impossible
+    assert ratio.median() > 1.0
+    # the gross weight shows what a normal net weight hides, for about a third of them
+    gross_net = world["gross_weight_kg"] / world["net_weight_kg"]
+    heavy = gross_net > (gross_net[h.index]).quantile(0.99)
+    hiding = s[s["truth_typology"] != "origin_relabel"]
+    assert 0.12 < heavy[hiding.index].mean() < 0.5
+    assert heavy[smuggled(world, "origin_relabel").index].mean() < 0.05
+
+
+def test_hard_decoys_are_ten_times_the_contraband_and_mostly_persistent(hard):
+    """Honest oddities of the cover goods, mostly an exporter's own product every time."""
+    from contraband.data.world.decoys import decoy_codes
+
+    world, _ = hard
+    decoy = world["truth_decoy"] == 1
+    assert not (decoy & (world["truth_contraband"] == 1)).any()
+    under = (world["truth_contraband"] == 1) & hs6(world).isin(decoy_codes())
+    assert decoy.sum() == pytest.approx(10 * under.sum(), rel=0.15)
+    lines = world[hs6(world).isin(decoy_codes())].groupby([world["exporter_id"].astype(str), hs6(world)])
+    always = lines["truth_decoy"].transform("mean") == 1
+    assert always[decoy].mean() > 0.7
+    water = world[hs6(world) == "220190"]
+    odd = kg_per_unit(water[water["truth_decoy"] == 1]) / kg_per_unit(water[water["truth_decoy"] == 0]).median()
+    assert odd.median() > 1.1
+    # a default world has none
+    assert "truth_decoy" not in generate(WorldConfig(rows=5_000, seed=1))
+
+
+def test_hard_drift_brings_two_new_typologies_after_the_shift(hard):
+    world, day = hard
+    s = smuggled(world)
+    before, after = s[s["declaration_date"] < day], s[s["declaration_date"] >= day]
+    new = after["truth_typology"].isin([NEW_TYPOLOGY, MOTOR_PARTS])
+    assert not before["truth_typology"].isin([NEW_TYPOLOGY, MOTOR_PARTS]).any()
+    assert 0.25 < new.mean() < 0.45
+    motor = after[after["truth_typology"] == MOTOR_PARTS]
+    assert len(motor) > 20 and hs6(motor).isin(["850300", "850519"]).all()

@@ -40,22 +40,34 @@ from contraband.cli.common import (
 @click.option("--shift", default="", metavar="LIST",
               help="From --shift-from on the smugglers change: a comma list of hubs (other "
                    "transshipment countries), cover (other cover goods, values matched to the cover's "
-                   "norm), typology (a new typology).")
+                   "norm), typology (a new typology), motor_parts (a second one).")
 @click.option("--shift-from", default=None, metavar="DATE", help="First day of the shift.")
+@click.option("--hard", is_flag=True,
+              help="The hard setting: few labels from weak rules, established fronts, mild physics, decoys, and "
+                   "a shift 18 months after --start (docs/data.md); options given explicitly still apply.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .csv or .parquet.")
-def generate(rows, seed, start, months, prevalence, inspection_rate, inspection_policy, shift, shift_from, output):
+@click.pass_context
+def generate(ctx, rows, seed, start, months, prevalence, inspection_rate, inspection_policy, shift, shift_from, hard,
+             output):
     """Generate a synthetic customs world (contract columns plus hidden truth_* columns)."""
-    from contraband.data.world import WorldConfig, summarise, write
+    from click.core import ParameterSource
+
+    from contraband.data.world import WorldConfig, hard_world, summarise, write
     from contraband.data.world import generate as make_world
 
     suffix = "".join(Path(output).suffixes[-2:]).lower()
     if not suffix.endswith((".csv", ".csv.gz", ".parquet")):
         raise click.BadParameter(f"{output}: choose a .csv, .csv.gz or .parquet file", param_hint="--output")
+    settings = {"rows": rows, "seed": seed, "start": start, "months": months, "prevalence": prevalence,
+                "inspection_rate": inspection_rate, "inspection_policy": inspection_policy,
+                "shift": tuple(part.strip() for part in shift.split(",") if part.strip()), "shift_from": shift_from}
     try:
-        config = WorldConfig(rows=rows, seed=seed, start=start, months=months, prevalence=prevalence,
-                             inspection_rate=inspection_rate, inspection_policy=inspection_policy,
-                             shift=tuple(part.strip() for part in shift.split(",") if part.strip()),
-                             shift_from=shift_from)
+        if hard:
+            own = ("inspection_rate", "inspection_policy", "shift", "shift_from")  # the setting's unless given
+            config = hard_world(**{k: v for k, v in settings.items()
+                                   if k not in own or ctx.get_parameter_source(k) != ParameterSource.DEFAULT})
+        else:
+            config = WorldConfig(**settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     from contraband.cli.progress import steps

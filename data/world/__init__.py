@@ -9,11 +9,12 @@ timeline; and an inspection policy that decides which rows carry labels.
 ``generate(WorldConfig(...))`` returns a frame in the declaration contract plus ``truth_*``
 columns that no feature may read. Modules: ``config`` (parameters), ``calendar`` (days,
 seasonality, control intensity), ``entities`` (traders), ``trade`` (background declarations),
-``smuggling`` (contraband declarations), ``inspection`` (who gets inspected), ``generate``
-(assembly and writing).
+``smuggling`` (contraband declarations), ``decoys`` (honest oddities of the cover goods),
+``inspection`` (who gets inspected), ``generate`` (assembly and writing). ``hard_world(...)`` is
+the hard setting: few labels, established fronts, mild physics, decoys and drift.
 """
 
-from contraband.data.world.config import WorldConfig
+from contraband.data.world.config import WorldConfig, hard_world
 from contraband.data.world.generate import generate, summarise, write
 
-__all__ = ["WorldConfig", "generate", "summarise", "write"]
+__all__ = ["WorldConfig", "generate", "hard_world", "summarise", "write"]

@@ -11,7 +11,29 @@ INSPECTION_POLICIES = ("rules", "value", "random")
 #: ways the smugglers can change at ``shift_from`` (docs/data.md, "Shifted worlds"):
 #: "hubs": other transshipment countries; "cover": other cover goods, values matched to the cover's
 #: norm; "typology": a new typology nobody has reported (rare earths declared as cerium compounds)
-SHIFTS = ("hubs", "cover", "typology")
+#: "motor_parts": a second new typology (magnets and metals declared as motor parts or ferrite magnets)
+SHIFTS = ("hubs", "cover", "typology", "motor_parts")
+#: how the concealed material shows in the cover's weight (docs/data.md, "Hard worlds")
+PHYSICS = ("impossible", "mild")
+
+
+#: the hard setting (docs/data.md, "Hard worlds"): few labels from weak rules, established fronts,
+#: mild physics, decoys, and after the shift other hubs, covers and two new typologies
+HARD = {"inspection_rate": 0.008, "inspection_policy": "value", "detection_rate": 0.7, "front_share": 0.75,
+        "fronts_in_cover": True, "physics": "mild", "decoys": 10.0,
+        "shift": ("hubs", "cover", "typology", "motor_parts"), "new_typology_share": 0.35}
+#: months of a hard world before its shift (its training and validation windows)
+HARD_SHIFT_MONTHS = 18
+
+
+def hard_world(**overrides) -> "WorldConfig":
+    """A world in the hard setting (``HARD``), the shift :data:`HARD_SHIFT_MONTHS` after its start
+    unless ``shift_from`` is given; ``overrides`` set anything else (rows, seed, start...)."""
+    settings = {**HARD, **overrides}
+    if "shift_from" not in settings:
+        start = pd.Timestamp(settings.get("start", WorldConfig.start))
+        settings["shift_from"] = f"{start + pd.DateOffset(months=HARD_SHIFT_MONTHS):%Y-%m-%d}"
+    return WorldConfig(**settings)
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,18 @@ class WorldConfig:
     shift_from: str | None = None
     #: what changes at ``shift_from``: any of SHIFTS
     shift: tuple[str, ...] = ()
+    #: share of the shipments after the shift that the new typologies take (split equally)
+    new_typology_share: float = 0.15
+    #: share of the smuggling networks that ship through an established exporter (a front)
+    front_share: float = 0.25
+    #: a Chinese front has traded the cover good itself for over a year, and declares its own good
+    fronts_in_cover: bool = False
+    #: "impossible": a weight per unit or package no such good has (for a share of the shipments);
+    #: "mild": a little over the usual, and a third declare a normal net weight
+    physics: str = "impossible"
+    #: honest cover-good declarations with a legitimate oddity, as a multiple of the contraband
+    #: under the same goods (0: none)
+    decoys: float = 0.0
 
     def __post_init__(self):
         if self.rows < 1000:
@@ -57,6 +91,14 @@ class WorldConfig:
             raise ValueError("a shift needs shift_from, the day the smugglers change")
         if self.shift_from is not None:
             pd.Timestamp(self.shift_from)
+        if not 0 <= self.new_typology_share < 1:
+            raise ValueError("new_typology_share must be in [0, 1)")
+        if not 0 <= self.front_share <= 1:
+            raise ValueError("front_share must be in [0, 1]")
+        if self.physics not in PHYSICS:
+            raise ValueError(f"physics must be one of {', '.join(PHYSICS)}")
+        if not 0 <= self.decoys <= 100:
+            raise ValueError("decoys must be in [0, 100]")
 
     @property
     def shift_day(self) -> int | None:

@@ -1,8 +1,9 @@
 """Assemble a world: population, background trade, contraband, inspections -> one frame.
 
 Columns follow the declaration contract, plus ``truth_contraband``, ``truth_typology``,
-``truth_material`` and ``truth_value_usd`` (hidden ground truth; never a feature). Rows are in
-date order. The same config (seed included) always gives the same frame.
+``truth_material`` and ``truth_value_usd`` (hidden ground truth; never a feature), and in a world
+with decoys ``truth_decoy``. Rows are in date order. The same config (seed included) always
+gives the same frame.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 from contraband.data import reference as ref
 from contraband.data.contract import SEA_ONLY_INCOTERMS
-from contraband.data.world import calendar, entities, inspection, smuggling, trade
+from contraband.data.world import calendar, decoys, entities, inspection, smuggling, trade
 from contraband.data.world.config import WorldConfig
 from contraband.data.world.entities import _choice
 from contraband.data.world.trade import INCOTERM_WEIGHTS, INCOTERMS, MODES
@@ -124,13 +125,24 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     n_smuggle = round(config.prevalence * config.rows) if pressure.sum() > 0 else 0
 
     pop = entities.build(rng, config.rows, horizon, config.rows_per_exporter)
+    if config.fronts_in_cover:
+        smuggling.recruit_fronts(rng, pop, horizon)
     say(f"traders: {len(pop.exporter_country):,} exporters, {len(pop.consignee_country):,} consignees")
     n_exp, n_con = len(pop.exporter_country), len(pop.consignee_country)
     bg = trade.background(rng, config.rows - n_smuggle, pop, calendar.trade_seasonality(day_index))
     sm, nets = smuggling.contraband(rng, n_smuggle, pop, pressure, materials, n_exp, n_con,
-                                    config.shift_day, config.shift)
+                                    config.shift_day, config.shift, new_share=config.new_typology_share,
+                                    front_share=config.front_share, fronts_in_cover=config.fronts_in_cover,
+                                    physics=config.physics)
     n_bg, n_sm = len(bg["day"]), len(sm["day"])
     say(f"shipments: {n_bg:,} honest, {n_sm:,} carrying contraband")
+    decoy = None
+    if config.decoys > 0:
+        covers = ref.goods().index.get_indexer(decoys.decoy_codes())
+        under_covers = int(np.isin(sm["good"], covers).sum()) if n_sm else 0
+        decoy = np.r_[decoys.add_decoys(rng, bg, round(config.decoys * under_covers)), np.zeros(n_sm, bool)]
+        say(f"decoys: {int(decoy.sum()):,} honest declarations of the cover goods with an oddity "
+            f"({under_covers:,} contraband declarations under the same goods)")
 
     def both(key, default=None):
         other = sm.get(key, np.full(n_sm, default)) if n_sm else np.zeros(0)
@@ -166,7 +178,13 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     unit = np.where(unit_dodge, "KG", unit)
     kg_per_unit = both("kg_per_unit", np.nan).astype(float)
     quantity = np.where(unit == "KG", net_kg, np.maximum(np.round(net_kg / kg_per_unit), 1.0))
-    gross_kg = np.round(net_kg * (1.0 + np.exp(rng.normal(np.log(0.06), 0.5, len(day)))), 1)
+    # the gross weight follows what was shipped (mild physics may declare a lower net weight),
+    # with the packaging's weight (heavier for a decoy's glass bottles)
+    shipped_kg = np.concatenate([bg["net_weight_kg"], sm["true_net_kg"]]).astype(float) if n_sm else net_kg
+    tare = np.exp(rng.normal(np.log(0.06), 0.5, len(day)))
+    if "tare_factor" in bg:
+        tare = tare * np.r_[bg["tare_factor"], np.ones(n_sm)]
+    gross_kg = np.round(shipped_kg * (1.0 + tare), 1)
     lo = np.array([PACKAGE_KG[m][0] for m in MODES])[mode]
     hi = np.array([PACKAGE_KG[m][1] for m in MODES])[mode]
     package_kg = both("package_kg", np.nan).astype(float)
@@ -208,6 +226,7 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
         "truth_typology": _strings(both("truth_typology", NO_TYPOLOGY).astype(str)),
         "truth_material": _strings(both("truth_material", NO_TYPOLOGY).astype(str)),
         "truth_value_usd": both("truth_value_usd", 0.0).astype(float),
+        **({"truth_decoy": decoy.astype(np.int8)} if decoy is not None else {}),
     })
     age = day - first_day[exporter]
     order = np.lexsort((rng.random(len(frame)), day))
@@ -223,7 +242,10 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     for name, values in outcomes.items():
         frame.insert(frame.columns.get_loc("truth_contraband"), name, values)
     say(f"inspections: {int(frame['inspected'].sum()):,}")
-    _rename_after_seizure(frame, rng, "exporter_id", "EX", start=n_exp + n_shells)
+    fronts = None
+    if config.fronts_in_cover and n_sm:  # a burnt front is replaced by another established exporter
+        fronts = exporter_ids[np.unique(nets.infiltrated[nets.infiltrated >= 0])]
+    _rename_after_seizure(frame, rng, "exporter_id", "EX", start=n_exp + n_shells, successors=fronts)
     _rename_after_seizure(frame, rng, "consignee_id", "CS", start=len(consignee_ids), share=0.5)
     # categories in sorted order: the order of first appearance (honest rows were generated
     # first) would let a category's code betray the hidden truth
@@ -234,9 +256,10 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
 
 
 def _rename_after_seizure(frame: pd.DataFrame, rng: np.random.Generator, column: str, prefix: str,
-                          start: int, share: float = 1.0) -> None:
+                          start: int, share: float = 1.0, successors: np.ndarray | None = None) -> None:
     """A network caught through one of its traders carries on under a new name: later contraband
-    shipments of that exporter (or, for ``share`` of them, that consignee) get a fresh id."""
+    shipments of that exporter (or, for ``share`` of them, that consignee) get a fresh id, or,
+    for a front among ``successors`` (ids), another of those established exporters."""
     smuggled = np.flatnonzero(frame["truth_contraband"].to_numpy() == 1)
     if not len(smuggled):
         return
@@ -249,6 +272,12 @@ def _rename_after_seizure(frame: pd.DataFrame, rng: np.random.Generator, column:
     if not moves.any():
         return
     new_ids = entities.make_ids(prefix, len(uniques), rng, start=start)
+    if successors is not None and len(successors) > 1:
+        owner = np.array([u.rsplit("#", 1)[0] for u in uniques], dtype=object)
+        burnt = np.isin(owner, successors)
+        for k in np.flatnonzero(burnt):
+            others = successors[successors != owner[k]]
+            new_ids[k] = others[rng.integers(0, len(others))]
     ids = frame[column].astype("object").to_numpy().copy()
     ids[smuggled[moves]] = new_ids[codes[moves]]
     frame[column] = pd.Categorical(ids)

@@ -18,9 +18,18 @@ probability, so that no single rule catches them all:
   on an air or courier consignment.
 
 A shifted world (``WorldConfig.shift``) changes the smugglers' ways from ``shift_from`` on: other
-transshipment hubs, other cover goods with values matched to the cover's norm, and a typology
-nobody has reported (oxides declared as cerium compounds, HS 2846.10), known only here and not
-in the reference tables the features read.
+transshipment hubs, other cover goods with values matched to the cover's norm, and typologies
+nobody has reported (oxides declared as cerium compounds, HS 2846.10; magnets and metals
+declared as motor parts or ferrite magnets, HS 8503.00 / 8505.19, at ordinary unit values),
+known only here and not in the reference tables the features read.
+
+Harder worlds (docs/data.md, "Hard worlds") keep only the tells an administration has:
+
+- fronts (``front_share``, ``fronts_in_cover``): networks ship through established exporters
+  with long, clean histories in the cover good itself, at their own product specifications;
+- mild physics (``physics="mild"``): the concealed material makes the cover only a little heavier
+  than usual (1.05-1.3x per m2 or litre, up to 2.2x per piece), and a third of the consignments
+  declare a normal net weight, so that only the gross weight and the packages show the rest.
 """
 
 from __future__ import annotations
@@ -41,14 +50,22 @@ TYPOLOGY_WEIGHTS = {
 TYPOLOGIES = tuple(TYPOLOGY_WEIGHTS)
 #: the typology of a shifted world: controlled oxides declared as cerium compounds (not controlled)
 NEW_TYPOLOGY = "cerium_compounds"
-NEW_TYPOLOGY_COVER = {"hs_code": "284610", "materials": ("Dy2O3", "Tb4O7", "Gd2O3", "Y2O3", "Sm2O3")}
-ALL_TYPOLOGIES = TYPOLOGIES + (NEW_TYPOLOGY,)
+#: a second one (the shift "motor_parts"): magnets and metals declared as motor parts or ferrite magnets
+MOTOR_PARTS = "motor_parts"
+#: each new typology's cover codes and the materials it hides, and the shift that brings it
+NEW_TYPOLOGIES = {
+    NEW_TYPOLOGY: {"hs_codes": ("284610",), "materials": ("Dy2O3", "Tb4O7", "Gd2O3", "Y2O3", "Sm2O3"),
+                   "shift": "typology"},
+    MOTOR_PARTS: {"hs_codes": ("850300", "850519"), "materials": ("NdFeB-magnet", "Dy-metal", "Tb-metal", "Dy2O3"),
+                  "shift": "motor_parts"},
+}
+ALL_TYPOLOGIES = TYPOLOGIES + tuple(NEW_TYPOLOGIES)
 #: after a "cover" shift: the physical covers and the catch-all non-controlled goods gain share
 SHIFTED_TYPOLOGY_WEIGHTS = {
     "solder_paste": 0.10, "ceramic_tiles": 0.08, "tile_adhesive": 0.10, "mannequins": 0.14,
     "bottled_water": 0.10, "non_controlled": 0.28, "origin_relabel": 0.20,
 }
-#: share of the shipments the new typology takes after a "typology" shift
+#: share of the shipments the new typologies take after the shift (``WorldConfig.new_typology_share``)
 NEW_TYPOLOGY_SHARE = 0.15
 #: after a "cover" shift: other cover codes for a typology (mannequins become plastic figurines,
 #: declared by weight), and declared values that betray the hidden material this much less often
@@ -83,7 +100,17 @@ PROFILES = {
     "non_controlled": Profile(300, 1.0, {"sea": 0.4, "air": 0.3, "courier": 0.3}, (0.8, 1.0), 0.45, 0.3, 0.35, 0.2, 0.25),
     "origin_relabel": Profile(2500, 1.0, {"sea": 0.7, "air": 0.3}, (1.0, 1.0), 0.1, 0.0, 1.0, 0.0, 0.1, p_port_lie=0.35),
     NEW_TYPOLOGY: Profile(400, 0.8, {"sea": 0.5, "air": 0.3, "courier": 0.2}, (0.7, 1.0), 0.4, 0.0, 0.35, 0.2, 0.2),
+    MOTOR_PARTS: Profile(1500, 0.7, {"sea": 0.7, "air": 0.3}, (0.2, 0.5), 0.1, 0.0, 0.35, 0.2, 0.05),
 }
+#: mild physics: how much heavier than usual per unit the concealed material makes a cover
+#: (tiles and water: the oxide is a small share of a dense good; a mannequin is hollow)
+MILD_EXCESS = {"690721": (1.05, 1.3), "690722": (1.05, 1.3), "690723": (1.05, 1.3), "220190": (1.05, 1.3),
+               "220110": (1.05, 1.3), "961800": (1.2, 2.2), "970390": (1.2, 2.2)}
+#: mild physics: of the rest (goods traded by weight), how much heavier the gross weight is than a
+#: normal net weight would make it, when the net weight declared is the cover's normal one
+MILD_HIDDEN_WEIGHT = (1.1, 1.4)
+#: mild physics: share of the consignments that declare a normal net weight for the cover
+NORMAL_NET_SHARE = 1 / 3
 
 #: impossible weight per declared unit, by cover HS code: (low, high) kg per unit
 IMPOSSIBLE_KG_PER_UNIT = {
@@ -126,7 +153,7 @@ def compatibility(materials: list[str]) -> np.ndarray:
     cover = ref.cover_goods()
     out = np.zeros((len(ALL_TYPOLOGIES), len(materials)))
     for i, typ in enumerate(ALL_TYPOLOGIES):
-        named = set(NEW_TYPOLOGY_COVER["materials"]) if typ == NEW_TYPOLOGY else \
+        named = set(NEW_TYPOLOGIES[typ]["materials"]) if typ in NEW_TYPOLOGIES else \
             set(";".join(cover.loc[cover["typology"] == typ, "materials"]).split(";"))
         out[i] = [typ == "origin_relabel" or m in named for m in materials]
     return out
@@ -136,11 +163,19 @@ def cover_codes(typology: str, material: str) -> list[str]:
     """HS codes a material is declared under in a typology."""
     if typology == "origin_relabel":
         return [ref.controlled_materials().loc[material, "hs_code"]]
-    if typology == NEW_TYPOLOGY:
-        return [NEW_TYPOLOGY_COVER["hs_code"]]
+    if typology in NEW_TYPOLOGIES:
+        return list(NEW_TYPOLOGIES[typology]["hs_codes"])
     cover = ref.cover_goods()
     rows = cover[(cover["typology"] == typology) & cover["materials"].str.split(";").apply(lambda m: material in m)]
     return rows["hs_code"].tolist()
+
+
+def typology_codes(typology: str) -> list[str]:
+    """Every HS code a typology declares its shipments under (any material)."""
+    if typology in NEW_TYPOLOGIES:
+        return list(NEW_TYPOLOGIES[typology]["hs_codes"])
+    cover = ref.cover_goods()
+    return sorted(cover.loc[cover["typology"] == typology, "hs_code"])
 
 
 def _pick(rng: np.random.Generator, table: dict[str, float], n: int) -> np.ndarray:
@@ -148,19 +183,30 @@ def _pick(rng: np.random.Generator, table: dict[str, float], n: int) -> np.ndarr
     return keys[_choice(rng, np.array(list(table.values()), dtype=float), n)]
 
 
-def typology_weights(shift: tuple[str, ...] = ()) -> tuple[dict[str, float], dict[str, float]]:
-    """Each typology's share of the shipments before and after the shift."""
-    before = {**TYPOLOGY_WEIGHTS, NEW_TYPOLOGY: 0.0}
+def typology_weights(shift: tuple[str, ...] = (), new_share: float = NEW_TYPOLOGY_SHARE
+                     ) -> tuple[dict[str, float], dict[str, float]]:
+    """Each typology's share of the shipments before and after the shift: the new typologies the
+    shift brings share ``new_share`` of the shipments after it equally."""
+    before = {**TYPOLOGY_WEIGHTS, **dict.fromkeys(NEW_TYPOLOGIES, 0.0)}
     after = dict(SHIFTED_TYPOLOGY_WEIGHTS if "cover" in shift else TYPOLOGY_WEIGHTS)
-    if "typology" in shift:
-        after = {t: w * (1 - NEW_TYPOLOGY_SHARE) for t, w in after.items()}
-    after[NEW_TYPOLOGY] = NEW_TYPOLOGY_SHARE if "typology" in shift else 0.0
+    new = [t for t, spec in NEW_TYPOLOGIES.items() if spec["shift"] in shift]
+    if new:
+        after = {t: w * (1 - new_share) for t, w in after.items()}
+    for t in NEW_TYPOLOGIES:
+        after[t] = new_share / len(new) if t in new else 0.0
     return before, after
 
 
+def _trades(pop: Population, exporters: np.ndarray, goods: np.ndarray) -> np.ndarray:
+    """Which of ``exporters`` have one of ``goods`` (reference row indices) among their own."""
+    slots = np.arange(pop.exporter_goods.shape[1])[None, :] < pop.exporter_n_goods[exporters][:, None]
+    return (np.isin(pop.exporter_goods[exporters], goods) & slots).any(axis=1)
+
+
 def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, first_new_consignee: int,
-                  shift: tuple[str, ...] = ()) -> Networks:
-    before, after = typology_weights(shift)
+                  shift: tuple[str, ...] = (), new_share: float = NEW_TYPOLOGY_SHARE, front_share: float = 0.25,
+                  fronts_in_cover: bool = False) -> Networks:
+    before, after = typology_weights(shift, new_share)
     share = {t: max(before[t], after[t]) for t in ALL_TYPOLOGIES}  # a typology's larger share sizes its networks
     counts = {t: max(2, round(max(20, n_shipments / 50) * w)) if w else 0 for t, w in share.items()}
     typology = np.repeat(np.array(ALL_TYPOLOGIES), [counts[t] for t in ALL_TYPOLOGIES])
@@ -185,10 +231,12 @@ def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, f
             consignees[i, : size[i]] = np.arange(next_new, next_new + size[i])
             new_country += [destination[i]] * size[i]
             next_new += size[i]
-    # a few networks work through an established exporter instead of shells: in China for cover
-    # goods, in the hub for origin relabelling (a Thai firm whose volume suddenly multiplies)
+    # some networks work through an established exporter instead of shells (``front_share``): in
+    # China for cover goods, in the hub for origin relabelling (a Thai firm whose volume suddenly
+    # multiplies); with ``fronts_in_cover`` they are chosen once the shipments are known
+    # (:func:`choose_fronts`)
     infiltrated = np.full(n, -1)
-    for i in np.flatnonzero(rng.random(n) < 0.25):
+    for i in np.flatnonzero(rng.random(n) < front_share) if not fronts_in_cover else ():
         home = hub[i] if typology[i] == "origin_relabel" and hub[i] else "CN"
         established = np.flatnonzero((pop.exporter_country == home) & (pop.exporter_first_day < -180))
         if len(established):
@@ -212,7 +260,8 @@ def plan_networks(rng: np.random.Generator, n_shipments: int, pop: Population, f
 
 
 def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, materials: list[str],
-                     shift_day: int | None = None, shift: tuple[str, ...] = ()) -> tuple:
+                     shift_day: int | None = None, shift: tuple[str, ...] = (),
+                     new_share: float = NEW_TYPOLOGY_SHARE) -> tuple:
     """Days, typologies and materials of ``n`` smuggling shipments.
 
     Drawn from day x typology x material weights: the calendar's pressure on each material,
@@ -222,7 +271,7 @@ def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, mat
     compat = compatibility(materials)
     demand = pressure.max(axis=0) + 1e-12
     spread = compat / np.maximum((compat * demand).sum(axis=1, keepdims=True), 1e-12)
-    before, after = typology_weights(shift)
+    before, after = typology_weights(shift, new_share)
     weights = np.array([[w[t] for t in ALL_TYPOLOGIES] for w in (before, after)])
     period = np.zeros(len(pressure), dtype=np.int64)
     if shift_day is not None:
@@ -239,14 +288,17 @@ def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, mat
 
 def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.ndarray, materials: list[str],
                n_exporters: int, n_consignees: int, shift_day: int | None = None,
-               shift: tuple[str, ...] = ()) -> tuple[dict, Networks]:
+               shift: tuple[str, ...] = (), new_share: float = NEW_TYPOLOGY_SHARE, front_share: float = 0.25,
+               fronts_in_cover: bool = False, physics: str = "impossible") -> tuple[dict, Networks]:
     """``n`` contraband declarations as column arrays, plus the networks behind them.
 
     New shell exporters are numbered from ``n_exporters``; new consignees from ``n_consignees``.
+    ``net_weight_kg`` is the net weight declared, ``true_net_kg`` the one shipped (they differ
+    where mild physics declares a normal net weight for the cover).
     """
     goods = ref.goods()
     mats = ref.controlled_materials()
-    day, typology, material = sample_shipments(rng, n, pressure, materials, shift_day, shift)
+    day, typology, material = sample_shipments(rng, n, pressure, materials, shift_day, shift, new_share)
     n = len(day)
     shifted = np.zeros(n, dtype=bool) if shift_day is None else day >= shift_day
     cover_hs = np.empty(n, dtype=object)
@@ -259,7 +311,7 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
             rows = np.flatnonzero(shifted & (typology == typ))
             cover_hs[rows] = np.array(codes, dtype=object)[rng.integers(0, len(codes), len(rows))]
 
-    nets = plan_networks(rng, n, pop, n_consignees, shift)
+    nets = plan_networks(rng, n, pop, n_consignees, shift, new_share, front_share, fronts_in_cover)
     network = np.empty(n, dtype=np.int64)
     for t in ALL_TYPOLOGIES:
         rows = np.flatnonzero(typology == t)
@@ -267,6 +319,8 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
         if not len(rows):
             continue
         network[rows] = members[_choice(rng, rng.pareto(1.0, len(members)) + 1.0, len(rows))]
+    if fronts_in_cover:
+        nets.infiltrated = choose_fronts(rng, pop, nets, network, front_share, len(pressure))
 
     # shells: within a network, a new exporter name every few dozen shipments
     order = np.lexsort((day, network))
@@ -283,6 +337,10 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
     exporter = n_exporters + shell
     infiltrated = nets.infiltrated[network]
     exporter = np.where(infiltrated >= 0, infiltrated, exporter)
+    # a front in the cover good declares its own good, at its own product specification
+    own_kg_per_unit = np.full(n, np.nan)
+    if fronts_in_cover:
+        cover_hs, own_kg_per_unit = _fronts_own_goods(rng, pop, infiltrated, typology, cover_hs)
     consignee = nets.consignees[network, (rng.random(n) * nets.n_consignees[network]).astype(np.int64)]
     forwarder = nets.forwarder[network]
 
@@ -331,13 +389,20 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
     kg_low = goods["kg_per_unit_low"].to_numpy(float)[good]
     kg_high = goods["kg_per_unit_high"].to_numpy(float)[good]
     kg_per_unit = kg_low + (kg_high - kg_low) * rng.random(n)
+    kg_per_unit = np.where(np.isfinite(own_kg_per_unit), own_kg_per_unit, kg_per_unit)
     physical = rng.random(n) < np.array([p.p_physical for p in prof])
-    for code, (lo, hi) in IMPOSSIBLE_KG_PER_UNIT.items():
-        rows = physical & (cover_hs == code)
-        kg_per_unit[rows] = rng.uniform(lo, hi, rows.sum())
-    # solder paste and loose powders: packages of an impossible weight for jars of paste
-    package_kg = np.where(physical & (typology != "ceramic_tiles") & np.isnan(kg_low),
-                          np.where(rng.random(n) < 0.5, rng.uniform(35, 60, n), rng.uniform(0.5, 2, n)), np.nan)
+    true_net_kg = net_kg
+    if physics == "mild":
+        kg_per_unit, net_kg = _mild_physics(rng, kg_per_unit, net_kg, cover_hs, typology)
+        value = np.round(net_kg * usd_per_kg, 2)  # on the net weight declared
+        package_kg = np.full(n, np.nan)
+    else:
+        for code, (lo, hi) in IMPOSSIBLE_KG_PER_UNIT.items():
+            rows = physical & (cover_hs == code)
+            kg_per_unit[rows] = rng.uniform(lo, hi, rows.sum())
+        # solder paste and loose powders: packages of an impossible weight for jars of paste
+        package_kg = np.where(physical & (typology != "ceramic_tiles") & np.isnan(kg_low),
+                              np.where(rng.random(n) < 0.5, rng.uniform(35, 60, n), rng.uniform(0.5, 2, n)), np.nan)
 
     vague = rng.random(n) < np.array([p.p_vague for p in prof])
     # documents that contradict themselves: loaded in China when the export country is a hub,
@@ -355,6 +420,7 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
         "kg_per_unit": kg_per_unit,
         "package_kg": package_kg,
         "net_weight_kg": net_kg,
+        "true_net_kg": true_net_kg,
         "declared_value_usd": value,
         "mode": mode,
         "export_country": export_country.astype(str),
@@ -370,6 +436,101 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
         "truth_value_usd": np.round(truth_value, 2),
         "network": network,
     }, nets
+
+
+#: established Chinese exporters given a cover good of each typology (``recruit_fronts``)
+FRONTS_PER_TYPOLOGY = 4
+
+
+def recruit_fronts(rng: np.random.Generator, pop: Population, horizon: int) -> None:
+    """Make sure each typology has fronts to recruit: established Chinese exporters (over a year of
+    trade before the world, trading through all of it, the larger the likelier) whose main good,
+    at their own specification, is one of the typology's cover goods. In place, before the
+    background trade is drawn, so that they trade the cover good honestly all along."""
+    goods = ref.goods()
+    pool = np.flatnonzero((pop.exporter_country == "CN") & ~pop.exporter_occasional
+                          & (pop.exporter_first_day < -365) & (pop.exporter_last_day >= horizon - 1))
+    pool = pool[rng.permutation(len(pool))]
+    taken = np.zeros(len(pop.exporter_country), dtype=bool)
+    for typ in ALL_TYPOLOGIES:
+        if typ == "origin_relabel":
+            continue
+        free = pool[~taken[pool]]
+        if not len(free):
+            return
+        size = pop.exporter_size[free]
+        chosen = free[rng.choice(len(free), min(FRONTS_PER_TYPOLOGY, len(free)), replace=False, p=size / size.sum())]
+        taken[chosen] = True
+        codes = goods.index.get_indexer(typology_codes(typ))
+        good = codes[rng.integers(0, len(codes), len(chosen))]
+        pop.exporter_goods[chosen, 0] = good
+        lo, hi = goods["kg_per_unit_low"].to_numpy(float)[good], goods["kg_per_unit_high"].to_numpy(float)[good]
+        pop.exporter_kg_per_unit[chosen, 0] = lo + (hi - lo) * rng.random(len(chosen))
+
+
+def choose_fronts(rng: np.random.Generator, pop: Population, nets: Networks, network: np.ndarray,
+                  front_share: float, horizon: int) -> np.ndarray:
+    """Fronts for each typology's networks, taken in a random order until they carry
+    ``front_share`` of the typology's shipments: an established exporter trading through the
+    world (``horizon`` days), the larger the likelier; in China one that trades one of the
+    typology's cover goods, in the hub (origin relabelling) any. Returns each network's front, or -1."""
+    goods = ref.goods()
+    out = np.full(len(nets.typology), -1)
+    shipments = np.bincount(network, minlength=len(out))
+    veteran = (pop.exporter_first_day < -365) & (pop.exporter_last_day >= horizon - 1) & ~pop.exporter_occasional
+    for typ in ALL_TYPOLOGIES:
+        members = np.flatnonzero(nets.typology == typ)
+        carried, total = 0, int(shipments[members].sum())
+        for i in members[rng.permutation(len(members))]:
+            if carried >= front_share * total or not shipments[i]:
+                continue
+            home = nets.hub[i] if typ == "origin_relabel" and nets.hub[i] else "CN"
+            candidates = np.flatnonzero(veteran & (pop.exporter_country == home))
+            if home == "CN":
+                candidates = candidates[_trades(pop, candidates, goods.index.get_indexer(typology_codes(typ)))]
+            if len(candidates):
+                out[i] = candidates[_choice(rng, pop.exporter_size[candidates], 1)[0]]
+                carried += shipments[i]
+    return out
+
+
+def _fronts_own_goods(rng: np.random.Generator, pop: Population, front: np.ndarray, typology: np.ndarray,
+                      cover_hs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shipments of a front (``front`` >= 0) that trades one of its typology's cover codes are
+    declared as that good of its own, at the front's own weight per unit: the HS codes, and each
+    shipment's own weight per unit (NaN where the front has no such good)."""
+    goods = ref.goods()
+    cover_hs = cover_hs.copy()
+    own = np.full(len(front), np.nan)
+    for typ in sorted(set(typology[front >= 0])):
+        codes = goods.index.get_indexer(typology_codes(typ))
+        for i in np.flatnonzero((front >= 0) & (typology == typ)):
+            e = front[i]
+            slots = np.flatnonzero(np.isin(pop.exporter_goods[e, :pop.exporter_n_goods[e]], codes))
+            if len(slots):
+                slot = slots[rng.integers(0, len(slots))]
+                cover_hs[i] = goods.index[pop.exporter_goods[e, slot]]
+                own[i] = pop.exporter_kg_per_unit[e, slot]
+    return cover_hs, own
+
+
+def _mild_physics(rng: np.random.Generator, kg_per_unit: np.ndarray, net_kg: np.ndarray, cover_hs: np.ndarray,
+                  typology: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weight per unit the concealed material gives a cover (a little over its usual), and
+    the net weight declared: the one shipped, or for a third of the cover goods' consignments
+    the cover's normal one (the gross weight, from the weight shipped, shows the difference)."""
+    n = len(net_kg)
+    excess = np.ones(n)
+    for code, (lo, hi) in MILD_EXCESS.items():
+        rows = cover_hs == code
+        excess[rows] = rng.uniform(lo, hi, rows.sum())
+    per_unit = excess > 1
+    hides = typology != "origin_relabel"
+    excess = np.where(hides & ~per_unit, rng.uniform(*MILD_HIDDEN_WEIGHT, n), excess)
+    normal_net = hides & (rng.random(n) < NORMAL_NET_SHARE)
+    shown = np.where(normal_net, 1.0, excess)  # the weight per unit declared, against the cover's own
+    declared = np.where(normal_net, net_kg / excess, net_kg)
+    return kg_per_unit * np.where(per_unit, shown, 1.0), np.maximum(np.round(declared, 1), 1.0)
 
 
 def shell_first_days(rows: dict, n_exporters: int) -> pd.Series:

@@ -185,3 +185,22 @@ def test_description_weights_and_similarities_are_the_fitted_vectorizers_own(fit
             assert sims[(doc, code)][0] == pytest.approx(library, rel=1e-5, abs=1e-6)
         else:
             assert np.isnan(sims[(doc, code)][0])
+
+
+def test_a_neighbour_of_a_controlled_code_is_exposed_to_its_controls():
+    """Cerium compounds (2846.10) and other magnets (8505.19) share their heading with controlled
+    rare-earth compounds and NdFeB magnets: the time since the April 2025 control counts for
+    them, as for the controlled codes and the named covers; an unrelated good has none."""
+    from contraband.data.columns import Columns
+    from contraband.features.policy import PolicyFeatures
+
+    rows = pd.DataFrame({"hs_code": ["284610", "850519", "284690", "690721", "847130", "284610"],
+                         "declaration_date": pd.to_datetime(["2025-06-01"] * 5 + ["2025-01-02"])})
+    policy = PolicyFeatures().fit(rows)
+    out = policy._columns(Columns(rows))
+    since, in_force = out["days_since_control"], out["control_in_force"]
+    assert since[0] == since[1] == since[2] and np.isfinite(since[0]) and 40 <= since[0] <= 60
+    assert np.isfinite(since[3]) and np.isnan(since[4]) and in_force[4] == 0
+    assert in_force[:4].tolist() == [1, 1, 1, 1] and in_force[5] == 0  # before the control took effect
+    # a neighbour is not called controlled, nor a named cover
+    assert out["controlled_hs"].tolist() == [0, 0, 1, 0, 0, 0] and out["cover_hs"][:2].tolist() == [0, 0]

@@ -13,6 +13,12 @@ a key counts once it has ``min_rows`` declarations, else the next coarser key st
 measure gives a robust z-score (``*_z``: 1.6 kg per litre is ordinary for paint and impossible
 for water), and ``deviation_score`` sums the squared excess of every |z| beyond ``normal_z``:
 zero for a declaration that is ordinary in every respect.
+
+Two of them only ever point one way, and say so (``*_excess``: the z-score above zero, held
+increasing): a concealed dense material makes a consignment heavier per piece, litre or m2 than
+its goods are (``kg_per_unit_excess``), and a net weight declared as the cover's normal one
+leaves the gross weight, which the carrier weighs, too heavy for it (``gross_to_net_excess``):
+physics that survives a falsified net weight.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ LEVELS = {
     "kg_per_package": (("hs6", "transport_mode"), ("hs4", "transport_mode"), ("transport_mode",), ()),
     "gross_to_net": (("hs6",), ("hs4",), ()),
 }
+#: measures whose excess above the norm is a feature of its own (see the module)
+ONE_SIDED = ("kg_per_unit",)
 #: 1.4826 x MAD estimates the standard deviation of a normal distribution
 MAD_SCALE = 1.4826
 
@@ -53,7 +61,7 @@ def measures(frame: Columns) -> dict[str, np.ndarray]:
 class DeviationFeatures(Family):
     family = "deviation"
     requires = ("hs_code", "net_weight_kg")
-    increasing = ("deviation_score",)
+    increasing = ("deviation_score", "kg_per_unit_excess")
 
     def __init__(self, min_rows: int = 30, min_spread: float = 0.05, normal_z: float = 3.0, max_z: float = 30.0):
         self.min_rows = min_rows
@@ -84,7 +92,9 @@ class DeviationFeatures(Family):
         return max(MAD_SCALE * float(mad), self.min_spread)
 
     def _names(self, frame: Columns) -> list[str]:
-        return [f"{name}_z" for name, levels in self.norms_.items() if levels] + ["deviation_score"]
+        fitted = [name for name, levels in self.norms_.items() if levels]
+        return ([f"{name}_z" for name in fitted] + [f"{name}_excess" for name in ONE_SIDED if name in fitted]
+                + ["deviation_score"])
 
     def _columns(self, frame: Columns):
         out = {}
@@ -109,5 +119,8 @@ class DeviationFeatures(Family):
             z = np.clip((values - median) / spread, -self.max_z, self.max_z)
             out[f"{name}_z"] = z
             excess += np.nan_to_num(np.maximum(np.abs(z) - self.normal_z, 0.0)) ** 2
+        for name in ONE_SIDED:
+            if f"{name}_z" in out:
+                out[f"{name}_excess"] = np.maximum(out[f"{name}_z"], 0.0)
         out["deviation_score"] = np.sqrt(excess)
         return out

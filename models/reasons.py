@@ -311,7 +311,8 @@ TEMPLATES: tuple[Template, ...] = (
              lambda F, R, ctx: _off(F.get("unit_value_vs_hs6"), F.get("unit_value_z"), FAR) & _counted(R),
              lambda f, r, ctx: "declared " + _against_median(f["usd_per_unit"], f["unit_value_vs_hs6"],
                                                               f"USD per {_unit(r)}", r.get("hs_code"))),
-    Template("kg_per_unit", ("kg_per_unit", "kg_per_unit_vs_hs6", "kg_per_unit_over_reference", "kg_per_unit_z"),
+    Template("kg_per_unit", ("kg_per_unit", "kg_per_unit_vs_hs6", "kg_per_unit_over_reference", "kg_per_unit_z",
+                             "kg_per_unit_excess"),
              lambda F, R, ctx: _off(F.get("kg_per_unit_vs_hs6"), F.get("kg_per_unit_z"), HEAVY) & _counted(R),
              lambda f, r, ctx: _against_median(f["kg_per_unit"], f["kg_per_unit_vs_hs6"], f"kg per {_unit(r)}",
                                                r.get("hs_code"))),
@@ -469,6 +470,8 @@ def _signal(name: str, value) -> str:
         return f"{math.exp(value):.2f}x the usual"
     if name.endswith("_z"):
         return f"{value:+.1f} spreads from usual"
+    if name.endswith("_excess"):
+        return f"{value:.1f} spreads above usual"
     if name.endswith(("_rate", "_share")):
         return f"{value:.1%}"
     return _num(value)

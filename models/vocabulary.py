@@ -43,6 +43,7 @@ FEATURES = {
     "kg_per_unit_over_reference": "weight per unit against the reference table",
     "value_z": "declared value per kg", "unit_value_z": "value per unit", "kg_per_unit_z": "weight per unit",
     "kg_per_package_z": "weight per package", "log_value_usd": "declared value",
+    "kg_per_unit_excess": "weight per unit above its goods' usual",
     "description_vs_typical": "description against those usual for its HS code",
     "description_vs_hs_text": "description against the HS code's own text",
     "origin_not_export": "origin other than the country shipped from",

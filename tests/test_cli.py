@@ -27,6 +27,21 @@ def test_generate_writes_a_world_and_prints_its_summary(tmp_path):
     assert len(frame) == 5000 and frame["hs_code"].str.len().min() >= 6
 
 
+def test_generate_hard_writes_the_hard_setting_and_keeps_what_is_given(tmp_path):
+    out = tmp_path / "hard.parquet"
+    result = CliRunner().invoke(main, ["generate", "--hard", "--rows", "40000", "--seed", "3", "--start", "2025-01-01",
+                                       "--inspection-rate", "0.02", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "decoys:" in result.output and "motor_parts" in result.output
+    frame = pd.read_parquet(out)
+    assert frame["truth_decoy"].sum() > 0  # decoys, marked in the hidden truth
+    assert frame["inspected"].mean() == pytest.approx(0.02, rel=0.2)  # the rate given, not the setting's 0.8 %
+    shifted = frame.loc[frame["truth_typology"] == "motor_parts", "declaration_date"]
+    assert (shifted >= pd.Timestamp("2026-07-01")).all()  # the shift 18 months after the start
+    result = CliRunner().invoke(main, ["generate", "--hard", "--rows", "5000", "--shift", "tides", "-o", str(out)])
+    assert result.exit_code == 2 and "unknown shift" in result.output
+
+
 def test_generate_refuses_bad_parameters(tmp_path):
     result = CliRunner().invoke(main, ["generate", "--rows", "10", "-o", str(tmp_path / "w.csv")])
     assert result.exit_code == 2 and "at least 1,000 rows" in result.output

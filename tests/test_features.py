@@ -204,3 +204,26 @@ def test_a_neighbour_of_a_controlled_code_is_exposed_to_its_controls():
     assert in_force[:4].tolist() == [1, 1, 1, 1] and in_force[5] == 0  # before the control took effect
     # a neighbour is not called controlled, nor a named cover
     assert out["controlled_hs"].tolist() == [0, 0, 1, 0, 0, 0] and out["cover_hs"][:2].tolist() == [0, 0]
+
+
+def test_only_a_heavier_weight_per_unit_counts_as_excess():
+    """A dense material hidden in a cover makes it heavier per m2 than its goods; lighter tiles
+    are no evidence of that: the excess is the z-score above the norm, zero below it, missing
+    where kilograms are declared; the pipeline holds the classifier increasing in it."""
+    from contraband.data.columns import Columns
+    from contraband.features.deviation import DeviationFeatures
+
+    rng = np.random.default_rng(0)
+    n = 200
+    usual = pd.DataFrame({"hs_code": "690721", "quantity_unit": "M2", "quantity": 1000.0,
+                          "net_weight_kg": 1000 * 22 * np.exp(rng.normal(0, 0.03, n)),
+                          "declared_value_usd": 9000.0, "gross_weight_kg": 23_500.0, "packages": 25.0,
+                          "transport_mode": "sea", "declaration_date": pd.Timestamp("2025-03-01")})
+    deviation = DeviationFeatures().fit(usual)
+    probe = usual.head(4).assign(net_weight_kg=[22_000.0 * 1.25, 22_000.0 / 1.25, 22_000.0, 26_000.0],
+                                 quantity_unit=["M2", "M2", "M2", "KG"])
+    out = deviation._columns(Columns(probe))
+    excess, z = out["kg_per_unit_excess"], out["kg_per_unit_z"]
+    assert excess[0] == z[0] > 3 and excess[1] == 0 and z[1] < -3 and abs(excess[2]) < 1
+    assert np.isnan(excess[3])  # no weight per unit where kilograms are declared
+    assert deviation.monotone()["kg_per_unit_excess"] == 1

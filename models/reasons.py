@@ -35,7 +35,7 @@ MAX_REASONS = 3
 #: the declaration fields reasons quote
 RECORD_COLUMNS = ("hs_code", "goods_description", "origin_country", "export_country", "transit_countries",
                   "destination_country", "transport_mode", "quantity_unit", "declared_value_usd", "net_weight_kg",
-                  "incoterm", "port_of_loading", "port_of_discharge")
+                  "gross_weight_kg", "incoterm", "port_of_loading", "port_of_discharge")
 #: for a flagged row none of whose pushing features has evidence that holds: followed by the
 #: strongest of those weaker signals, each in words with how far it is from usual
 NO_EVIDENCE = "no single piece of checkable evidence; inside the budget on weaker signals"
@@ -95,6 +95,9 @@ FAR = 3.0
 OUTSIDE = 3.0
 #: a weight per unit or per package this many times off the median, outside the usual range
 HEAVY = 1.25
+#: a gross weight heavier than the net weight declared by this much, and this many spreads above
+#: its goods' usual ratio: the net weight is the cover's normal one, the consignment is heavier
+GROSS_RATIO, GROSS_Z = 1.15, 4.0
 #: an exporter or consignee never seen, or first seen at most this many days before with at most
 #: this many earlier declarations, is new
 NEW_DAYS, NEW_DECLARATIONS = 14, 3
@@ -320,6 +323,11 @@ TEMPLATES: tuple[Template, ...] = (
              lambda F, R, ctx: _off(F.get("kg_per_package_vs_hs6"), F.get("kg_per_package_z"), HEAVY),
              lambda f, r, ctx: _against_median(f["kg_per_package"], f["kg_per_package_vs_hs6"], "kg gross per package",
                                                r.get("hs_code"))),
+    Template("gross_to_net", ("gross_to_net", "gross_to_net_z"),
+             lambda F, R, ctx: (F.get("gross_to_net_z") >= GROSS_Z) & (F.get("gross_to_net") >= GROSS_RATIO),
+             lambda f, r, ctx: (f"gross weight {_num(r.get('gross_weight_kg'))} kg, {f['gross_to_net']:.2f}x the "
+                                f"{_num(r.get('net_weight_kg'))} kg net declared ({f['gross_to_net_z']:.0f} spreads "
+                                f"above the usual for {_hs_label(r.get('hs_code'))})")),
     _contradiction("loading_port_not_export",
                    lambda f, r, ctx: f"loaded at {_port(r, 'port_of_loading')}, declared exported from {r.get('export_country')}"),
     _contradiction("loading_port_unstated",

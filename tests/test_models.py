@@ -297,6 +297,34 @@ def test_checkable_evidence_leads_and_novelty_follows():
     assert out[1] == ["exporter never seen before", "consignee never seen before"]
 
 
+def test_a_falsified_net_weight_is_seen_through_the_gross_weight():
+    """Tiles declared at the normal 22 kg per m2 whose gross weight is a third over the net: the
+    weight per unit says nothing, the gross weight does (and its reason quotes both weights);
+    an ordinary consignment's packaging says nothing."""
+    from contraband.data.columns import Columns
+    from contraband.features.deviation import DeviationFeatures
+    from contraband.models.reasons import GROSS_Z, evidence_holds, reasons
+
+    rng = np.random.default_rng(1)
+    n = 300
+    net = 22_000 * np.exp(rng.normal(0, 0.03, n))
+    usual = pd.DataFrame({"hs_code": "690721", "quantity_unit": "M2", "quantity": 1000.0, "net_weight_kg": net,
+                          "gross_weight_kg": net * (1 + 0.06 * np.exp(rng.normal(0, 0.3, n))),
+                          "declared_value_usd": 9000.0, "packages": 25.0, "transport_mode": "sea"})
+    deviation = DeviationFeatures().fit(usual)
+    probe = usual.head(2).assign(net_weight_kg=22_000.0, gross_weight_kg=[22_000.0 * 1.06 * 1.3, 22_000.0 * 1.06])
+    out = deviation._columns(Columns(probe))
+    assert abs(out["kg_per_unit_z"][0]) < 2 and out["gross_to_net_z"][0] > GROSS_Z and abs(out["gross_to_net_z"][1]) < 2
+    features = {"gross_to_net": (probe["gross_weight_kg"] / probe["net_weight_kg"]).to_numpy(),
+                "gross_to_net_z": out["gross_to_net_z"]}
+    records = {c: probe[c].to_numpy(dtype=object) for c in ("hs_code", "gross_weight_kg", "net_weight_kg")}
+    assert evidence_holds(features, records, 2)["gross_to_net"].tolist() == [True, False]
+    said = reasons(np.array([[1.0, 1.0], [1.0, 1.0]]), ["gross_to_net", "gross_to_net_z"],
+                   {"gross_to_net": "physical", "gross_to_net_z": "deviation"}, features, records)
+    assert said[0][0].startswith("gross weight 30,316 kg, 1.38x the 22,000 kg net declared (")
+    assert "spreads above the usual for HS 6907.21" in said[0][0] and not said[1][0].startswith("gross")
+
+
 def test_per_unit_evidence_only_where_the_quantity_counts_pieces():
     """In kilograms a 'per unit' figure is the value or weight per kg again: not a second reason."""
     from contraband.models.reasons import evidence_holds

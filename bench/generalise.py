@@ -90,11 +90,16 @@ def scenario(frame, history):
     out = fit_and_evaluate(frame, history, valid_from=VALID_FROM, test_from=TEST_FROM, log=lambda m: None)
     test = out.windows.test
     extra = evaluate_scores({"deviation": out.test_features["deviation_score"].to_numpy()}, test)
-    results = {k.removesuffix("_truth"): v for k, v in {**out.results, **extra}.items() if k.endswith("_truth")}
+    results = against_truth({**out.results, **extra})
     if "truth_decoy" in test:
         decoys(results["model"], out.detector.margin(out.test_features), test)
     summary = out.detector.train_summary_
     return results, summary["train_positives"] + summary["valid_positives"], out
+
+
+def against_truth(results: dict) -> dict:
+    """The metrics against the hidden truth (``*_truth``), by ranking."""
+    return {k.removesuffix("_truth"): v for k, v in results.items() if k.endswith("_truth")}
 
 
 def decoys(metrics: dict, score: np.ndarray, test) -> None:
@@ -123,7 +128,7 @@ def zero_shot(source, source_frame, target_frame, path: Path) -> dict:
     scores = {"model": detector.margin(features), "plain_lightgbm": plain.score(test), "rules": rules_score(test),
               **{name: features[f"{name}_score"].to_numpy() for name in ("anomaly", "deviation")
                  if f"{name}_score" in features}}
-    results = {k.removesuffix("_truth"): v for k, v in evaluate_scores(scores, test).items() if k.endswith("_truth")}
+    results = against_truth(evaluate_scores(scores, test))
     if "truth_decoy" in test:
         decoys(results["model"], scores["model"], test)
     return results

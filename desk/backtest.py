@@ -224,9 +224,9 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
             flagged = np.asarray(result.columns["flagged"], dtype=bool)
             weak = flagged & lanes["rule_id"].isna().to_numpy() & np.array(
                 [str(r).startswith(NO_EVIDENCE) for r in result.columns["reason_1"]], dtype=bool)
-            # each template's evidence among the declarations below the budget (features as at
-            # scoring: each day's from the history strictly before it)
-            holds = detector.evidence_holding(declared, detector.features_.matrix(declared, store))
+            # each template's evidence among the declarations below the budget (the features the
+            # scoring read: each day's from the history strictly before it)
+            holds = detector.evidence_holding(declared, result.features)
             holding["declarations"] += int((~flagged).sum())
             for template, rows in holds.items():
                 holding[template] = holding.get(template, 0) + int(rows[~flagged].sum())

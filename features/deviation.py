@@ -14,11 +14,10 @@ measure gives a robust z-score (``*_z``: 1.6 kg per litre is ordinary for paint 
 for water), and ``deviation_score`` sums the squared excess of every |z| beyond ``normal_z``:
 zero for a declaration that is ordinary in every respect.
 
-Two of them only ever point one way, and say so (``*_excess``: the z-score above zero, held
-increasing): a concealed dense material makes a consignment heavier per piece, litre or m2 than
-its goods are (``kg_per_unit_excess``), and a net weight declared as the cover's normal one
-leaves the gross weight, which the carrier weighs, too heavy for it (``gross_to_net_excess``):
-physics that survives a falsified net weight.
+The weight per unit only ever points one way, and says so (``kg_per_unit_excess``: its z-score
+above zero, held increasing): a concealed dense material makes a consignment heavier per piece,
+litre or m2 than its goods are, never lighter. (The gross-to-net weight's excess was measured
+and left out: docs/benchmarks.md, issue #25.)
 """
 
 from __future__ import annotations

@@ -155,6 +155,8 @@ class Scores:
     #: declarations the history store refused to record (an inspected one re-sent with other
     #: values, say): not scored; ``row`` (their index label), ``declaration_id`` and ``reason``
     refused: pd.DataFrame = field(default_factory=lambda: _no_refusals())  # defined below
+    #: the scored declarations' feature rows, as the scoring read them (None when none were scored)
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -189,7 +191,7 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     ids = columns.cells("declaration_id") if "declaration_id" in columns else np.arange(n)
     rank, flagged, explored = _listing(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
     out = scored_columns(detector, columns, margin, rank, flagged, explored, max_reasons, features=features)
-    return Scores(columns.index, out, rule, refused)
+    return Scores(columns.index, out, rule, refused, features)
 
 
 _NO_REFUSALS = pd.DataFrame(columns=["row", "declaration_id", "reason"])

@@ -442,14 +442,19 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
 FRONTS_PER_TYPOLOGY = 4
 
 
+def _veterans(pop: Population, horizon: int) -> np.ndarray:
+    """Regular exporters with over a year of trade before the world, trading through all of it
+    (``horizon`` days): those a ring can use as a front."""
+    return (pop.exporter_first_day < -365) & (pop.exporter_last_day >= horizon - 1) & ~pop.exporter_occasional
+
+
 def recruit_fronts(rng: np.random.Generator, pop: Population, horizon: int) -> None:
     """Make sure each typology has fronts to recruit: established Chinese exporters (over a year of
     trade before the world, trading through all of it, the larger the likelier) whose main good,
     at their own specification, is one of the typology's cover goods. In place, before the
     background trade is drawn, so that they trade the cover good honestly all along."""
     goods = ref.goods()
-    pool = np.flatnonzero((pop.exporter_country == "CN") & ~pop.exporter_occasional
-                          & (pop.exporter_first_day < -365) & (pop.exporter_last_day >= horizon - 1))
+    pool = np.flatnonzero(_veterans(pop, horizon) & (pop.exporter_country == "CN"))
     pool = pool[rng.permutation(len(pool))]
     taken = np.zeros(len(pop.exporter_country), dtype=bool)
     for typ in ALL_TYPOLOGIES:
@@ -477,7 +482,7 @@ def choose_fronts(rng: np.random.Generator, pop: Population, nets: Networks, net
     goods = ref.goods()
     out = np.full(len(nets.typology), -1)
     shipments = np.bincount(network, minlength=len(out))
-    veteran = (pop.exporter_first_day < -365) & (pop.exporter_last_day >= horizon - 1) & ~pop.exporter_occasional
+    veteran = _veterans(pop, horizon)
     for typ in ALL_TYPOLOGIES:
         members = np.flatnonzero(nets.typology == typ)
         carried, total = 0, int(shipments[members].sum())

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data.keys import Coded, combine, day_numbers, entity_keys, entity_parts, hs_prefix
+from contraband.data.measures import log_measures
 
 
 class Columns:
@@ -134,8 +135,12 @@ class Columns:
             return self.entity_parts()[name]
         return self.coded(name)
 
+    def measures(self) -> dict[str, np.ndarray]:
+        """The declarations' log measures (:func:`~contraband.data.measures.log_measures`)."""
+        return self.cached("measures", lambda: log_measures(self.number, self.coded("quantity_unit")))
+
     def entity_parts(self) -> dict[str, Coded]:
-        return self.cached("entity_parts", lambda: entity_parts(self.coded))
+        return self.cached("entity_parts", lambda: entity_parts(self.coded, self.measures()))
 
     def entity_keys(self) -> dict[str, Coded]:
         return self.cached("entity_keys", lambda: entity_keys(self.coded, parts=self.entity_parts()))

@@ -12,7 +12,11 @@ Every statistic of the history is counted per *entity kind* and key:
 - distinct partners, derived from the pairs: ``exporter_hs4s`` (HS headings an exporter has
   traded), ``consignee_exporters`` (exporters a consignee has received from),
   ``declarant_exporters`` (exporters a declarant has filed for) and ``route_exporters``
-  (exporters seen on a route), each counted on the day the partner first appeared.
+  (exporters seen on a route), each counted on the day the partner first appeared;
+- the exporter's own norm: ``exporter_hs6`` (its declarations of an HS6 code), and per measure of
+  :data:`~contraband.data.measures.OWN_BINS` (``exporter_hs6_kg_per_unit``, ...) its declarations
+  of that code by bin of the measure (key: exporter, HS6, bin number), so that the history of
+  what it has declared before, and how often, is a prefix read.
 
 Keys are text; the parts of a composite key are joined by :data:`SEP`. A declaration whose
 entity is not recorded (no exporter id, say) has no key of that kind and adds nothing to it.
@@ -25,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from contraband.data.measures import OWN_BINS, bin_of, log_measures
 
 #: day numbers count whole days from this date (a declaration dated DAY0 is day 0)
 DAY0 = pd.Timestamp("2000-01-01")
@@ -53,6 +59,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("exporter_consignee", ("exporter", "consignee"), outcomes=False),
     Kind("declarant_exporter", ("declarant", "exporter"), outcomes=False),
     Kind("route_exporter", ("route", "exporter"), outcomes=False),
+    Kind("exporter_hs6", ("exporter", "hs6"), outcomes=False),
+    *(Kind(f"exporter_hs6_{m}", ("exporter", "hs6", f"{m}_bin"), outcomes=False) for m in OWN_BINS),
 )}
 #: distinct-partner kinds: key = the pair's first part, counts = partners first seen that day
 DISTINCT: dict[str, str] = {"exporter_hs4s": "exporter_hs4", "consignee_exporters": "consignee_exporter",
@@ -192,11 +200,37 @@ def _getter(source):
     return source if callable(source) else (lambda name: column(source, name))
 
 
-def entity_parts(source) -> dict[str, Coded]:
-    """The parts every entity key is built from."""
+def _numbers(source):
+    """A getter of numeric columns of a frame of canonical declarations (NaN where absent)."""
+    def number(name: str) -> np.ndarray:
+        if name not in source:
+            return np.full(len(source), np.nan)
+        return pd.to_numeric(source[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return number
+
+
+def _bins(values: np.ndarray, width: float) -> Coded:
+    bins = bin_of(values, width)
+    missing = bins == np.iinfo(np.int64).min
+    if len(bins) <= 64:
+        seen: dict = {}
+        codes = [-1 if m else seen.setdefault(int(b), len(seen)) for b, m in zip(bins.tolist(), missing)]
+        return Coded(np.array(codes, dtype=np.int64), np.array([str(b) for b in seen], dtype=object))
+    codes, uniques = pd.factorize(np.where(missing, 0, bins))
+    codes = np.where(missing, -1, codes).astype(np.int64)
+    return Coded(codes, np.array([str(int(b)) for b in uniques], dtype=object))
+
+
+def entity_parts(source, measures: dict[str, np.ndarray] | None = None) -> dict[str, Coded]:
+    """The parts every entity key is built from. ``source`` is a frame of canonical declarations
+    or a column getter (name -> Coded), ``measures`` the declarations' log measures
+    (:func:`~contraband.data.measures.log_measures`; from a frame, of its own columns): without
+    them, the measures' bins are missing."""
     get = _getter(source)
+    if measures is None and not callable(source):
+        measures = log_measures(_numbers(source), get("quantity_unit"))
     hs = get("hs_code")
-    return {
+    parts = {
         "exporter": get("exporter_id"),
         "consignee": get("consignee_id"),
         "declarant": get("declarant_id"),
@@ -205,6 +239,10 @@ def entity_parts(source) -> dict[str, Coded]:
         "route": route_key(get("origin_country"), get("export_country"), get("transit_countries"),
                            get("destination_country")),
     }
+    n = len(parts["hs6"])
+    for m, width in OWN_BINS.items():
+        parts[f"{m}_bin"] = _bins(measures[m], width) if measures else Coded.missing(n)
+    return parts
 
 
 def entity_keys(source, kinds=tuple(KINDS), parts: dict[str, Coded] | None = None) -> dict[str, Coded]:

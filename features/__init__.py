@@ -7,7 +7,9 @@ goods' own norms: evidence without labels), ``consistency`` (ports, Incoterm and
 rest of the declaration), ``route`` (origin, hubs, countries),
 ``entities`` (histories of exporters, consignees, declarants, HS codes and routes, read from
 the store as of the day before each declaration), ``network`` (seizures one hop along the
-trade graph, new exporters per declarant and route, from the store's pairs), ``text``
+trade graph, new exporters per declarant and route, from the store's pairs), ``trader`` (the
+declaration against its exporter's own earlier declarations of the code: weight per unit and
+package, gross to net, USD per kg, and how usual this one is for it), ``text``
 (description against HS code),
 ``policy`` (controlled and cover codes, days since the control), ``declared`` (HS chapter and
 heading, mapped ``x_*`` extras) and ``anomaly`` (IsolationForest). ``pipeline`` composes them;

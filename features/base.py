@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from contraband.data.columns import Columns, as_columns
 from contraband.data.keys import Coded
+from contraband.data.measures import ratio, safe_log  # noqa: F401  (the families' helpers)
 
 
 def vocabulary(values: Coded, max_size: int | None = None) -> list[str]:
@@ -64,20 +65,6 @@ def group_medians(keys: Coded, values: np.ndarray) -> tuple[dict[str, float], di
     med, size = grouped.median(), grouped.size()
     return ({str(keys.values[c]): float(v) for c, v in med.items()},
             {str(keys.values[c]): int(v) for c, v in size.items()})
-
-
-def safe_log(values: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log(values)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
-def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = a / b
-    out[~np.isfinite(out)] = np.nan
-    return out
 
 
 def as_of_days(frame: Columns, history, family: str) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from contraband.data.columns import Columns
-from contraband.features.base import Family, group_medians, ratio, safe_log
+from contraband.features.base import Family, group_medians
 
 #: measure -> the keys its norm is looked up under, finest first ("" = all declarations)
 LEVELS = {
@@ -43,18 +43,7 @@ MAD_SCALE = 1.4826
 
 def measures(frame: Columns) -> dict[str, np.ndarray]:
     """The log measures of each declaration (NaN where a figure is missing or not per unit)."""
-    value, net = frame.number("declared_value_usd"), frame.number("net_weight_kg")
-    quantity = frame.number("quantity")
-    per_unit = frame.coded("quantity_unit").map(lambda u: u != "KG", default=False, dtype=bool)
-    quantity = np.where(per_unit, quantity, np.nan)
-    gross = frame.number("gross_weight_kg")
-    return {
-        "value": safe_log(ratio(value, net)),
-        "unit_value": safe_log(ratio(value, quantity)),
-        "kg_per_unit": safe_log(ratio(net, quantity)),
-        "kg_per_package": safe_log(ratio(gross, frame.number("packages"))),
-        "gross_to_net": safe_log(ratio(gross, net)),
-    }
+    return frame.measures()
 
 
 class DeviationFeatures(Family):

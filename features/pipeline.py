@@ -31,6 +31,7 @@ from contraband.features.physical import PhysicalFeatures
 from contraband.features.policy import PolicyFeatures
 from contraband.features.route import RouteFeatures
 from contraband.features.text import TextFeatures
+from contraband.features.trader import TraderNorms
 from contraband.features.value import ValueFeatures
 
 FAMILIES = {
@@ -41,6 +42,7 @@ FAMILIES = {
     "route": RouteFeatures(),
     "entities": EntityHistory(),
     "network": NetworkHistory(),
+    "trader": TraderNorms(),
     "text": TextFeatures(),
     "policy": PolicyFeatures(),
     "declared": ExtraColumns(),

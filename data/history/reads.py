@@ -150,8 +150,10 @@ class AsOfReads:
     def partners(self, pair: str, owners) -> SeriesTable:
         """The series of the ``pair`` kind (``consignee_exporter``, say) whose first part is one of
         ``owners``: each owner's partners and since when (:meth:`SeriesTable.first_days`). From
-        many owners on, every series of the kind (a superset: the caller looks up its owners)."""
-        if pair not in KINDS or len(KINDS[pair].parts) != 2:
+        many owners on, every series of the kind (a superset: the caller looks up its owners). A
+        kind of three parts has owners of two (``exporter_hs6_kg_per_unit``: exporter and HS6
+        joined by ``SEP``, each owning its bins)."""
+        if pair not in KINDS or len(KINDS[pair].parts) < 2:
             raise ValueError(f"{pair!r} is not a pair kind")
         owners = [o for o in dict.fromkeys(owners) if o is not None]
         with self._direct(write=False) as conn:

@@ -19,7 +19,9 @@ from contraband.data.keys import DAY0, day_numbers
 DEFAULT_OUTCOME_LAG_DAYS = 7
 _FEW = 64  # a request of at most this many new declarations (and no outcomes) takes the lean path
 _ENTITY_FIELDS = ("declaration_id", "day", "hs_code", "origin_country", "export_country", "transit_countries",
-                  "destination_country", "exporter_id", "consignee_id", "declarant_id")
+                  "destination_country", "exporter_id", "consignee_id", "declarant_id",
+                  # the figures of the measures counted by bin (the exporter's own norm)
+                  "declared_value_usd", "net_weight_kg", "gross_weight_kg", "quantity", "quantity_unit", "packages")
 
 #: what the series need of each version of a declaration: its entities, day and span
 _VERSION_FIELDS = (*_ENTITY_FIELDS, "version", "recorded_day", "ingest")

@@ -28,7 +28,7 @@ from contraband.data.contract import FEATURE_FIELDS, FIELD_BY_NAME
 
 SCHEMA_VERSION = "2"  # 2: declaration versions, ingest states and notes, the outcome's ingest
 #: the entity kinds counted in ``series`` (:mod:`contraband.data.keys`); raised with each change
-SERIES_VERSION = "2"
+SERIES_VERSION = "3"  # 3: the exporter's own norm (exporter_hs6 and its measures' bins)
 
 #: the contract fields a stored declaration keeps (outcomes live in their own table; the date
 #: is kept as the day number)

@@ -30,6 +30,7 @@ import numpy as np
 from contraband.data import reference as ref
 from contraband.data.contract import MASS_UNITS
 from contraband.features.consistency import locode_country
+from contraband.models.vocabulary import OWN_MEASURES
 
 MAX_REASONS = 3
 #: the declaration fields reasons quote
@@ -112,6 +113,9 @@ SHARED_SEIZURES, RATE_MULTIPLE = 2, 5.0
 CHURN_SHARE, CHURN_EXPORTERS = 0.5, 5
 #: a description this unlike (TF-IDF cosine) the descriptions usually declared under its code
 UNLIKE = 0.1
+#: the exporter's own norm: said for an exporter with at least this many earlier declarations of
+#: the code, none within a bin of this one, and this many of its own spreads away
+OWN_DECLARATIONS, OWN_Z = 10, 3.0
 
 
 class _Table:
@@ -232,6 +236,20 @@ def _new(entity: str) -> Template:
                     evidence=False)
 
 
+def _own(measure: str) -> Template:
+    def holds(F, R, ctx):
+        return ((F.get("exporter_hs6_prior_declarations") >= math.log1p(OWN_DECLARATIONS))
+                & (F.get(f"own_{measure}_share") == 0) & (np.abs(F.get(f"own_{measure}_z")) >= OWN_Z))
+
+    def text(f, r, ctx):
+        z = f[f"own_{measure}_z"]
+        return (f"{OWN_MEASURES[measure]} {abs(z):.0f} spreads {'above' if z > 0 else 'below'} this exporter's own "
+                f"{_n(_count(f['exporter_hs6_prior_declarations']), 'earlier declaration')} of "
+                f"{_hs_label(r.get('hs_code'))}, none of them near it")
+    names = (f"own_{measure}_z", f"own_{measure}_share") + ((f"own_{measure}_excess",) if measure != "value" else ())
+    return Template(f"own_{measure}", names, holds, text)
+
+
 #: a chapter's own share of first-time traders is quoted from this many sampled declarations on
 NOVELTY_ROWS = 30
 
@@ -328,6 +346,7 @@ TEMPLATES: tuple[Template, ...] = (
              lambda f, r, ctx: (f"gross weight {_num(r.get('gross_weight_kg'))} kg, {f['gross_to_net']:.2f}x the "
                                 f"{_num(r.get('net_weight_kg'))} kg net declared ({f['gross_to_net_z']:.0f} spreads "
                                 f"above the usual for {_hs_label(r.get('hs_code'))})")),
+    *(_own(m) for m in OWN_MEASURES),
     _contradiction("loading_port_not_export",
                    lambda f, r, ctx: f"loaded at {_port(r, 'port_of_loading')}, declared exported from {r.get('export_country')}"),
     _contradiction("loading_port_unstated",
@@ -357,6 +376,21 @@ TEMPLATES: tuple[Template, ...] = (
              lambda F, R, ctx: _flag(F, "exporter_route_new") & (F.get("exporter_prior_declarations") > 0),
              lambda f, r, ctx: (f"first shipment on route {_route(r)} of an exporter with "
                                 f"{_n(_count(f['exporter_prior_declarations']), 'earlier declaration')}"),
+             evidence=False),
+    Template("exporter_hs6_new", ("exporter_hs6_new",),
+             lambda F, R, ctx: _flag(F, "exporter_hs6_new"),
+             lambda f, r, ctx: (f"first declaration of {_hs_label(r.get('hs_code'))} by an exporter with "
+                                f"{_n(_count(f['exporter_prior_declarations']), 'earlier declaration')} of other goods"),
+             evidence=False),
+    Template("exporter_consignee_new", ("exporter_consignee_new",),
+             lambda F, R, ctx: _flag(F, "exporter_consignee_new"),
+             lambda f, r, ctx: (f"first shipment to this consignee of an exporter with "
+                                f"{_n(_count(f['exporter_prior_declarations']), 'earlier declaration')}"),
+             evidence=False),
+    Template("hs4_route_rare", ("hs4_route_prior_declarations",),
+             lambda F, R, ctx: F.get("hs4_route_prior_declarations") <= math.log1p(NEW_DECLARATIONS),
+             lambda f, r, ctx: (f"route {_route(r)} for HS heading {str(r.get('hs_code', ''))[:4]}: "
+                                f"{_n(_count(f['hs4_route_prior_declarations']), 'earlier declaration')}"),
              evidence=False),
     Template("consignee_network", ("consignee_network_seizures",),
              lambda F, R, ctx: _one_hop(F, "consignee_network_seizures", "consignee_exporters"),

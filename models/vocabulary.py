@@ -32,6 +32,10 @@ FIELDS = {
 MEASURES = {"usd_per_kg": "declared value per kg", "usd_per_unit": "declared value per unit",
             "kg_per_unit": "weight per unit", "kg_per_package": "weight per package"}
 
+#: the measures compared with the exporter's own earlier declarations of the code (features.trader)
+OWN_MEASURES = {"kg_per_unit": "weight per unit", "kg_per_package": "gross weight per package",
+                "gross_to_net": "gross-to-net weight ratio", "value": "declared value per kg"}
+
 #: the features weak signals name most, beyond the entities' figures
 FEATURES = {
     "value_vs_hs6": "declared value per kg against this HS code's usual",
@@ -48,6 +52,13 @@ FEATURES = {
     "description_vs_hs_text": "description against the HS code's own text",
     "origin_not_export": "origin other than the country shipped from",
     "exporter_route_new": "a route new for this exporter",
+    "exporter_hs6_new": "an HS code new for this exporter",
+    "exporter_consignee_new": "a consignee new for this exporter",
+    "exporter_hs6_prior_declarations": "earlier declarations of this HS code by this exporter",
+    **{f"own_{m}_z": f"{words} against this exporter's own" for m, words in OWN_MEASURES.items()},
+    **{f"own_{m}_excess": f"{words} above this exporter's own" for m, words in OWN_MEASURES.items()},
+    **{f"own_{m}_share": f"share of this exporter's declarations of the code with a {words} near this one"
+       for m, words in OWN_MEASURES.items()},
 }
 
 #: the entities whose history the features count, as an analyst names them

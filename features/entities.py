@@ -44,7 +44,7 @@ class EntityHistory(Family):
     requires = ("declaration_date",)
     needs_history = True
     increasing = ("_prior_seizures", "_seizure_rate", "exporter_route_new")
-    decreasing = ("hs4_route_prior_declarations", "consignee_prior_declarations")
+    decreasing = ("consignee_prior_declarations",)
 
     def __init__(self, smoothing: float = 20.0, recent_days: int = 30):
         self.smoothing = smoothing

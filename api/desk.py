@@ -16,12 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from fastapi import APIRouter, Depends, File, Path as PathParam, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path as PathParam, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, ApiError, Caller, admin, analyst, problem, supervisor
 from contraband.api.limits import LimitedJsonRoute
 from contraband.api.schemas import (
+    CORRECTION,
     AuditList,
     Case,
     CaseClose,
@@ -50,8 +51,9 @@ from contraband.desk.rules import RuleError
 from contraband.desk.imports import read_outcomes
 
 router = APIRouter(prefix="/v1", responses=BAD_BODY, route_class=LimitedJsonRoute, tags=["desk"])
-_STATUS = {"not_found": 404, "conflict": 409, "invalid": 400}
-_CASE_ERRORS = {404: problem("no such case or declaration"), 409: problem("the case's state does not allow it")}
+_STATUS = {"not_found": 404, "conflict": 409, "invalid": 400, "forbidden": 403}
+_CASE_ERRORS = {403: problem("a correction of a recorded outcome without a supervisor's key and a reason"),
+                404: problem("no such case or declaration"), 409: problem("the case's state does not allow it")}
 _PAGE = 1000
 #: a case number in a path: a whole number the database can hold ("/v1/cases/outcomes" is no case)
 CASE_ID = PathParam(ge=1, le=2**62, description="the case number")
@@ -129,9 +131,14 @@ def one_case(request: Request, case_id: int = CASE_ID, caller: Caller = Depends(
              responses={**AUTH_RESPONSES, **_CASE_ERRORS})
 def case_outcome(request: Request, outcome: CaseOutcome, case_id: int = CASE_ID, caller: Caller = Depends(analyst)):
     """The outcome goes into the history (it counts in the features of declarations from the
-    next day on, and in retraining) and into the case, which becomes inspected. Sent again
-    for an inspected case, it corrects the outcome (both versions are kept)."""
-    return _case(request.app.state.desk.record_outcome(case_id, outcome.model_dump(), actor=_actor(caller)))
+    next day on, and in retraining) and into the case, which becomes inspected, with an audit
+    event, in one transaction. A different result for a case with its outcome (inspected or
+    closed) is a correction: a supervisor's key with ``correction_reason`` (403 otherwise; both
+    versions are kept)."""
+    fields = outcome.model_dump()
+    reason = fields.pop("correction_reason")
+    return _case(request.app.state.desk.record_outcome(case_id, fields, actor=_actor(caller), role=caller.role,
+                                                       reason=reason))
 
 
 @router.post("/cases/{case_id:int}/close", response_model=Case, summary="Close an inspected case",
@@ -147,9 +154,11 @@ def import_outcomes(request: Request,
                     file: UploadFile = File(..., description="one row per case: case_id or declaration_id, found, "
                                                              "material, concealment, hs_code_found, seized_quantity_kg, "
                                                              "seized_value_usd, note"),
+                    correction_reason: Optional[str] = Form(None, max_length=2000, description=CORRECTION),
                     caller: Caller = Depends(analyst)):
     """Each row is checked by itself: a row with a problem comes back with its line, column and
-    reason; the others are recorded."""
+    reason (a correction of a recorded outcome without a supervisor's key and a reason among
+    them); the others are recorded."""
     limits = request.app.state.settings.upload_limits
     name = Path(file.filename or "outcomes").name or "outcomes"
     data = file.file.read(limits.max_bytes + 1)
@@ -160,7 +169,8 @@ def import_outcomes(request: Request,
     except ContractError as exc:
         raise ApiError(400, "unreadable", str(exc)) from None
     done, refused = request.app.state.desk.record_outcomes([(key, fields) for _, key, fields in parsed.rows],
-                                                           actor=_actor(caller), declaration_ids=parsed.by_declaration)
+                                                           actor=_actor(caller), declaration_ids=parsed.by_declaration,
+                                                           role=caller.role, reason=correction_reason)
     key = "declaration_id" if parsed.by_declaration else "case_id"
     rejected = parsed.problems + [{"line": parsed.lines[parsed.rows[i][0]], "column": key, "reason": reason}
                                   for i, _, reason in refused]

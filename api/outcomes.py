@@ -1,8 +1,10 @@
 """Inspection outcomes in and out, and the served model's description and reload.
 
 Outcomes go into the history store with the time they are recorded and the key that recorded
-them: a correction adds a version (the latest is the current result, earlier ones are kept), a
-re-sent identical result adds nothing. An outcome recorded today counts in the seizure features
+them, through the desk's one core (:mod:`~contraband.desk.outcomes`: a declaration's case and the
+audit trail follow in the same transaction): a supervisor's correction, with a reason, adds a
+version (the latest is the current result, earlier ones are kept), a re-sent identical result
+adds nothing. An outcome recorded today counts in the seizure features
 of declarations from tomorrow on.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -28,6 +29,7 @@ from contraband.api.deps import (
 )
 from contraband.api.limits import LimitedJsonRoute
 from contraband.api.schemas import ModelInfo, OutcomeBatch, OutcomeList, OutcomesRecorded
+from contraband.desk import outcomes
 
 router = APIRouter(prefix="/v1", responses=BAD_BODY, route_class=LimitedJsonRoute)
 SOURCE_PREFIX = "api:"
@@ -37,20 +39,22 @@ SOURCE_PREFIX = "api:"
              responses={**AUTH_RESPONSES, 413: problem("the body is larger than the service accepts for JSON, or "
                                                        "holds more outcomes than it records per request")})
 def record_outcomes(request: Request, batch: OutcomeBatch, caller: Caller = Depends(analyst)):
-    """Each outcome is checked by itself: an unknown declaration, or a result for a declaration
-    that was not inspected, is rejected with its reason while the others are recorded."""
-    frame = pd.DataFrame({
-        "declaration_id": [o.declaration_id for o in batch.outcomes],
-        "inspected": [int(o.inspected) for o in batch.outcomes],
-        "contraband": [np.nan if o.contraband_found is None else int(o.contraband_found) for o in batch.outcomes],
-        "seized_value_usd": [np.nan if o.seized_value_usd is None else o.seized_value_usd for o in batch.outcomes],
-        "material": [o.material for o in batch.outcomes],
-        "note": [o.note for o in batch.outcomes],
-    })
-    report = request.app.state.store.record_outcomes(frame, source=SOURCE_PREFIX + caller.key_id)
-    rejected = [{"row": int(r.row), "declaration_id": r.declaration_id, "reason": r.reason}
-                for r in report.rejected.itertuples()]
-    return {"recorded": report.recorded, "unchanged": report.unchanged, "rejected": rejected}
+    """Each outcome is checked by itself: an unknown declaration, a result for a declaration that
+    was not inspected, a different result for one already recorded without a supervisor's key
+    and ``correction_reason``, or an outcome for a closed case (its outcome changes only through
+    the case) is rejected with its reason while the others are recorded. An outcome for a
+    declaration with a case updates the case too, and every one is an audit event, in the same
+    transaction (:mod:`~contraband.desk.outcomes`)."""
+    results = [(o.declaration_id, {"inspected": int(o.inspected),
+                                   "contraband_found": None if o.contraband_found is None else int(o.contraband_found),
+                                   "seized_value_usd": o.seized_value_usd, "material": o.material, "note": o.note})
+               for o in batch.outcomes]
+    actor = SOURCE_PREFIX + caller.key_id
+    done = outcomes.record(request.app.state.desk, results, actor, role=caller.role, reason=batch.correction_reason,
+                           declaration_ids=True, through_case=False, source=actor)
+    rejected = [{"row": i + 1, "declaration_id": results[i][0], "reason": reason, "kind": kind}
+                for i, kind, reason in done.refused]
+    return {"recorded": done.recorded, "unchanged": done.unchanged, "rejected": rejected}
 
 
 def _optional(value):

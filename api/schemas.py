@@ -63,6 +63,9 @@ class ScoredRow(BaseModel):
     lane_source: Optional[Literal["model", "rule", "control", "override"]] = Field(
         None, description="where the lane came from: the model's risk rank, a rule, the random control, an override")
     lane_reason: Optional[str] = Field(None, description="why this lane, in words")
+    model_lane: Optional[Literal["red", "yellow", "green"]] = Field(
+        None, description="the lane the model's risk rank alone gives it (a rule or the random control may raise a "
+                          "lane, never lower it)")
     case_id: Optional[int] = Field(None, description="the case opened for a red or yellow declaration")
     declaration: dict[str, Cell] = Field(description="the declaration as the contract read it")
 
@@ -95,6 +98,9 @@ class Summary(BaseModel):
     lanes: Optional[dict[str, int]] = Field(None, description="declarations sent to each lane, and those kept in "
                                                               "the lane an earlier selection gave them")
     policy_version: Optional[int] = Field(None, description="the selection policy applied (0: the default)")
+    rules_skipped: list[dict[str, str]] = Field(
+        default_factory=list, description="analysts' rules that failed on this manifest: each skipped (its rule_id, "
+                                          "name and error), every declaration decided without it, and audited")
     seconds: float
 
 
@@ -170,6 +176,11 @@ class ModelInfo(BaseModel):
                                        "and why")
 
 
+#: what a correction of a recorded result needs
+CORRECTION = ("why a recorded result is corrected: required, with a supervisor's key, to change an outcome "
+              "already recorded (an analyst's different result for it is refused)")
+
+
 class Outcome(RequestBody):
     declaration_id: str = Field(min_length=1, max_length=200)
     inspected: bool = True
@@ -182,12 +193,16 @@ class Outcome(RequestBody):
 class OutcomeBatch(RequestBody):
     outcomes: list[Outcome] = Field(min_length=1, description="at most the service's --max-json-rows (10,000 "
                                                               "unless set), more: 413")
+    correction_reason: Optional[str] = Field(None, max_length=2000, description=CORRECTION)
 
 
 class OutcomeRejected(BaseModel):
     row: int
     declaration_id: Optional[str] = None
     reason: str
+    kind: Optional[str] = Field(None, description="invalid (the history refuses it: an unknown declaration...), "
+                                                  "conflict (a closed case: its outcome stands) or forbidden (a "
+                                                  "correction without a supervisor's key and reason)")
 
 
 class OutcomesRecorded(BaseModel):
@@ -353,6 +368,7 @@ class CaseOutcome(RequestBody):
     seized_quantity_kg: Optional[float] = Field(None, ge=0, le=1e9)
     seized_value_usd: Optional[float] = Field(None, ge=0, le=1e12)
     note: Optional[str] = Field(None, max_length=2000)
+    correction_reason: Optional[str] = Field(None, max_length=2000, description=CORRECTION)
 
 
 class CaseClose(RequestBody):

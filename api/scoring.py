@@ -126,7 +126,9 @@ def json_response(payload: dict) -> Response:
 def score_manifest(request: Request,
                    file: UploadFile = File(..., description="CSV (any common delimiter, encoding; .gz), XLSX or Parquet"),
                    budget: float = Query(0.05, gt=0, le=1, description="share of declarations to flag"),
-                   exploration: float = Query(0.1, ge=0, lt=1, description="share of the budget for exploration picks"),
+                   exploration: float = Query(0.1, ge=0, lt=1, description="share of the budget for exploration picks "
+                                                                                "(without queue: under a policy the random "
+                                                                                "control is the one random draw)"),
                    format: Literal["json", "csv"] = Query("json"),
                    mapping: Optional[str] = Query(None, description="another customs system's columns, by the name of "
                                                                     "a mapping of this service (e.g. kcs; the schema "
@@ -154,15 +156,17 @@ def score_manifest(request: Request,
         raise ApiError(_STATUS.get(exc.kind, 400), exc.kind, str(exc)) from None
     except ContractError as exc:
         raise ApiError(400, "unreadable", str(exc)) from None
-    result = scores(model.detector, loaded.columns, request.app.state.store, budget=budget, exploration=exploration,
-                    flag_by="budget", source=f"api:{caller.key_id}:{name}")
+    # under a policy the random control is the one random mechanism: no exploration picks beside it
+    result = scores(model.detector, loaded.columns, request.app.state.store, budget=budget,
+                    exploration=0.0 if queue else exploration, flag_by="budget", source=f"api:{caller.key_id}:{name}")
     loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
     rejected_rows = loaded.rejected_rows()
     lines = loaded.line_of(loaded.columns.index)
     desk, lanes, policy = request.app.state.desk, None, None
     if queue and len(loaded.declarations):
         policy = desk.policy()
-        lanes = desk.select(loaded.declarations.assign(risk_score=result.columns["risk_score"]),
+        lanes = desk.select(loaded.declarations.assign(risk_score=result.columns["risk_score"],
+                                                       flagged=result.columns["flagged"]),
                             actor=f"api:{caller.key_id}", source=name, model=f"{model.name}/{model.version}")
     if format == "csv":
         table = for_manifest(loaded.declarations, result.frame(), loaded.rejected, lines=lines,
@@ -190,14 +194,17 @@ def score_manifest(request: Request,
     if lanes is not None:
         summary["lanes"] = lane_counts(lanes)
         summary["policy_version"] = policy.version
+        summary["rules_skipped"] = lanes.attrs.get("rules_skipped", [])
     return json_response({"summary": summary, "rows": rows, "rejected": rejected})
 
 
 def _lane_fields(lanes: pd.DataFrame) -> list[dict]:
     """Each declaration's lane, its source, why, and its case (JSON-ready)."""
     case = lanes["case_id"].to_numpy(dtype="float64")
-    return [{"lane": lane, "lane_source": source, "lane_reason": why, "case_id": None if c != c else int(c)}
-            for lane, source, why, c in zip(lanes["lane"], lanes["source"], lanes["why"], case)]
+    model_lane = lanes["model_lane"].where(lanes["model_lane"].notna(), None).to_numpy(dtype=object)
+    return [{"lane": lane, "lane_source": source, "lane_reason": why, "model_lane": own,
+             "case_id": None if c != c else int(c)}
+            for lane, source, why, own, c in zip(lanes["lane"], lanes["source"], lanes["why"], model_lane, case)]
 
 
 def _cell(value):

@@ -4,7 +4,10 @@ Before the replay, the world's own past (its declarations and the inspections it
 is recorded and a first model trained on it. Then, each week of the replay, for each strategy:
 
 1. the week's declarations are scored against that strategy's history (the model strategies);
-2. the strategy selects under the red lane's capacity (a share of each day's declarations);
+2. the strategy selects: the model strategies under the desk's policy (the red lane's places
+   are ``capacity`` less the control's share, the control beside them; the analysts' rules raise
+   declarations beside the places), the baselines as many declarations each day as the loop
+   inspected that day (the same workload; ``capacity`` of the day when the loop is not run);
 3. only the selected declarations reveal their outcome (selective labels: what is not inspected
    stays unknown), recorded in that strategy's history a few days after the week;
 4. the product's loop retrains every ``retrain_every`` weeks through the retraining job and its
@@ -15,8 +18,9 @@ Strategies:
 
 - ``loop``: the model, the analysts' rules and the random control, retrained (the product);
 - ``frozen``: the same, with the first model never retrained (its history still learns);
-- ``rules``: the analysts' rules alone, up to the capacity (the rest is not spent);
-- ``random``: the capacity drawn at random.
+- ``rules``: the analysts' rules alone, up to the workload (red rules first; the rest is not
+  spent);
+- ``random``: the workload drawn at random.
 
 For the model strategies it also counts the reasons' specificity: the share of the top of the
 list (the model's flagged, at the capacity) with neither checkable evidence nor a rule behind it,
@@ -145,9 +149,10 @@ def _backtest(world, folder: Path, weeks, capacity, control_share, retrain_every
     log(f"first model trained on the past ({time.perf_counter() - t0:.0f} s): {MODEL_NAME} version {version}")
 
     rows, below = [], []
-    for name in strategies:
+    workload: dict[int, int] = {}  # the loop's inspections per day: the baselines' workload
+    for name in sorted(strategies, key=lambda s: s != "loop"):
         weekly, holding = _run(name, world, dates, replay, base, folder, first.detector, capacity, control_share,
-                               retrain_every, rules, log)
+                               retrain_every, rules, log, workload)
         rows += weekly
         if holding is not None:
             below.append(_template_shares(name, holding))
@@ -183,7 +188,7 @@ def _template_shares(strategy: str, holding: dict | None) -> pd.DataFrame:
 
 
 def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, capacity: float, control_share: float,
-         retrain_every: int, rules: list[dict], log) -> tuple[list[dict], dict | None]:
+         retrain_every: int, rules: list[dict], log, workload: dict) -> tuple[list[dict], dict | None]:
     """One strategy's replay: its weekly rows, and (model strategies) how many declarations below
     the budget each reason template's evidence holds for."""
     from contraband.data.history import open_history
@@ -203,7 +208,8 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
     desk = Desk(store)
     uses_model = name in ("loop", "frozen")
     if uses_model:
-        desk.set_policy({"red": {"share": capacity}, "yellow": {"count": 0}, "control_share": control_share,
+        desk.set_policy({"red": {"share": max(capacity - control_share, 0.0)}, "yellow": {"count": 0},
+                         "control_share": control_share,
                          "salt": f"backtest-{name}"}, actor="backtest")
         for rule in rules:
             desk.add_rule(rule, actor="backtest")
@@ -236,9 +242,9 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
                                   "risk_score": 0.0})
             if name == "rules":
                 lanes = assign(frame, baseline, rule_hits=hits(baseline_rules, declared), fill=False)
-                chosen = lanes["lane"].isin(["red", "yellow"]).to_numpy()
-            else:  # each day's capacity, the declarations with the smallest keyed draws
-                chosen = _at_random(frame, baseline)
+                chosen = _within(frame, baseline, workload, lanes["lane"].map({"red": 0, "yellow": 1}).to_numpy())
+            else:  # each day's workload, the declarations with the smallest keyed draws
+                chosen = _within(frame, baseline, workload)
         found = week["truth_contraband"].astype(bool).to_numpy()
         value = week["truth_value_usd"].fillna(0).to_numpy(dtype=np.float64)
         if uses_model and chosen.any():
@@ -249,8 +255,11 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
                                                  recorded_at=monday + pd.Timedelta(days=7 + OUTCOME_LAG_DAYS))
             if refused:
                 log(f"  {name}: {len(refused)} outcomes refused: {refused[0][2]}")
-        days = pd.to_datetime(declared["declaration_date"]).dt.normalize()
-        room = sum(baseline.red.of(int(n), 0) for n in days.value_counts().to_numpy())
+        days = day_numbers(pd.to_datetime(declared["declaration_date"]))
+        room = sum(baseline.red.of(int(n), 0) for n in pd.Series(days).value_counts().to_numpy())
+        if name == "loop":
+            for day, n in pd.Series(days[chosen]).value_counts().items():
+                workload[int(day)] = int(n)
         out.append({"strategy": name, "week": f"{monday:%Y-%m-%d}", "declarations": len(week), "capacity": room,
                     "inspections": int(chosen.sum()), "seizures": int((found & chosen).sum()),
                     "seized_value_usd": float(value[found & chosen].sum()), "contraband": int(found.sum()),
@@ -274,12 +283,23 @@ def _run(name: str, world, dates, replay, base: Path, folder: Path, detector, ca
     return out, holding
 
 
-def _at_random(frame: pd.DataFrame, policy) -> np.ndarray:
-    """Random selection filling each day's red capacity exactly: the smallest keyed draws of the day."""
+def _within(frame: pd.DataFrame, policy, workload: dict, priority: np.ndarray | None = None) -> np.ndarray:
+    """Each day's workload (the loop's inspections that day, else the red lane's capacity): with
+    ``priority`` (0 first, then 1; NaN: never) the declarations by priority, else all of them;
+    within a priority the smallest keyed draws."""
     from contraband.desk.lanes import control_draws
+    from contraband.models.selection import smallest
 
     draws = control_draws(frame["declaration_id"], policy)
     chosen = np.zeros(len(frame), dtype=bool)
-    for _, members in frame.groupby("day").indices.items():
-        chosen[members[np.argsort(draws[members], kind="stable")[:policy.red.of(len(members), 0)]]] = True
+    for day, members in frame.groupby("day").indices.items():
+        room = workload.get(int(day), policy.red.of(len(members), 0))
+        if priority is None:
+            chosen[members[smallest(draws[members], room)]] = True
+            continue
+        for level in (0, 1):
+            candidates = members[priority[members] == level]
+            take = candidates[smallest(draws[candidates], room)]
+            chosen[take] = True
+            room -= len(take)
     return chosen

@@ -1,8 +1,8 @@
 """:class:`Desk`: a store's selection policy, its selections, the case queue and overrides.
 
 Every change is written under the store's writers' lock, in one transaction with its audit
-event. Outcomes recorded from the queue go into the history first (as every outcome does: they
-count in the seizure features of later declarations and in retraining), then into the case.
+event. Outcomes, by whatever path, go through :mod:`~contraband.desk.outcomes`: into the history
+and the case in one transaction.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from contraband.data.keys import date_of, day_numbers
-from contraband.desk import audit
+from contraband.desk import audit, outcomes
 from contraband.desk import schema as S
 from contraband.desk.figures import wilson
 from contraband.desk.lanes import assign
@@ -49,6 +49,7 @@ class Desk:
         self.store, self.engine = store, store.engine
         with store.writing() as conn:
             S.metadata.create_all(conn)
+            S.upgrade(conn)
 
     # --- the policy --------------------------------------------------------------------
     def policy(self) -> Policy:
@@ -166,26 +167,33 @@ class Desk:
         return sorted((_rule(r) for r in rows), key=lambda r: int(r.rule_id.split("-")[1]))
 
     def rule_figures(self, review_after: int = REVIEW_AFTER) -> list[dict]:
-        """Per rule (current version): declarations it hit, inspections of them with a result,
-        seizures, the seizure rate with its 95 % interval (Wilson), and whether it is due for
-        review (its last ``review_after`` inspections found nothing)."""
+        """Per rule (current version): declarations it hit (``hits``, those a stronger rule or
+        the model decided included) and those whose lane it decided (``decided``), inspections of
+        its hits with a result, seizures, the seizure rate with its 95 % interval (Wilson), and
+        whether it is due for review (its last ``review_after`` inspections found nothing)."""
         d, c = S.decisions, S.cases
         with self.engine.connect() as conn:
             rules = self._rules_in(conn)
-            hit = dict(conn.execute(select(d.c.rule_id, func.count()).where(d.c.rule_id.is_not(None))
-                                    .group_by(d.c.rule_id)).all())
-            results = conn.execute(select(d.c.rule_id, c.c.contraband_found).select_from(
-                d.join(c, c.c.declaration_id == d.c.declaration_id))
-                .where(d.c.rule_id.is_not(None), c.c.contraband_found.is_not(None)).order_by(c.c.updated_at, c.c.case_id)).all()
-        found: dict[str, list[int]] = {}
-        for rule_id, result in results:
-            found.setdefault(rule_id, []).append(int(result))
+            rows = conn.execute(select(d.c.rule_id, d.c.rules_hit, d.c.source, c.c.contraband_found, c.c.updated_at,
+                                       c.c.case_id).select_from(d.outerjoin(c, c.c.declaration_id == d.c.declaration_id))
+                                .where(d.c.rule_id.is_not(None))).all()
+        hit: dict[str, int] = {}
+        decided: dict[str, int] = {}
+        results: dict[str, list[tuple]] = {}
+        for rule_id, rules_hit, source, found, updated, case_id in rows:
+            if source == "rule":
+                decided[rule_id] = decided.get(rule_id, 0) + 1
+            for each in (rules_hit or rule_id).split(";"):
+                hit[each] = hit.get(each, 0) + 1
+                if found is not None:
+                    results.setdefault(each, []).append((updated, case_id, int(found)))
         out = []
         for rule in rules:
-            seen = found.get(rule.rule_id, [])
+            seen = [f for _, _, f in sorted(results.get(rule.rule_id, []))]
             rate, low, high = wilson(sum(seen), len(seen))
             out.append({"rule_id": rule.rule_id, "name": rule.name, "lane": rule.lane, "retired": rule.retired,
-                        "hits": int(hit.get(rule.rule_id, 0)), "inspections": len(seen), "seizures": sum(seen),
+                        "hits": hit.get(rule.rule_id, 0), "decided": decided.get(rule.rule_id, 0),
+                        "inspections": len(seen), "seizures": sum(seen),
                         "seizure_rate": rate, "rate_low": low, "rate_high": high,
                         "review": len(seen) >= review_after and not any(seen[-review_after:])})
         return out
@@ -194,12 +202,15 @@ class Desk:
     def select(self, scored: pd.DataFrame, *, actor: str, source: str = "", model: str | None = None,
                rule_hits: pd.DataFrame | None = None) -> pd.DataFrame:
         """Lanes for scored declarations (``declaration_id``, ``declaration_date``, ``risk_score``,
-        and the policy's office column where the manifest has one), recorded with their cases.
+        optionally the model's ``flagged`` and the policy's office column), recorded with their
+        cases (:mod:`~contraband.desk.lanes` says how).
 
         A declaration the desk decided before keeps its decision (``kept``); the others are
         decided under the current policy, within what earlier selections of their day left of
         each lane. Returns one row per declaration in the frame's order: ``lane``, ``source``,
-        ``rule_id``, ``model_rank``, ``why``, ``case_id`` (red and yellow) and ``kept``.
+        ``rule_id``, ``model_rank``, ``model_lane``, ``why``, ``case_id`` (red and yellow) and
+        ``kept``; ``attrs["rules_skipped"]`` lists the rules that failed on this manifest (each
+        skipped, the others applied, and an audit event for each).
 
         The analysts' rules in force hit the declarations they match (``rule_hits`` given: those
         instead)."""
@@ -207,6 +218,7 @@ class Desk:
         if len(set(ids)) != len(ids):
             raise CaseError("invalid", "a selection takes each declaration once")
         at = audit.now()
+        failures: list = []
         with self.store.writing() as conn:
             policy = self._policy_in(conn)
             frame = pd.DataFrame({
@@ -217,33 +229,41 @@ class Desk:
                            if policy.office_column in scored.columns else np.full(len(ids), "", dtype=object)),
                 "risk_score": pd.to_numeric(scored["risk_score"], errors="coerce").to_numpy(dtype=np.float64),
             })
+            if "flagged" in scored.columns:
+                frame["flagged"] = scored["flagged"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
             known = self._decisions(conn, ids)
             new = ~frame["declaration_id"].isin(known["declaration_id"]).to_numpy() if len(known) \
                 else np.ones(len(frame), dtype=bool)
             fresh = frame[new].reset_index(drop=True)
             if rule_hits is None:
                 rules = [r for r in self._rules_in(conn) if not r.retired]
-                rule_hits = hits(rules, scored[new]) if rules and len(fresh) else None
+                rule_hits = hits(rules, scored[new], failures) if rules and len(fresh) else None
             decided = assign(fresh, policy, self._taken(conn, fresh), rule_hits)
             counts = decided["lane"].value_counts()
             selection = conn.execute(S.selections.insert().values(
                 created_at=at, actor=actor, source=source, policy_version=policy.version, model=model,
                 declarations=len(frame), kept=int((~new).sum()),
                 **{lane: int(counts.get(lane, 0)) for lane in LANES}).returning(S.selections.c.selection)).scalar_one()
-            rows = pd.concat([fresh, decided.drop(columns="declaration_id")], axis=1).assign(
-                selection=int(selection), decided_at=at, actor=actor,
-                model_pick=decided["model_pick"].to_numpy(dtype=np.int64))
+            rows = pd.concat([fresh.drop(columns="flagged", errors="ignore"), decided.drop(columns="declaration_id")],
+                             axis=1).assign(selection=int(selection), decided_at=at, actor=actor,
+                                            model_pick=decided["model_pick"].to_numpy(dtype=np.int64))
             self._insert(conn, S.decisions, rows[[c.name for c in S.decisions.c]])
             opened = rows.loc[rows["lane"].isin(INSPECTED_LANES), ["declaration_id"]].assign(
                 state="open", opened_at=at, updated_at=at)
             self._insert(conn, S.cases, opened)
             audit.record(conn, actor, "select", f"selection:{selection}", None, {
                 "source": source, "policy_version": policy.version, "model": model, "declarations": len(frame),
-                "kept": int((~new).sum()), **{lane: int(counts.get(lane, 0)) for lane in LANES}}, at=at)
+                "kept": int((~new).sum()), **{lane: int(counts.get(lane, 0)) for lane in LANES},
+                "rules_skipped": [f.shown() for f in failures]}, at=at)
+            for failure in failures:
+                audit.record(conn, actor, "rule.skipped", f"rule:{failure.rule_id}", None,
+                             {**failure.shown(), "selection": int(selection), "source": source}, at=at)
             out = self._decisions(conn, ids)
         out = out.set_index("declaration_id").loc[ids].reset_index()
-        return out.assign(kept=~new)[["declaration_id", "lane", "source", "rule_id", "model_rank", "why", "case_id",
-                                      "kept"]]
+        out = out.assign(kept=~new)[["declaration_id", "lane", "source", "rule_id", "model_rank", "model_lane", "why",
+                                     "case_id", "kept"]]
+        out.attrs["rules_skipped"] = [f.shown() for f in failures]
+        return out
 
     @staticmethod
     def _insert(conn, table, frame: pd.DataFrame) -> None:
@@ -253,15 +273,16 @@ class Desk:
 
     @staticmethod
     def _taken(conn, frame: pd.DataFrame) -> dict:
-        """Per (day, office, lane): what earlier selections sent there (overrides are outside the
-        policy's capacity and not counted)."""
+        """Per (day, office, lane): the model's places earlier selections took there (rules, the
+        control and overrides are beside the capacity; a decision of an earlier version without
+        its model lane counts where it went, unless it was overridden)."""
         days = sorted({int(d) for d in frame["day"]})
         if not days:
             return {}
         d = S.decisions
-        rows = conn.execute(select(d.c.day, d.c.office, d.c.lane, func.count())
-                            .where(d.c.day.in_(days), d.c.source != "override")
-                            .group_by(d.c.day, d.c.office, d.c.lane)).all()
+        lane = func.coalesce(d.c.model_lane, case((d.c.source != "override", d.c.lane), else_=None))
+        rows = conn.execute(select(d.c.day, d.c.office, lane, func.count())
+                            .where(d.c.day.in_(days)).group_by(d.c.day, d.c.office, lane)).all()
         return {(int(day), office, lane): int(n) for day, office, lane, n in rows}
 
     @staticmethod
@@ -313,65 +334,29 @@ class Desk:
         out["instructions"] = rule.instructions if rule else None  # the officer's, from the rule that hit
         return out
 
-    def record_outcome(self, case_id: int, outcome: dict, actor: str) -> dict:
-        """The inspection's outcome for a case (open, or inspected: a correction): into the
-        history as an outcome version, then into the case, which becomes ``inspected``."""
-        done, refused = self.record_outcomes([(case_id, check_outcome(outcome))], actor)
-        if refused:
-            raise CaseError(*refused[0][1:])
-        return done[0]
+    def record_outcome(self, case_id: int, outcome: dict, actor: str, role: str = "analyst",
+                       reason: str | None = None) -> dict:
+        """The inspection's outcome for a case, into the history and the case (which becomes
+        ``inspected``), audited (:mod:`~contraband.desk.outcomes`). A different result for a case
+        with its outcome is a correction: a supervisor's, with a reason (``forbidden`` otherwise)."""
+        done = outcomes.record(self, [(case_id, check_outcome(outcome))], actor, role=role, reason=reason)
+        if done.refused:
+            raise CaseError(*done.refused[0][1:])
+        return done.cases[0] if done.cases else self.case(case_id)
 
-    def record_outcomes(self, outcomes: list[tuple[int, dict]], actor: str, declaration_ids: bool = False,
-                        recorded_at=None) -> tuple[list[dict], list[tuple[int, str, str]]]:
+    def record_outcomes(self, results: list[tuple[int, dict]], actor: str, declaration_ids: bool = False,
+                        recorded_at=None, role: str = "analyst",
+                        reason: str | None = None) -> tuple[list[dict], list[tuple[int, str, str]]]:
         """Checked outcomes (:func:`check_outcome`) for cases, by case number (or, with
-        ``declaration_ids``, by declaration id): into the history in one call, then into their
-        cases in one transaction. Returns the cases as they are now, and the refused ones as
-        (position in ``outcomes``, kind, reason): an unknown or closed case, a case twice, an
-        outcome the history refuses. The others are recorded all the same. ``recorded_at``: when
-        the results were known (default: now; a replay of the past gives its own days)."""
-        keys = [str(k) if declaration_ids else int(k) for k, _ in outcomes]
-        refused: list[tuple[int, str, str]] = []
-        with self.engine.connect() as conn:
-            column = S.cases.c.declaration_id if declaration_ids else S.cases.c.case_id
-            found = {}
-            for start in range(0, len(keys), 900):
-                found.update((r[0], r[1:]) for r in conn.execute(
-                    select(column, S.cases.c.case_id, S.cases.c.declaration_id, S.cases.c.state)
-                    .where(column.in_(keys[start:start + 900]))).all())
-        chosen, seen = [], set()
-        for i, key in enumerate(keys):
-            what = f"declaration {key}" if declaration_ids else f"case {key}"
-            if key not in found:
-                refused.append((i, "not_found", f"no case for {what}" if declaration_ids else f"no {what}"))
-            elif found[key][2] == "closed":
-                refused.append((i, "conflict", f"{what} is closed; its outcome stands"))
-            elif key in seen:
-                refused.append((i, "conflict", f"{what} appears twice"))
-            else:
-                seen.add(key)
-                chosen.append((i, *found[key][:2]))
-        if not chosen:
-            return [], refused
-        history = pd.DataFrame([_history_outcome(declaration_id, outcomes[i][1]) for i, _, declaration_id in chosen])
-        if recorded_at is not None:
-            history["recorded_at"] = pd.Timestamp(recorded_at)
-        report = self.store.record_outcomes(history, source=f"desk:{actor}")
-        if len(report.rejected):  # rows of the frame sent, from 1
-            reasons = dict(zip(report.rejected["row"].astype(int) - 1, report.rejected["reason"]))
-            refused += [(chosen[r][0], "conflict", f"the history refused the outcome of {chosen[r][2]}: {reason}")
-                        for r, reason in reasons.items()]
-            chosen = [c for r, c in enumerate(chosen) if r not in reasons]
-        at = audit.now()
-        done = []
-        with self.store.writing() as conn:
-            for i, case_id, _ in chosen:
-                before = self._case(conn, case_id)
-                conn.execute(S.cases.update().where(S.cases.c.case_id == int(case_id))
-                             .values(state="inspected", updated_at=at, inspected_by=actor, **outcomes[i][1]))
-                after = self._case(conn, case_id)
-                audit.record(conn, actor, "case.outcome", f"case:{case_id}", before, after, at=at)
-                done.append(after)
-        return done, sorted(refused)
+        ``declaration_ids``, by declaration id), through :func:`~contraband.desk.outcomes.record`.
+        Returns the cases as they are now, and the refused ones as (position in ``results``,
+        kind, reason): an unknown or closed case, a case twice, a correction without a
+        supervisor's role and reason, an outcome the history refuses. The others are recorded
+        all the same. ``recorded_at``: when the results were known (default: now; a replay of
+        the past gives its own days)."""
+        done = outcomes.record(self, results, actor, role=role, reason=reason, declaration_ids=declaration_ids,
+                               recorded_at=recorded_at)
+        return done.cases, done.refused
 
     def close(self, case_id: int, actor: str, note: str | None = None) -> dict:
         at = audit.now()
@@ -480,13 +465,6 @@ def check_outcome(outcome: dict) -> dict:
         raise CaseError("invalid", "contraband_found is false: leave material, concealment, HS code, quantity and value empty",
                         "contraband_found")
     return fields
-
-
-def _history_outcome(declaration_id: str, fields: dict) -> dict:
-    """The history's words for a case's outcome (what features and retraining read)."""
-    return {"declaration_id": declaration_id, "inspected": 1, "contraband": int(fields["contraband_found"]),
-            "seized_value_usd": fields["seized_value_usd"] if fields["contraband_found"] else None,
-            "material": fields["material"], "note": fields["note"]}
 
 
 def _text(name: str, value) -> str | None:

@@ -1,6 +1,6 @@
 """Lanes for a scored list already written (``contraband score --queue``): the list's declarations
 selected under the policy, their cases opened, and the list written again with ``lane``,
-``lane_source``, ``lane_reason`` and ``case_id`` after the reasons (rejected rows: empty)."""
+``lane_source``, ``lane_reason``, ``model_lane`` and ``case_id`` after the reasons (rejected rows: empty)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ def queue_list(desk, path, *, actor: str, source: str, model: str | None = None)
     risk = pd.to_numeric(table["risk_score"], errors="coerce")
     scored = table[risk.notna().to_numpy()].assign(risk_score=risk[risk.notna()])
     if not len(scored):
-        return pd.DataFrame(columns=["declaration_id", "lane", "source", "rule_id", "model_rank", "why", "case_id",
-                                     "kept"])
+        return pd.DataFrame(columns=["declaration_id", "lane", "source", "rule_id", "model_rank", "model_lane", "why",
+                                     "case_id", "kept"])
     lanes = desk.select(scored, actor=actor, source=source, model=model)
     at = np.flatnonzero(risk.notna().to_numpy())
     added = {"lane": lanes["lane"], "lane_source": lanes["source"], "lane_reason": lanes["why"],
+             "model_lane": lanes["model_lane"],
              "case_id": pd.array(lanes["case_id"].to_numpy(dtype="float64"), dtype="Int64")}
     for name, values in added.items():
         column = pd.Series(pd.NA if name == "case_id" else ("" if not parquet else None), index=table.index,

@@ -2,19 +2,21 @@
 
 A lane's capacity is a count per day (and per office, where the manifest names one), shared by
 every selection of that day, or a share of the declarations of that day and office in one
-selection (rounded to the nearest whole declaration). The random control sends a share of all
-declarations to the red lane, drawn from a keyed hash of the declaration id alone: independent
-of the risk score, of the other rows and of their order, so that what the control finds
-estimates the prevalence and the model's recall without bias. Control picks count against the
-red lane's capacity; when they alone would exceed it, those with the smallest draws go.
+selection (rounded to the nearest whole declaration). These are the places the model's risk rank
+fills. The random control sends exactly its share of each day's declarations (rounded) to the
+red lane, the smallest draws of a keyed hash of the declaration id: independent of the risk
+score and of the rows' order, so that what the control finds estimates the prevalence and the
+model's recall without bias. The control's draws, like the rules' hits, are inspected beside
+the lanes' places, never in them (:mod:`~contraband.desk.lanes`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from dataclasses import asdict, dataclass, field
+
+from contraband.models.selection import share_count
 
 
 class PolicyError(ValueError):
@@ -41,7 +43,7 @@ class Capacity:
         """The declarations this lane may still take among ``declarations`` of one day and
         office, ``taken`` having been taken by earlier selections of that day."""
         if self.share is not None:
-            return min(declarations, math.floor(self.share * declarations + 0.5))
+            return share_count(declarations, self.share)
         return max(0, self.count - taken)
 
     def describe(self) -> str:
@@ -66,9 +68,6 @@ class Policy:
     def __post_init__(self):
         if not (isinstance(self.control_share, (int, float)) and 0 <= self.control_share <= 1):
             raise PolicyError(f"control_share must be between 0 and 1, not {self.control_share!r}")
-        if self.red.share is not None and self.control_share > self.red.share:
-            raise PolicyError(f"the random control ({self.control_share:.1%}) cannot exceed the red lane's share "
-                              f"({self.red.share:.1%}): control picks are inspected in the red lane")
         if not isinstance(self.office_column, str):
             raise PolicyError("office_column must be a column name")
 
@@ -95,7 +94,8 @@ class Policy:
         body = {k: v for k, v in self.to_dict().items() if k != "salt"}
         return {"version": self.version, "author": self.author, "created_at": self.created_at, "note": self.note,
                 **body, "lanes": {"red": self.red.describe(), "yellow": self.yellow.describe(),
-                                  "control": f"{self.control_share:.1%} of declarations, drawn at random"}}
+                                  "control": f"{self.control_share:.1%} of each day's declarations, drawn at random "
+                                                         "and inspected beside the red lane's places"}}
 
     def json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -127,20 +127,24 @@ class Rule:
         return "; ".join(parts)
 
     def matches(self, frame: pd.DataFrame) -> np.ndarray:
-        """Which declarations of ``frame`` (canonical columns) the rule hits, on their own day."""
-        hit = np.ones(len(frame), dtype=bool)
-        days = _days(frame)
-        if self.valid_from:
-            hit &= days >= day_of(self.valid_from)
-        if self.valid_to:
-            hit &= days <= day_of(self.valid_to)
+        """Which declarations of ``frame`` (canonical columns) the rule hits, on their own day:
+        one boolean per row, by position (the frame's index plays no part). A missing or odd
+        cell never matches a condition on it, and never raises."""
+        n = len(frame)
+        hit = np.ones(n, dtype=bool)
+        if self.valid_from or self.valid_to:
+            days, known = _days(frame)
+            if self.valid_from:
+                hit &= known & (days >= day_of(self.valid_from))
+            if self.valid_to:
+                hit &= known & (days <= day_of(self.valid_to))
         for name, value in self.conditions.items():
             if not hit.any():
                 break
             if name in _LISTS:
-                hit &= _any_of(name, frame.get(_LISTS[name]), value, len(frame))
+                hit &= _any_of(name, _cells(frame, _LISTS[name]), value)
             else:
-                numbers = _usd_per_kg(frame) if name == "usd_per_kg" else _number(frame.get(_RANGES[name]), len(frame))
+                numbers = _usd_per_kg(frame) if name == "usd_per_kg" else _numbers(frame, _RANGES[name])
                 inside = ~np.isnan(numbers)
                 if "min" in value:
                     inside &= numbers >= value["min"]
@@ -150,61 +154,125 @@ class Rule:
         return hit
 
 
-def _days(frame: pd.DataFrame) -> np.ndarray:
+def _days(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's day number, and whether its date could be read (a missing or unreadable date
+    is outside every validity window)."""
     from contraband.data.keys import day_numbers
 
-    return day_numbers(pd.to_datetime(frame["declaration_date"]))
+    out = np.zeros(len(frame), dtype=np.int64)
+    if "declaration_date" not in frame:
+        return out, np.zeros(len(frame), dtype=bool)
+    dates = pd.to_datetime(pd.Series(np.asarray(frame["declaration_date"], dtype=object)), errors="coerce",
+                           format="mixed")
+    known = dates.notna().to_numpy()
+    if known.any():
+        out[known] = day_numbers(dates[known].dt.tz_localize(None) if dates.dt.tz is not None else dates[known])
+    return out, known
 
 
-def _text(column, n: int) -> pd.Series:
-    if column is None:
-        return pd.Series([""] * n, dtype=object)
-    return pd.Series(np.asarray(column, dtype=object)).where(pd.notna(column), "").astype(str)
+def _cell(value) -> str:
+    """A cell as text: "" for a missing one; a whole float without its ".0" (an HS code read as a
+    number)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return ""
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
-def _number(column, n: int) -> np.ndarray:
-    if column is None:
-        return np.full(n, np.nan)
-    return pd.to_numeric(pd.Series(np.asarray(column, dtype=object)), errors="coerce").to_numpy(dtype=np.float64)
+def _cells(frame: pd.DataFrame, column: str) -> list[str]:
+    """A column's cells as text, by position ("" for every row where the column is absent)."""
+    if column not in frame:
+        return [""] * len(frame)
+    return [_cell(v) for v in np.asarray(frame[column], dtype=object)]
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column's cells as numbers, by position (NaN where absent, missing or not a number)."""
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    values = pd.to_numeric(pd.Series(np.asarray(frame[column], dtype=object)), errors="coerce")
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _usd_per_kg(frame: pd.DataFrame) -> np.ndarray:
-    value, weight = _number(frame.get("declared_value_usd"), len(frame)), _number(frame.get("net_weight_kg"), len(frame))
+    value, weight = _numbers(frame, "declared_value_usd"), _numbers(frame, "net_weight_kg")
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(weight > 0, value / weight, np.nan)
 
 
-def _any_of(name: str, column, values: list[str], n: int) -> np.ndarray:
-    text = _text(column, n)
+def _any_of(name: str, cells: list[str], values: list[str]) -> np.ndarray:
     wanted = [v.strip() for v in values]
     if name == "hs_prefixes":
-        return text.str.startswith(tuple(wanted)).to_numpy(dtype=bool)
+        prefixes = tuple(wanted)
+        return np.fromiter((c.strip().startswith(prefixes) for c in cells), dtype=bool, count=len(cells))
     if name == "description_words":
-        pattern = r"\b(?:" + "|".join(re.escape(w) for w in wanted) + r")\b"
-        return text.str.contains(pattern, case=False, regex=True).to_numpy(dtype=bool)
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in wanted) + r")\b", re.IGNORECASE)
+        return np.fromiter((pattern.search(c) is not None for c in cells), dtype=bool, count=len(cells))
     if name == "transit_countries":
         upper = {w.upper() for w in wanted}
-        return np.array([bool(upper & set(t.upper().split(";"))) for t in text], dtype=bool)
+        return np.fromiter((bool(upper & {t.strip().upper() for t in c.split(";")}) for c in cells), dtype=bool,
+                           count=len(cells))
     if name.endswith("_countries"):
-        return text.str.upper().isin({w.upper() for w in wanted}).to_numpy(dtype=bool)
-    return text.isin(set(wanted)).to_numpy(dtype=bool)
+        upper = {w.upper() for w in wanted}
+        return np.fromiter((c.strip().upper() in upper for c in cells), dtype=bool, count=len(cells))
+    exact = set(wanted)
+    return np.fromiter((c.strip() in exact for c in cells), dtype=bool, count=len(cells))
 
 
-def hits(rules: list[Rule], frame: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule that could not be applied to a manifest: skipped, the other rules and every
+    declaration go on."""
+
+    rule_id: str
+    name: str
+    error: str
+
+    def shown(self) -> dict:
+        return {"rule_id": self.rule_id, "name": self.name, "error": self.error}
+
+
+HIT_COLUMNS = ["declaration_id", "rule_id", "lane", "reason", "rules_hit"]
+
+
+def hits(rules: list[Rule], frame: pd.DataFrame, failures: list | None = None) -> pd.DataFrame:
     """The strongest rule hitting each declaration (red before yellow, then the oldest rule):
-    ``declaration_id``, ``rule_id``, ``lane``, ``reason``, one row per declaration hit."""
-    out = []
-    taken = np.zeros(len(frame), dtype=bool)
-    ids = frame["declaration_id"].astype(str).to_numpy(dtype=object)
-    for rule in sorted((r for r in rules if not r.retired), key=lambda r: (r.lane != "red", _number_of(r.rule_id))):
-        hit = rule.matches(frame) & ~taken
-        taken |= hit
-        if hit.any():
-            out.append(pd.DataFrame({"declaration_id": ids[hit], "rule_id": rule.rule_id, "lane": rule.lane,
-                                     "reason": f"{rule.name}: {rule.rationale} ({rule.in_words()})"}))
-    if not out:
-        return pd.DataFrame(columns=["declaration_id", "rule_id", "lane", "reason"])
-    return pd.concat(out, ignore_index=True)
+    ``declaration_id``, ``rule_id``, ``lane``, ``reason`` and ``rules_hit`` (every rule in force
+    that matched it, strongest first, ``;``-separated: a rule's figures count the hits a stronger
+    rule decided), one row per declaration hit.
+
+    A rule that fails on this frame is skipped and appended to ``failures``
+    (:class:`RuleFailure`); it never costs the other rules or the declarations."""
+    n = len(frame)
+    ids = np.asarray(frame["declaration_id"], dtype=object).astype(str)
+    strongest = np.full(n, -1, dtype=np.int64)
+    matched: list[list[str]] = [[] for _ in range(n)]
+    ordered = sorted((r for r in rules if not r.retired), key=lambda r: (r.lane != "red", _number_of(r.rule_id)))
+    for k, rule in enumerate(ordered):
+        try:
+            hit = np.asarray(rule.matches(frame), dtype=bool)
+            if hit.shape != (n,):
+                raise ValueError(f"{hit.shape[0] if hit.ndim else 0} answers for {n} declarations")
+        except Exception as exc:  # noqa: BLE001 - one rule's failure must never cost an upload
+            if failures is not None:
+                failures.append(RuleFailure(rule.rule_id, rule.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        for i in np.flatnonzero(hit):
+            matched[i].append(rule.rule_id)
+        strongest[hit & (strongest < 0)] = k
+    rows = np.flatnonzero(strongest >= 0)
+    if not len(rows):
+        return pd.DataFrame(columns=HIT_COLUMNS)
+    chosen = [ordered[k] for k in strongest[rows]]
+    return pd.DataFrame({"declaration_id": ids[rows], "rule_id": [r.rule_id for r in chosen],
+                         "lane": [r.lane for r in chosen],
+                         "reason": [f"{r.name}: {r.rationale} ({r.in_words()})" for r in chosen],
+                         "rules_hit": [";".join(matched[i]) for i in rows]})
 
 
 def _number_of(rule_id: str) -> int:

@@ -15,12 +15,17 @@
 - ``desk_retrains``: each retraining run's verdict and drift figures (the performance view
   shows the latest), written by the retraining job into the store it trained from;
 - ``desk_audit``: every change of state (who, when, what, before, after), append-only: the
-  database refuses to update or delete its rows (a trigger on each database).
+  database refuses to update or delete its rows, or to insert over one (SQLite's ``INSERT OR
+  REPLACE`` deletes without firing delete triggers, PostgreSQL's ``ON CONFLICT DO UPDATE`` is an
+  update): triggers on each database.
+
+:func:`upgrade` brings a store written by an earlier version up to these tables (columns added,
+triggers created), idempotently.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, Column, Float, Index, Integer, MetaData, Table, Text, event
+from sqlalchemy import DDL, Column, Float, Index, Integer, MetaData, Table, Text, event, inspect, text
 
 metadata = MetaData()
 
@@ -70,6 +75,8 @@ decisions = Table(
     Column("rule_id", Text),
     Column("model_rank", Integer),  # rank by risk among the day's (and office's) declarations
     Column("model_pick", Integer, nullable=False),  # 1: by its rank alone the model would have inspected it
+    Column("model_lane", Text),  # the model's own lane (its places in the lane's capacity); older rows: NULL
+    Column("rules_hit", Text),  # every rule in force that matched, strongest first, ';'-separated
     Column("risk_score", Float),
     Column("why", Text, nullable=False),
     Column("decided_at", Text, nullable=False),
@@ -118,13 +125,36 @@ audit = Table(
 )
 
 _REFUSE = "the audit trail is append-only"
-for _what in ("UPDATE", "DELETE"):
-    event.listen(audit, "after_create", DDL(
-        f"CREATE TRIGGER desk_audit_no_{_what.lower()} BEFORE {_what} ON desk_audit "
-        f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END").execute_if(dialect="sqlite"))
-event.listen(audit, "after_create", DDL(
-    "CREATE FUNCTION desk_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-    f"$$ BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$").execute_if(dialect="postgresql"))
-event.listen(audit, "after_create", DDL(
-    "CREATE TRIGGER desk_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON desk_audit "
-    "FOR EACH STATEMENT EXECUTE FUNCTION desk_audit_refuse()").execute_if(dialect="postgresql"))
+#: SQLite: an UPDATE or DELETE refused, and an INSERT over an existing event (INSERT OR REPLACE
+#: removes the old row without firing the delete trigger)
+_SQLITE_TRIGGERS = {
+    f"desk_audit_no_{what.lower()}": f"CREATE TRIGGER IF NOT EXISTS desk_audit_no_{what.lower()} BEFORE {what} "
+                                     f"ON desk_audit BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END"
+    for what in ("UPDATE", "DELETE")}
+_SQLITE_TRIGGERS["desk_audit_no_overwrite"] = (
+    "CREATE TRIGGER IF NOT EXISTS desk_audit_no_overwrite BEFORE INSERT ON desk_audit "
+    "WHEN EXISTS (SELECT 1 FROM desk_audit WHERE event = NEW.event) "
+    f"BEGIN SELECT RAISE(ABORT, '{_REFUSE}'); END")
+#: PostgreSQL: a statement trigger refuses UPDATE (ON CONFLICT DO UPDATE included), DELETE, TRUNCATE
+_PG_FUNCTION = ("CREATE OR REPLACE FUNCTION desk_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN RAISE EXCEPTION '{_REFUSE}'; END $$")
+_PG_TRIGGER = ("CREATE TRIGGER desk_audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON desk_audit "
+               "FOR EACH STATEMENT EXECUTE FUNCTION desk_audit_refuse()")
+for _sql in _SQLITE_TRIGGERS.values():
+    event.listen(audit, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
+event.listen(audit, "after_create", DDL(_PG_FUNCTION).execute_if(dialect="postgresql"))
+event.listen(audit, "after_create", DDL(_PG_TRIGGER).execute_if(dialect="postgresql"))
+
+#: columns added since the first desk: (table, column, SQL type)
+_ADDED = (("desk_decisions", "model_lane", "TEXT"), ("desk_decisions", "rules_hit", "TEXT"))
+
+
+def upgrade(conn) -> None:
+    """Bring an existing store's desk tables up to this schema (after ``create_all``)."""
+    found = inspect(conn)
+    for table, column, kind in _ADDED:
+        if column not in {c["name"] for c in found.get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    if conn.dialect.name == "sqlite":
+        for sql in _SQLITE_TRIGGERS.values():
+            conn.execute(text(sql))

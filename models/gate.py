@@ -10,10 +10,11 @@ champion on luck.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from contraband.models.selection import budget_count, by_risk
 
 GATE_BUDGET = 0.05
 GATE_METRIC = "precision_at_5pct"
@@ -42,13 +43,13 @@ class Verdict:
 def precision_at(score: np.ndarray, y: np.ndarray, budget: float = GATE_BUDGET, weights: np.ndarray | None = None) -> np.ndarray:
     """Precision within the top ``budget`` of rows; with ``weights`` (draws x rows of bootstrap
     counts) one figure per draw, each row counted as many times as it was drawn."""
-    order = np.argsort(-np.asarray(score), kind="stable")
+    order = by_risk(score)
     y = np.asarray(y)[order]
     if weights is None:
-        k = max(1, math.ceil(budget * len(y)))
+        k = max(1, budget_count(len(y), budget))
         return np.asarray(y[:k].sum() / k)
     w = weights[:, order]
-    k = max(1, math.ceil(budget * w.shape[1]))
+    k = max(1, budget_count(w.shape[1], budget))
     before = np.cumsum(w, axis=1) - w
     taken = np.clip(k - before, 0, w)  # copies of each row inside the top k of the draw
     return (taken * y[None, :]).sum(axis=1) / k

@@ -8,11 +8,12 @@ ROC-AUC and PR-AUC. On generated data, per-typology recall at 5 %.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from contraband.models import selection
+from contraband.models.selection import budget_count, by_risk
 
 BUDGETS = (0.01, 0.02, 0.05, 0.10)
 
@@ -32,10 +33,10 @@ def budget_metrics(score: np.ndarray, y: np.ndarray, value: np.ndarray | None = 
     both = 0 < pos < n
     out["roc_auc"] = float(roc_auc_score(y, score)) if both else float("nan")
     out["pr_auc"] = float(average_precision_score(y, score)) if both else float("nan")
-    order = np.argsort(-score, kind="stable")
+    order = by_risk(score)
     total_value = float((value * y).sum())
     for b in budgets:
-        k = max(1, math.ceil(b * n))
+        k = max(1, budget_count(n, b))
         top = order[:k]
         caught = y[top].sum()
         out[f"precision_at_{_pct(b)}"] = float(caught / k)
@@ -64,8 +65,7 @@ def truth_value(frame: pd.DataFrame) -> np.ndarray:
 def typology_recall(score: np.ndarray, frame: pd.DataFrame, budget: float = 0.05) -> dict[str, float]:
     """Share of each typology's contraband (hidden truth) inside the top ``budget`` of all rows."""
     n = len(frame)
-    top = np.zeros(n, dtype=bool)
-    top[np.argsort(-np.asarray(score), kind="stable")[: max(1, math.ceil(budget * n))]] = True
+    top = selection.top(score, max(1, budget_count(n, budget)))
     truth = frame["truth_contraband"].to_numpy() == 1
     typ = frame["truth_typology"].astype("str").to_numpy()
     return {t: float(top[truth & (typ == t)].mean()) for t in sorted(set(typ[truth]))}

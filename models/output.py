@@ -78,7 +78,7 @@ def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.
     """Declarations beside their scores, highest risk first; rejected rows last, with reasons.
 
     ``lanes`` (:meth:`~contraband.desk.Desk.select`, one row per declaration) adds ``lane``,
-    ``lane_source``, ``lane_reason`` and ``case_id`` after the reasons.
+    ``lane_source``, ``lane_reason``, ``model_lane`` and ``case_id`` after the reasons.
 
     ``lines`` (one per declaration) is where each declaration starts in its file: it comes out as
     ``line``. ``rejected_rows`` (:meth:`~contraband.data.load.LoadResult.rejected_rows`, with a
@@ -89,6 +89,7 @@ def for_manifest(declarations: pd.DataFrame, scored: pd.DataFrame, rejected: pd.
     if lanes is not None:
         parts.append(pd.DataFrame({"lane": lanes["lane"].to_numpy(), "lane_source": lanes["source"].to_numpy(),
                                    "lane_reason": lanes["why"].to_numpy(),
+                                   "model_lane": lanes["model_lane"].to_numpy(dtype=object),
                                    "case_id": pd.array(lanes["case_id"].to_numpy(dtype="float64"), dtype="Int64")}))
     if lines is not None:
         parts.insert(0, pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)}))

@@ -32,9 +32,7 @@ only for flagged rows, where an analyst reads them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -42,6 +40,7 @@ import pandas as pd
 from contraband.data.columns import Columns
 from contraband.features.pipeline import truth_columns, without_truth
 from contraband.models.ranking import ranks
+from contraband.models.selection import budget_count, exact, keyed_draws, share_count, smallest
 from contraband.models.reasons import MAX_REASONS
 
 EXPLORATION_MODES = ("random", "uncertainty")
@@ -52,26 +51,19 @@ REFERENCE_DAYS = 30
 REFERENCE_ROWS = 20_000
 
 
-def _fraction(x: float) -> Fraction:
-    """A budget as the decimal a person typed (0.07 is 7/100, not 0.07000000000000000666)."""
-    return Fraction(repr(float(x)))
-
-
 def flag_count(n: int, budget: float) -> int:
     """Declarations flagged by a budget: ceil(budget x n), exactly."""
-    return min(n, math.ceil(_fraction(budget) * n))
+    return budget_count(n, budget)
 
 
 def exploration_count(flagged: int, exploration: float) -> int:
     """Exploration picks among ``flagged``: exploration x flagged, rounded half up (5 x 0.1 -> 1)."""
-    return int(math.floor(_fraction(exploration) * flagged + Fraction(1, 2)))
+    return share_count(flagged, exploration)
 
 
 def exploration_draws(ids: np.ndarray, seed: int) -> np.ndarray:
     """A uniform draw in [0, 1) per declaration id, fixed by the id and the seed."""
-    key = f"{int(seed) % 10**16:016d}"
-    h = pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object), hash_key=key, categorize=False)
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return keyed_draws(ids, f"{int(seed) % 10**16:016d}")
 
 
 def _check(budget: float, exploration: float, mode: str, rule: str) -> None:
@@ -115,7 +107,7 @@ def budget_flags(margin: np.ndarray, rank: np.ndarray, draw: np.ndarray, budget:
         else:  # weighted sampling without replacement (Efraimidis & Spirakis): smallest -log(u)/w
             p = 1.0 / (1.0 + np.exp(-margin[rest]))
             key = -np.log(np.maximum(draw[rest], 1e-300)) / (p * (1 - p) + 1e-12)
-        picks = rest[np.argsort(key, kind="stable")[:n_explore]]
+        picks = rest[smallest(key, n_explore)]
         flagged[picks] = explored[picks] = True
     return flagged, explored
 
@@ -128,9 +120,9 @@ def _listing(margin, ids, budget, exploration, seed, mode, rule, threshold):
     if rule == "budget":
         flagged, explored = budget_flags(margin, rank, draw, budget, exploration, mode)
     else:
-        share = _fraction(budget) * (1 - _fraction(exploration))  # the model's part of the budget
+        share = exact(budget) * (1 - exact(exploration))  # the model's part of the budget
         model = margin >= threshold(float(share)) if share > 0 else np.zeros(n, dtype=bool)
-        chance = float(_fraction(budget) * _fraction(exploration) / (1 - share)) if share < 1 else 0.0
+        chance = float(exact(budget) * exact(exploration) / (1 - share)) if share < 1 else 0.0
         picks = ~model & (draw < chance)
         flagged = model | picks
         explored = picks
@@ -282,7 +274,7 @@ def refresh_budget_reference(detector, history, days: int = REFERENCE_DAYS, rows
     if not len(recent):
         return 0
     if len(recent) > rows:
-        keep = np.argsort(exploration_draws(recent["declaration_id"].to_numpy(dtype=object), 0))[:rows]
+        keep = smallest(exploration_draws(recent["declaration_id"].to_numpy(dtype=object), 0), rows)
         recent = recent.iloc[np.sort(keep)]
     detector.set_budget_reference(margins(detector, recent, history)[1])
     return len(recent)

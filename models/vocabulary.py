@@ -21,7 +21,7 @@ FIELDS = {
     "declarant_id": "declarant (broker)", "incoterm": "Incoterm",
     "risk_score": "risk score", "rank": "risk rank", "flagged": "flagged for inspection",
     "exploration": "exploration pick", "lane": "lane", "lane_source": "selected by", "lane_reason": "why this lane",
-    "case_id": "case",
+    "model_lane": "the model's own lane", "case_id": "case",
     "inspected": "inspected", "contraband_found": "contraband found", "material": "material found",
     "concealment": "how it was hidden", "hs_code_found": "HS code of what was found",
     "seized_quantity_kg": "quantity seized (kg)", "seized_value_usd": "value seized (USD)", "note": "note",

@@ -124,7 +124,10 @@ def test_keys_missing_wrong_revoked_and_wrong_role(service):
 # --- manifests -----------------------------------------------------------------------------
 def test_manifest_ranks_every_row_with_reasons_lines_and_summary(service, world):
     manifest = fresh_manifest(world, 400, "UP")
-    r = upload(service, as_csv(manifest), budget=0.05, exploration=0.1)
+    # under a policy the random control is the one random draw: exploration picks only without one
+    queued = upload(service, as_csv(fresh_manifest(world, 400, "UPQ")), budget=0.05, exploration=0.1).json()
+    assert queued["summary"]["exploration"] == 0 and not any(row["exploration"] for row in queued["rows"])
+    r = upload(service, as_csv(manifest), budget=0.05, exploration=0.1, queue="false")
     assert r.status_code == 200, r.text
     out = r.json()
     s = out["summary"]
@@ -261,9 +264,23 @@ def test_outcomes_idempotent_corrections_kept_and_listed(service, world):
     assert post(service, "/v1/outcomes", {"outcomes": [outcome]}).json() == {"recorded": 0, "unchanged": 1, "rejected": []}
     correction = {**outcome, "contraband_found": True, "material": "Dy2O3", "seized_value_usd": 52000, "note": "lab"}
     bad = {"declaration_id": "NEVER-SEEN", "inspected": True}
-    answer = post(service, "/v1/outcomes", {"outcomes": [correction, bad]}).json()
-    assert answer["recorded"] == 1 and answer["rejected"] == [{"row": 2, "declaration_id": "NEVER-SEEN",
+    # an analyst's different result for a recorded one is refused, and says why; nothing changes
+    silent = post(service, "/v1/outcomes", {"outcomes": [correction, bad]}).json()
+    assert silent["recorded"] == 0 and [r["kind"] for r in silent["rejected"]] == ["forbidden", "invalid"]
+    assert "a correction needs a supervisor's key and a reason" in silent["rejected"][0]["reason"]
+    unexplained = post(service, "/v1/outcomes", {"outcomes": [correction]}, key="supervisor").json()
+    assert unexplained["recorded"] == 0 and "needs a reason" in unexplained["rejected"][0]["reason"]
+    assert get(service, "/v1/outcomes", declaration_id=record["declaration_id"], versions=True).json()["total"] == 1
+    answer = post(service, "/v1/outcomes", {"outcomes": [correction, bad], "correction_reason": "the lab's assay"},
+                  key="supervisor").json()
+    assert answer["recorded"] == 1 and answer["rejected"] == [{"row": 2, "declaration_id": "NEVER-SEEN", "kind": "invalid",
                                                                "reason": "unknown declaration: not in the history"}]
+    # the first outcome and the correction are audit events, the correction with its reason
+    trail = get(service, "/v1/audit", key="admin", limit=1000).json()["events"]
+    mine = [e for e in trail if e["target"] == f"declaration:{record['declaration_id']}"]
+    assert [e["action"] for e in mine] == ["outcome", "outcome.correct"]
+    assert mine[1]["before"]["contraband"] == 0 and mine[1]["after"]["contraband"] == 1
+    assert mine[1]["after"]["reason"] == "the lab's assay" and mine[1]["actor"].startswith("api:")
     versions = get(service, "/v1/outcomes", declaration_id=record["declaration_id"], versions=True).json()
     assert versions["total"] == 2
     latest, first = versions["outcomes"]

@@ -284,9 +284,14 @@ hs_prefixes = ["{prefix}"]
     listed = pd.read_csv(out, dtype=str, keep_default_na=False)
     scored = listed[listed["risk_score"] != ""]
     assert (listed.loc[listed["risk_score"] == "", "lane"] == "").all()  # rejected rows: no lane
-    for _, day in scored.groupby("declaration_date"):
-        assert (day["lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
-        assert (day["lane"] == "yellow").sum() == min(3, len(day) - (day["lane"] == "red").sum())
+    strength = {"green": 0, "yellow": 1, "red": 2}
+    for _, day in scored.groupby("declaration_date"):  # the model's own lanes fill the capacities exactly
+        assert (day["model_lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
+        assert (day["model_lane"] == "yellow").sum() == min(3, len(day) - (day["model_lane"] == "red").sum())
+    # rules and the control sit beside the capacities: they only ever raise the model's lane
+    assert (scored["lane"].map(strength) >= scored["model_lane"].map(strength)).all()
+    raised = scored[scored["lane"].map(strength) > scored["model_lane"].map(strength)]
+    assert raised["lane_source"].isin(["rule", "control"]).all()
     assert (scored["case_id"] != "").sum() == scored["lane"].isin(["red", "yellow"]).sum()
     by_rule = scored[scored["lane_source"] == "rule"]
     assert len(by_rule) and by_rule["hs_code"].str.startswith(prefix).all()

@@ -131,14 +131,15 @@ def test_the_desk_loop_rule_upload_lanes_case_outcome_hit_rate_and_queue_csv(ser
     assert set(lanes.values()) == {"red", "yellow", "green"}
     dates = dict(zip(manifest["declaration_id"], manifest["declaration_date"]))
     per_day = pd.DataFrame({"date": [dates[i] for i in lanes], "lane": list(lanes.values())})
-    for _, day in per_day.groupby("date"):
-        assert (day["lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))
-        assert (day["lane"] == "yellow").sum() == int(np.floor(0.05 * len(day) + 0.5))
+    for _, day in per_day.groupby("date"):  # the model's places, and the control's draws beside red's
+        places, control = int(np.floor(0.05 * len(day) + 0.5)), int(np.floor(0.01 * len(day) + 0.5))
+        assert places <= (day["lane"] == "red").sum() <= places + control
+        assert (day["lane"] == "yellow").sum() >= places - control
     assert page.locator("#score-chart rect").count() > 0
     # the declarations the rule selected lead with it, in the analyst's words
     led = [lanes[row.get_attribute("data-id")] for row in page.locator("#results tbody tr").all()
            if row.locator("td").nth(10).text_content().startswith(f"rule {rule_id}: the page's test heading: a test of the page")]
-    assert "yellow" in led and set(led) <= {"yellow", "green"}  # green: hits past the lane's capacity
+    assert led and set(led) == {"yellow"}  # a rule raises, beside the capacity; it never lowers the model's lane
     # 4. a case of this manifest, opened from the queue, its outcome recorded
     page.wait_for_selector("#queue tbody tr")
     mine = [row for row in page.locator("#queue tbody tr").all()

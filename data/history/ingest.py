@@ -54,7 +54,7 @@ class Ingest:
 
     def ingest(self, frame: pd.DataFrame | Columns, *, outcomes: bool = False, lag_days: int = DEFAULT_OUTCOME_LAG_DAYS,
                source: str = "", amend_inspected: bool = False, note: str | None = None,
-               recorded_at=None) -> IngestReport:
+               recorded_at=None, then=None) -> IngestReport:
         """Record canonical declarations (and, with ``outcomes``, the inspection outcomes they carry).
 
         Idempotent: an identical declaration changes nothing. One re-sent with other values is
@@ -68,10 +68,14 @@ class Ingest:
         Up to :data:`ONE_TRANSACTION_ROWS` declarations are written in one transaction; more are
         recorded as a batch is (:meth:`recording`), in short transactions: other writers never
         wait long, readers never wait.
+
+        ``then(conn, written)``, when given, runs in the transaction that writes them, with the
+        declarations this ingest wrote (``declaration_id``, ``version``): the caller's own record
+        of the change stands or falls with it. Such an ingest is one transaction, whatever its size.
         """
         t0 = time.perf_counter()
         recorded_day = _today() if recorded_at is None else _day(recorded_at)
-        if not outcomes and len(frame) <= _FEW and not amend_inspected:
+        if not outcomes and len(frame) <= _FEW and not amend_inspected and then is None:
             report = self._record_few(as_columns(frame), source, recorded_day)
             if report is not None:
                 report.seconds = time.perf_counter() - t0
@@ -79,7 +83,7 @@ class Ingest:
         frame = frame.X if isinstance(frame, Columns) else frame
         frame = _last_of_each(frame)
         versions = _versions_from_frame(frame, lag_days, source) if outcomes else None
-        if len(frame) > ONE_TRANSACTION_ROWS:
+        if len(frame) > ONE_TRANSACTION_ROWS and then is None:
             with self.recording(source, amend_inspected=amend_inspected, note=note, recorded_at=recorded_at) as r:
                 r.add(frame, versions)
             report = r.report
@@ -90,18 +94,37 @@ class Ingest:
                 ingest = self._begin_ingest(conn, source, note=note)
                 self._apply(conn, rows, versions if versions is not None else _no_outcomes(), report, ingest=ingest,
                             amend_inspected=amend_inspected, recorded_day=recorded_day)
+                if then is not None:
+                    then(conn, self._written_by(conn, ingest))
                 self._end_ingest(conn, ingest, report.new + report.amended, report.outcome_versions)
         report.seconds = time.perf_counter() - t0
         return report
 
-    def amend(self, frame: pd.DataFrame, by: str, reason: str, recorded_at=None) -> IngestReport:
+    def amend(self, frame: pd.DataFrame, by: str, reason: str, recorded_at=None, then=None) -> IngestReport:
         """An admin's amendment: declarations re-sent with other values become new versions even
         when they have a recorded inspection. ``by`` (who) and ``reason`` (why) are kept with the
-        ingest (the audit of every amendment: :meth:`declaration_versions`)."""
+        ingest (the audit of every amendment: :meth:`declaration_versions`). With ``then`` (see
+        :meth:`ingest`), it is written :data:`ONE_TRANSACTION_ROWS` declarations a transaction,
+        each with the caller's record of its part."""
         if not str(by).strip() or not str(reason).strip():
             raise ValueError("an amendment needs who makes it and why (by, reason)")
-        return self.ingest(frame, source=f"amend:{str(by).strip()}", amend_inspected=True, note=str(reason).strip(),
-                           recorded_at=recorded_at)
+        source, note = f"amend:{str(by).strip()}", str(reason).strip()
+        if then is None:
+            return self.ingest(frame, source=source, amend_inspected=True, note=note, recorded_at=recorded_at)
+        frame = _last_of_each(frame.X if isinstance(frame, Columns) else frame)
+        report = IngestReport()
+        for start in range(0, max(len(frame), 1), ONE_TRANSACTION_ROWS):
+            report.add(self.ingest(frame.iloc[start:start + ONE_TRANSACTION_ROWS], source=source,
+                                   amend_inspected=True, note=note, recorded_at=recorded_at, then=then))
+        return report
+
+    @staticmethod
+    def _written_by(conn, ingest: int) -> pd.DataFrame:
+        """The declarations (id, version) an ingest wrote."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        rows = conn.exec_driver_sql(f"SELECT declaration_id, version FROM declarations WHERE ingest = {mark} "
+                                    "ORDER BY declaration_id", (int(ingest),)).fetchall()
+        return pd.DataFrame(rows, columns=["declaration_id", "version"])
 
     def _record_few(self, columns: Columns, source: str, recorded_day: int) -> IngestReport | None:
         """A few declarations without outcomes (a scoring request): when they are all new, each

@@ -32,17 +32,24 @@ from contraband.data.keys import KINDS
 class OutcomeRecords:
     """Recording outcome versions (mixed into :class:`~contraband.data.history.store.HistoryStore`)."""
 
-    def record_outcomes(self, records: pd.DataFrame, source: str = "") -> OutcomeReport:
+    def record_outcomes(self, records: pd.DataFrame, source: str = "", then=None) -> OutcomeReport:
         """Record inspection results: declaration_id, inspected (0/1), contraband (0/1, missing
         while the result is pending), seized_value_usd, material, note, recorded_at (default:
         now). An outcome counts for declarations from the day after it was recorded.
 
         A few results (an analyst's) take a lean path that holds the writers' lock for a few
         plain statements; others, and the rare cases the lean path leaves (a result dated
-        before the current one, an amended declaration), the general one."""
+        before the current one, an amended declaration), the general one.
+
+        ``then(conn, recorded, before)``, when given, runs in the same transaction once the
+        versions are written (the desk's case and audit trail stand or fall with them):
+        ``recorded`` the versions written (not those refused or unchanged), ``before`` each of
+        their declarations' result until then (the latest earlier version, one row per
+        declaration that had one)."""
         versions, problems = _outcome_versions(records, source)
         report = OutcomeReport()
-        if not (len(versions) <= _FEW and self._record_outcomes_few(versions, problems, source, report)):
+        if not (then is None and len(versions) <= _FEW
+                and self._record_outcomes_few(versions, problems, source, report)):
             with self._write() as conn:
                 known = self._declaration_days(conn, versions["declaration_id"].unique())
                 busy = self._recording_ingests(conn)
@@ -59,6 +66,8 @@ class OutcomeRecords:
                     declared = self._stored(conn, ok["declaration_id"].unique())
                     ingest = self._begin_ingest(conn, source)
                     self._apply(conn, declared.iloc[:0], ok, IngestReport(), existing_rows=declared, ingest=ingest)
+                    if then is not None:
+                        then(conn, ok.reset_index(drop=True), _latest(current))
                     self._end_ingest(conn, ingest, 0, len(ok))
                 report.recorded = len(ok)
         if problems:
@@ -160,11 +169,18 @@ class OutcomeRecords:
             return np.zeros(0, dtype=bool)
         if current is None or not len(current):
             return np.zeros(len(versions), dtype=bool)
-        current = current.sort_values("recorded_at").drop_duplicates("declaration_id", keep="last")
-        current = current.set_index("declaration_id").reindex(versions["declaration_id"])
+        current = _latest(current).set_index("declaration_id").reindex(versions["declaration_id"])
         a = zip(*(versions[c].to_numpy(dtype=object) for c in self._RESULT))
         b = zip(*(current[c].to_numpy(dtype=object) for c in self._RESULT))
         return np.array([_same_result(x, y) for x, y in zip(a, b)], dtype=bool)
+
+
+def _latest(versions: pd.DataFrame | None) -> pd.DataFrame:
+    """The latest of each declaration's outcome versions."""
+    if versions is None or not len(versions):
+        return pd.DataFrame(columns=S.OUTCOME_COLUMNS)
+    return versions.sort_values("recorded_at", kind="stable").drop_duplicates("declaration_id", keep="last") \
+        .reset_index(drop=True)
 
 
 def _lodging_problems(ids, days, known: dict, busy: set, busy_ids: set = frozenset()) -> list[tuple[int, str]]:

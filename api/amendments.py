@@ -9,7 +9,8 @@ an admin's action, with a reason that is kept with the new version:
 - ``POST /v1/declarations/amend`` (admin key): recorded declarations with their corrected
   values and the reason. Each row is judged by itself: a row the contract rejects, or one for a
   declaration not in the history (an amendment changes a recorded declaration; scoring records a
-  new one), comes back rejected with its reason while the others are amended.
+  new one), comes back rejected with its reason while the others are amended. Each declaration
+  amended is an event of the audit trail (``declaration.amend``), in the transaction that writes it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def amend_declarations(request: Request, batch: AmendmentBatch, caller: Caller =
     unknown = [d not in before for d in ids]
     loaded = loaded.refusing(pd.DataFrame({"row": loaded.columns.index[unknown], "reason": NOT_RECORDED}))
     if len(loaded.columns):
-        report = store.amend(loaded.declarations, by=f"api:{caller.key_id}", reason=batch.reason)
+        report = request.app.state.desk.amend(loaded.declarations, by=f"api:{caller.key_id}", reason=batch.reason)
         refused = dict(zip(report.refused["declaration_id"], report.refused["reason"]))
         ids = loaded.columns.cells("declaration_id")
         loaded = loaded.refusing(pd.DataFrame({"row": loaded.columns.index[[d in refused for d in ids]],

@@ -158,6 +158,19 @@ class Evidence(BaseModel):
                                                          "(the words of GET /v1/outcomes)")
     labels: dict[str, str] = Field(default_factory=dict, description="each field, measure and history figure above "
                                                                       "in the analyst's words")
+    history_in_words: list[str] = Field(default_factory=list, description="the traders' and route's history as "
+                                        "sentences: earlier declarations, 'k seizures in n inspections', first seen")
+    earlier_seizures: list["EarlierSeizure"] = Field(default_factory=list, description="the seizures behind its "
+                                                     "traders' history, latest first (at most 20 per trader)")
+
+
+class EarlierSeizure(BaseModel):
+    declaration_id: str
+    declaration_date: str
+    hs_code: Optional[str] = None
+    material: Optional[str] = None
+    seized_value_usd: Optional[float] = None
+    linked_by: str = Field(description="the trader it shares: exporter_id, consignee_id or declarant_id")
 
 
 class ModelInfo(BaseModel):
@@ -518,6 +531,8 @@ class Counts(BaseModel):
     inspections: int = Field(description="with a result recorded")
     seizures: int
     hit_rate: Rate = Field(description="seizures per inspection")
+    seized_kg: float = Field(0.0, description="quantity seized, as the cases recorded it")
+    seized_usd: float = Field(0.0, description="value seized, as the cases recorded it")
 
 
 class WeekCounts(Counts):
@@ -533,6 +548,21 @@ class ControlFigures(BaseModel):
                                          "the share of all declarations that carry it")
     model_recall: Rate = Field(description="of the contraband the control found, the share the model alone would "
                                            "have inspected by its rank")
+    in_words: str = Field("", description="what the control can and cannot tell yet")
+
+
+class LaneWeek(BaseModel):
+    lane: Optional[str] = None
+    source: Optional[str] = None
+    this_week: Counts
+    last_week: Counts
+
+
+class WeekSummary(BaseModel):
+    week: Optional[str] = Field(None, description="the Monday of the latest week with decisions")
+    last_week: Optional[str] = None
+    by_lane: list[LaneWeek]
+    by_source: list[LaneWeek]
 
 
 class SourceRate(BaseModel):
@@ -551,6 +581,7 @@ class WeekComparison(BaseModel):
 
 class Performance(BaseModel):
     declarations: int = Field(description="declarations given a lane")
+    summary: WeekSummary = Field(description="a supervisor's summary: the latest week against the one before")
     weekly: list[WeekCounts]
     by_source: dict[str, Counts]
     by_lane: dict[str, Counts]

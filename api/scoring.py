@@ -37,6 +37,7 @@ from contraband.data.intake import LEGACY_ENCODINGS, IntakeError, _clip
 from contraband.data.load import ContractError, load_declarations
 from contraband.models.output import REASON_COLUMNS, for_manifest, request_columns
 from contraband.desk.desk import lane_counts
+from contraband.desk.vocabulary import INSPECTED_LANES
 from contraband.models.scoring import scores
 
 router = APIRouter(prefix="/v1", tags=["scoring"], responses=BAD_BODY, route_class=LimitedJsonRoute)
@@ -168,6 +169,7 @@ def score_manifest(request: Request,
         lanes = desk.select(loaded.declarations.assign(risk_score=result.columns["risk_score"],
                                                        flagged=result.columns["flagged"]),
                             actor=f"api:{caller.key_id}", source=name, model=f"{model.name}/{model.version}")
+        result.explain(model.detector, np.flatnonzero(lanes["lane"].isin(INSPECTED_LANES).to_numpy()))
     if format == "csv":
         table = for_manifest(loaded.declarations, result.frame(), loaded.rejected, lines=lines,
                              rejected_rows=rejected_rows.assign(file=name), lanes=lanes)

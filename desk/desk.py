@@ -358,6 +358,22 @@ class Desk:
                                recorded_at=recorded_at)
         return done.cases, done.refused
 
+    def amend(self, frame, by: str, reason: str, actor: str | None = None):
+        """An admin's amendment of recorded declarations (:meth:`HistoryStore.amend`), each
+        declaration it changes an audit event (``declaration.amend``: the version before and
+        after, and the reason) in the transaction that writes it. ``by``: who, as the history
+        keeps it; ``actor``: who, as the audit trail names it (default ``by``)."""
+        at = audit.now()
+        reason = str(reason or "").strip()
+
+        def then(conn, written: pd.DataFrame) -> None:
+            for declaration_id, version in zip(written["declaration_id"], written["version"]):
+                version = int(version)
+                audit.record(conn, actor or by, "declaration.amend", f"declaration:{declaration_id}",
+                             {"version": version - 1}, {"version": version, "reason": reason}, at=at)
+
+        return self.store.amend(frame, by=by, reason=reason, then=then)
+
     def close(self, case_id: int, actor: str, note: str | None = None) -> dict:
         at = audit.now()
         with self.store.writing() as conn:

@@ -192,17 +192,20 @@ def _cells(frame: pd.DataFrame, column: str) -> list[str]:
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """A column's cells as numbers, by position (NaN where absent, missing or not a number)."""
+    """A column's cells as numbers, by position (NaN where absent, missing, not a number or not
+    finite)."""
     if column not in frame:
         return np.full(len(frame), np.nan)
     values = pd.to_numeric(pd.Series(np.asarray(frame[column], dtype=object)), errors="coerce")
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def _usd_per_kg(frame: pd.DataFrame) -> np.ndarray:
     value, weight = _numbers(frame, "declared_value_usd"), _numbers(frame, "net_weight_kg")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(weight > 0, value / weight, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(weight > 0, value / weight, np.nan)
+    return np.where(np.isfinite(ratio), ratio, np.nan)
 
 
 def _any_of(name: str, cells: list[str], values: list[str]) -> np.ndarray:

@@ -485,37 +485,67 @@ def reasons(contributions: np.ndarray, feature_names: list[str], feature_family:
 
 def _weak_signals(contributions: np.ndarray, feature_names: list[str], feature_family: dict[str, str], f) -> str:
     """NO_EVIDENCE, then the features that pushed the risk up most (context left out), each in
-    the analyst's words with its value as a distance from usual."""
-    from contraband.models.vocabulary import label
+    the analyst's words with what it measured: a distance from usual, a count, "k seizures in n
+    inspections" for a rate, a yes-or-no in its own words. A feature without words of its own
+    (a category's code, a model's internal) is never named."""
+    from contraband.models.vocabulary import described
 
-    said = []
+    said: list[str] = []
     for j in np.argsort(-contributions, kind="stable"):
         if len(said) >= WEAK_SIGNALS or contributions[j] <= 0:
             break
         name = feature_names[j]
-        if feature_family.get(name, "other") in CONTEXT_FAMILIES:
+        if feature_family.get(name, "other") in CONTEXT_FAMILIES or not described(name):
             continue
-        said.append(f"{label(name)}: {_signal(name, f[name])}")
+        text = signal(name, f)
+        if text is not None and text not in said:
+            said.append(text)
     return f"{NO_EVIDENCE}: {'; '.join(said)}" if said else NO_EVIDENCE
+
+
+def signal(name: str, f) -> str | None:
+    """A feature of a row (``f[name]``: its features by name) in the analyst's words, or None
+    where there is nothing to say (a yes-or-no that is no, a rate with no figures behind it)."""
+    from contraband.models.vocabulary import ENTITIES, FLAGS, NO_FIGURE, label
+
+    value = float(f[name])
+    if name in FLAGS:
+        return label(name) if math.isfinite(value) and value >= 0.5 else None
+    if name in NO_FIGURE:
+        return label(name)
+    if name.endswith("_seizure_rate") and name[:-len("_seizure_rate")] in ENTITIES:
+        entity = name[:-len("_seizure_rate")]
+        seizures, inspections = float(f[f"{entity}_prior_seizures"]), float(f[f"{entity}_prior_inspections"])
+        if not (math.isfinite(seizures) and math.isfinite(inspections)):
+            return None
+        inspections = _count(inspections)
+        if inspections == 0:
+            return f"{ENTITIES[entity]}: never inspected before"
+        return f"{ENTITIES[entity]}: {_n(_count(seizures), 'seizure')} in {_n(inspections, 'earlier inspection')}"
+    return f"{label(name)}: {_signal(name, value)}"
 
 
 def _signal(name: str, value) -> str:
     """A feature's value as a distance from usual, as the feature measures it."""
     value = float(value)
-    if name.endswith(("_prior_declarations", "_prior_inspections", "_prior_seizures")):
+    if name.endswith(("_prior_declarations", "_prior_inspections", "_prior_seizures", "_network_seizures")):
         return "none before" if not math.isfinite(value) or value <= 0 else f"{_count(value):,}"
     if name.endswith("_age_days"):
         return "never seen before" if not math.isfinite(value) else f"first seen {value:,.0f} days before"
     if not math.isfinite(value):
         return "not known"
+    if name.startswith("log_") and name.endswith("_kg"):
+        return f"{math.exp(value):,.0f} kg"
     if "_vs_" in name or name.endswith("_over_reference"):
         return f"{math.exp(value):.2f}x the usual"
-    if name.endswith("_z"):
+    if name.endswith(("_z", "_score")):
         return f"{value:+.1f} spreads from usual"
     if name.endswith("_excess"):
         return f"{value:.1f} spreads above usual"
     if name.endswith(("_rate", "_share")):
         return f"{value:.1%}"
+    if float(value).is_integer():
+        return f"{int(value):,}"
     return _num(value)
 
 

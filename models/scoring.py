@@ -149,9 +149,25 @@ class Scores:
     refused: pd.DataFrame = field(default_factory=lambda: _no_refusals())  # defined below
     #: the scored declarations' feature rows, as the scoring read them (None when none were scored)
     features: np.ndarray | None = None
+    #: the scored declarations themselves (what :meth:`explain` quotes)
+    declarations: Columns | None = None
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def explain(self, detector, rows, max_reasons: int = MAX_REASONS) -> None:
+        """Reasons for the declarations at positions ``rows`` that have none yet (a lane selected
+        them beyond the model's flag), from the features the scoring read: every declaration an
+        analyst is sent to inspect says why."""
+        reason = self.columns.get("reason_1")
+        rows = np.asarray([r for r in rows if reason is not None and not reason[r]], dtype=np.int64)
+        if not len(rows) or self.features is None or self.declarations is None:
+            return
+        texts = detector.reasons(self.declarations, self.features, max_reasons, rows=rows)
+        for k in range(max_reasons):
+            column = self.columns.get(f"reason_{k + 1}")
+            if column is not None:
+                column[rows] = [t[k] if k < len(t) else "" for t in texts]
 
     def frame(self) -> pd.DataFrame:
         out = pd.DataFrame(self.columns, index=self.index)
@@ -183,7 +199,7 @@ def scores(detector, declarations, history, *, budget: float = 0.05, exploration
     ids = columns.cells("declaration_id") if "declaration_id" in columns else np.arange(n)
     rank, flagged, explored = _listing(margin, ids, budget, exploration, seed, mode, rule, detector.budget_threshold)
     out = scored_columns(detector, columns, margin, rank, flagged, explored, max_reasons, features=features)
-    return Scores(columns.index, out, rule, refused, features)
+    return Scores(columns.index, out, rule, refused, features, columns)
 
 
 _NO_REFUSALS = pd.DataFrame(columns=["row", "declaration_id", "reason"])

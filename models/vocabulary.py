@@ -59,7 +59,39 @@ FEATURES = {
     **{f"own_{m}_excess": f"{words} above this exporter's own" for m, words in OWN_MEASURES.items()},
     **{f"own_{m}_share": f"share of this exporter's declarations of the code with a {words} near this one"
        for m, words in OWN_MEASURES.items()},
+    "round_value": "a declared value in round hundreds",
+    "log_net_weight_kg": "net weight", "gross_to_net": "gross-to-net weight ratio",
+    "gross_to_net_z": "gross-to-net weight ratio against this HS code's usual",
+    "deviation_score": "value and weights together against this HS code's usual",
+    "loading_port_not_export": "a port of loading outside the country shipped from",
+    "loading_port_unstated": "no port of loading stated",
+    "loading_port_in_transit": "a port of loading in a transit country",
+    "discharge_port_not_destination": "a port of discharge outside the destination country",
+    "incoterm_mode_misfit": "an Incoterm that does not fit the mode of transport",
+    "unit_misfit": "a quantity unit other than the one its HS code is counted in",
+    "export_from_hub": "shipped from a transshipment hub",
+    "hub_origin_shipped_from_china": "an origin in a transshipment hub, shipped from China",
+    "transit_hubs": "transshipment hubs on the route", "transit_countries_count": "transit countries on the route",
+    "exporter_declarations_30d": "declarations of this exporter in the last 30 days",
+    "exporter_hs4_diversity": "HS headings this exporter has declared",
+    "consignee_exporters": "exporters this consignee has received from",
+    "consignee_network_seizures": "seizures of the exporters this consignee received from",
+    "exporter_network_seizures": "seizures of the consignees this exporter shipped to",
+    "declarant_new_exporters_90d": "exporters new to this declarant in the last 90 days",
+    "declarant_new_exporter_share": "share of this declarant's declarations from exporters new to it",
+    "route_new_exporters_90d": "exporters new to this route in the last 90 days",
+    "route_new_exporter_share": "share of this route's declarations from exporters new to it",
+    "vague_description": "a vague goods description", "description_words": "words in the goods description",
+    "anomaly_score": "an unusual combination of value, weights, route and description",
 }
+
+#: features that are yes or no: named only when yes, in their own words, with no figure
+FLAGS = frozenset({"round_value", "loading_port_not_export", "loading_port_unstated", "loading_port_in_transit",
+                   "discharge_port_not_destination", "incoterm_mode_misfit", "unit_misfit", "export_from_hub",
+                   "hub_origin_shipped_from_china", "vague_description", "origin_not_export", "exporter_route_new",
+                   "exporter_hs6_new", "exporter_consignee_new"})
+#: features named without a figure (a model's own summary, not a measure an analyst can check)
+NO_FIGURE = frozenset({"anomaly_score"})
 
 #: the entities whose history the features count, as an analyst names them
 ENTITIES = {"exporter": "this exporter", "consignee": "this consignee", "declarant": "this declarant",
@@ -68,6 +100,13 @@ ENTITIES = {"exporter": "this exporter", "consignee": "this consignee", "declara
 STATISTICS = {"prior_declarations": "earlier declarations of", "prior_inspections": "earlier inspections of",
               "prior_seizures": "earlier seizures of", "seizure_rate": "seizure rate of",
               "age_days": "days since the first declaration of"}
+
+
+def described(name: str) -> bool:
+    """Whether ``name`` has words of its own (a field, a measure or a feature the table names), not
+    a guess from its parts."""
+    return name in FIELDS or name in MEASURES or name in FEATURES or any(
+        name.endswith("_" + statistic) and name[: -len(statistic) - 1] in ENTITIES for statistic in STATISTICS)
 
 
 def label(name: str) -> str:

@@ -322,8 +322,12 @@ def test_evidence_sets_the_declaration_beside_its_hs_norm(service, world):
     shown = [*ev["declaration"], *ev["history"], *(n["measure"] for n in ev["norms"])]
     assert set(shown) <= set(ev["labels"]) and not any("_" in ev["labels"][k] for k in shown)
     assert norm["label"] == "declared value per kg"
-    assert ev["labels"]["hs4_route_seizure_rate"] == "seizure rate of this HS heading on this route"
     assert ev["labels"]["exporter_prior_declarations"] == "earlier declarations of this exporter"
+    # a rate is said as its counts, never as a smoothed figure
+    assert not any(k.endswith("_seizure_rate") for k in ev["history"])
+    exporter = next(t for t in ev["history_in_words"] if t.startswith("this exporter: "))
+    n, k = ev["history"]["exporter_prior_inspections"], ev["history"]["exporter_prior_seizures"]
+    assert ("never inspected" in exporter) if n == 0 else (f"{k:,} seizure" in exporter and f"in {n:,} earlier" in exporter)
 
 
 # --- the model: reload, cache ----------------------------------------------------------------

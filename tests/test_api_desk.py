@@ -224,3 +224,72 @@ def test_live_performance_counts_what_the_queue_recorded(service, queued):
         rate = w["hit_rate"]
         assert w["inspections"] == 0 and rate["rate"] is None or rate["low"] <= rate["rate"] <= rate["high"]
     assert is_problem(call(service, "GET", "/v1/performance", None), 401, "unauthorized")
+
+
+def test_every_outcome_path_reaches_the_case_and_the_audit_and_only_a_supervisor_corrects(service, queued):
+    """An outcome sent to ``/v1/outcomes`` for a declaration with a case moves the case and the
+    figures; an analyst's silent flip of a recorded seizure is refused, a supervisor's correction
+    with a reason is recorded and audited; a closed case's outcome changes only through the case."""
+    _, body = queued
+    yellow = [r for r in body["rows"] if r["lane"] == "yellow" and r["case_id"] is not None]
+    first, second = yellow[-1], yellow[-2]
+    before = call(service, "GET", "/v1/performance").json()["by_lane"]["yellow"]
+    seizure = {"declaration_id": first["declaration_id"], "inspected": True, "contraband_found": True,
+               "material": "dysprosium oxide", "seized_value_usd": 435_223.0}
+    r = call(service, "POST", "/v1/outcomes", json={"outcomes": [seizure]})
+    assert r.status_code == 200 and r.json()["recorded"] == 1, r.text
+    case = call(service, "GET", f"/v1/cases/{first['case_id']}").json()
+    assert case["state"] == "inspected" and case["contraband_found"] is True and case["seized_value_usd"] == 435_223.0
+    after = call(service, "GET", "/v1/performance").json()["by_lane"]["yellow"]
+    assert (after["inspections"], after["seizures"]) == (before["inspections"] + 1, before["seizures"] + 1)
+    # an analyst turns the seizure into "nothing found": refused, the history and the case unchanged
+    flip = {"declaration_id": first["declaration_id"], "inspected": True, "contraband_found": False}
+    r = call(service, "POST", "/v1/outcomes", json={"outcomes": [flip]})
+    assert r.json()["recorded"] == 0 and r.json()["rejected"][0]["kind"] == "forbidden"
+    assert is_problem(call(service, "POST", f"/v1/cases/{first['case_id']}/outcome",
+                           json={"contraband_found": False, "correction_reason": "I say so"}), 403, "forbidden")
+    current = call(service, "GET", "/v1/outcomes", params={"declaration_id": first["declaration_id"]}).json()
+    assert current["outcomes"][0]["contraband_found"] is True
+    # a supervisor corrects it through the case, with a reason: recorded, audited
+    r = call(service, "POST", f"/v1/cases/{first['case_id']}/outcome", "supervisor",
+             json={"contraband_found": False, "correction_reason": "the lab found plain ferrite"})
+    assert r.status_code == 200 and r.json()["contraband_found"] is False, r.text
+    trail = call(service, "GET", "/v1/audit", "admin", params={"limit": 1000}).json()["events"]
+    mine = [e for e in trail if e["target"] == f"case:{first['case_id']}"]
+    assert [e["action"] for e in mine][-2:] == ["case.outcome", "case.correct"]
+    assert mine[-1]["after"]["reason"] == "the lab found plain ferrite" and mine[-1]["before"]["contraband_found"] == 1
+    # a closed case: /v1/outcomes is refused (409 kind), only the case's path may correct it
+    call(service, "POST", f"/v1/cases/{second['case_id']}/outcome", json={"contraband_found": False})
+    assert call(service, "POST", f"/v1/cases/{second['case_id']}/close", json={}).status_code == 200
+    late = {"declaration_id": second["declaration_id"], "inspected": True, "contraband_found": True}
+    r = call(service, "POST", "/v1/outcomes", "supervisor", json={"outcomes": [late], "correction_reason": "late news"})
+    assert r.json()["recorded"] == 0 and r.json()["rejected"][0]["kind"] == "conflict"
+    assert "changes only through the case" in r.json()["rejected"][0]["reason"]
+    r = call(service, "POST", f"/v1/cases/{second['case_id']}/outcome", "supervisor",
+             json={"contraband_found": True, "correction_reason": "late news"})
+    assert r.status_code == 200 and r.json()["state"] == "closed" and r.json()["contraband_found"] is True
+
+
+def test_no_surface_shows_a_feature_s_machine_name(service, queued, world):
+    """The list (every row's reasons and lane reason), the evidence and the queue, scanned for
+    every feature's machine name and for the fallback "name: value" of a feature without words
+    of its own; every red and yellow row says why."""
+    from contraband.features import DeclarationFeatures
+    from contraband.models.vocabulary import described
+
+    sample = world.head(3_000)
+    names = DeclarationFeatures().fit(sample[[c for c in sample.columns if not c.startswith("truth_")]]) \
+        .get_feature_names_out()
+    machine = [n for n in names if "_" in n] + [f"{n.replace('_', ' ')}:" for n in names if not described(n)]
+    _, body = queued
+    texts = [t for r in body["rows"] for t in [*r["reasons"], r["lane_reason"] or ""]]
+    inspected = [r for r in body["rows"] if r["lane"] in ("red", "yellow")]
+    assert inspected and all(r["reasons"] for r in inspected)  # every declaration sent to inspection says why
+    for r in inspected[:15]:
+        ev = call(service, "GET", f"/v1/declarations/{r['declaration_id']}/evidence").json()
+        texts += ev["history_in_words"] + list(ev["labels"].values())
+    queue = call(service, "GET", "/v1/cases", params={"format": "csv", "state": "open"})
+    texts += list(pd.read_csv(io.BytesIO(queue.content), dtype=str)["why"].dropna())
+    said = "\n".join(texts)
+    assert len(said) > 10_000
+    assert not [m for m in machine if m in said], [m for m in machine if m in said][:10]

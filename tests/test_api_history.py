@@ -182,3 +182,8 @@ def test_an_admin_amends_an_inspected_declaration_with_a_reason_and_every_versio
     assert versions[1]["sent_by"] == "amend:api:" + service.keys["admin"].split("_")[1]
     assert versions[1]["counts_from"] == _days_from_today(0)
     assert _get(service, "/v1/declarations/NOT-THERE/versions").status_code == 404
+    # the amendment is an audit event (once: the same amendment sent again changed nothing)
+    trail = _get(service, "/v1/audit?action=declaration.amend&limit=1000", key="admin").json()
+    mine = [e for e in trail["events"] if e["target"] == f"declaration:{seized['declaration_id']}"]
+    assert len(mine) == 1 and mine[0]["actor"] == "api:" + service.keys["admin"].split("_")[1]
+    assert (mine[0]["before"], mine[0]["after"]) == ({"version": 1}, {"version": 2, "reason": body["reason"]})

@@ -134,6 +134,41 @@ def test_a_case_goes_from_open_to_inspected_to_closed_and_feeds_the_history(desk
     assert [e["action"] for e in desk.audit(action="case.outcome")] == ["case.outcome"]
 
 
+def test_a_recorded_result_is_corrected_only_by_a_supervisor_with_a_reason_and_amendments_are_audited(
+        desk, declarations):
+    """On SQLite and PostgreSQL: an outcome for a declaration with a case (by declaration id, as
+    ``/v1/outcomes`` sends it) moves its case; an analyst's flip is refused and changes nothing; a
+    supervisor's correction with a reason is recorded beside the first version and audited; an
+    admin's amendment is an audit event in the transaction that writes it."""
+    from contraband.desk import outcomes
+
+    lanes = desk.select(_scored(declarations), actor="analyst-1", source="m.csv")
+    red = lanes[lanes["lane"] == "red"].iloc[0]
+    seized = {"inspected": 1, "contraband_found": 1, "seized_value_usd": 435_223.0, "material": "Dy2O3"}
+    done = outcomes.record(desk, [(red["declaration_id"], seized)], "api:a1", declaration_ids=True, through_case=False)
+    assert done.recorded == 1 and done.cases[0]["state"] == "inspected" and done.cases[0]["seized_value_usd"] == 435_223.0
+    flip = {"inspected": 1, "contraband_found": 0}
+    for role, reason in (("analyst", "a reason"), ("supervisor", None), ("supervisor", "   ")):
+        refused = outcomes.record(desk, [(red["declaration_id"], flip)], "api:a1", role=role, reason=reason,
+                                  declaration_ids=True, through_case=False)
+        assert refused.recorded == 0 and refused.refused[0][1] == "forbidden"
+    assert desk.store.outcomes([red["declaration_id"]], all_versions=True)["contraband"].tolist() == [1]
+    fixed = outcomes.record(desk, [(red["declaration_id"], flip)], "api:s1", role="supervisor", reason="lab: ferrite",
+                            declaration_ids=True, through_case=False)
+    assert fixed.recorded == 1 and fixed.cases[0]["contraband_found"] == 0
+    assert desk.store.outcomes([red["declaration_id"]], all_versions=True)["contraband"].tolist() == [1, 0]
+    trail = [e for e in desk.audit() if e["target"] == f"case:{int(red['case_id'])}"]
+    assert [e["action"] for e in trail] == ["case.outcome", "case.correct"]
+    assert trail[1]["after"]["reason"] == "lab: ferrite" and trail[1]["before"]["contraband_found"] == 1
+    # an amendment of two declarations: one event each, with the versions and the reason
+    changed = declarations.head(2).assign(consignee_id="CON-FIXED")
+    report = desk.amend(changed, by="admin-1", reason="consignee keyed wrongly")
+    assert report.amended == 2
+    amended = desk.audit(action="declaration.amend")
+    assert sorted(e["target"] for e in amended) == sorted(f"declaration:{d}" for d in changed["declaration_id"])
+    assert all(e["after"] == {"version": 2, "reason": "consignee keyed wrongly"} for e in amended)
+
+
 def test_an_override_needs_a_reason_and_is_audited(desk, declarations):
     lanes = desk.select(_scored(declarations), actor="analyst-1", source="m.csv")
     green = lanes.loc[lanes["lane"] == "green", "declaration_id"].iloc[0]
@@ -377,3 +412,33 @@ def test_the_backtest_replays_weeks_under_capacity_and_reveals_only_what_it_insp
     assert not (tmp_path / "mlflow.db").exists() and (tmp_path / "replay" / "mlflow.db").exists()
     with pytest.raises(ValueError, match="not empty"):
         backtest(world, tmp_path / "replay", weeks=8, log=lambda m: None)
+
+
+def test_the_supervisor_s_summary_sets_this_week_against_last_and_says_what_the_control_can_tell(desk, declarations):
+    from contraband.desk.figures import wilson
+    from contraband.desk.performance import RECALL_SEIZURES, control_sentence
+
+    scored = _scored(declarations)
+    lanes = desk.select(scored, actor="analyst-1", source="m.csv")
+    day = pd.to_datetime(scored.set_index("declaration_id").loc[lanes["declaration_id"], "declaration_date"]).to_numpy()
+    red = lanes[(lanes["lane"] == "red").to_numpy() & (day == day.max())]  # a case of the latest week
+    desk.record_outcome(int(red["case_id"].iloc[0]), {"contraband_found": True, "seized_quantity_kg": 12.5,
+                                                      "seized_value_usd": 9_000.0}, actor="analyst-1")
+    figures = desk.performance()
+    summary = figures["summary"]
+    assert summary["week"] == max(w["week"] for w in figures["weekly"])
+    weekly = pd.DataFrame(figures["weekly"])
+    for row in summary["by_lane"]:
+        mine = weekly[(weekly["week"] == summary["week"]) & (weekly["lane"] == row["lane"])]
+        assert row["this_week"]["declarations"] == mine["declarations"].sum()
+        assert row["this_week"]["inspections"] == mine["inspections"].sum()
+    assert sum(r["this_week"]["seized_kg"] + r["last_week"]["seized_kg"] for r in summary["by_lane"]) == 12.5
+    assert figures["by_source"][red["source"].iloc[0]]["seized_usd"] == 9_000.0
+    # the control's sentence: nothing yet, nothing found (an upper bound, recall not readable), too few, enough
+    assert "no inspection" in control_sentence(0, 0)
+    nothing = control_sentence(81, 0)
+    assert "81 inspections" in nothing and "cannot be read" in nothing
+    assert f"{int(np.ceil(RECALL_SEIZURES / wilson(0, 81)[2])):,} control inspections" in nothing
+    few = control_sentence(400, 5)
+    assert "5 seizures in 400" in few and f"{int(np.ceil(RECALL_SEIZURES / (5 / 400))) - 400:,} more" in few
+    assert "read from those 30 seizures" in control_sentence(900, 30)

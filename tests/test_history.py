@@ -210,6 +210,38 @@ def test_training_data_outcomes_count_after_the_lag_or_their_own_date(store):
     assert consistent(store)
 
 
+def test_the_seizures_behind_a_declaration_s_traders_are_those_known_before_its_day(store):
+    """What the evidence opens behind "linked to k earlier seizures": the same exporter's,
+    consignee's or declarant's declarations whose result, as recorded before the day, found
+    contraband; not a later seizure, not one corrected to nothing found, not another trader's."""
+    frame = declarations([
+        {"declaration_id": "S1", "declaration_date": "2025-03-01", "inspected": 1, "contraband": 1,
+         "outcome_date": "2025-03-02"},
+        {"declaration_id": "S2", "declaration_date": "2025-03-02", "inspected": 1, "contraband": 1,
+         "outcome_date": "2025-03-03", "exporter_id": "E2"},  # the same consignee only
+        {"declaration_id": "S3", "declaration_date": "2025-03-03", "inspected": 1, "contraband": 1,
+         "outcome_date": "2025-03-20"},  # known only after the day asked about
+        {"declaration_id": "S4", "declaration_date": "2025-03-03", "inspected": 1, "contraband": 1,
+         "outcome_date": "2025-03-04", "exporter_id": "E9", "consignee_id": "C9", "declarant_id": "D9"},
+        {"declaration_id": "N1", "declaration_date": "2025-03-03", "inspected": 1, "contraband": 0,
+         "outcome_date": "2025-03-04"},
+        {"declaration_id": "S5", "declaration_date": "2025-03-04", "inspected": 1, "contraband": 1,
+         "outcome_date": "2025-03-05"},
+    ])
+    store.ingest(frame, outcomes=True)
+    store.record_outcomes(pd.DataFrame({"declaration_id": ["S5"], "inspected": [1], "contraband": [0],
+                                        "recorded_at": [pd.Timestamp("2025-03-06")]}))  # corrected: nothing found
+    from contraband.data.keys import day_numbers
+
+    day = int(day_numbers(["2025-03-10"])[0])
+    linked = store.seizures_linked({"exporter_id": "E1", "consignee_id": "C1", "declarant_id": "D1"}, before_day=day)
+    assert set(zip(linked["declaration_id"], linked["linked_by"])) == {
+        ("S1", "exporter_id"), ("S1", "consignee_id"), ("S1", "declarant_id"), ("S2", "consignee_id"),
+        ("S2", "declarant_id")}
+    assert linked.loc[linked["declaration_id"] == "S1", "declaration_date"].iloc[0] == "2025-03-01"
+    assert store.seizures_linked({"exporter_id": "E9"}, before_day=int(day_numbers(["2025-03-04"])[0])).empty
+
+
 @pytest.mark.slow
 def test_two_processes_writing_at_once_lose_nothing(history_location, tmp_path):
     path = history_location("shared")

@@ -67,8 +67,8 @@ def test_upload_flagged_rows_evidence_outcome_and_download(service, world, brows
     assert "USD/kg" in page.text_content("#norms") and chosen in page.text_content("#detail-title")
     # the analyst's words, not the machine's names
     assert "declared value per kg" in page.text_content("#norms")
-    assert "earlier declarations of this exporter" in page.text_content("#history")
-    assert "exporter_prior_declarations" not in page.text_content("#history")
+    assert page.text_content("#history").startswith("this exporter: ")
+    assert "_" not in page.text_content("#history")
     page.select_option("#o-found", "true")
     page.fill("#o-material", "dysprosium oxide")
     page.fill("#o-seized", "41000")

@@ -135,6 +135,7 @@ def _holds(name: str, wanted, row: dict) -> bool:
     if name == "usd_per_kg":
         value, weight = _as_number(row.get("declared_value_usd")), _as_number(row.get("net_weight_kg"))
         x = value / weight if value is not None and weight is not None and weight > 0 else None
+        x = x if x is not None and math.isfinite(x) else None  # a ratio that overflows is no figure
     else:
         x = _as_number(row.get({"value_usd": "declared_value_usd", "net_weight_kg": "net_weight_kg"}[name]))
     return x is not None and wanted.get("min", -math.inf) <= x <= wanted.get("max", math.inf)
@@ -159,7 +160,7 @@ def _brute(rule: Rule, frame: pd.DataFrame) -> list[bool]:
     return [_in_window(rule, r) and all(_holds(k, v, r) for k, v in rule.conditions.items()) for r in rows]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames(), rule=rules())
 def test_every_condition_matches_each_row_as_brute_force_does_whatever_the_index_and_cells(frame, rule):
     got = rule.matches(frame)

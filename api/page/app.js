@@ -188,7 +188,7 @@ async function openDetail(row) {
   keyValueRows($("declaration"), Object.entries(row.declaration));
   setStatus($("outcome-status"), "");
   $("norms").querySelector("tbody").replaceChildren();
-  keyValueRows($("history"), []);
+  $("history").replaceChildren();
   const r = await fetch(`/v1/declarations/${encodeURIComponent(row.declaration_id)}/evidence`, { headers: headers() });
   if (!r.ok) { setStatus($("outcome-status"), await failure(r), true); return; }
   const ev = await r.json();
@@ -205,7 +205,25 @@ async function openDetail(row) {
   $("reference").textContent = ref
     ? `Reference for HS ${ev.declaration.hs_code}: ${ref.usd_per_kg_low}\u2013${ref.usd_per_kg_high} USD/kg (${ref.role}); ${String(ref.goods_descriptions || "").split("|").slice(0, 3).join(", ")}`
     : `HS ${ev.declaration.hs_code} is not in the reference table.`;
-  keyValueRows($("history"), Object.entries(ev.history).filter(([, v]) => v !== null), ev.labels);
+  $("history").replaceChildren(...(ev.history_in_words || []).map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+  const seized = $("seizures").querySelector("tbody");
+  seized.replaceChildren();
+  for (const s of ev.earlier_seizures || []) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = s.declaration_id;
+    for (const v of [s.declaration_id, s.declaration_date, ev.labels[s.linked_by] || s.linked_by.replace(/_id$/, ""),
+                     s.hs_code || "", s.material || "", fmt(s.seized_value_usd, 0)]) cell(tr, v);
+    seized.appendChild(tr);
+  }
+  if (!(ev.earlier_seizures || []).length) {
+    const tr = document.createElement("tr");
+    cell(tr, "none recorded before its day");
+    seized.appendChild(tr);
+  }
   keyValueRows($("declaration"), Object.entries(row.declaration), ev.labels);
   if (typeof drawNorms === "function") drawNorms($("norm-chart"), ev.norms);
   showOutcomes(ev.outcomes);

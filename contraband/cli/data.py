@@ -157,7 +157,9 @@ def history_amend(paths, reason, by, mapping, fx, history_location):
                    "amendment changes recorded declarations; record new ones with contraband history ingest", err=True)
         sys.exit(1)
     try:
-        report = store.amend(frame, by=by, reason=reason)
+        from contraband.desk import Desk
+
+        report = Desk(store).amend(frame, by=by, reason=reason, actor=f"cli:{by}")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(report.summary())

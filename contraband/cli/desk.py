@@ -39,7 +39,7 @@ def policy_show(history_location):
 @click.option("--yellow-share", type=click.FloatRange(0, 1), help="Yellow lane: this share of each day's declarations.")
 @click.option("--yellow-count", type=click.IntRange(0), help="Yellow lane: this many declarations a day.")
 @click.option("--control-share", type=click.FloatRange(0, 1), default=0.01, show_default=True,
-              help="Share of all declarations sent to red at random, whatever their risk.")
+              help="Share of all declarations sent to red at random, whatever their risk (beside red's capacity).")
 @click.option("--office-column", default="x_office_id", show_default=True,
               help="The column naming the customs office (capacity per office where present).")
 @click.option("--note", default="", help="Why (kept with the version).")
@@ -210,6 +210,17 @@ def performance(as_json, history_location):
     control = figures["control"]
     click.echo(f"random control: {control['inspections']:,} inspected, {control['seizures']:,} seizures; prevalence "
                f"{_rate(control['prevalence'])}; the model's recall {_rate(control['model_recall'])}")
+    click.echo(control["in_words"])
+    summary = figures["summary"]
+    if summary["week"]:
+        click.echo(f"week of {summary['week']} (against {summary['last_week']}):")
+        click.echo(f"{'':<10}{'insp.':>12}{'seiz.':>10}{'seized kg':>18}{'seized USD':>22}")
+        for row in summary["by_lane"] + summary["by_source"]:
+            now, then = row["this_week"], row["last_week"]
+            click.echo(f"{row.get('lane') or row.get('source'):<10}"
+                       f"{now['inspections']:>6,} ({then['inspections']:>3,}){now['seizures']:>5,} ({then['seizures']:>2,})"
+                       f"{now['seized_kg']:>10,.0f} ({then['seized_kg']:>5,.0f}){now['seized_usd']:>13,.0f} "
+                       f"({then['seized_usd']:>6,.0f})")
     click.echo(f"{'week':<12}{'lane':<8}{'source':<10}{'decl.':>8}{'insp.':>7}{'seiz.':>7}  hit rate (95 %)")
     for w in figures["weekly"]:
         click.echo(f"{w['week']:<12}{w['lane']:<8}{w['source']:<10}{w['declarations']:>8,}{w['inspections']:>7,}"
@@ -224,7 +235,7 @@ def performance(as_json, history_location):
 @click.option("--capacity", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="The red lane's share of each day's declarations.")
 @click.option("--control-share", default=0.01, show_default=True, type=click.FloatRange(0, 1),
-              help="The random control's share (within the capacity).")
+              help="The random control's share (beside the capacity).")
 @click.option("--retrain-every", default=4, show_default=True, type=click.IntRange(1), help="Weeks between retrainings.")
 @click.option("--folder", type=click.Path(file_okay=False), help="Where the replay writes (new or empty; default: a "
               "temporary folder, removed after).")

@@ -330,6 +330,42 @@ class AsOfReads:
             frame = frame.drop_duplicates("declaration_id", keep="last")
         return frame.reset_index(drop=True)
 
+    def seizures_linked(self, traders: dict[str, str], before_day: int, limit: int = 20) -> pd.DataFrame:
+        """The seizures behind a declaration's traders, as an analyst opens them: declarations of
+        the same exporter, consignee or declarant (``traders``: field -> id) lodged before
+        ``before_day`` whose result, as recorded before that day, found contraband. Columns
+        ``declaration_id``, ``declaration_date``, ``material``, ``seized_value_usd``, ``hs_code``,
+        ``linked_by`` (the field shared); latest first, at most ``limit`` per field."""
+        fields = {k: v for k, v in traders.items() if k in ("exporter_id", "consignee_id", "declarant_id")
+                  and isinstance(v, str) and v}
+        columns = ["declaration_id", "declaration_date", "material", "seized_value_usd", "hs_code", "linked_by"]
+        if not fields:
+            return pd.DataFrame(columns=columns)
+        o, d = S.outcomes, S.declarations
+        seized = select(o.c.declaration_id).where(o.c.contraband == 1, o.c.recorded_day < before_day)
+        with self.reading() as conn:
+            versions = pd.DataFrame(conn.execute(
+                select(o.c.declaration_id, o.c.recorded_at, o.c.contraband, o.c.material, o.c.seized_value_usd)
+                .where(o.c.declaration_id.in_(seized), o.c.recorded_day < before_day)).all(),
+                columns=["declaration_id", "recorded_at", "contraband", "material", "seized_value_usd"])
+            if not len(versions):
+                return pd.DataFrame(columns=columns)
+            latest = versions.sort_values("recorded_at", kind="stable").drop_duplicates("declaration_id", keep="last")
+            latest = latest[pd.to_numeric(latest["contraband"], errors="coerce") == 1]
+            rows = []
+            for batch in _batches(list(latest["declaration_id"])):
+                rows += conn.execute(select(d.c.declaration_id, d.c.day, d.c.hs_code, *(d.c[f] for f in fields))
+                                     .where(_among(conn, d.c.declaration_id, batch), d.c.day < before_day)).all()
+        found = pd.DataFrame(rows, columns=["declaration_id", "day", "hs_code", *fields]).merge(
+            latest[["declaration_id", "material", "seized_value_usd"]], on="declaration_id")
+        parts = []
+        for name, value in fields.items():
+            part = found[found[name] == value].sort_values(["day", "declaration_id"], ascending=False).head(limit)
+            parts.append(part.assign(linked_by=name))
+        out = pd.concat(parts, ignore_index=True) if parts else found.iloc[:0].assign(linked_by="")
+        out["declaration_date"] = [f"{date_of(int(x)):%Y-%m-%d}" for x in out["day"]]
+        return out[columns].reset_index(drop=True)
+
     def labelled_declarations(self, before_day: int | None = None) -> pd.DataFrame:
         """Every stored declaration with its current outcome as training labels: ``inspected``
         (0 where none is recorded), ``contraband`` (missing while pending), ``seized_value_usd``

@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from contraband.api import amendments, desk, outcomes, scoring
+from contraband.api import amendments, desk, outcomes, scoring, words
 from contraband.api.access import KeyRing
 from contraband.api.champion import Champion, NoModel
 from contraband.api.deps import ApiError, problem
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(amendments.router)
     app.include_router(outcomes.router)
     app.include_router(desk.router)
+    app.include_router(words.router)
     declare_choices(app, {"mapping": app.state.mappings.names, "encoding": scoring.ENCODINGS})
 
     @app.exception_handler(ApiError)

@@ -1,5 +1,6 @@
-"""The targeting desk over HTTP: the selection policy, the analysts' rules, the case queue,
-outcomes from the queue (one or a file of them), lane overrides, their review and the audit trail.
+"""The targeting desk over HTTP: who the caller's key is, the selection policy, the analysts'
+rules (and a rule's preview), the case queue, outcomes from the queue (one or a file of them),
+lane overrides, their review and the audit trail.
 
 Who may do what: an analyst works the queue (lists and exports it, records outcomes, closes
 cases, overrides a lane with a reason) and reads the rules and their figures; a supervisor also
@@ -13,6 +14,7 @@ allow it, a field that does not hold) is answered 404, 409 or 400 by the app's h
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -30,6 +32,7 @@ from contraband.api.schemas import (
     CaseOutcome,
     Decision,
     LaneOverride,
+    Me,
     OutcomesImported,
     OverrideList,
     Performance,
@@ -38,6 +41,7 @@ from contraband.api.schemas import (
     PolicyVersions,
     RuleBody,
     RuleList,
+    RulePreview,
     RuleRetire,
     RuleShown,
     RuleVersions,
@@ -47,6 +51,7 @@ from contraband.data.intake import IntakeError
 from contraband.data.keys import date_of
 from contraband.data.load import ContractError
 from contraband.desk import CaseError, PolicyError
+from contraband.desk.desk import in_queue_order
 from contraband.desk.rules import RuleError
 from contraband.desk.imports import read_outcomes
 
@@ -73,6 +78,12 @@ def _case(row: dict) -> dict:
     """A case as answered (the desk gives missing values as None): the result as a flag."""
     found = row.get("contraband_found")
     return {**row, "contraband_found": None if found is None else bool(found)}
+
+
+@router.get("/me", response_model=Me, summary="Who the caller's key is", responses=AUTH_RESPONSES)
+def who_am_i(caller: Caller = Depends(analyst)):
+    """The key's id and role (what the page shows, and what it offers)."""
+    return {"key_id": caller.key_id, "role": caller.role}
 
 
 @router.get("/policy", response_model=PolicyShown, summary="The selection policy in force",
@@ -109,17 +120,24 @@ def list_cases(request: Request, state: Optional[Literal["open", "inspected", "c
                after: int = Query(0, ge=0, le=2**62, description="cases after this case number"),
                limit: int = Query(_PAGE, ge=1, le=_PAGE), format: Literal["json", "csv"] = Query("json"),
                caller: Caller = Depends(analyst)):
-    """Cases by number; with format=csv every matching case (no paging), as a file."""
+    """Each case with its declaration's HS code, goods description and route, red first, then
+    yellow (then green), the highest risk first within a lane, then by case number.
+
+    Pages follow case numbers (``after``: the cases after this number, ``next_after``: the last
+    number of this page), so the order holds within a page; with format=csv every matching case
+    (no paging), in that order, as a file."""
     desk = request.app.state.desk
     if format == "csv":
-        frame = desk.cases(state=state, lane=lane, after=after)
+        frame = in_queue_order(desk.with_goods_and_route(desk.cases(state=state, lane=lane, after=after)))
         return Response(csv_bytes(frame), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
     frame = desk.cases(state=state, lane=lane, after=after, limit=limit + 1)
     more = len(frame) > limit
     frame = frame.iloc[:limit]
+    next_after = int(frame["case_id"].iloc[-1]) if more else None  # by case number, before the queue's order
+    frame = in_queue_order(desk.with_goods_and_route(frame))
     rows = [_case(r) for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
-    return {"cases": rows, "next_after": int(frame["case_id"].iloc[-1]) if more else None}
+    return {"cases": rows, "next_after": next_after}
 
 
 @router.get("/cases/{case_id:int}", response_model=Case, summary="One case", responses={**AUTH_RESPONSES, **_CASE_ERRORS})
@@ -244,6 +262,27 @@ def add_rule(request: Request, body: RuleBody, caller: Caller = Depends(supervis
         return request.app.state.desk.add_rule(body.rule(), actor=_actor(caller), note=body.note or "").shown()
     except RuleError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
+
+
+@router.post("/rules/preview", response_model=RulePreview, summary="What a rule would hit (nothing saved)",
+             responses={**AUTH_RESPONSES, 400: problem("a rule that cannot be kept")})
+def preview_rule(request: Request, body: RuleBody, caller: Caller = Depends(supervisor)):
+    """The body of POST /v1/rules, checked the same way (400 for a rule that cannot be kept),
+    matched as the rule would match, and nothing saved: its hits among the last manifest your
+    key scored and among the history's last 30 days of declarations."""
+    desk = request.app.state.desk
+    try:
+        rule = desk.draft_rule(body.rule())
+    except RuleError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    return desk.preview_rule(rule, _manifest_ids(desk.last_manifest(caller.key_id)))
+
+
+def _manifest_ids(answer: bytes | None) -> list[str]:
+    """The declaration ids of a kept manifest's answer (its scored rows, in its order)."""
+    if answer is None:
+        return []
+    return [str(r["declaration_id"]) for r in json.loads(answer)["rows"] if r.get("declaration_id") is not None]
 
 
 @router.get("/rules/{rule_id}", response_model=RuleVersions, summary="Every version of a rule",

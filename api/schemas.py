@@ -67,6 +67,8 @@ class ScoredRow(BaseModel):
         None, description="the lane the model's risk rank alone gives it (a rule or the random control may raise a "
                           "lane, never lower it)")
     case_id: Optional[int] = Field(None, description="the case opened for a red or yellow declaration")
+    route: Optional[str] = Field(None, description="origin, shipped from (if elsewhere), each transit country, "
+                                                   "destination, joined with ' → '")
     declaration: dict[str, Cell] = Field(description="the declaration as the contract read it")
 
 
@@ -241,6 +243,13 @@ class OutcomeList(BaseModel):
     total: int
 
 
+class Me(BaseModel):
+    """Who the caller's key is."""
+
+    key_id: str = Field(description="the key's id: the <id> of cb_<id>_<secret>")
+    role: Literal["analyst", "supervisor", "admin"]
+
+
 class Health(BaseModel):
     status: str
     model: Optional[str] = None
@@ -361,10 +370,16 @@ class Case(Decided):
     note: Optional[str] = None
     inspected_by: Optional[str] = None
     instructions: Optional[str] = Field(None, description="the officer's instructions of the rule that selected it")
+    hs_code: Optional[str] = Field(None, description="the declaration's HS code (in the queue's list)")
+    goods_description: Optional[str] = Field(None, description="the declaration's goods (in the queue's list)")
+    route: Optional[str] = Field(None, description="origin → shipped from (if elsewhere) → each transit country → "
+                                                   "destination (in the queue's list)")
 
 
 class CaseList(BaseModel):
-    cases: list[Case]
+    cases: list[Case] = Field(description="the page's cases, red first, then yellow (then green), the highest risk "
+                                          "first within a lane, then by case number; pages follow case numbers, so "
+                                          "this order holds within a page")
     next_after: Optional[int] = Field(None, description="pass as after= for the next page (absent: the last page)")
 
 
@@ -477,6 +492,21 @@ class RuleBody(RequestBody):
         return body
 
 
+class RuleHits(BaseModel):
+    declarations: int = Field(description="declarations looked at")
+    hits: int = Field(description="of them, those the rule hits")
+    sample: list[str] = Field(description="the ids of the first hits (at most 20)")
+
+
+class RulePreview(BaseModel):
+    """What a rule would hit, nothing saved."""
+
+    manifest: RuleHits = Field(description="the declarations of the last manifest the caller's key scored, highest "
+                                           "risk first (none yet: 0)")
+    last_30_days: RuleHits = Field(description="the history's declarations of the last 30 days up to its latest day, "
+                                               "latest first")
+
+
 class RuleShown(BaseModel):
     rule_id: str
     version: int
@@ -495,7 +525,8 @@ class RuleShown(BaseModel):
 
 
 class RuleFigures(BaseModel):
-    hits: int = Field(description="declarations it hit")
+    hits: int = Field(description="declarations it hit (also those a stronger rule or the model decided)")
+    decided: int = Field(0, description="of them, those whose lane this rule decided")
     inspections: int = Field(description="of them, inspected with a result")
     seizures: int
     seizure_rate: Optional[float] = None

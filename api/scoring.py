@@ -1,5 +1,8 @@
 """Scoring endpoints: an uploaded manifest, a JSON batch of declarations, one declaration's evidence.
 
+The JSON answer of an uploaded manifest is kept for the caller's key (one per key, the last),
+so ``GET /v1/manifests/last`` gives it again after a page reload.
+
 Every path goes through the same intake and contract as the CLI
 (:func:`contraband.data.load.load_declarations`) and the same scoring
 (:func:`contraband.models.scoring.scores`): the declarations are recorded in the history store,
@@ -36,7 +39,7 @@ from contraband.data.export import csv_bytes
 from contraband.data.intake import LEGACY_ENCODINGS, IntakeError, _clip
 from contraband.data.load import ContractError, load_declarations
 from contraband.models.output import REASON_COLUMNS, for_manifest, request_columns
-from contraband.desk.desk import lane_counts
+from contraband.desk.desk import lane_counts, route_in_words
 from contraband.desk.vocabulary import INSPECTED_LANES
 from contraband.models.scoring import scores
 
@@ -183,7 +186,7 @@ def score_manifest(request: Request,
     order = np.argsort(cols["rank"], kind="stable")
     shown = _lane_fields(lanes) if lanes is not None else [{}] * len(records)
     rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"), **_scored(cols, i),
-             **shown[i], "declaration": records[i]} for i in order]
+             **shown[i], "route": route_in_words(records[i]), "declaration": records[i]} for i in order]
     issues = issues_by_row(loaded.rejected)
     raw = loaded.rejected_raw
     rejected = []
@@ -197,7 +200,20 @@ def score_manifest(request: Request,
         summary["lanes"] = lane_counts(lanes)
         summary["policy_version"] = policy.version
         summary["rules_skipped"] = lanes.attrs.get("rules_skipped", [])
-    return json_response({"summary": summary, "rows": rows, "rejected": rejected})
+    answer = json_response({"summary": summary, "rows": rows, "rejected": rejected})
+    desk.keep_manifest(caller.key_id, name, answer.body)  # the same bytes: a page reload finds them again
+    return answer
+
+
+@router.get("/manifests/last", response_model=ManifestResult, summary="The last manifest your key scored",
+            responses={**AUTH_RESPONSES, 404: problem("no manifest scored with this key yet")})
+def last_manifest(request: Request, caller: Caller = Depends(analyst)):
+    """The JSON answer of the last manifest scored (format=json) with the caller's key, as it was
+    sent then (its lanes and cases as they were decided; GET /v1/cases has them as they are now)."""
+    kept = request.app.state.desk.last_manifest(caller.key_id)
+    if kept is None:
+        raise ApiError(404, "not_found", "no manifest scored with this key yet")
+    return Response(kept, media_type="application/json")
 
 
 def _lane_fields(lanes: pd.DataFrame) -> list[dict]:

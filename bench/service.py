@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from scratch import scratch_folder
@@ -74,18 +75,18 @@ def main() -> None:
         run(args, tmp)
 
 
-def run(args, tmp: Path) -> None:
-    import httpx
+def trained_world(rows: int, tmp: Path):
+    """A synthetic world of ``rows`` declarations over 25 months, its first 24 trained and
+    registered as the champion (SQLite MLflow store in ``tmp``), their history recorded; returns
+    the environment of the service, the history and the last month's fresh declarations."""
     import pandas as pd
 
-    from contraband.api.access import KeyRing
     from contraband.data.contract import OUTCOME_FIELDS, is_truth_column
-    from contraband.data.history import open_history
     from contraband.data.world import WorldConfig, generate, write
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CONTRABAND_HISTORY": str(tmp / "history.db"),
            "CONTRABAND_MODEL_CACHE": str(tmp / "cache")}
-    world = generate(WorldConfig(rows=args.rows, months=25, seed=3))
+    world = generate(WorldConfig(rows=rows, months=25, seed=3))
     last = pd.to_datetime(world["declaration_date"]).max().to_period("M").start_time
     history = world[pd.to_datetime(world["declaration_date"]) < last]
     fresh = world[pd.to_datetime(world["declaration_date"]) >= last]
@@ -95,7 +96,43 @@ def run(args, tmp: Path) -> None:
     subprocess.run([str(CONTRABAND), "train", "--data", str(tmp / "history.parquet")], env=env, cwd=tmp, check=True,
                    stdout=subprocess.DEVNULL)
     print(f"set-up: {len(history):,} declarations trained and recorded in {time.perf_counter() - t:.0f} s; "
-          f"{len(fresh):,} fresh declarations to send")
+          f"{len(fresh):,} fresh declarations")
+    return env, history, fresh
+
+
+@contextmanager
+def serving(env: dict, tmp: Path, workers: int):
+    """``contraband serve`` on a free port of 127.0.0.1 until ready; yields its URL, stops it after."""
+    import httpx
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp / "serve.log", "wb")
+    server = subprocess.Popen([str(CONTRABAND), "serve", "--port", str(port), "--workers", str(workers)], env=env,
+                              cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def run(args, tmp: Path) -> None:
+    import httpx
+    import pandas as pd
+
+    from contraband.api.access import KeyRing
+    from contraband.data.history import open_history
+
+    env, history, fresh = trained_world(args.rows, tmp)
     store = open_history(tmp / "history.db")
     key = KeyRing(store).create("analyst", "bench")
     store.close()
@@ -108,19 +145,7 @@ def run(args, tmp: Path) -> None:
     records = [{k: (None if pd.isna(v) else (f"{v:%Y-%m-%d}" if isinstance(v, pd.Timestamp) else v))
                 for k, v in r.items()} for r in singles.astype(object).to_dict("records")]
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp / "serve.log", "wb")
-    server = subprocess.Popen([str(CONTRABAND), "serve", "--port", str(port), "--workers", str(args.workers)], env=env, cwd=tmp, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with serving(env, tmp, args.workers) as url:
         headers = {"X-API-Key": key}
         with httpx.Client(timeout=60) as http:
             upload_times = []
@@ -133,10 +158,6 @@ def run(args, tmp: Path) -> None:
             size = len(r.content)
         steady = _steady(url, headers, records, args.rate, args.seconds)
         during = _during_batch(url, headers, records, history, args, env, tmp) if args.batch_rows else None
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
 
     base_upload, base_single = _baseline(tmp, env, csv, records[:1000])
     upload = statistics.median(upload_times[1:])  # the first warms the caches

@@ -1,4 +1,5 @@
-""":class:`Desk`: a store's selection policy, its selections, the case queue and overrides.
+""":class:`Desk`: a store's selection policy, its selections, the case queue and overrides, the
+analysts' rules (and their previews), and the last manifest each API key scored.
 
 Every change is written under the store's writers' lock, in one transaction with its audit
 event. Outcomes, by whatever path, go through :mod:`~contraband.desk.outcomes`: into the history
@@ -7,6 +8,7 @@ and the case in one transaction.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 
@@ -27,6 +29,14 @@ from contraband.desk.vocabulary import CONCEALMENTS, INSPECTED_LANES, LANES
 CASE_COLUMNS = ["case_id", "declaration_id", "state", "lane", "source", "rule_id", "model_rank", "risk_score", "why",
                 "day", "office", "opened_at", "updated_at", "contraband_found", "material", "concealment", "hs_code_found",
                 "seized_quantity_kg", "seized_value_usd", "note", "inspected_by"]
+#: what the queue's list adds to each case from its declaration
+GOODS_COLUMNS = ["hs_code", "goods_description", "route"]
+#: the queue's order of lanes: the physical examinations first
+_LANE_ORDER = {"red": 0, "yellow": 1, "green": 2}
+#: how many declaration ids a rule's preview shows of its hits
+PREVIEW_SAMPLE = 20
+#: the preview's window of recent history, in days (the store's last declaration day included)
+PREVIEW_DAYS = 30
 _TEXT_LIMIT = {"material": 200, "hs_code_found": 10, "note": 2000}
 _INSERT_ROWS = 10_000
 #: a rule whose last this many inspections found nothing is flagged for review
@@ -105,9 +115,15 @@ class Desk:
             raise CaseError("not_found", f"no rule {rule_id}")
         return [_rule(r) for r in rows]
 
+    @staticmethod
+    def draft_rule(body: dict) -> Rule:
+        """A rule's body checked as a rule, nothing written (``RuleError`` names what is wrong):
+        what adding or changing a rule checks first, and what a preview matches with."""
+        return Rule(**_rule_body(body))
+
     def add_rule(self, body: dict, actor: str, note: str = "") -> Rule:
         """A new rule (version 1), numbered R-1, R-2, ... in the order they are written."""
-        Rule(**_rule_body(body))  # refuse before anything is written
+        self.draft_rule(body)  # refuse before anything is written
         at = audit.now()
         with self.store.writing() as conn:
             n = conn.execute(select(func.count(func.distinct(S.rules.c.rule_id)))).scalar_one()
@@ -118,7 +134,7 @@ class Desk:
 
     def change_rule(self, rule_id: str, body: dict, actor: str, note: str = "") -> Rule:
         """A new version of a rule (what it selects from now on; its earlier decisions stay)."""
-        Rule(**_rule_body(body))
+        self.draft_rule(body)
         return self._new_version(rule_id, body, actor, note, retire=False)
 
     def retire_rule(self, rule_id: str, actor: str, reason: str) -> Rule:
@@ -166,6 +182,23 @@ class Desk:
                                                     & (latest.c.version == S.rules.c.version))).all()
         return sorted((_rule(r) for r in rows), key=lambda r: int(r.rule_id.split("-")[1]))
 
+    def preview_rule(self, rule: Rule, manifest_ids: list[str]) -> dict:
+        """What ``rule`` would hit, nothing saved: among the declarations of a manifest (by id,
+        read back from the history, in the manifest's order) and among the history's last
+        :data:`PREVIEW_DAYS` days of declarations (up to the latest day recorded). Each:
+        ``declarations``, ``hits`` and a ``sample`` of the hits' ids (at most
+        :data:`PREVIEW_SAMPLE`; the manifest's highest risk first, the history's latest first)."""
+        manifest = self.store.declarations(ids=list(manifest_ids)) if manifest_ids else None
+        if manifest is not None:
+            where = {d: i for i, d in enumerate(manifest_ids)}
+            manifest = manifest.iloc[np.argsort([where.get(d, len(where)) for d in manifest["declaration_id"]],
+                                                kind="stable")]
+        _, last_day = self.store.day_range()
+        recent = None if last_day is None else self.store.declarations(start_day=int(last_day) - (PREVIEW_DAYS - 1))
+        if recent is not None:
+            recent = recent.iloc[::-1]  # the latest first
+        return {"manifest": _hits_among(rule, manifest), "last_30_days": _hits_among(rule, recent)}
+
     def rule_figures(self, review_after: int = REVIEW_AFTER) -> list[dict]:
         """Per rule (current version): declarations it hit (``hits``, those a stronger rule or
         the model decided included) and those whose lane it decided (``decided``), inspections of
@@ -197,6 +230,23 @@ class Desk:
                         "seizure_rate": rate, "rate_low": low, "rate_high": high,
                         "review": len(seen) >= review_after and not any(seen[-review_after:])})
         return out
+
+    # --- the last manifest each key scored -------------------------------------------
+    def keep_manifest(self, key_id: str, source: str, body: bytes) -> None:
+        """Keep ``body`` (a scored manifest's JSON answer, as sent) as the key's last manifest,
+        in place of the one it kept before (one transaction)."""
+        packed = gzip.compress(body, compresslevel=1)
+        m = S.manifests
+        with self.store.writing() as conn:
+            conn.execute(m.delete().where(m.c.key_id == key_id))
+            conn.execute(m.insert().values(key_id=key_id, at=audit.now(), source=source, body=packed))
+
+    def last_manifest(self, key_id: str) -> bytes | None:
+        """The JSON answer of the last manifest the key scored, as it was sent (None: none yet)."""
+        m = S.manifests
+        with self.engine.connect() as conn:
+            packed = conn.execute(select(m.c.body).where(m.c.key_id == key_id)).scalar_one_or_none()
+        return None if packed is None else gzip.decompress(packed)
 
     # --- selections --------------------------------------------------------------------
     def select(self, scored: pd.DataFrame, *, actor: str, source: str = "", model: str | None = None,
@@ -316,6 +366,20 @@ class Desk:
                                                                   "model_rank", "risk_score", "why", "day", "office"])
         frame["day"] = [f"{date_of(int(v)):%Y-%m-%d}" for v in frame["day"]]
         return frame[CASE_COLUMNS]
+
+    def with_goods_and_route(self, cases: pd.DataFrame) -> pd.DataFrame:
+        """The cases (rows of :meth:`cases`) with their declaration's HS code, goods description and
+        route (:func:`route_in_words`), read from the history in one go (missing: None)."""
+        cases = cases.copy()
+        ids = [str(d) for d in cases["declaration_id"]]
+        found = self.store.declarations(ids=ids) if ids else pd.DataFrame(columns=["declaration_id"])
+        found = found.drop_duplicates("declaration_id").set_index("declaration_id")
+        for column in ("hs_code", "goods_description"):
+            values = found[column] if column in found else pd.Series(dtype=object)
+            cases[column] = [_text_or_none(values.get(d)) for d in ids]
+        routes = {d: route_in_words(row) for d, row in zip(found.index, found.to_dict("records"))}
+        cases["route"] = [routes.get(d) for d in ids]
+        return cases
 
     def case(self, case_id: int) -> dict:
         with self.engine.connect() as conn:
@@ -442,6 +506,45 @@ class Desk:
 
     def audit_frame(self) -> pd.DataFrame:
         return audit.frame(self.engine)
+
+
+def in_queue_order(cases: pd.DataFrame) -> pd.DataFrame:
+    """The cases as the queue is worked: red first, then yellow (then green), the highest risk
+    first within a lane (a case without a risk score last), then by case number."""
+    lane = cases["lane"].map(_LANE_ORDER).fillna(len(_LANE_ORDER))
+    risk = pd.to_numeric(cases["risk_score"], errors="coerce")
+    # lexsort's last key sorts first; a missing score, negated from -inf, goes after every other
+    order = np.lexsort((cases["case_id"].to_numpy(dtype=np.int64), -risk.fillna(-np.inf).to_numpy(dtype=np.float64),
+                        lane.to_numpy(dtype=np.float64)))
+    return cases.iloc[order].reset_index(drop=True)
+
+
+def route_in_words(declaration: dict) -> str | None:
+    """A declaration's route: origin, where it was shipped from (if elsewhere), each transit
+    country, destination, joined with " → " (a missing stop left out; None when none is known)."""
+    origin = _text_or_none(declaration.get("origin_country"))
+    shipped_from = _text_or_none(declaration.get("export_country"))
+    transit = _text_or_none(declaration.get("transit_countries")) or ""
+    stops = [origin, shipped_from if shipped_from != origin else None,
+             *(t.strip() for t in transit.split(";")), _text_or_none(declaration.get("destination_country"))]
+    stops = [s for s in stops if s]
+    return " → ".join(stops) or None
+
+
+def _text_or_none(value) -> str | None:
+    """A cell as text (None: missing or blank)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value).strip() or None
+
+
+def _hits_among(rule: Rule, declarations: pd.DataFrame | None) -> dict:
+    """How many of ``declarations`` the rule hits (:meth:`Rule.matches`), with the first ids hit."""
+    if declarations is None or not len(declarations):
+        return {"declarations": 0, "hits": 0, "sample": []}
+    hit = np.asarray(rule.matches(declarations), dtype=bool)
+    ids = declarations["declaration_id"].to_numpy(dtype=object)[hit]
+    return {"declarations": len(declarations), "hits": int(hit.sum()), "sample": [str(d) for d in ids[:PREVIEW_SAMPLE]]}
 
 
 def lane_counts(lanes: pd.DataFrame) -> dict[str, int]:

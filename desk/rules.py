@@ -38,6 +38,10 @@ _WORDS = {"hs_prefixes": "HS code starts with", "origin_countries": "origin", "e
           "destination_countries": "destination", "transit_countries": "transit through", "exporters": "exporter",
           "consignees": "consignee", "declarants": "declarant", "description_words": "description mentions",
           "value_usd": "declared value (USD)", "net_weight_kg": "net weight (kg)", "usd_per_kg": "USD per kg"}
+#: the words an analyst reads for each condition (the page's rule form is built from them)
+CONDITION_WORDS = _WORDS
+#: the conditions that are a range (min, max) rather than a list of values
+RANGED_CONDITIONS = _RANGES
 _MAX_VALUES = 500
 
 

@@ -14,6 +14,8 @@
   the outcome recorded from the queue (structured fields);
 - ``desk_retrains``: each retraining run's verdict and drift figures (the performance view
   shows the latest), written by the retraining job into the store it trained from;
+- ``desk_manifests``: the last manifest each API key scored (its JSON answer, gzipped), so a
+  page reload finds it again; one row per key, replaced by the key's next manifest;
 - ``desk_audit``: every change of state (who, when, what, before, after), append-only: the
   database refuses to update or delete its rows, or to insert over one (SQLite's ``INSERT OR
   REPLACE`` deletes without firing delete triggers, PostgreSQL's ``ON CONFLICT DO UPDATE`` is an
@@ -25,7 +27,7 @@ triggers created), idempotently.
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, Column, Float, Index, Integer, MetaData, Table, Text, event, inspect, text
+from sqlalchemy import DDL, Column, Float, Index, Integer, LargeBinary, MetaData, Table, Text, event, inspect, text
 
 metadata = MetaData()
 
@@ -111,6 +113,14 @@ retrains = Table(
     Column("reason", Text),
     Column("version", Text),
     Column("drift", Text),  # JSON: the score's and flag rate's PSI, the shifted features
+)
+
+manifests = Table(
+    "desk_manifests", metadata,
+    Column("key_id", Text, primary_key=True),  # the API key that scored it
+    Column("at", Text, nullable=False),
+    Column("source", Text),  # the uploaded file's name
+    Column("body", LargeBinary, nullable=False),  # gzip (level 1) of the JSON answer's bytes
 )
 
 audit = Table(

@@ -513,8 +513,9 @@ def signal(name: str, f) -> str | None:
         return label(name) if math.isfinite(value) and value >= 0.5 else None
     if name in NO_FIGURE:
         return label(name)
-    if name.endswith("_seizure_rate") and name[:-len("_seizure_rate")] in ENTITIES:
-        entity = name[:-len("_seizure_rate")]
+    entity = next((name[:-len(s)] for s in ("_seizure_rate", "_prior_seizures", "_prior_inspections")
+                   if name.endswith(s) and name[:-len(s)] in ENTITIES), None)
+    if entity is not None:  # a rate and its counts say the same: "k seizures in n earlier inspections"
         seizures, inspections = float(f[f"{entity}_prior_seizures"]), float(f[f"{entity}_prior_inspections"])
         if not (math.isfinite(seizures) and math.isfinite(inspections)):
             return None

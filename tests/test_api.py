@@ -82,8 +82,14 @@ def test_health_readiness_schema_and_page_need_no_key(service):
     schema = httpx.get(f"{service.url}/openapi.json").json()
     assert {"/v1/manifests", "/v1/declarations/score", "/v1/outcomes", "/v1/model", "/v1/model/reload"} <= set(schema["paths"])
     page = httpx.get(f"{service.url}/")
-    assert page.status_code == 200 and "Manifest risk scoring" in page.text
+    assert page.status_code == 200 and "targeting worksheet" in page.text
     assert httpx.get(f"{service.url}/page/app.js").status_code == 200
+    # the page's words come from the service (no key needed): no copy of the vocabulary in the page
+    words = httpx.get(f"{service.url}/v1/words").json()
+    assert words["fields"]["exporter_id"] == "exporter" and words["sources"]["control"] == "the random control"
+    assert set(words["ranged_conditions"]) <= set(words["conditions"])
+    page_text = page.text + httpx.get(f"{service.url}/page/app.js").text + httpx.get(f"{service.url}/page/desk.js").text
+    assert not [w for w in list(words["concealments"].values()) + list(words["sources"].values()) if w in page_text]
 
 
 def test_model_description_names_version_windows_metrics_and_threshold(service, registry):

@@ -293,3 +293,103 @@ def test_no_surface_shows_a_feature_s_machine_name(service, queued, world):
     said = "\n".join(texts)
     assert len(said) > 10_000
     assert not [m for m in machine if m in said], [m for m in machine if m in said][:10]
+
+
+def test_me_names_each_key_s_role(service):
+    for role in ("analyst", "supervisor", "admin"):
+        r = call(service, "GET", "/v1/me", role)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"key_id": service.keys[role].split("_")[1], "role": role}
+    assert is_problem(call(service, "GET", "/v1/me", None), 401, "unauthorized")
+
+
+def test_the_last_manifest_a_key_scored_comes_back_as_it_was_sent(service, queued):
+    manifest, body = queued
+    # other tests upload with the analyst key too: the queued manifest again (each keeps its lane)
+    again = upload(service, as_csv(manifest), name="desk.csv")
+    assert again.status_code == 200, again.text
+    r = call(service, "GET", "/v1/manifests/last")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    last = r.json()
+    assert last == again.json()  # the very answer, byte for byte
+    assert last["summary"]["source"] == body["summary"]["source"] == "desk.csv"
+    assert [(x["declaration_id"], x["lane"]) for x in last["rows"]] == \
+           [(x["declaration_id"], x["lane"]) for x in again.json()["rows"]]
+    # the queued declarations (ranked again against a history that grew since; each kept its decision)
+    assert {x["declaration_id"] for x in last["rows"]} == {x["declaration_id"] for x in body["rows"]}
+    # a CSV answer is not kept: the JSON one stays
+    upload(service, as_csv(manifest.head(5)), name="small.csv", format="csv")
+    assert call(service, "GET", "/v1/manifests/last").json()["summary"]["source"] == "desk.csv"
+    missing = call(service, "GET", "/v1/manifests/last", "admin")
+    assert is_problem(missing, 404, "not_found") and missing.json()["message"] == "no manifest scored with this key yet"
+    assert is_problem(call(service, "GET", "/v1/manifests/last", None), 401, "unauthorized")
+
+
+def test_a_rule_preview_counts_its_hits_and_saves_nothing(service, queued):
+    manifest, body = queued
+    assert upload(service, as_csv(manifest), name="desk.csv", key="supervisor").status_code == 200
+    codes = {r["declaration_id"]: str(r["declaration"]["hs_code"]) for r in body["rows"]}
+    prefix = pd.Series([c[:4] for c in codes.values()]).value_counts().index[0]
+    expected = {d for d, code in codes.items() if code.startswith(prefix)}
+    rule = {"name": "preview of the commonest heading", "lane": "red", "rationale": "a test of the preview",
+            "conditions": {"hs_prefixes": [prefix]}}
+    before = call(service, "GET", "/v1/rules", params={"retired": "true"}).json()
+    r = call(service, "POST", "/v1/rules/preview", "supervisor", json=rule)
+    assert r.status_code == 200, r.text
+    preview = r.json()
+    assert preview["manifest"]["declarations"] == len(body["rows"])
+    assert preview["manifest"]["hits"] == len(expected) > 0
+    assert set(preview["manifest"]["sample"]) <= expected and len(preview["manifest"]["sample"]) == min(20, len(expected))
+    recent = preview["last_30_days"]
+    # the last 30 days of the history (other tests record later days into the same store): each
+    # declaration sampled is one the rule would hit
+    assert 0 <= recent["hits"] <= recent["declarations"] and recent["declarations"] > 0
+    assert len(recent["sample"]) == min(20, recent["hits"])
+    for declaration_id in recent["sample"][:5]:
+        versions = call(service, "GET", f"/v1/declarations/{declaration_id}/versions").json()["versions"]
+        assert str(versions[-1]["declaration"]["hs_code"]).startswith(prefix)
+    assert call(service, "GET", "/v1/rules", params={"retired": "true"}).json() == before  # nothing saved
+    # the same checks as POST /v1/rules, and the same roles
+    bad = {**rule, "conditions": {"value_usd": {"min": 10, "max": 1}}}
+    saved = call(service, "POST", "/v1/rules", "supervisor", json=bad)
+    previewed = call(service, "POST", "/v1/rules/preview", "supervisor", json=bad)
+    assert is_problem(previewed, 400, "bad_request") and previewed.json() == saved.json()
+    assert is_problem(call(service, "POST", "/v1/rules/preview", "analyst", json=rule), 403, "forbidden")
+    # a key that scored no manifest sees its history figures alone
+    alone = call(service, "POST", "/v1/rules/preview", "admin", json=rule).json()
+    assert alone["manifest"] == {"declarations": 0, "hits": 0, "sample": []} and alone["last_30_days"] == recent
+
+
+def test_the_queue_shows_each_case_s_goods_and_route_worst_first_within_a_lane(service, queued):
+    _, body = queued
+    cases = {r["case_id"]: r["declaration"] for r in body["rows"] if r["case_id"] is not None}
+    first = min(cases)
+    r = call(service, "GET", "/v1/cases", params={"after": first - 1, "limit": 100})
+    assert r.status_code == 200, r.text
+    page = r.json()["cases"]
+    assert len(page) == 100 and r.json()["next_after"] == max(c["case_id"] for c in page)
+    level = {"red": 0, "yellow": 1, "green": 2}
+    keys = [(level[c["lane"]], -c["risk_score"], c["case_id"]) for c in page]
+    assert keys == sorted(keys)
+    assert [c["lane"] for c in page][0] == "red" and "yellow" in {c["lane"] for c in page}
+
+    def route(d):
+        stops = [d["origin_country"], d["export_country"] if d["export_country"] != d["origin_country"] else None,
+                 *(d.get("transit_countries") or "").split(";"), d["destination_country"]]
+        return " → ".join(s.strip() for s in stops if s and s.strip())
+
+    mine = [c for c in page if c["case_id"] in cases]
+    assert len(mine) >= 5 and any(" → " in c["route"] for c in mine)
+    for c in mine[:10]:
+        d = cases[c["case_id"]]
+        assert (c["hs_code"], c["goods_description"], c["route"]) == (str(d["hs_code"]), d["goods_description"], route(d))
+    # the next page starts after this one's last case number: every case once
+    rest = call(service, "GET", "/v1/cases", params={"after": r.json()["next_after"], "limit": 1000}).json()["cases"]
+    assert not {c["case_id"] for c in rest} & {c["case_id"] for c in page}
+    csv = call(service, "GET", "/v1/cases", params={"format": "csv", "after": first - 1})
+    table = pd.read_csv(io.BytesIO(csv.content), dtype={"hs_code": str})
+    assert {"hs_code", "goods_description", "route"} <= set(table.columns)
+    mapped = table.set_index("case_id")
+    for c in mine[:10]:
+        assert mapped.loc[c["case_id"], "route"] == c["route"] and mapped.loc[c["case_id"], "hs_code"] == c["hs_code"]
+    assert list(table["lane"].map(level)) == sorted(table["lane"].map(level))

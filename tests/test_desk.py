@@ -374,6 +374,7 @@ def test_live_performance_against_hand_counts(desk, declarations):
         assert model_weeks[week]["seizures"] == part["contraband_found"].sum()
 
 
+@pytest.mark.slow  # a replay of 4 weeks with a retraining: about 40 s (CI runs it with make test-slow)
 def test_the_backtest_replays_weeks_under_capacity_and_reveals_only_what_it_inspects(tmp_path, monkeypatch):
     from contraband.desk.backtest import STRATEGIES, backtest
 

@@ -210,6 +210,17 @@ def test_training_data_outcomes_count_after_the_lag_or_their_own_date(store):
     assert consistent(store)
 
 
+def test_declarations_with_and_without_extras_read_back_together(store):
+    """A store holding declarations recorded with an ``x_`` column and others without reads them
+    back together (under pandas 3 the missing extras read as NaN, which once broke every read,
+    and with it the service's reload and start-up: issue 40)."""
+    store.ingest(declarations([{"declaration_id": "PLAIN", "declaration_date": "2025-03-01"}]))
+    store.ingest(declarations([{"declaration_id": "EXTRA", "declaration_date": "2025-03-01", "x_office_id": "ICN"}]))
+    frame = store.declarations().set_index("declaration_id")
+    assert frame.at["EXTRA", "x_office_id"] == "ICN" and pd.isna(frame.at["PLAIN", "x_office_id"])
+    assert set(store.declarations(ids=["PLAIN", "EXTRA"])["declaration_id"]) == {"PLAIN", "EXTRA"}
+
+
 def test_the_seizures_behind_a_declaration_s_traders_are_those_known_before_its_day(store):
     """What the evidence opens behind "linked to k earlier seizures": the same exporter's,
     consignee's or declarant's declarations whose result, as recorded before the day, found

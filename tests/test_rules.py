@@ -160,7 +160,7 @@ def _brute(rule: Rule, frame: pd.DataFrame) -> list[bool]:
     return [_in_window(rule, r) and all(_holds(k, v, r) for k, v in rule.conditions.items()) for r in rows]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames(), rule=rules())
 def test_every_condition_matches_each_row_as_brute_force_does_whatever_the_index_and_cells(frame, rule):
     got = rule.matches(frame)
@@ -172,7 +172,7 @@ def test_every_condition_matches_each_row_as_brute_force_does_whatever_the_index
         assert rule.matches(frame.iloc[[len(frame) - 1]]).tolist() == [got[-1]]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames(), chosen=st.lists(rules(), min_size=1, max_size=4))
 def test_hits_take_the_strongest_rule_and_list_every_rule_that_matched(frame, chosen):
     chosen = [Rule(**{**r.body(), "rule_id": f"R-{i + 1}"}) for i, r in enumerate(chosen)]

@@ -72,7 +72,7 @@ def manifests(draw):
     return frame, rule_hits, policy
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=manifests())
 def test_lanes_against_brute_force_capacity_exact_control_and_never_a_demotion(case):
     frame, rule_hits, policy = case

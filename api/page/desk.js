@@ -1,14 +1,16 @@
-// The targeting desk on the analyst's page: the case queue (record an outcome, close a case,
-// download the queue), the analysts' rules with their figures (a supervisor writes them), the
-// live performance, and the pictures (drawn here as SVG: nothing is fetched from elsewhere).
-// Uses app.js's helpers ($, headers, cell, fmt, failure, setStatus). Text goes in with textContent.
+// The targeting desk on the worksheet: the case queue (the main view: sorted by risk within each
+// lane; a case opens the drawer), outcomes from a file, the analysts' rules (every condition, a
+// live preview of their hits, change and retire: a supervisor's), the supervisor's figures and
+// the policy, and the pictures (SVG drawn here: nothing is fetched from elsewhere).
+// Uses app.js's helpers ($, headers, jsonHeaders, cell, fmt, word, badge, failure, setStatus).
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
 const LANE_COLOURS = { red: "#c62828", yellow: "#f2c200", green: "#2e7d32" };
 const SOURCE_COLOURS = { model: "#2a6fdb", rule: "#8e24aa", control: "#00897b", override: "#6d4c41" };
-const SOURCE_WORDS = { model: "model", rule: "rule", control: "random control", override: "override" };
-const desk = { cases: [], current: null };
+const desk = { cases: [], rules: [], editing: null, view: "manifest" };
+const QUEUE_COLUMNS = ["case_id", "lane", "state", "risk_score", "declaration_id", "goods_description", "hs_code",
+  "route", "why"];
 
 function svg(tag, attrs, parent) {
   const el = document.createElementNS(SVG, tag);
@@ -28,9 +30,19 @@ function rate(r) {
   return `${fmt(r.rate * 100, 1)} % (${fmt(r.low * 100, 1)}\u2013${fmt(r.high * 100, 1)})`;
 }
 
-// --- the queue -------------------------------------------------------------------------
+function sourceWord(source) { return (state.words && state.words.sources[source]) || source; }
+function supervising() { return state.role === "supervisor" || state.role === "admin"; }
+
+// --- the queue -------------------------------------------------------------------------------
+function afterWords() {
+  const head = $("queue-head");
+  head.replaceChildren(...QUEUE_COLUMNS.map((k) => { const th = document.createElement("th"); th.textContent = word(k); return th; }));
+  buildConditions();
+}
+
 async function loadQueue() {
   if (!key()) return;
+  const t0 = performance.now();
   const params = new URLSearchParams();
   if ($("queue-state").value) params.set("state", $("queue-state").value);
   if ($("queue-lane").value) params.set("lane", $("queue-lane").value);
@@ -38,79 +50,28 @@ async function loadQueue() {
   if (!r.ok) { setStatus($("queue-status"), await failure(r), true); return; }
   desk.cases = (await r.json()).cases;
   const body = $("queue").querySelector("tbody");
-  body.replaceChildren();
-  for (const c of desk.cases) {
+  const rows = desk.cases.map((c) => {
     const tr = document.createElement("tr");
     tr.dataset.case = c.case_id;
-    cell(tr, c.case_id);
-    cell(tr, c.state);
-    const lane = cell(tr, "");
-    const b = document.createElement("span");
-    b.className = `badge lane-${c.lane}`;
-    b.textContent = c.lane;
-    lane.appendChild(b);
-    cell(tr, SOURCE_WORDS[c.source] + (c.rule_id ? ` ${c.rule_id}` : ""));
-    cell(tr, c.declaration_id);
-    cell(tr, c.day);
-    cell(tr, c.why, "reason");
+    tr.dataset.id = c.declaration_id;
+    tr.classList.add(`row-${c.lane}`);
+    for (const k of QUEUE_COLUMNS) {
+      const td = cell(tr, k === "lane" ? "" : k === "risk_score" ? fmt(c.risk_score, 3) : c[k], k === "why" ? "reason" : "",
+        word(k));
+      td.dataset.key = k;
+      if (k === "lane") badge(td, c.lane, `lane-${c.lane}`);
+    }
     tr.addEventListener("click", () => openCase(c));
-    body.appendChild(tr);
-  }
-  setStatus($("queue-status"), `${fmt(desk.cases.length, 0)} cases`);
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  setStatus($("queue-status"), `${fmt(desk.cases.length, 0)} cases (${fmt(performance.now() - t0, 0)} ms)`);
 }
 
 function openCase(c) {
-  desk.current = c;
-  $("case-form").hidden = false;
-  $("case-title").textContent = `Case ${c.case_id}: declaration ${c.declaration_id} (${c.lane}, ${c.state})`;
-  $("case-why").textContent = c.why;
-  $("case-instructions").textContent = c.instructions ? `Instructions: ${c.instructions}` : "";
-  $("c-found").value = c.contraband_found === null || c.contraband_found === undefined ? "" : String(c.contraband_found);
-  $("c-material").value = c.material || "";
-  $("c-concealment").value = c.concealment || "";
-  $("c-hs").value = c.hs_code_found || "";
-  $("c-quantity").value = c.seized_quantity_kg ?? "";
-  $("c-value").value = c.seized_value_usd ?? "";
-  $("c-note").value = c.note || "";
-  setStatus($("case-status"), "");
-  fetch(`/v1/cases/${c.case_id}`, { headers: headers() }).then((r) => r.ok ? r.json() : null).then((full) => {
-    if (full && full.instructions) $("case-instructions").textContent = `Instructions: ${full.instructions}`;
-  });
-}
-
-function number(id) { const v = $(id).value; return v === "" ? null : Number(v); }
-function text(id) { const v = $(id).value.trim(); return v === "" ? null : v; }
-
-async function recordCaseOutcome(event) {
-  event.preventDefault();
-  const c = desk.current;
-  if (!c) return;
-  if ($("c-found").value === "") { setStatus($("case-status"), "say whether contraband was found", true); return; }
-  const found = $("c-found").value === "true";
-  const body = { contraband_found: found, note: text("c-note") };
-  if (found) {
-    Object.assign(body, { material: text("c-material"), concealment: text("c-concealment"),
-      hs_code_found: text("c-hs"), seized_quantity_kg: number("c-quantity"), seized_value_usd: number("c-value") });
-  }
-  const r = await fetch(`/v1/cases/${c.case_id}/outcome`, {
-    method: "POST", headers: { ...headers(), "Content-Type": "application/json" }, body: JSON.stringify(body),
-  });
-  if (!r.ok) { setStatus($("case-status"), await failure(r), true); return; }
-  const done = await r.json();
-  desk.current = done;
-  await Promise.all([loadQueue(), loadPerformance(), loadRules()]);  // the figures count it before it is said
-  setStatus($("case-status"), `outcome recorded for case ${done.case_id}: ${found ? "contraband found" : "nothing found"}`);
-}
-
-async function closeCase() {
-  const c = desk.current;
-  if (!c) return;
-  const r = await fetch(`/v1/cases/${c.case_id}/close`, {
-    method: "POST", headers: { ...headers(), "Content-Type": "application/json" }, body: JSON.stringify({ note: text("c-note") }),
-  });
-  if (!r.ok) { setStatus($("case-status"), await failure(r), true); return; }
-  setStatus($("case-status"), `case ${c.case_id} closed`);
-  await loadQueue();
+  const row = state.result && state.result.rows.find((r) => r.declaration_id === c.declaration_id);
+  openDrawer(c.declaration_id, { ...(row || {}), risk_score: c.risk_score, lane: c.lane, lane_reason: c.why,
+    case_id: c.case_id, case: c });
 }
 
 async function downloadQueue() {
@@ -119,102 +80,236 @@ async function downloadQueue() {
   if ($("queue-lane").value) params.set("lane", $("queue-lane").value);
   const r = await fetch("/v1/cases?" + params.toString(), { headers: headers() });
   if (!r.ok) { setStatus($("queue-status"), await failure(r), true); return; }
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(await r.blob());
-  a.download = "cases.csv";
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
+  download(await r.blob(), "cases.csv");
 }
 
-// --- rules ------------------------------------------------------------------------------
-async function loadRules() {
-  if (!key()) return;
-  const r = await fetch("/v1/rules", { headers: headers() });
-  if (!r.ok) { setStatus($("rule-status"), await failure(r), true); return; }
-  const body = $("rules").querySelector("tbody");
-  body.replaceChildren();
-  for (const rule of (await r.json()).rules) {
-    const tr = document.createElement("tr");
-    tr.dataset.rule = rule.rule_id;
-    const f = rule.figures;
-    cell(tr, `${rule.rule_id} v${rule.version}`);
-    cell(tr, rule.lane);
-    cell(tr, `${rule.name}: ${rule.in_words}`);
-    cell(tr, fmt(f.hits, 0));
-    cell(tr, fmt(f.inspections, 0));
-    cell(tr, fmt(f.seizures, 0));
-    cell(tr, rate({ rate: f.seizure_rate, low: f.rate_low, high: f.rate_high }));
-    cell(tr, f.review ? "due for review: nothing found lately" : "");
-    body.appendChild(tr);
+async function uploadOutcomes() {
+  const file = $("outcomes-file").files[0];
+  if (!file) { setStatus($("outcomes-file-status"), "choose a file of outcomes first", true); return; }
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const r = await fetch("/v1/cases/outcomes", { method: "POST", headers: headers(), body: form });
+  if (!r.ok) { setStatus($("outcomes-file-status"), await failure(r), true); return; }
+  const done = await r.json();
+  const refused = done.rejected.slice(0, 5).map((x) => `line ${x.line}, ${x.column}: ${x.reason}`).join("; ");
+  setStatus($("outcomes-file-status"), `${fmt(done.recorded, 0)} outcomes recorded, ${fmt(done.rejected.length, 0)} rejected` +
+    (refused ? `: ${refused}` : ""), done.rejected.length > 0);
+  await afterOutcome();
+}
+
+// --- rules ------------------------------------------------------------------------------------
+// the form's inputs come from the service's conditions: a list (comma-separated) or a range
+function buildConditions() {
+  const box = $("r-conditions");
+  box.replaceChildren();
+  for (const [name, words] of Object.entries(state.words.conditions)) {
+    const ranged = state.words.ranged_conditions.includes(name);
+    for (const part of ranged ? ["min", "max"] : [null]) {
+      const l = document.createElement("label");
+      l.textContent = ranged ? `${words}, ${part === "min" ? "at least" : "at most"} ` : `${words} `;
+      const input = document.createElement("input");
+      input.id = ranged ? `r-${name}-${part}` : `r-${name}`;
+      input.dataset.condition = name;
+      if (ranged) { input.type = "number"; input.step = "any"; input.dataset.part = part; } else { input.placeholder = "comma-separated"; }
+      l.appendChild(input);
+      box.appendChild(l);
+    }
   }
 }
 
-function list(id) {
-  return $(id).value.split(/[,;]/).map((v) => v.trim()).filter(Boolean);
+function ruleBody() {
+  const conditions = {};
+  for (const input of $("r-conditions").querySelectorAll("input")) {
+    const name = input.dataset.condition, v = input.value.trim();
+    if (!v) continue;
+    if (input.dataset.part) (conditions[name] = conditions[name] || {})[input.dataset.part] = Number(v);
+    else conditions[name] = v.split(/[,;]/).map((x) => x.trim()).filter(Boolean);
+  }
+  return { name: $("r-name").value.trim(), lane: $("r-lane").value, conditions,
+    rationale: $("r-rationale").value.trim(), instructions: $("r-instructions").value.trim(),
+    valid_from: $("r-from").value || null, valid_to: $("r-to").value || null };
+}
+
+// what the page can say before the service does: the fields a rule needs
+function ruleProblem(body) {
+  if (!body.name) return "give the rule a name";
+  if (!Object.keys(body.conditions).length) return "give the rule at least one condition";
+  if (!body.rationale) return "say why the rule selects these declarations (its rationale)";
+  return null;
+}
+
+async function previewRule() {
+  const body = ruleBody();
+  const problem = ruleProblem(body);
+  if (problem) { setStatus($("rule-preview"), problem, true); return; }
+  const r = await fetch("/v1/rules/preview", { method: "POST", headers: jsonHeaders(), body: JSON.stringify(body) });
+  if (!r.ok) { setStatus($("rule-preview"), await failure(r), true); return; }
+  const p = await r.json();
+  const part = (x, what) => `${fmt(x.hits, 0)} of ${fmt(x.declarations, 0)} declarations ${what}` +
+    (x.sample.length ? ` (${x.sample.slice(0, 5).join(", ")}${x.hits > 5 ? ", \u2026" : ""})` : "");
+  setStatus($("rule-preview"), `It would hit ${part(p.manifest, "of your last manifest")}; ${part(p.last_30_days, "of the last 30 days")}.`);
 }
 
 async function saveRule(event) {
   event.preventDefault();
-  const conditions = {};
-  const pairs = [["hs_prefixes", "r-hs"], ["origin_countries", "r-origin"], ["transit_countries", "r-transit"],
-    ["description_words", "r-words"]];
-  for (const [name, id] of pairs) { const v = list(id); if (v.length) conditions[name] = v; }
-  const body = { name: $("r-name").value.trim(), lane: $("r-lane").value, conditions,
-    rationale: $("r-rationale").value.trim(), instructions: $("r-instructions").value.trim() };
-  const r = await fetch("/v1/rules", {
-    method: "POST", headers: { ...headers(), "Content-Type": "application/json" }, body: JSON.stringify(body),
-  });
+  const body = ruleBody();
+  const problem = ruleProblem(body);
+  if (problem) { setStatus($("rule-status"), problem, true); return; }
+  const editing = desk.editing;
+  const r = await fetch(editing ? `/v1/rules/${editing}` : "/v1/rules", { method: editing ? "PUT" : "POST",
+    headers: jsonHeaders(), body: JSON.stringify(body) });
   if (!r.ok) { setStatus($("rule-status"), await failure(r), true); return; }
   const rule = await r.json();
-  setStatus($("rule-status"), `${rule.rule_id} saved: ${rule.in_words}`);
+  setStatus($("rule-status"), `${rule.rule_id} saved (version ${rule.version}): ${rule.in_words}`);
+  editRule(null);
   await loadRules();
 }
 
-// --- performance and pictures -----------------------------------------------------------
+function editRule(rule) {
+  desk.editing = rule ? rule.rule_id : null;
+  $("rule-form-title").textContent = rule ? `Change ${rule.rule_id}` : "Write a rule";
+  $("r-cancel").hidden = !rule;
+  $("r-retire-box").hidden = !rule;
+  $("r-name").value = rule ? rule.name : "";
+  $("r-lane").value = rule ? rule.lane : "red";
+  $("r-rationale").value = rule ? rule.rationale : "";
+  $("r-instructions").value = rule ? rule.instructions || "" : "";
+  $("r-from").value = rule ? rule.valid_from || "" : "";
+  $("r-to").value = rule ? rule.valid_to || "" : "";
+  for (const input of $("r-conditions").querySelectorAll("input")) {
+    const value = rule ? rule.conditions[input.dataset.condition] : undefined;
+    input.value = value === undefined ? "" : input.dataset.part ? (value[input.dataset.part] ?? "") : value.join(", ");
+  }
+  setStatus($("rule-preview"), "");
+  if (rule) $("rule-form").scrollIntoView({ block: "start" });
+}
+
+async function retireRule() {
+  const reason = $("r-retire-reason").value.trim();
+  if (!reason) { setStatus($("rule-status"), "say why the rule is retired", true); return; }
+  const r = await fetch(`/v1/rules/${desk.editing}/retire`, { method: "POST", headers: jsonHeaders(), body: JSON.stringify({ reason }) });
+  if (!r.ok) { setStatus($("rule-status"), await failure(r), true); return; }
+  setStatus($("rule-status"), `${desk.editing} retired`);
+  editRule(null);
+  await loadRules();
+}
+
+async function loadRules() {
+  if (!key()) return;
+  const r = await fetch("/v1/rules", { headers: headers() });
+  if (!r.ok) { setStatus($("rule-status"), await failure(r), true); return; }
+  desk.rules = (await r.json()).rules;
+  const body = $("rules").querySelector("tbody");
+  body.replaceChildren();
+  for (const rule of desk.rules) {
+    const tr = document.createElement("tr");
+    tr.dataset.rule = rule.rule_id;
+    const f = rule.figures;
+    cell(tr, `${rule.rule_id} v${rule.version}`, "", "rule");
+    cell(tr, rule.lane, "", "lane");
+    cell(tr, `${rule.name}: ${rule.in_words}`, "", "name: conditions");
+    cell(tr, fmt(f.hits, 0), "", "hits");
+    cell(tr, fmt(f.decided ?? f.hits, 0), "", "decided by it");
+    cell(tr, fmt(f.inspections, 0), "", "inspected");
+    cell(tr, fmt(f.seizures, 0), "", "seizures");
+    cell(tr, rate({ rate: f.seizure_rate, low: f.rate_low, high: f.rate_high }) +
+      (f.review ? "; due for review: nothing found lately" : ""), "", "seizure rate");
+    const actions = cell(tr, "");
+    if (supervising()) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "change or retire";
+      b.addEventListener("click", () => editRule(rule));
+      actions.appendChild(b);
+    }
+    body.appendChild(tr);
+  }
+}
+
+// --- the supervisor's figures -------------------------------------------------------------------
 async function loadPerformance() {
   if (!key()) return;
   const r = await fetch("/v1/performance", { headers: headers() });
   if (!r.ok) return;
   const p = await r.json();
   const c = p.control;
-  $("control-figures").textContent = `Random control: ${fmt(c.inspections, 0)} inspected, ${fmt(c.seizures, 0)} seizures; ` +
-    `estimated prevalence ${rate(c.prevalence)}; the model's estimated recall ${rate(c.model_recall)}.`;
+  $("control-figures").textContent = `${c.in_words} (prevalence ${rate(c.prevalence)}; the model's recall ${rate(c.model_recall)})`;
+  const s = p.summary;
+  $("summary-title").textContent = s.week ? `The week of ${s.week} against the week of ${s.last_week}` : "No decision yet";
+  const rows = [...s.by_lane.map((x) => [x.lane, x]), ...s.by_source.map((x) => [sourceWord(x.source), x])];
+  const both = (now, then, f) => `${f(now)} (${f(then)})`;
+  $("week-summary").querySelector("tbody").replaceChildren(...rows.map(([name, x]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.name = name;
+    cell(tr, name, "", "lane or source");
+    cell(tr, both(x.this_week.inspections, x.last_week.inspections, (v) => fmt(v, 0)), "", "inspected (last week)");
+    cell(tr, both(x.this_week.seizures, x.last_week.seizures, (v) => fmt(v, 0)), "", "seizures (last week)");
+    cell(tr, both(x.this_week.seized_kg, x.last_week.seized_kg, (v) => fmt(v, 0)), "", "seized kg (last week)");
+    cell(tr, both(x.this_week.seized_usd, x.last_week.seized_usd, (v) => fmt(v, 0)), "", "seized USD (last week)");
+    cell(tr, rate(x.this_week.hit_rate), "", "hit rate this week");
+    return tr;
+  }));
+  $("model-rules").querySelector("tbody").replaceChildren(...p.model_against_rules.slice(-8).map((w) => {
+    const tr = document.createElement("tr");
+    cell(tr, w.week, "", "week of");
+    for (const source of ["model", "rule"]) {
+      cell(tr, fmt(w[source].inspections, 0), "", `${source}: inspected`);
+      cell(tr, fmt(w[source].seizures, 0), "", `${source}: seizures`);
+      cell(tr, rate(w[source]), "", `${source}: hit rate`);
+    }
+    return tr;
+  }));
   const rt = p.latest_retrain;
   $("retrain-figures").textContent = rt
     ? `Latest retraining (cut-off ${rt.cut_off}): ${rt.status}. ${rt.reason || ""}` + (rt.drift
       ? ` Drift: score PSI ${fmt(rt.drift.score_psi, 3)}, flag rate ${fmt(rt.drift.flag_rate * 100, 1)} %` +
         (rt.drift.shifted.length ? `; shifted: ${rt.drift.shifted.join(", ")}` : "; no feature shifted") : "")
     : "No retraining run recorded yet.";
-  const bySource = $("by-source").querySelector("tbody");
-  bySource.replaceChildren();
-  for (const [source, s] of Object.entries(p.by_source)) {
-    const tr = document.createElement("tr");
-    cell(tr, SOURCE_WORDS[source] || source);
-    cell(tr, fmt(s.declarations, 0));
-    cell(tr, fmt(s.inspections, 0));
-    cell(tr, fmt(s.seizures, 0));
-    cell(tr, rate(s.hit_rate));
-    bySource.appendChild(tr);
-  }
-  const weekly = $("weekly").querySelector("tbody");
-  weekly.replaceChildren();
-  for (const w of p.weekly.filter((w) => w.lane !== "green").slice(-40)) {
+  $("weekly").querySelector("tbody").replaceChildren(...p.weekly.filter((w) => w.lane !== "green").slice(-60).map((w) => {
     const tr = document.createElement("tr");
     tr.dataset.week = w.week;
     tr.dataset.source = w.source;
-    cell(tr, w.week);
-    cell(tr, w.lane);
-    cell(tr, SOURCE_WORDS[w.source] || w.source);
-    cell(tr, fmt(w.declarations, 0));
-    cell(tr, fmt(w.inspections, 0));
-    cell(tr, fmt(w.seizures, 0));
-    cell(tr, rate(w.hit_rate));
-    weekly.appendChild(tr);
-  }
+    tr.dataset.lane = w.lane;
+    for (const [v, l] of [[w.week, "week of"], [w.lane, "lane"], [sourceWord(w.source), "selected by"],
+      [fmt(w.declarations, 0), "declarations"], [fmt(w.inspections, 0), "inspected"], [fmt(w.seizures, 0), "seizures"],
+      [rate(w.hit_rate), "hit rate"]]) cell(tr, v, "", l);
+    return tr;
+  }));
   drawWeekly($("weekly-chart"), p.weekly);
 }
 
+// --- the policy -------------------------------------------------------------------------------
+async function loadPolicy() {
+  if (!key()) return;
+  const r = await fetch("/v1/policy", { headers: headers() });
+  if (!r.ok) { setStatus($("policy-status"), await failure(r), true); return; }
+  const p = await r.json();
+  $("policy-shown").textContent = `Policy version ${p.version}` + (p.version ? `, set by ${p.author} on ${p.created_at}` : " (the product's default)") +
+    (p.note ? `: ${p.note}` : "");
+  listItems($("policy-lanes"), Object.values(p.lanes));
+  $("p-red-share").value = p.red.share !== undefined ? p.red.share * 100 : "";
+  $("p-red-count").value = p.red.count ?? "";
+  $("p-yellow-share").value = p.yellow.share !== undefined ? p.yellow.share * 100 : "";
+  $("p-yellow-count").value = p.yellow.count ?? "";
+  $("p-control").value = p.control_share * 100;
+}
+
+function capacity(share, count) {
+  const s = $(share).value, c = $(count).value;
+  return c !== "" ? { count: Number(c) } : { share: Number(s) / 100 };
+}
+
+async function savePolicy(event) {
+  event.preventDefault();
+  const body = { red: capacity("p-red-share", "p-red-count"), yellow: capacity("p-yellow-share", "p-yellow-count"),
+    control_share: Number($("p-control").value) / 100, note: $("p-note").value.trim() || null };
+  const r = await fetch("/v1/policy", { method: "PUT", headers: jsonHeaders(), body: JSON.stringify(body) });
+  if (!r.ok) { setStatus($("policy-status"), await failure(r), true); return; }
+  setStatus($("policy-status"), `policy version ${(await r.json()).version} set`);
+  await loadPolicy();
+}
+
+// --- pictures ---------------------------------------------------------------------------------
 // the weekly hit rate of each source, with its 95 % interval as a whisker
 function drawWeekly(el, weekly) {
   el.replaceChildren();
@@ -239,8 +334,7 @@ function drawWeekly(el, weekly) {
       const y = (v) => top + height * (1 - v);
       const share = found / inspected;
       const r = svg("rect", { x, y: y(share), width: bar * 0.8, height: height * share, fill: SOURCE_COLOURS[source] }, el);
-      const t = svg("title", {}, r);
-      t.textContent = `${week}, ${SOURCE_WORDS[source]}: ${found} of ${inspected} inspections found contraband`;
+      svg("title", {}, r).textContent = `${week}, ${sourceWord(source)}: ${found} of ${inspected} inspections found contraband`;
       if (mine.length === 1 && mine[0].hit_rate.low !== null) {
         svg("line", { x1: x + bar * 0.4, x2: x + bar * 0.4, y1: y(mine[0].hit_rate.low), y2: y(mine[0].hit_rate.high),
           stroke: "#1d2329" }, el);
@@ -248,8 +342,8 @@ function drawWeekly(el, weekly) {
     });
   });
   sources.forEach((source, j) => {
-    svg("rect", { x: left + j * 120, y: top + height + 22, width: 10, height: 10, fill: SOURCE_COLOURS[source] }, el);
-    label(el, left + j * 120 + 14, top + height + 31, SOURCE_WORDS[source]);
+    svg("rect", { x: left + j * 145, y: top + height + 22, width: 10, height: 10, fill: SOURCE_COLOURS[source] }, el);
+    label(el, left + j * 145 + 14, top + height + 31, sourceWord(source));
   });
 }
 
@@ -287,7 +381,7 @@ function drawScores(el, rows) {
 function drawNorms(el, norms) {
   el.replaceChildren();
   const shown = (norms || []).filter((n) => n.ratio !== null && n.ratio > 0).slice(0, 4);
-  const left = 150, width = 380, mid = left + width / 2;
+  const left = 230, width = 380, mid = left + width / 2;
   svg("line", { x1: mid, y1: 0, x2: mid, y2: 20 * shown.length + 10, stroke: "#1d2329" }, el);
   label(el, mid, 20 * shown.length + 22, "HS norm (x1); each side x10", "middle");
   shown.forEach((n, i) => {
@@ -298,20 +392,34 @@ function drawNorms(el, norms) {
   });
 }
 
-function afterUpload(result) {
-  $("scores-panel").hidden = false;
-  drawScores($("score-chart"), result.rows);
-  loadQueue();
-  loadRules();
-  loadPerformance();
+// --- wiring -----------------------------------------------------------------------------------
+function onView(view) {
+  desk.view = view;
+  if (!key()) return;
+  if (view === "queue") loadQueue();
+  else if (view === "rules") loadRules();
+  else if (view === "performance") loadPerformance();
+  else if (view === "policy") loadPolicy();
 }
+
+function afterSignIn() { onView(desk.view); }
+function afterUpload() { onView(desk.view); }
+async function afterOutcome() { await Promise.all([loadQueue(), loadPerformance(), loadRules()]); }
 
 $("queue-refresh").addEventListener("click", loadQueue);
 $("queue-state").addEventListener("change", loadQueue);
 $("queue-lane").addEventListener("change", loadQueue);
 $("queue-download").addEventListener("click", downloadQueue);
-$("case-form").addEventListener("submit", recordCaseOutcome);
-$("c-close").addEventListener("click", closeCase);
+$("outcomes-upload").addEventListener("click", uploadOutcomes);
 $("rule-form").addEventListener("submit", saveRule);
-$("api-key").addEventListener("change", () => { loadQueue(); loadRules(); loadPerformance(); });
-if (key()) { loadQueue(); loadRules(); loadPerformance(); }
+$("r-preview").addEventListener("click", previewRule);
+$("r-cancel").addEventListener("click", () => editRule(null));
+$("r-retire").addEventListener("click", retireRule);
+$("policy-form").addEventListener("submit", savePolicy);
+
+(async () => {
+  await loadWords();
+  const wanted = location.hash.slice(1);
+  show(["manifest", "queue", "rules", "performance", "policy"].includes(wanted) ? wanted : key() ? "queue" : "manifest");
+  await signIn();
+})();

@@ -223,7 +223,9 @@ def _declaration_frame(frame: pd.DataFrame) -> pd.DataFrame:
             frame[name] = frame[name].astype("str").where(frame[name].notna())
     extras = frame.pop("extras")
     if extras.notna().any():
-        unpacked = pd.DataFrame([json.loads(e) if e else {} for e in extras], index=frame.index)
+        # a declaration without extras reads back as None, or NaN beside others that have some
+        unpacked = pd.DataFrame([json.loads(e) if isinstance(e, (str, bytes)) and e else {} for e in extras],
+                                index=frame.index)
         frame = pd.concat([frame, unpacked], axis=1)
     return frame
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import case, func, select
 
+from contraband.data.history.connection import _select_in
 from contraband.data.keys import date_of, day_numbers
 from contraband.desk import audit, outcomes
 from contraband.desk import schema as S
@@ -337,14 +338,14 @@ class Desk:
 
     @staticmethod
     def _decisions(conn, ids) -> pd.DataFrame:
-        d, c = S.decisions, S.cases
-        rows = []
-        ids = list(ids)
-        for start in range(0, len(ids), 900):
-            rows += conn.execute(select(*d.c, c.c.case_id).select_from(d.outerjoin(c, c.c.declaration_id ==
-                                                                                    d.c.declaration_id))
-                                 .where(d.c.declaration_id.in_(ids[start:start + 900]))).all()
-        return pd.DataFrame(rows, columns=[*(x.name for x in d.c), "case_id"])
+        """The decisions of ``ids`` with their case number, read through the driver in batches (a
+        re-sent manifest of thousands: SQLAlchemy's per-value compilation cost more than the reads)."""
+        d = S.decisions
+        names = [x.name for x in d.c]
+        rows = _select_in(conn, f"SELECT {', '.join('d.' + n for n in names)}, c.case_id FROM {d.name} d "
+                                f"LEFT JOIN {S.cases.name} c ON c.declaration_id = d.declaration_id "
+                                "WHERE d.declaration_id", [str(i) for i in ids])
+        return pd.DataFrame([tuple(r) for r in rows], columns=[*names, "case_id"])
 
     # --- the queue ---------------------------------------------------------------------
     def cases(self, *, state: str | None = None, lane: str | None = None, limit: int | None = None,

@@ -284,6 +284,7 @@ hs_prefixes = ["{prefix}"]
     listed = pd.read_csv(out, dtype=str, keep_default_na=False)
     scored = listed[listed["risk_score"] != ""]
     assert (listed.loc[listed["risk_score"] == "", "lane"] == "").all()  # rejected rows: no lane
+    assert not listed["exploration"].isin(["True", "true", "1"]).any()  # the control is the one random mechanism
     strength = {"green": 0, "yellow": 1, "red": 2}
     for _, day in scored.groupby("declaration_date"):  # the model's own lanes fill the capacities exactly
         assert (day["model_lane"] == "red").sum() == int(np.floor(0.05 * len(day) + 0.5))

@@ -83,7 +83,7 @@ def test_the_whole_loop_on_a_desktop(service, world, browser, tmp_path):
     page.click("#r-save")
     page.wait_for_selector("#rule-status:has-text('saved')")
     rule_id = page.text_content("#rule-status").split()[0]
-    assert page.locator(f"#rules tbody tr[data-rule='{rule_id}']").count() == 1
+    page.wait_for_selector(f"#rules tbody tr[data-rule='{rule_id}']")
     _shot(page, tmp_path / "rules.png")
     # 2. a new manifest: every row, 100 a page
     page.click("#nav button[data-view='manifest']")

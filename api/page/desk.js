@@ -160,9 +160,9 @@ async function saveRule(event) {
     headers: jsonHeaders(), body: JSON.stringify(body) });
   if (!r.ok) { setStatus($("rule-status"), await failure(r), true); return; }
   const rule = await r.json();
-  setStatus($("rule-status"), `${rule.rule_id} saved (version ${rule.version}): ${rule.in_words}`);
   editRule(null);
-  await loadRules();
+  await loadRules();  // the table shows it before it is said
+  setStatus($("rule-status"), `${rule.rule_id} saved (version ${rule.version}): ${rule.in_words}`);
 }
 
 function editRule(rule) {
@@ -189,9 +189,10 @@ async function retireRule() {
   if (!reason) { setStatus($("rule-status"), "say why the rule is retired", true); return; }
   const r = await fetch(`/v1/rules/${desk.editing}/retire`, { method: "POST", headers: jsonHeaders(), body: JSON.stringify({ reason }) });
   if (!r.ok) { setStatus($("rule-status"), await failure(r), true); return; }
-  setStatus($("rule-status"), `${desk.editing} retired`);
+  const retired = desk.editing;
   editRule(null);
   await loadRules();
+  setStatus($("rule-status"), `${retired} retired`);
 }
 
 async function loadRules() {

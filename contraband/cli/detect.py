@@ -247,8 +247,9 @@ def score(paths, output, model_uri, mapping, fx, budget, exploration, seed, top,
         import os
 
         os.nice(niceness)  # a local cluster's workers, started from here, inherit it
-    score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, exploration, seed, top, history_location,
-                encoding, sheet, chunk_mb, progress, spool, engine_name, scheduler, workers)
+    # under a policy the random control is the one random mechanism: no exploration picks beside it
+    score_files(paths, output, model_uri, mapping, fx_rates(fx), budget, 0.0 if queue else exploration, seed, top,
+                history_location, encoding, sheet, chunk_mb, progress, spool, engine_name, scheduler, workers)
     if queue:
         _queue(output, history_location, source="score:" + ",".join(Path(p).name for p in paths), model=model_uri)
 

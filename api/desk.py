@@ -20,6 +20,7 @@ from typing import Literal, Optional
 
 from fastapi import APIRouter, Depends, File, Form, Path as PathParam, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from contraband.api.deps import AUTH_RESPONSES, BAD_BODY, ApiError, Caller, admin, analyst, problem, supervisor
 from contraband.api.limits import LimitedJsonRoute
@@ -239,6 +240,22 @@ def live_performance(request: Request, caller: Caller = Depends(analyst)):
 
 
 RULE_ID = PathParam(pattern=r"^R-[0-9]{1,18}$", description="the rule's id (R-1, R-2, ...)")
+
+
+class _RuleIdConvertor(Convertor):
+    """A rule's id in a path (R-1, R-2, ...): ``/rules/preview`` is no rule, so a PUT there is a
+    method the path does not have (405), not a change of a rule named "preview"."""
+
+    regex = "R-[0-9]{1,18}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value) -> str:
+        return str(value)
+
+
+register_url_convertor("rule_id", _RuleIdConvertor())
 _RULE_ERRORS = {400: problem("a rule that cannot be kept"), 404: problem("no such rule"),
                 409: problem("the rule is retired")}
 
@@ -285,13 +302,13 @@ def _manifest_ids(answer: bytes | None) -> list[str]:
     return [str(r["declaration_id"]) for r in json.loads(answer)["rows"] if r.get("declaration_id") is not None]
 
 
-@router.get("/rules/{rule_id}", response_model=RuleVersions, summary="Every version of a rule",
+@router.get("/rules/{rule_id:rule_id}", response_model=RuleVersions, summary="Every version of a rule",
             responses={**AUTH_RESPONSES, **_RULE_ERRORS})
 def rule_versions(request: Request, rule_id: str = RULE_ID, caller: Caller = Depends(analyst)):
     return {"versions": [r.shown() for r in request.app.state.desk.rule_versions(rule_id)]}
 
 
-@router.put("/rules/{rule_id}", response_model=RuleShown, summary="Change a rule (a new version)",
+@router.put("/rules/{rule_id:rule_id}", response_model=RuleShown, summary="Change a rule (a new version)",
             responses={**AUTH_RESPONSES, **_RULE_ERRORS})
 def change_rule(request: Request, body: RuleBody, rule_id: str = RULE_ID, caller: Caller = Depends(supervisor)):
     try:
@@ -301,7 +318,7 @@ def change_rule(request: Request, body: RuleBody, rule_id: str = RULE_ID, caller
         raise ApiError(400, "bad_request", str(exc)) from None
 
 
-@router.post("/rules/{rule_id}/retire", response_model=RuleShown, summary="Retire a rule (it stays, with its figures)",
+@router.post("/rules/{rule_id:rule_id}/retire", response_model=RuleShown, summary="Retire a rule (it stays, with its figures)",
              responses={**AUTH_RESPONSES, **_RULE_ERRORS})
 def retire_rule(request: Request, body: RuleRetire, rule_id: str = RULE_ID, caller: Caller = Depends(supervisor)):
     return request.app.state.desk.retire_rule(rule_id, actor=_actor(caller), reason=body.reason).shown()

@@ -29,7 +29,7 @@ EXAMPLES = 100
 #: conditions do not hold together or a reason of blanks (400).
 _UPLOADS = ("/v1/manifests", "/v1/cases/outcomes")
 _DESK = ("/v1/policy", "/v1/cases/{case_id}", "/v1/cases/{case_id}/outcome", "/v1/cases/{case_id}/close",
-         "/v1/declarations/{declaration_id}/lane", "/v1/rules", "/v1/rules/{rule_id}", "/v1/rules/{rule_id}/retire")
+         "/v1/declarations/{declaration_id}/lane", "/v1/rules", "/v1/rules/{rule_id}", "/v1/rules/{rule_id}/retire", "/v1/rules/preview")
 CONFIG = "".join(
     f"""
 [[operations]]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import case, func, select
 
-from contraband.data.history.connection import _select_in
+from contraband.data.history.connection import _select_in, _tuples
 from contraband.data.keys import date_of, day_numbers
 from contraband.desk import audit, outcomes
 from contraband.desk import schema as S
@@ -309,7 +309,8 @@ class Desk:
             for failure in failures:
                 audit.record(conn, actor, "rule.skipped", f"rule:{failure.rule_id}", None,
                              {**failure.shown(), "selection": int(selection), "source": source}, at=at)
-            out = self._decisions(conn, ids)
+            out = pd.concat([part for part in (known, self._with_cases(conn, rows, opened["declaration_id"]))
+                             if len(part)]) if len(known) or len(rows) else known
         out = out.set_index("declaration_id").loc[ids].reset_index()
         out = out.assign(kept=~new)[["declaration_id", "lane", "source", "rule_id", "model_rank", "model_lane", "why",
                                      "case_id", "kept"]]
@@ -318,9 +319,14 @@ class Desk:
 
     @staticmethod
     def _insert(conn, table, frame: pd.DataFrame) -> None:
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        for start in range(0, len(records), _INSERT_ROWS):
-            conn.execute(table.insert(), records[start:start + _INSERT_ROWS])
+        """Rows of ``frame`` (its columns are ``table``'s) through the driver's executemany, a
+        missing value as NULL (SQLAlchemy's per-row dictionaries cost more than the writes)."""
+        columns = list(frame.columns)
+        rows = _tuples(frame.astype(object), columns)  # every column through _none: missing as None
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+        for start in range(0, len(rows), _INSERT_ROWS):
+            conn.exec_driver_sql(sql, rows[start:start + _INSERT_ROWS])
 
     @staticmethod
     def _taken(conn, frame: pd.DataFrame) -> dict:
@@ -335,6 +341,15 @@ class Desk:
         rows = conn.execute(select(d.c.day, d.c.office, lane, func.count())
                             .where(d.c.day.in_(days)).group_by(d.c.day, d.c.office, lane)).all()
         return {(int(day), office, lane): int(n) for day, office, lane, n in rows}
+
+    @staticmethod
+    def _with_cases(conn, rows: pd.DataFrame, opened) -> pd.DataFrame:
+        """Decisions just written (``rows``) with the numbers of the cases just opened for them
+        (read back for those alone, not every decision again)."""
+        found = dict(_select_in(conn, f"SELECT declaration_id, case_id FROM {S.cases.name} WHERE declaration_id",
+                                [str(i) for i in opened]))
+        out = rows[[c.name for c in S.decisions.c]]
+        return out.assign(case_id=out["declaration_id"].map(found))
 
     @staticmethod
     def _decisions(conn, ids) -> pd.DataFrame:

@@ -246,6 +246,14 @@ def margins(detector, declarations, history) -> tuple[np.ndarray, np.ndarray]:
     return features, detector.margin(features)
 
 
+def reasons_of(detector, declarations, history, max_reasons: int = MAX_REASONS) -> list[list[str]]:
+    """The reasons of ``declarations`` (a frame or :class:`Columns`, recorded or not), their
+    features read from ``history`` as of each one's day: what a list written without them (a lane
+    chose them beyond the model's flag) is completed with."""
+    chosen = declarations if isinstance(declarations, Columns) else Columns(declarations)
+    return detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
+
+
 def scored_columns(detector, declarations, margin: np.ndarray, rank: np.ndarray, flagged: np.ndarray,
                    explored: np.ndarray, max_reasons: int = MAX_REASONS, history=None,
                    features: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -259,8 +267,7 @@ def scored_columns(detector, declarations, margin: np.ndarray, rank: np.ndarray,
         texts = detector.reasons(declarations, features, max_reasons, rows=rows)
     elif len(rows):
         frame = declarations.X if isinstance(declarations, Columns) else declarations
-        chosen = Columns(frame.iloc[rows].reset_index(drop=True))
-        texts = detector.reasons(chosen, detector.features_.matrix(chosen, history), max_reasons)
+        texts = reasons_of(detector, frame.iloc[rows].reset_index(drop=True), history, max_reasons)
     return {"risk_score": detector.calibrate(margin), "rank": rank, "flagged": flagged, "exploration": explored,
             **reason_columns(len(margin), rows, texts, explored, max_reasons)}
 

@@ -294,6 +294,10 @@ hs_prefixes = ["{prefix}"]
     raised = scored[scored["lane"].map(strength) > scored["model_lane"].map(strength)]
     assert raised["lane_source"].isin(["rule", "control"]).all()
     assert (scored["case_id"] != "").sum() == scored["lane"].isin(["red", "yellow"]).sum()
+    inspected = scored[scored["lane"].isin(["red", "yellow"])]
+    assert (inspected["reason_1"] != "").all()  # every declaration sent to inspection says why
+    beyond = inspected[~inspected["flagged"].isin(["True", "true", "1"])]
+    assert len(beyond)  # the rule and the control chose some beyond the model's flag: they were explained
     by_rule = scored[scored["lane_source"] == "rule"]
     assert len(by_rule) and by_rule["hs_code"].str.startswith(prefix).all()
     listed = runner.invoke(main, ["rules", "list", "--history", history])

@@ -8,7 +8,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 const LANE_COLOURS = { red: "#c62828", yellow: "#f2c200", green: "#2e7d32" };
 const SOURCE_COLOURS = { model: "#2a6fdb", rule: "#8e24aa", control: "#00897b", override: "#6d4c41" };
-const desk = { cases: [], rules: [], editing: null, view: "manifest" };
+const desk = { cases: [], queuePage: 0, rules: [], editing: null, view: "manifest" };
 const QUEUE_COLUMNS = ["case_id", "lane", "state", "risk_score", "declaration_id", "goods_description", "hs_code",
   "route", "why"];
 
@@ -49,8 +49,16 @@ async function loadQueue() {
   const r = await fetch("/v1/cases?" + params.toString(), { headers: headers() });
   if (!r.ok) { setStatus($("queue-status"), await failure(r), true); return; }
   desk.cases = (await r.json()).cases;
-  const body = $("queue").querySelector("tbody");
-  const rows = desk.cases.map((c) => {
+  renderQueue();
+  setStatus($("queue-status"), `${fmt(desk.cases.length, 0)} cases (${fmt(performance.now() - t0, 0)} ms)`);
+}
+
+// the queue a page at a time, as the list: red first by risk, then yellow (the service's order)
+function renderQueue() {
+  const pages = Math.max(1, Math.ceil(desk.cases.length / PAGE_ROWS));
+  desk.queuePage = Math.max(0, Math.min(desk.queuePage, pages - 1));
+  const start = desk.queuePage * PAGE_ROWS;
+  const rows = desk.cases.slice(start, start + PAGE_ROWS).map((c) => {
     const tr = document.createElement("tr");
     tr.dataset.case = c.case_id;
     tr.dataset.id = c.declaration_id;
@@ -64,8 +72,11 @@ async function loadQueue() {
     tr.addEventListener("click", () => openCase(c));
     return tr;
   });
-  body.replaceChildren(...rows);
-  setStatus($("queue-status"), `${fmt(desk.cases.length, 0)} cases (${fmt(performance.now() - t0, 0)} ms)`);
+  $("queue").querySelector("tbody").replaceChildren(...rows);
+  $("queue-shown").textContent = desk.cases.length ? `cases ${fmt(start + 1, 0)}\u2013` +
+    `${fmt(Math.min(start + PAGE_ROWS, desk.cases.length), 0)} of ${fmt(desk.cases.length, 0)}` : "no case";
+  $("queue-prev").disabled = desk.queuePage === 0;
+  $("queue-next").disabled = desk.queuePage >= pages - 1;
 }
 
 function openCase(c) {
@@ -408,8 +419,10 @@ function afterUpload() { onView(desk.view); }
 async function afterOutcome() { await Promise.all([loadQueue(), loadPerformance(), loadRules()]); }
 
 $("queue-refresh").addEventListener("click", loadQueue);
-$("queue-state").addEventListener("change", loadQueue);
-$("queue-lane").addEventListener("change", loadQueue);
+$("queue-state").addEventListener("change", () => { desk.queuePage = 0; loadQueue(); });
+$("queue-lane").addEventListener("change", () => { desk.queuePage = 0; loadQueue(); });
+$("queue-prev").addEventListener("click", () => { desk.queuePage -= 1; renderQueue(); });
+$("queue-next").addEventListener("click", () => { desk.queuePage += 1; renderQueue(); });
 $("queue-download").addEventListener("click", downloadQueue);
 $("outcomes-upload").addEventListener("click", uploadOutcomes);
 $("rule-form").addEventListener("submit", saveRule);

@@ -260,7 +260,21 @@ def _queue(output, history_location, source: str, model: str) -> None:
     from contraband.desk.lists import queue_list
 
     desk = Desk(open_store(history_location))
-    lanes = queue_list(desk, output, actor=cli_actor(), source=source, model=model)
+    detector = None
+
+    def explain(rows):  # the list's declarations through the contract again, their features as of their day
+        nonlocal detector
+        from contraband.data.load import load_declarations
+        from contraband.models.scoring import reasons_of
+        from contraband.models.tracking import load_detector
+
+        detector = detector or load_detector(model)
+        loaded = load_declarations(rows.reset_index(drop=True), mode="lenient", source=str(output))
+        texts = reasons_of(detector, loaded.columns, desk.store)
+        by_id = dict(zip(loaded.columns.cells("declaration_id"), texts))
+        return [by_id.get(i, []) for i in rows["declaration_id"]]
+
+    lanes = queue_list(desk, output, actor=cli_actor(), source=source, model=model, explain=explain)
     counts = lane_counts(lanes)
     click.echo(f"lanes under policy version {desk.policy().version}: {counts['red']:,} red, "
                f"{counts['yellow']:,} yellow, {counts['green']:,} green"

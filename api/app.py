@@ -1,8 +1,9 @@
 """The FastAPI application: built from :class:`~contraband.api.settings.Settings`, one per worker.
 
 At start it opens the history store (which also keeps the API keys) and loads the model
-(registry, else its local cache); the mappings analysts may name are read when the app is
-built. Around every request: the security headers (:mod:`~contraband.api.headers`) and the
+(registry, else its local cache; none: the worker answers 503 until one is registered); any other
+failure at start stops the service in one line (:mod:`~contraband.api.startup`). The mappings
+analysts may name are read when the app is built. Around every request: the security headers (:mod:`~contraband.api.headers`) and the
 body's limits (:mod:`~contraband.api.limits`: 413 before or as soon as a body passes them).
 Every error answers with the same small JSON body (:class:`~contraband.api.schemas.Problem`; a
 request that breaks the schema gets 422 with where each problem is, never the value sent); a
@@ -26,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from contraband.api import amendments, desk, outcomes, scoring, words
+from contraband.api import amendments, desk, outcomes, scoring, startup, words
 from contraband.api.access import KeyRing
 from contraband.api.champion import Champion, NoModel
 from contraband.api.deps import ApiError, problem
@@ -75,7 +76,10 @@ def _invalid(exc: RequestValidationError) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
+    try:
+        settings = settings or Settings.from_env()
+    except ValueError as exc:  # a setting from the environment that is not a number
+        startup.fail(f"a setting in the environment: {startup.in_words(exc)}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -84,20 +88,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             store = open_history(settings.history, create=False)  # a service never creates a store
         except StoreError as exc:  # `serve` checked it before starting this worker: it changed since
-            log.error("cannot start: %s", exc)
-            raise SystemExit(3) from None
-        app.state.store = store
-        app.state.keys = KeyRing(store)
-        app.state.desk = Desk(store)
-        app.state.champion = Champion(settings.model_uri, settings.model_cache, store, settings.follow_seconds)
-        app.state.load_error = None
+            startup.fail(str(exc))
         try:
-            served = app.state.champion.load()
-            log.warning("serving %s version %s (%s)%s", served.name, served.version, served.source,
-                        f": {served.note}" if served.note else "")
-        except NoModel as exc:
-            app.state.load_error = str(exc)
-            log.error("no model to serve: %s", exc)
+            app.state.store = store
+            app.state.keys = KeyRing(store)
+            app.state.desk = Desk(store)
+            app.state.champion = Champion(settings.model_uri, settings.model_cache, store, settings.follow_seconds)
+            app.state.load_error = None
+            try:
+                served = app.state.champion.load()
+                log.warning("serving %s version %s (%s)%s", served.name, served.version, served.source,
+                            f": {served.note}" if served.note else "")
+            except NoModel as exc:  # no model yet: the worker starts, not ready (503) until one is registered
+                app.state.load_error = str(exc)
+                log.error("no model to serve: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - anything else: the service stops, in one line
+            store.close()
+            startup.fail(f"{startup.in_words(exc)} (history {store.url})")
         yield
         store.close()
 

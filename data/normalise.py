@@ -11,6 +11,7 @@ few microseconds per field and a million rows with a few hundred spellings stay 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -99,10 +100,39 @@ def text(raw) -> Parsed:
 _EXCEL_NUMBER_ID = re.compile(r"^([0-9]+)\.0$")
 
 
+#: Unicode categories that never belong in an identifier: controls, format characters (zero-width
+#: spaces and joiners, the byte-order mark, bidirectional marks, the soft hyphen), line and
+#: paragraph separators, private use, unassigned code points and surrogates
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+
+
+def identifier_text(value: str) -> tuple[str | None, str | None]:
+    """An identifier's one spelling, or why it has none: Unicode NFKC (a full-width 'Ｄ' is 'D',
+    a no-break space a space) and stripped; refused when it holds an invisible or control
+    character, which would make a look-alike of another id ('DCL1' and 'DCL1' + a zero-width
+    space). Returns (text or None when blank, problem or None)."""
+    if not (value.isascii() and value.isprintable()):  # the common case costs two checks
+        value = unicodedata.normalize("NFKC", value)
+        odd = next((c for c in value if unicodedata.category(c) in _INVISIBLE), None)
+        if odd is not None:
+            return None, (f"identifier holds an invisible or control character (U+{ord(odd):04X} "
+                          f"{unicodedata.name(odd, 'without a name')})")
+    value = value.strip()
+    return value or None, None
+
+
 def identifier(raw) -> Parsed:
-    """Identifiers are text; numbers read from Excel lose a spurious '.0'."""
-    # the test first: a declaration id per row, and a regular expression costs more than the check
-    return _simple(raw, lambda s: _EXCEL_NUMBER_ID.sub(r"\1", s) if s.endswith(".0") else s, "")
+    """Identifiers are text in one spelling (:func:`identifier_text`); numbers read from Excel
+    lose a spurious '.0'."""
+    def one(v):
+        s = _clean(v)
+        if s is None:
+            return None, None
+        # the test first: a declaration id per row, and a regular expression costs more than the check
+        return identifier_text(_EXCEL_NUMBER_ID.sub(r"\1", s) if s.endswith(".0") else s)
+
+    values, bad, problems, at = _per_value(raw, one)
+    return Parsed(values, bad, np.array(problems, dtype=object)[at] if bad.any() else "")
 
 
 # --- HS codes -------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy import select
 
+from contraband.data.normalise import identifier_text
 from contraband.desk import audit
 from contraband.desk import schema as S
 
@@ -55,14 +56,21 @@ def record(desk, outcomes: list[tuple], actor: str, *, role: str = "analyst", re
     declaration without a case takes its outcome into the history alone. ``reason``: why a
     recorded result is corrected (required for a correction, with a supervisor's ``role``)."""
     keys = [str(k) if declaration_ids else int(k) for k, _ in outcomes]
+    odd = {}  # declaration ids in no one spelling: refused, never matched to a look-alike
+    if declaration_ids:
+        spelt = [identifier_text(k) for k in keys]
+        odd = {i: problem for i, (_, problem) in enumerate(spelt) if problem}
+        keys = [k if i in odd else (text or "") for i, (k, (text, _)) in enumerate(zip(keys, spelt))]
     reason = (reason or "").strip() or None
-    found = _cases(desk, keys, declaration_ids)
+    found = _cases(desk, [k for i, k in enumerate(keys) if i not in odd], declaration_ids)
     out = Recorded()
     chosen, seen = [], set()  # (position, declaration id, case number or None)
     for i, key in enumerate(keys):
         what = f"declaration {key}" if declaration_ids else f"case {key}"
         case = found.get(key)
-        if case is None and (through_case or not declaration_ids):
+        if i in odd:
+            out.refused.append((i, "invalid", f"declaration id {key!r}: {odd[i]}"))
+        elif case is None and (through_case or not declaration_ids):
             out.refused.append((i, "not_found", f"no case for {what}" if declaration_ids else f"no {what}"))
         elif key in seen:
             out.refused.append((i, "conflict", f"{what} appears twice"))

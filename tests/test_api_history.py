@@ -90,6 +90,36 @@ def test_a_seized_declaration_re_sent_with_other_values_is_refused_alone_and_its
     store.close()
 
 
+def test_a_look_alike_of_a_recorded_id_is_the_same_declaration_or_refused_on_every_path(service, world):
+    """Issue 40: an inspected declaration's id followed by a zero-width space is refused with the
+    character named (JSON, manifest, outcomes, amendments), never recorded beside it; written with
+    full-width letters it is the same declaration (NFKC), so its recorded inspection still holds."""
+    seized = world[(world["inspected"] == 1) & (world["contraband"] == 1)].iloc[2]
+    real = seized["declaration_id"]
+    hidden, wide = real + "\u200b", "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in real)
+    sent = _as_sent(seized)
+    answer = _post(service, "/v1/declarations/score", {"declarations": [{**sent, "declaration_id": hidden},
+                                                                         {**sent, "declaration_id": wide,
+                                                                          "exporter_id": "EX-LOOKALIKE"}]}).json()
+    assert [r["risk_score"] for r in answer["rows"]] == [None, None]
+    assert "U+200B ZERO WIDTH SPACE" in answer["rows"][0]["problems"][0]["reason"]
+    assert "recorded inspection" in answer["rows"][1]["problems"][0]["reason"]  # the same declaration, inspected
+    manifest = pd.DataFrame([{**sent, "declaration_id": hidden}]).to_csv(index=False).encode()
+    uploaded = httpx.post(f"{service.url}/v1/manifests", files={"file": ("lookalike.csv", manifest)},
+                          headers={"X-API-Key": service.keys["analyst"]}, timeout=60).json()
+    assert uploaded["summary"]["rejected"] == 1 and "U+200B" in uploaded["rejected"][0]["problems"][0]["reason"]
+    outcome = _post(service, "/v1/outcomes", {"outcomes": [{"declaration_id": hidden, "inspected": True,
+                                                             "contraband_found": False}]}).json()
+    assert outcome["recorded"] == 0 and "U+200B" in outcome["rejected"][0]["reason"]
+    amended = _post(service, "/v1/declarations/amend", {"declarations": [{**sent, "declaration_id": hidden}],
+                                                        "reason": "a look-alike"}, key="admin").json()
+    assert amended["amended"] == 0 and "U+200B" in amended["rows"][0]["problems"][0]["reason"]
+    store = _store(service)
+    assert store.declarations(ids=[hidden, wide]).empty and len(store.declaration_versions(real)) == 1
+    assert int(store.outcomes(ids=[real])["contraband"].iloc[-1]) == 1  # the seizure stands
+    store.close()
+
+
 def test_an_amendment_of_an_uninspected_declaration_leaves_earlier_days_features_unchanged(service, world):
     """An amendment arriving today counts from tomorrow: the features of every declaration up to
     today are what they were; a declaration of tomorrow sees the amended version."""
@@ -151,6 +181,50 @@ def test_serve_on_a_store_it_cannot_read_exits_non_zero_with_one_line(service, t
     assert said[0].startswith("error: ") and str(path) in said[0] and "Traceback" not in said[0]
     if damage == "missing":
         assert not path.exists()
+
+
+def test_the_service_reloads_and_restarts_after_a_manifest_with_extras(service, world, tmp_path):
+    """Issue 40: once the last 30 days hold declarations with and without an ``x_`` column (the
+    KCS mapping fills ``x_office_id``), the model's reload and every restart read them back."""
+    from service_helpers import Service
+    from test_api import fresh_manifest, upload
+
+    manifest = fresh_manifest(world, 20, "EXTRAS")
+    manifest["x_office_id"] = ["ICN" if i % 2 else None for i in range(len(manifest))]
+    for part in (manifest, manifest.drop(columns="x_office_id").assign(
+            declaration_id=lambda f: "PLAIN-" + f["declaration_id"])):
+        sent = upload(service, part.to_csv(index=False).encode())
+        assert sent.status_code == 200 and sent.json()["summary"]["scored"] == len(part), sent.text
+    reloaded = _post(service, "/v1/model/reload", {}, key="admin")
+    assert reloaded.status_code == 200, reloaded.text
+    again = Service(tmp_path, service.env, "--workers", "2", keys=service.keys)  # a restart on the same store
+    try:
+        assert httpx.get(f"{again.url}/readyz", timeout=10).json()["status"] == "ready"
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_whose_worker_cannot_start_exits_non_zero_with_one_line(service, tmp_path, workers):
+    """A failure nobody foresaw while a worker starts (here the model's load, broken in every
+    process by a ``sitecustomize`` on the path) stops the service: exit 1, one line that says
+    why, no traceback and no worker restarted for ever, whatever the number of workers."""
+    import os
+
+    (tmp_path / "sitecustomize.py").write_text(
+        "import contraband.api.champion as champion\n\n"
+        "def load(self, cache=True):\n"
+        "    raise RuntimeError('injected: the registry answered nonsense')\n\n"
+        "champion.Champion.load = load\n")
+    env = {**os.environ, **service.env, "PYTHONPATH": str(tmp_path)}
+    run = subprocess.run([str(CONTRABAND), "serve", "--port", "0", "--workers", str(workers)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    said = (run.stdout + run.stderr).splitlines()
+    errors = [line for line in said if line.startswith("error: ")]
+    assert run.returncode != 0 and "Traceback" not in run.stdout + run.stderr, said
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: the service cannot start: RuntimeError: injected: the registry answered nonsense (history ") and \
+        str(service.root / "history.db") in errors[0], said
 
 
 def test_an_admin_amends_an_inspected_declaration_with_a_reason_and_every_version_is_kept(service, world):

@@ -219,6 +219,17 @@ def test_declarations_with_and_without_extras_read_back_together(store):
     frame = store.declarations().set_index("declaration_id")
     assert frame.at["EXTRA", "x_office_id"] == "ICN" and pd.isna(frame.at["PLAIN", "x_office_id"])
     assert set(store.declarations(ids=["PLAIN", "EXTRA"])["declaration_id"]) == {"PLAIN", "EXTRA"}
+    # extras another writer left that are not a JSON object read back as none: every stored row reads
+    from sqlalchemy import text
+
+    for i, cell in enumerate(["{not json", "[1, 2]", "12", '{"office": "not an extra"}']):
+        store.ingest(declarations([{"declaration_id": f"ODD{i}", "declaration_date": "2025-03-02", "x_office_id": "X"}]))
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE declarations SET extras = :cell WHERE declaration_id = :id"),
+                         {"cell": cell, "id": f"ODD{i}"})
+    frame = store.declarations().set_index("declaration_id")
+    assert len(frame) == 6 and frame.loc[[f"ODD{i}" for i in range(4)], "x_office_id"].isna().all()
+    assert "office" not in frame.columns and frame.at["EXTRA", "x_office_id"] == "ICN"
 
 
 def test_the_seizures_behind_a_declaration_s_traders_are_those_known_before_its_day(store):

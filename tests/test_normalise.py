@@ -140,3 +140,25 @@ def test_identifiers_lose_the_spurious_point_zero_of_excel_numbers_only(n):
     expected = ["12345", "678", "A.0", "1.05", "D-1", None, None]
     assert [None if pd.isna(v) else v for v in p.values[:len(cells)]] == expected[:len(p.values)]
     assert not p.bad.any()
+
+
+@pytest.mark.parametrize("n", [1, 3, 200])  # one declaration, a few cells, a manifest's column
+def test_identifiers_have_one_spelling_and_look_alikes_are_refused_with_the_character_named(n):
+    """Issue 40: a full-width or compatibility spelling is the same id (NFKC); an id holding an
+    invisible or control character is refused, naming it, rather than accepted beside the id it
+    imitates."""
+    cells = ["\uff24CL000185826", "DCL000185826\u200b", "DCL\u00a0185826", "\u2060DCL1", "DCL\x001", "DCL1\u202e",
+             "\ufeffDCL2", "DCL\u00ad3", "ＤＣＬ４", "DCL5"]
+    expected = ["DCL000185826", None, "DCL 185826", None, None, None, None, None, "DCL4", "DCL5"]
+    named = {1: "U+200B ZERO WIDTH SPACE", 3: "U+2060 WORD JOINER", 4: "U+0000", 5: "U+202E RIGHT-TO-LEFT OVERRIDE",
+             6: "U+FEFF ZERO WIDTH NO-BREAK SPACE", 7: "U+00AD SOFT HYPHEN"}
+    columns = [[c] for c in cells] if n == 1 else [(cells * n)[:max(n, len(cells))]]  # one by one, or together
+    for column in columns:
+        p = norm.identifier(s(*column))
+        for k, v in enumerate(column):
+            i = cells.index(v)
+            assert (None if pd.isna(p.values[k]) else p.values[k]) == expected[i], (v, p.values[k])
+            assert bool(p.bad[k]) == (i in named), v
+            if i in named:
+                assert p.reason[k].startswith("identifier holds an invisible or control character") \
+                       and named[i] in p.reason[k], p.reason[k]

@@ -32,9 +32,12 @@ def run_server(host: str, port: int, workers: int, settings) -> None:
 
     import uvicorn
 
+    from contraband.api.startup import watching
+
     os.environ.update(settings.to_env())
-    uvicorn.run("contraband.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=10)
+    with watching():  # a worker that cannot start: its one line, then exit 1
+        uvicorn.run("contraband.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", timeout_graceful_shutdown=10)
 
 
 @click.command()
@@ -65,13 +68,20 @@ def run_server(host: str, port: int, workers: int, settings) -> None:
 def serve(host, port, workers, model_uri, model_cache, max_upload_mb, max_decompressed_mb, max_json_mb, max_json_rows,
           mappings, history_location):
     """Serve the scoring API and the analyst's page (http://HOST:PORT/)."""
+    from dataclasses import replace
+
     from contraband.api.settings import MB, Settings
     from contraband.data.history.store import shown_url
 
-    settings = Settings(history=history_location, model_uri=model_uri, model_cache=model_cache,
-                        max_upload_bytes=int(max_upload_mb * MB),
-                        max_decompressed_bytes=None if max_decompressed_mb is None else int(max_decompressed_mb * MB),
-                        max_json_bytes=int(max_json_mb * MB), max_json_rows=max_json_rows, mappings=mappings)
+    try:
+        settings = Settings.from_env()  # what only the environment sets (how often workers follow a reload)
+    except ValueError as exc:
+        click.echo(f"error: a setting in the environment is not a number: {exc}", err=True)
+        sys.exit(1)
+    settings = replace(settings, history=history_location, model_uri=model_uri, model_cache=model_cache,
+                       max_upload_bytes=int(max_upload_mb * MB),
+                       max_decompressed_bytes=None if max_decompressed_mb is None else int(max_decompressed_mb * MB),
+                       max_json_bytes=int(max_json_mb * MB), max_json_rows=max_json_rows, mappings=mappings)
     check_store(history_location)
     click.echo(f"serving {model_uri} on http://{host}:{port}/ ({workers} worker{'s' if workers > 1 else ''}; "
                f"history {shown_url(history_location)}); API keys: contraband keys create --role analyst", err=True)

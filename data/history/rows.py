@@ -14,6 +14,7 @@ from contraband.data.columns import Columns, as_columns
 from contraband.data.contract import FIELD_BY_NAME, is_extra_column
 from contraband.data.history import schema as S
 from contraband.data.keys import DAY0, day_numbers
+from contraband.data.normalise import identifier
 
 #: where the data gives no record date, an outcome counts from its declaration's day plus this
 DEFAULT_OUTCOME_LAG_DAYS = 7
@@ -224,10 +225,22 @@ def _declaration_frame(frame: pd.DataFrame) -> pd.DataFrame:
     extras = frame.pop("extras")
     if extras.notna().any():
         # a declaration without extras reads back as None, or NaN beside others that have some
-        unpacked = pd.DataFrame([json.loads(e) if isinstance(e, (str, bytes)) and e else {} for e in extras],
-                                index=frame.index)
+        unpacked = pd.DataFrame([_unpacked(e) for e in extras], index=frame.index)
         frame = pd.concat([frame, unpacked], axis=1)
     return frame
+
+
+def _unpacked(cell) -> dict:
+    """A stored extras cell as its columns: JSON text of an object; anything else (none, NaN, a
+    value another writer left that is not such JSON) as no extras, so that a stored row always
+    reads back."""
+    if not isinstance(cell, (str, bytes)) or not cell:
+        return {}
+    try:
+        value = json.loads(cell)
+    except ValueError:
+        return {}
+    return {str(k): v for k, v in value.items() if is_extra_column(str(k))} if isinstance(value, dict) else {}
 
 
 def _outcome_versions(records: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list]:
@@ -238,8 +251,9 @@ def _outcome_versions(records: pd.DataFrame, source: str) -> tuple[pd.DataFrame,
     recorded = pd.to_datetime(frame["recorded_at"], utc=True).dt.tz_localize(None) \
         if "recorded_at" in frame else pd.Series(now, index=frame.index)
     recorded = recorded.where(recorded.notna(), now)
+    ids = identifier(frame["declaration_id"].astype("object").map(str))  # one spelling, no look-alike
     versions = pd.DataFrame({
-        "declaration_id": frame["declaration_id"].astype("object").map(str).to_numpy(),
+        "declaration_id": np.where(ids.bad, frame["declaration_id"].astype("object").map(str).to_numpy(), ids.values),
         "recorded_at": recorded.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").to_numpy(dtype=object),
         "recorded_day": day_numbers(recorded),
         "inspected": pd.to_numeric(frame.get("inspected", 1), errors="coerce"),
@@ -251,7 +265,7 @@ def _outcome_versions(records: pd.DataFrame, source: str) -> tuple[pd.DataFrame,
         "source": source,
         "ingest": None,
     })
-    problems = []
+    problems = [(i, ids.reason[i]) for i in np.flatnonzero(ids.bad)]
     bad_flag = ~versions["inspected"].isin([0, 1])
     problems += [(i, "inspected must be 0 or 1") for i in np.flatnonzero(bad_flag)]
     bad_result = versions["contraband"].notna() & ~versions["contraband"].isin([0, 1])

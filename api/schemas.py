@@ -12,9 +12,14 @@ The request's own fields are strict (:class:`RequestBody`): a number is a JSON n
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: a text that must hold a visible character (the service refuses one of spaces only)
+VISIBLE = r"\S"
+#: a day as YYYY-MM-DD (the service also refuses one that is no date: 400)
+DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 Cell = Union[str, float, int, bool, None]
 
@@ -92,6 +97,9 @@ class Summary(BaseModel):
     rows: int
     scored: int
     rejected: int
+    rejected_shown: Optional[int] = Field(None, description="rejected rows echoed in this answer's rejected list: "
+                                                            "the first ones, at most the service's limit (1,000); "
+                                                            "every one: the same upload with format=csv")
     flagged: int
     exploration: int
     budget: float
@@ -197,6 +205,9 @@ CORRECTION = ("why a recorded result is corrected: required, with a supervisor's
 
 
 class Outcome(RequestBody):
+    """One inspection's result. ``contraband_found`` only for an inspected declaration (else the
+    row is rejected by itself)."""
+
     declaration_id: str = Field(min_length=1, max_length=200)
     inspected: bool = True
     contraband_found: Optional[bool] = Field(None, description="missing while the result is pending")
@@ -208,7 +219,7 @@ class Outcome(RequestBody):
 class OutcomeBatch(RequestBody):
     outcomes: list[Outcome] = Field(min_length=1, description="at most the service's --max-json-rows (10,000 "
                                                               "unless set), more: 413")
-    correction_reason: Optional[str] = Field(None, max_length=2000, description=CORRECTION)
+    correction_reason: Optional[str] = Field(None, max_length=2000, pattern=VISIBLE, description=CORRECTION)
 
 
 class OutcomeRejected(BaseModel):
@@ -274,7 +285,7 @@ class DeclarationVersions(BaseModel):
 class AmendmentBatch(RequestBody):
     declarations: list[dict[str, Any]] = Field(description="recorded declarations with their corrected values; at most "
                                                            "the service's --max-json-rows, more: 413")
-    reason: str = Field(min_length=3, max_length=2000, pattern=r"\S",
+    reason: str = Field(min_length=3, max_length=2000, pattern=VISIBLE,
                         description="why they are amended (kept with the amendment; not only spaces)")
 
 
@@ -384,6 +395,9 @@ class CaseList(BaseModel):
 
 
 class CaseOutcome(RequestBody):
+    """A case's outcome. With ``contraband_found`` false, material, concealment, HS code found,
+    quantity and value stay empty (else 400)."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "contraband_found": True, "material": "dysprosium oxide", "concealment": "false_description",
         "hs_code_found": "284690", "seized_quantity_kg": 120.5, "seized_value_usd": 48000,
@@ -396,7 +410,7 @@ class CaseOutcome(RequestBody):
     seized_quantity_kg: Optional[float] = Field(None, ge=0, le=1e9)
     seized_value_usd: Optional[float] = Field(None, ge=0, le=1e12)
     note: Optional[str] = Field(None, max_length=2000)
-    correction_reason: Optional[str] = Field(None, max_length=2000, description=CORRECTION)
+    correction_reason: Optional[str] = Field(None, max_length=2000, pattern=VISIBLE, description=CORRECTION)
 
 
 class CaseClose(RequestBody):
@@ -405,7 +419,8 @@ class CaseClose(RequestBody):
 
 class LaneOverride(RequestBody):
     lane: Lane
-    reason: str = Field(min_length=1, max_length=2000, description="why (required; kept in the audit trail)")
+    reason: str = Field(min_length=1, max_length=2000, pattern=VISIBLE,
+                        description="why (required, a visible character at least; kept in the audit trail)")
 
 
 class Decision(Decided):
@@ -446,18 +461,23 @@ class AuditList(BaseModel):
 
 
 class Range(RequestBody):
+    """At least one bound; ``min`` not above ``max`` (else 400)."""
+
     min: Optional[float] = None
     max: Optional[float] = None
 
 
-_Texts = Optional[list[str]]
+#: a list condition's values: texts that hold a visible character, at most 200 characters each
+_Texts = Optional[list[Annotated[str, Field(min_length=1, max_length=200, pattern=VISIBLE)]]]
 
 
 class RuleConditions(RequestBody):
-    """All the conditions given must hold; within one, any value listed will do."""
+    """All the conditions given must hold; within one, any value listed will do. At least one
+    condition (else 400)."""
 
     model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
-    hs_prefixes: _Texts = Field(None, min_length=1, max_length=500, description="HS code starts with (2-10 digits)")
+    hs_prefixes: Optional[list[Annotated[str, Field(pattern=r"^\s*[0-9]{2,10}\s*$")]]] = Field(
+        None, min_length=1, max_length=500, description="HS code starts with (2-10 digits)")
     origin_countries: _Texts = Field(None, min_length=1, max_length=500)
     export_countries: _Texts = Field(None, min_length=1, max_length=500)
     destination_countries: _Texts = Field(None, min_length=1, max_length=500)
@@ -477,13 +497,16 @@ class RuleBody(RequestBody):
         "name": "magnets via Thailand", "lane": "red", "rationale": "NdFeB magnets transshipped to hide Chinese origin",
         "instructions": "open two cartons; test with a gaussmeter",
         "conditions": {"hs_prefixes": ["8505"], "transit_countries": ["TH"]}, "valid_from": "2026-12-01"}]})
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=120, pattern=VISIBLE)
     lane: Literal["red", "yellow"]
     conditions: RuleConditions
-    rationale: str = Field(min_length=1, max_length=2000, description="the reason an analyst reads on each hit")
+    rationale: str = Field(min_length=1, max_length=2000, pattern=VISIBLE,
+                           description="the reason an analyst reads on each hit")
     instructions: str = Field("", max_length=4000, description="what the examining officer should do")
-    valid_from: Optional[str] = Field(None, max_length=10, description="YYYY-MM-DD: declarations of that day on")
-    valid_to: Optional[str] = Field(None, max_length=10, description="YYYY-MM-DD, inclusive")
+    valid_from: Optional[str] = Field(None, max_length=10, pattern=DAY, json_schema_extra={"format": "date"},
+                                      description="YYYY-MM-DD: declarations of that day on")
+    valid_to: Optional[str] = Field(None, max_length=10, pattern=DAY, json_schema_extra={"format": "date"},
+                                    description="YYYY-MM-DD, inclusive; not before valid_from (else 400)")
     note: Optional[str] = Field(None, max_length=2000, description="why this version (kept with it)")
 
     def rule(self) -> dict:
@@ -548,7 +571,7 @@ class RuleVersions(BaseModel):
 
 
 class RuleRetire(RequestBody):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=VISIBLE)
 
 
 class Rate(BaseModel):

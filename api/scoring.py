@@ -52,6 +52,9 @@ ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "ascii", 
              *(e for e in LEGACY_ENCODINGS if e != "latin_1")]
 #: batches up to this many declarations are scored on the event loop
 INLINE_ROWS = 16
+#: rejected rows echoed in a manifest's JSON answer, the first ones (every one: format=csv); the
+#: answer's size and the work to build it follow the accepted rows, not a file of rejects
+REJECTED_SHOWN = 1000
 #: request keys read besides the contract's fields: extra columns (x_...), at most this many
 MAX_EXTRA_KEYS = 64
 _STATUS = {"too_large": 413, "unsupported": 415, "unreadable": 400}
@@ -167,7 +170,7 @@ def score_manifest(request: Request,
     result = scores(model.detector, loaded.columns, request.app.state.store, budget=budget,
                     exploration=0.0 if queue else exploration, flag_by="budget", source=f"api:{caller.key_id}:{name}")
     loaded = loaded.refusing(result.refused)  # declarations the store would not record: rejected
-    rejected_rows = loaded.rejected_rows()
+    rejected_rows = loaded.rejected_rows(None if format == "csv" else REJECTED_SHOWN)
     lines = loaded.line_of(loaded.columns.index)
     desk, lanes, policy = request.app.state.desk, None, None
     if queue and len(loaded.declarations):
@@ -190,15 +193,18 @@ def score_manifest(request: Request,
     shown = _lane_fields(lanes) if lanes is not None else [{}] * len(records)
     rows = [{"line": int(lines[i]), "declaration_id": records[i].get("declaration_id"), **_scored(cols, i),
              **shown[i], "route": route_in_words(records[i]), "declaration": records[i]} for i in order]
-    issues = issues_by_row(loaded.rejected)
-    raw = loaded.rejected_raw
-    rejected = []
-    for line, row_id, row in zip(rejected_rows["line"], rejected_rows["declaration_id"], sorted(issues)):
-        cells = {} if raw is None else {str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-                                        for k, v in raw.loc[row].items()}
-        rejected.append({"line": int(line), "row": row, "problems": issues[row], "cells": cells,
-                         "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)})
-    summary = _summary(name, loaded.notes, loaded.rows_read, len(rows), len(rejected), budget, result, model, t0)
+    issues = issues_by_row(loaded.rejected_first(REJECTED_SHOWN))  # the first rows alone: bounded work
+    shown = sorted(issues)
+    raw = None if loaded.rejected_raw is None else loaded.rejected_raw.reindex(shown)
+    cells = [{}] * len(shown) if raw is None else [
+        {str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)) for k, v in zip(raw.columns, r)}
+        for r in raw.astype(object).itertuples(index=False, name=None)]
+    rejected = [{"line": int(line), "row": row, "problems": issues[row], "cells": c,
+                 "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)}
+                for line, row_id, row, c in zip(rejected_rows["line"], rejected_rows["declaration_id"], shown, cells)]
+    summary = _summary(name, loaded.notes, loaded.rows_read, len(rows), loaded.rejected_count, budget, result, model,
+                       t0)
+    summary["rejected_shown"] = len(rejected)
     if lanes is not None:
         summary["lanes"] = lane_counts(lanes)
         summary["policy_version"] = policy.version

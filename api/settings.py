@@ -13,6 +13,8 @@ the app from them), so one command line configures them all:
 - ``CONTRABAND_MAX_JSON_MB``: the largest JSON request body accepted (default 16);
 - ``CONTRABAND_MAX_JSON_ROWS``: the most declarations (or outcomes) in one JSON request
   (default 10,000);
+- ``CONTRABAND_MAX_MANIFEST_ROWS``: the most records in one uploaded manifest (default 500,000;
+  more: 413, a larger file goes to the batch, ``contraband score``);
 - ``CONTRABAND_MAPPINGS``: a folder of mapping files (``NAME.toml``) analysts may name beside
   the bundled ones (default: none);
 - ``CONTRABAND_FOLLOW_SECONDS``: how often a worker checks whether another one reloaded (2);
@@ -44,6 +46,7 @@ class Settings:
     max_decompressed_bytes: int | None = None  # None: the upload limit
     max_json_bytes: int = 16 * MB
     max_json_rows: int = 10_000
+    max_manifest_rows: int = 500_000
     mappings: str | None = None
     follow_seconds: float = 2.0
 
@@ -51,7 +54,8 @@ class Settings:
     def upload_limits(self) -> Limits:
         """What one uploaded manifest may cost."""
         unpacked = self.max_decompressed_bytes if self.max_decompressed_bytes is not None else self.max_upload_bytes
-        return Limits(max_bytes=self.max_upload_bytes, max_decompressed_bytes=unpacked)
+        return Limits(max_bytes=self.max_upload_bytes, max_decompressed_bytes=unpacked,
+                      max_rows=self.max_manifest_rows)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -63,6 +67,7 @@ class Settings:
                    max_decompressed_bytes=_mb(env.get("CONTRABAND_MAX_DECOMPRESSED_MB"), None),
                    max_json_bytes=_mb(env.get("CONTRABAND_MAX_JSON_MB"), cls.max_json_bytes / MB),
                    max_json_rows=int(env.get("CONTRABAND_MAX_JSON_ROWS") or cls.max_json_rows),
+                   max_manifest_rows=int(env.get("CONTRABAND_MAX_MANIFEST_ROWS") or cls.max_manifest_rows),
                    mappings=env.get("CONTRABAND_MAPPINGS") or None,
                    follow_seconds=float(env.get("CONTRABAND_FOLLOW_SECONDS") or 2.0))
 
@@ -72,6 +77,7 @@ class Settings:
                "CONTRABAND_MAX_UPLOAD_MB": repr(self.max_upload_bytes / MB),
                "CONTRABAND_MAX_JSON_MB": repr(self.max_json_bytes / MB),
                "CONTRABAND_MAX_JSON_ROWS": str(self.max_json_rows),
+               "CONTRABAND_MAX_MANIFEST_ROWS": str(self.max_manifest_rows),
                "CONTRABAND_FOLLOW_SECONDS": repr(self.follow_seconds)}
         if self.max_decompressed_bytes is not None:
             env["CONTRABAND_MAX_DECOMPRESSED_MB"] = repr(self.max_decompressed_bytes / MB)

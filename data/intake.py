@@ -64,6 +64,7 @@ class Limits:
     max_bytes: int = 512 * 2**20  # as received
     max_decompressed_bytes: int = 2 * 2**30  # after gzip or inside an XLSX
     max_field_chars: int = 10_000  # one cell
+    max_rows: int | None = None  # records of one file (None: no limit of their own)
 
 
 class IntakeError(ContractError):
@@ -158,7 +159,12 @@ def read_manifest(data: bytes | str | Path, name: str | None = None, *, encoding
         if len(data) > limits.max_bytes:
             raise IntakeError(f"{source}: the file is {len(data) / 2**20:,.0f} MB, above the limit of "
                               f"{limits.max_bytes / 2**20:,.0f} MB; split it into smaller files", "too_large")
-    return _read_bytes(bytes(data), source, encoding, sheet, limits)
+    table = _read_bytes(bytes(data), source, encoding, sheet, limits)
+    if limits.max_rows is not None and len(table.frame) > limits.max_rows:
+        raise IntakeError(f"{source}: the file holds {len(table.frame):,} records, above the limit of "
+                          f"{limits.max_rows:,} per file; split it into smaller files, or score it as a batch "
+                          "(contraband score)", "too_large")
+    return table
 
 
 _NAMED = {".parquet": (b"PAR1", "Parquet"), ".pq": (b"PAR1", "Parquet"), ".xlsx": (b"PK\x03\x04", "XLSX"),
@@ -316,14 +322,19 @@ def _physical_lines(text: str) -> list[str]:
 
 def _read_csv(data: bytes, source: str, encoding: str | None, limits: Limits,
               delimiter: str | None = None) -> RawTable:
+    if encoding in (None, "utf-8", "ascii") and data.isascii():
+        # the common clean file: read from its bytes, without a second copy of it as text
+        head = data[:1 << 16].decode("ascii")
+        _refuse_binary(head, source)
+        delimiter = delimiter or _delimiter(head)
+        fast = _fast_csv(data, head, delimiter, limits)
+        if fast is not None:
+            fast.source, fast.encoding, fast.delimiter = source, encoding or "utf-8", delimiter
+            return fast
     text, encoding, bad_lines = _decode(data, source, encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
-    sample = text[:8192]
-    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\r\n")
-    if sample and controls > 0.1 * len(sample):
-        raise IntakeError(f"{source}: this is a binary file, not a table of declarations; "
-                          "send CSV, XLSX or Parquet", "unsupported")
+    _refuse_binary(text, source)
     delimiter = delimiter or _delimiter(text)
     fast = None
     if not bad_lines:
@@ -334,9 +345,19 @@ def _read_csv(data: bytes, source: str, encoding: str | None, limits: Limits,
     return table
 
 
+def _refuse_binary(text: str, source: str) -> None:
+    """A file whose first characters are mostly control characters is not a table."""
+    sample = text[:8192]
+    controls = sum(1 for ch in sample if ch < " " and ch not in "\t\r\n")
+    if sample and controls > 0.1 * len(sample):
+        raise IntakeError(f"{source}: this is a binary file, not a table of declarations; "
+                          "send CSV, XLSX or Parquet", "unsupported")
+
+
 def _fast_csv(data: bytes, text: str, delimiter: str, limits: Limits) -> RawTable | None:
-    """pyarrow's reader, for the common clean file; None when any line needs the careful reader."""
-    if "\x00" in text or "\r" in text.replace("\r\n", ""):
+    """pyarrow's reader, for the common clean file (UTF-8 ``data``; ``text`` its decoded text, or
+    at least its first line); None when any line needs the careful reader."""
+    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
         return None
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)

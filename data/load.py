@@ -73,7 +73,9 @@ class LoadResult:
     absent: frozenset[str] = frozenset()
     ignored_columns: list[str] = field(default_factory=list)
     lines: np.ndarray | None = None  # where each record starts in its file (None: row numbers)
-    rejected_raw: pd.DataFrame | None = None  # the rejected rows' cells as received, indexed by row
+    #: the rejected rows' cells as received, indexed by row (when most rows are rejected, every
+    #: row's cells as read, not a copy of the rejected ones: read it by the rejected rows' numbers)
+    rejected_raw: pd.DataFrame | None = None
     declaration_ids: pd.Series | None = None  # the rejected rows' readable declaration_id, by row
     notes: list[str] = field(default_factory=list)  # how the file was read (format, encoding, delimiter)
 
@@ -82,12 +84,14 @@ class LoadResult:
         rows = np.asarray(rows, dtype=np.int64)
         return rows if self.lines is None else self.lines[rows - 1]
 
-    def rejected_rows(self) -> pd.DataFrame:
+    def rejected_rows(self, limit: int | None = None) -> pd.DataFrame:
         """One line per rejected row, ready to fix and resend: ``line``, ``declaration_id`` (when
-        readable), ``problems`` (every problem of the row), then the row's cells as received."""
+        readable), ``problems`` (every problem of the row), then the row's cells as received; with
+        ``limit``, the first ``limit`` rejected rows only (their cost, not every row's)."""
         if not len(self.rejected):
             return pd.DataFrame(columns=["line", "declaration_id", "problems"])
-        grouped = pd.Series(problem_texts(self.rejected)).groupby(self.rejected["row"].to_numpy(), sort=True).agg("; ".join)
+        rejected = self.rejected_first(limit)
+        grouped = pd.Series(problem_texts(rejected)).groupby(rejected["row"].to_numpy(), sort=True).agg("; ".join)
         rows = grouped.index.to_numpy(dtype=np.int64)
         ids = self.declaration_ids.reindex(rows).to_numpy(dtype=object) if self.declaration_ids is not None \
             else np.full(len(rows), None, dtype=object)
@@ -97,6 +101,19 @@ class LoadResult:
             raw = raw[[c for c in raw.columns if c not in out.columns]]
             out = pd.concat([out, raw], axis=1)
         return out
+
+    def rejected_first(self, limit: int | None) -> pd.DataFrame:
+        """The problems of the first ``limit`` rejected rows (every row's: ``None``)."""
+        if limit is None or not len(self.rejected):
+            return self.rejected
+        rows = self.rejected["row"].to_numpy(dtype=np.int64)
+        first = np.unique(rows)[:limit]
+        return self.rejected[rows <= first[-1]] if len(first) else self.rejected.iloc[:0]
+
+    @property
+    def rejected_count(self) -> int:
+        """How many rows were rejected (each once, whatever its number of problems)."""
+        return int(self.rejected["row"].nunique()) if len(self.rejected) else 0
 
     @property
     def declarations(self) -> pd.DataFrame:
@@ -123,7 +140,8 @@ class LoadResult:
         rejected = pd.concat([self.rejected, refused[REJECTED_COLUMNS]], ignore_index=True) if len(self.rejected) \
             else refused[REJECTED_COLUMNS].reset_index(drop=True)
         rejected = rejected.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
-        raw = cells if self.rejected_raw is None else pd.concat([self.rejected_raw, cells]).sort_index()
+        raw = cells if self.rejected_raw is None else pd.concat(
+            [self.rejected_raw.drop(index=rows, errors="ignore"), cells]).sort_index()
         ids = pd.Series(refused["value"].to_numpy(dtype=object), index=rows, dtype=object)
         ids = ids if self.declaration_ids is None else pd.concat([self.declaration_ids, ids]).sort_index()
         return LoadResult(take(self.columns, keep), rejected, self.rows_read, self.source, self.absent,
@@ -396,14 +414,17 @@ def _check(columns, absent: frozenset[str], source: str, lines=None) -> pd.DataF
     if "declaration_id" in names:
         ids = _cells(columns["declaration_id"])
         first_at: dict = {}
+        said: dict = {}  # one text per repeated id, shared by its repeats (a file of one row repeated)
         again, reason = [], []
         for i, v in enumerate(ids):
             if v is None or v is pd.NA or (isinstance(v, float) and v != v):
                 continue
             if v in first_at:
                 again.append(i)
-                reason.append(f"duplicate declaration_id (first at row {int(rows[first_at[v]])})" if lines is None
-                              else f"duplicate declaration_id (first at line {int(lines[first_at[v]])})")
+                if v not in said:
+                    said[v] = (f"duplicate declaration_id (first at row {int(rows[first_at[v]])})" if lines is None
+                               else f"duplicate declaration_id (first at line {int(lines[first_at[v]])})")
+                reason.append(said[v])
             else:
                 first_at[v] = i
         if again:
@@ -551,7 +572,8 @@ def _load(frame: pd.DataFrame, source: str, lines, reader: pd.DataFrame, notes: 
     raw = ids = None
     if len(rejected):
         rows = np.unique(rejected["row"].to_numpy(dtype=np.int64))
-        raw = frame.iloc[rows - 1].set_axis(pd.Index(rows, name="row"))
+        raw = frame.set_axis(pd.RangeIndex(1, len(frame) + 1, name="row")) if 2 * len(rows) > len(frame) \
+            else frame.iloc[rows - 1].set_axis(pd.Index(rows, name="row"))  # most rows rejected: no copy of them
         ids = pd.Series(columns["declaration_id"][rows - 1] if "declaration_id" in columns
                         else np.full(len(rows), None, dtype=object), index=rows, dtype=object)
     return LoadResult(valid, rejected, len(frame), source, absent, ignored, lines, raw, ids, notes)

@@ -16,7 +16,7 @@ import pytest
 from service_helpers import Service
 from test_api import fresh_manifest, is_problem, post, post_text, single, upload
 
-UPLOAD_MB, JSON_MB, ROWS = 4, 1, 50
+UPLOAD_MB, JSON_MB, ROWS, MANIFEST_ROWS = 4, 1, 50, 3_000
 #: a foreign export's columns, and the mapping that reads them
 FOREIGN = {"declaration_id": "Decl No", "declaration_date": "Date", "hs_code": "Tariff", "goods_description": "Goods",
            "origin_country": "Origin", "export_country": "Dispatch", "destination_country": "Destination",
@@ -36,7 +36,8 @@ def limited(service, tmp_path_factory):
     (folder / "broken.toml").write_text('colour = "red"\n[fields]\ndeclaration_id = "Decl No"\n')
     (folder / "notes.txt").write_text("not a mapping")
     server = Service(root, service.env, "--workers", "2", "--max-upload-mb", str(UPLOAD_MB), "--max-json-mb",
-                     str(JSON_MB), "--max-json-rows", str(ROWS), "--mappings", str(folder), keys=service.keys)
+                     str(JSON_MB), "--max-json-rows", str(ROWS), "--max-manifest-rows", str(MANIFEST_ROWS),
+                     "--mappings", str(folder), keys=service.keys)
     server.folder = folder
     yield server
     server.stop()
@@ -142,6 +143,36 @@ def test_a_batch_with_more_rows_than_the_limit_is_413_before_it_is_scored(limite
     outcomes = [{"declaration_id": r["declaration_id"], "inspected": False} for r in records]
     r = post(limited, "/v1/outcomes", {"outcomes": outcomes})
     assert is_problem(r, 413, "too_large") and f"holds {ROWS + 1} outcomes" in r.json()["message"]
+
+
+def test_a_manifest_of_more_records_than_its_limit_is_413_and_a_file_of_rejects_gets_a_bounded_answer(limited, world):
+    """Issue 40: a manifest's records have a limit of their own; below it, a file of one row
+    repeated (a few kB packed) answers with the count of its rejected rows and the first 1,000
+    of them, never the whole list; the scored CSV holds every one."""
+    import gzip
+    import io
+
+    import pandas as pd
+
+    row = fresh_manifest(world, 1, "REPEAT")
+    text = row.to_csv(index=False)
+    header, line = text.splitlines()
+    over = gzip.compress((header + "\n" + (line + "\n") * (MANIFEST_ROWS + 1)).encode())
+    r = upload(limited, over, "repeated.csv.gz")
+    assert is_problem(r, 413, "too_large") and f"{MANIFEST_ROWS + 1:,} records" in r.json()["message"]
+    assert "contraband score" in r.json()["message"]
+    within = gzip.compress((header + "\n" + (line + "\n") * MANIFEST_ROWS).encode())
+    answer = upload(limited, within, "repeated.csv.gz")
+    assert answer.status_code == 200 and len(within) < 20_000 and len(answer.content) < 2_000_000, len(answer.content)
+    body = answer.json()
+    summary, rejected = body["summary"], body["rejected"]
+    assert (summary["scored"], summary["rejected"], summary["rejected_shown"]) == (1, MANIFEST_ROWS - 1, 1000)
+    assert [r["line"] for r in rejected] == list(range(3, 1003))  # the first ones, in the file's order
+    assert "duplicate declaration_id (first at line 2)" in rejected[0]["problems"][0]["reason"]
+    assert rejected[0]["cells"]["declaration_id"] == "REPEAT-0"
+    every = upload(limited, within, "repeated.csv.gz", format="csv")
+    listed = pd.read_csv(io.BytesIO(every.content), dtype=str)
+    assert every.status_code == 200 and listed["rejected_because"].notna().sum() == MANIFEST_ROWS - 1
 
 
 def test_a_validation_error_never_echoes_the_input(limited):

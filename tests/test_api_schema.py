@@ -26,7 +26,7 @@ EXAMPLES = 100
 #: The desk's schema-valid requests the service may still refuse by what is stored: a case or
 #: declaration or rule that does not exist (404), a case whose state does not allow it or a
 #: retired rule (409), a policy whose lanes' capacities contradict each other, a rule whose
-#: conditions do not hold together or a reason of blanks (400).
+#: conditions do not hold together or whose dates are no dates (400).
 _UPLOADS = ("/v1/manifests", "/v1/cases/outcomes")
 _DESK = ("/v1/policy", "/v1/cases/{case_id}", "/v1/cases/{case_id}/outcome", "/v1/cases/{case_id}/close",
          "/v1/declarations/{declaration_id}/lane", "/v1/rules", "/v1/rules/{rule_id}", "/v1/rules/{rule_id}/retire", "/v1/rules/preview")

@@ -274,8 +274,12 @@ function renderList() {
 
 function renderRejected() {
   const rejected = state.result.rejected;
-  $("rejected-panel").hidden = rejected.length === 0;
-  $("rejected-title").textContent = `Rejected rows (${fmt(rejected.length, 0)})`;
+  const total = state.result.summary.rejected;
+  $("rejected-panel").hidden = total === 0;
+  // the answer echoes the first rejected rows; the scored CSV holds every one
+  $("rejected-title").textContent = rejected.length < total
+    ? `Rejected rows (${fmt(total, 0)}; the first ${fmt(rejected.length, 0)} shown, every one in the scored CSV)`
+    : `Rejected rows (${fmt(total, 0)})`;
   const body = $("rejected").querySelector("tbody");
   body.replaceChildren();
   for (const r of rejected) {

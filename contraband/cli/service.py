@@ -61,12 +61,15 @@ def run_server(host: str, port: int, workers: int, settings) -> None:
 @click.option("--max-json-rows", default=10_000, show_default=True, type=click.IntRange(1),
               envvar="CONTRABAND_MAX_JSON_ROWS",
               help="Most declarations or outcomes in one JSON request (more: 413; upload a manifest instead).")
+@click.option("--max-manifest-rows", default=500_000, show_default=True, type=click.IntRange(1),
+              envvar="CONTRABAND_MAX_MANIFEST_ROWS",
+              help="Most records in one uploaded manifest (more: 413; score a larger file with contraband score).")
 @click.option("--mappings", "mappings", default=None, envvar="CONTRABAND_MAPPINGS",
               type=click.Path(exists=True, file_okay=False),
               help="Folder of mapping files (NAME.toml) analysts may name with ?mapping=NAME, beside the bundled ones.")
 @history_option
 def serve(host, port, workers, model_uri, model_cache, max_upload_mb, max_decompressed_mb, max_json_mb, max_json_rows,
-          mappings, history_location):
+          max_manifest_rows, mappings, history_location):
     """Serve the scoring API and the analyst's page (http://HOST:PORT/)."""
     from dataclasses import replace
 
@@ -81,7 +84,8 @@ def serve(host, port, workers, model_uri, model_cache, max_upload_mb, max_decomp
     settings = replace(settings, history=history_location, model_uri=model_uri, model_cache=model_cache,
                        max_upload_bytes=int(max_upload_mb * MB),
                        max_decompressed_bytes=None if max_decompressed_mb is None else int(max_decompressed_mb * MB),
-                       max_json_bytes=int(max_json_mb * MB), max_json_rows=max_json_rows, mappings=mappings)
+                       max_json_bytes=int(max_json_mb * MB), max_json_rows=max_json_rows,
+                       max_manifest_rows=max_manifest_rows, mappings=mappings)
     check_store(history_location)
     click.echo(f"serving {model_uri} on http://{host}:{port}/ ({workers} worker{'s' if workers > 1 else ''}; "
                f"history {shown_url(history_location)}); API keys: contraband keys create --role analyst", err=True)

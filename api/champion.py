@@ -69,7 +69,8 @@ class Served:
             threshold = None
         return {"name": self.name, "version": self.version, "alias": self.alias, "uri": self.uri,
                 "source": self.source, "note": self.note, "run_id": self.run_id, "loaded_at": self.loaded_at,
-                "windows": self.windows, "metrics": self.metrics, "budget_threshold": threshold, "trees": self.trees}
+                "windows": self.windows, "metrics": self.metrics, "budget_threshold": threshold,
+                "trees": getattr(self.detector, "trees_", self.trees)}  # as now: a library picked up since
 
 
 def parse_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -213,7 +214,7 @@ class Champion:
     def _open(self, folder: Path, source: str, note: str = "") -> Served:
         info = json.loads((folder / "served.json").read_text())
         detector = joblib.load(folder / "model" / "artifacts" / "detector.joblib")
-        trees = detector.compile_trees(self.cache.parent / "compiled")
+        trees = detector.compile_trees(self.cache.parent / "compiled", wait=False)  # never a request's wait
         return Served(detector, self.name, info["version"], self.alias, self.uri, source, note, info.get("run_id"),
                       info.get("windows", {}), info.get("metrics", {}), trees=trees)
 

@@ -3,22 +3,37 @@
 Serving and batch runs compile the booster with ``lleaves`` (LLVM through ``llvmlite``) once per
 model and machine: the object code is cached in a folder under a key made of the model's text,
 the CPU (name and features, as LLVM sees them) and the compiler's versions, so a service worker,
-a batch run and the next start load it in milliseconds instead of compiling again. A cache entry
-is written under a temporary name and renamed into place, with its SHA-256 beside it; an entry
-whose digest does not match (a half-written or damaged file) is compiled again, never loaded.
+a batch run and the next start load it in milliseconds instead of compiling again; a library
+built for another CPU or other versions has another key and is never loaded. A cache entry is
+written under a temporary name and renamed into place, with its SHA-256 beside it; an entry whose
+digest does not match (a half-written or damaged file) is compiled again, never loaded.
+
+A compile runs in a separate process, within limits of its own (``CONTRABAND_COMPILE_SECONDS``
+of CPU, 900 by default, and ``CONTRABAND_COMPILE_MB`` of address space, 6,144 by default): a model
+of a thousand deep trees can take LLVM many minutes and gigabytes, and a scoring request must
+never wait on that. Until the library exists, scoring uses LightGBM's own trees and says so
+once; the library is picked up, without a restart, as soon as the compile ends. A compile killed
+half-way leaves no library (nothing is renamed into place); one stopped by its limits leaves a
+note (``KEY.failed``) so that the model is served by LightGBM from then on, and the note says why.
+Only one process compiles a given model at a time (``KEY.compiling`` holds its process id).
 
 The compiled model returns the booster's raw margins, equal to LightGBM's to within 1e-12
-(tested). When the compiler cannot be imported or fails, :func:`compile_booster` returns None
-with the reason, and the caller keeps LightGBM and says so. ``CONTRABAND_COMPILED_TREES=0``
-switches compilation off; ``CONTRABAND_COMPILED_CACHE`` names the cache folder (default
-``compiled`` under the model cache, ``CONTRABAND_MODEL_CACHE`` or ``model-cache``).
+(tested). When the compiler cannot be imported or fails, the caller keeps LightGBM and says so.
+``CONTRABAND_COMPILED_TREES=0`` switches compilation off; ``CONTRABAND_COMPILED_CACHE`` names the
+cache folder (default ``compiled`` under the model cache, ``CONTRABAND_MODEL_CACHE`` or
+``model-cache``).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +41,10 @@ from pathlib import Path
 import numpy as np
 
 SWITCH = "CONTRABAND_COMPILED_TREES"
+#: seconds of CPU and megabytes of address space one compile may take
+SECONDS, MEGABYTES = "CONTRABAND_COMPILE_SECONDS", "CONTRABAND_COMPILE_MB"
+#: what scoring says while the library is being built
+PENDING = "LightGBM's trees until the compiled ones are ready"
 
 
 def cache_folder() -> Path:
@@ -35,19 +54,55 @@ def cache_folder() -> Path:
     return Path(os.environ.get("CONTRABAND_MODEL_CACHE", "model-cache")) / "compiled"
 
 
+def limits() -> tuple[int, int]:
+    """The CPU seconds and megabytes one compile may take."""
+    return int(os.environ.get(SECONDS) or 900), int(os.environ.get(MEGABYTES) or 6144)
+
+
 @dataclass
 class CompiledTrees:
     """A booster's raw margins from its compiled code."""
 
     model: object  # lleaves.Model, compiled
     key: str
-    cached: bool  # loaded from the cache rather than compiled here
+    cached: bool  # loaded from the cache rather than compiled for this caller
 
     def raw(self, values: np.ndarray, threads: int) -> np.ndarray:
         return self.model.predict(np.ascontiguousarray(values, dtype=np.float64), n_jobs=max(1, threads))
 
     def describe(self) -> str:
         return f"compiled trees (lleaves {metadata.version('lleaves')}, {'cached' if self.cached else 'compiled now'})"
+
+
+@dataclass
+class Compiling:
+    """A compile under way in another process: where its library will appear."""
+
+    text: str
+    key: str
+    folder: Path
+    process: subprocess.Popen | None  # the compile this caller started (None: another process's)
+
+    def result(self) -> tuple[CompiledTrees | None, str | None]:
+        """The library once it is ready, or why there will be none; (None, None) while under way."""
+        found = _cached(self.text, self.key, self.folder, cached=self.process is None)
+        if found is not None:
+            return found, found.describe()
+        failed = _failed(self.folder, self.key)
+        if failed is not None:
+            return None, failed
+        if self.process is not None and self.process.poll() is not None and not _compiling(self.folder, self.key):
+            return None, "LightGBM's trees (the compile ended without a library)"
+        if self.process is None and not _compiling(self.folder, self.key):  # the other process died: ours now
+            self.process = _start(self.text, self.key, self.folder)
+        return None, None
+
+    def wait(self, poll: float = 0.2) -> tuple[CompiledTrees | None, str]:
+        while True:
+            found, said = self.result()
+            if found is not None or said is not None:
+                return found, said
+            time.sleep(poll)
 
 
 def _host() -> str:
@@ -72,47 +127,104 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def compile_booster(booster, folder: str | os.PathLike | None = None) -> tuple[CompiledTrees | None, str]:
-    """The booster compiled (from the cache when there), else None; and what was done, in words."""
+def compile_booster(booster, folder: str | os.PathLike | None = None,
+                    wait: bool = True) -> tuple[CompiledTrees | Compiling | None, str]:
+    """The booster's compiled trees from the cache when there; else a compile in a separate
+    process, waited for (``wait``) or left running (a :class:`Compiling` to ask later, and
+    LightGBM's trees meanwhile); None when there will be none. And what was done, in words."""
     if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return None, f"LightGBM's trees ({SWITCH}=0)"
     try:
-        import lleaves
+        import lleaves  # noqa: F401 - only whether it loads here
     except Exception as exc:  # not installed, or its LLVM binding does not load on this machine
         return None, f"LightGBM's trees (the compiler is unavailable: {type(exc).__name__}: {exc})"
     try:
         text = booster.model_to_string()
         key = _key(text)
-        folder = Path(folder) if folder is not None else cache_folder()
-        return _compile(lleaves, text, key, folder)
+        folder = _writable(Path(folder) if folder is not None else cache_folder())
+        found = _cached(text, key, folder)
+        if found is not None:
+            return found, found.describe()
+        failed = _failed(folder, key)
+        if failed is not None:
+            return None, failed
+        job = Compiling(text, key, folder, None if _compiling(folder, key) else _start(text, key, folder))
+        if wait:
+            found, said = job.wait()
+            if found is not None:
+                found.cached = False
+                return found, found.describe()
+            return None, said
+        seconds, megabytes = limits()
+        return job, (f"{PENDING} (compiling in a separate process, within {seconds:,} s of CPU and "
+                     f"{megabytes:,} MB)")
     except Exception as exc:  # a compiler error must not stop scoring: LightGBM evaluates the same trees
         return None, f"LightGBM's trees (compiling failed: {type(exc).__name__}: {exc})"
 
 
-def _compile(lleaves, text: str, key: str, folder: Path) -> tuple[CompiledTrees, str]:
+def _writable(folder: Path) -> Path:
+    """The cache folder, or a temporary one when it cannot be written (nothing is kept then)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="contraband-trees-"))
+
+
+def _cached(text: str, key: str, folder: Path, cached: bool = True) -> CompiledTrees | None:
+    """The library of ``key`` loaded from the cache, when it is there whole."""
     entry, digest = folder / f"{key}.o", folder / f"{key}.o.sha256"
+    if not (entry.exists() and digest.exists() and digest.read_text().strip() == _digest(entry)):
+        return None
+    import lleaves
+
     with tempfile.TemporaryDirectory(prefix="contraband-trees-") as tmp:
         model_file = Path(tmp) / "model.txt"
         model_file.write_text(text)
         model = lleaves.Model(model_file=str(model_file))
-        if entry.exists() and digest.exists() and digest.read_text().strip() == _digest(entry):
-            model.compile(cache=str(entry), raw_score=True)
-            compiled = CompiledTrees(model, key, cached=True)
-            return compiled, compiled.describe()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            writable = os.access(folder, os.W_OK)
-        except OSError:
-            writable = False
-        if not writable:
-            model.compile(raw_score=True)
-            compiled = CompiledTrees(model, key, cached=False)
-            return compiled, f"{compiled.describe()}; not cached: {folder} is not writable"
-        fresh = Path(tmp) / "trees.o"
-        model.compile(cache=str(fresh), raw_score=True)
-        _publish(fresh, entry, digest)
-        compiled = CompiledTrees(model, key, cached=False)
-        return compiled, compiled.describe()
+        model.compile(cache=str(entry), raw_score=True)
+    return CompiledTrees(model, key, cached=cached)
+
+
+def _failed(folder: Path, key: str) -> str | None:
+    note = folder / f"{key}.failed"
+    if not note.exists():
+        return None
+    return f"LightGBM's trees (the compiled trees could not be built: {note.read_text().strip()})"
+
+
+def _compiling(folder: Path, key: str) -> bool:
+    """Whether a live process is compiling ``key`` (a note left by a dead one is removed)."""
+    lock = folder / f"{key}.compiling"
+    try:
+        pid = int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError, OSError):
+        lock.unlink(missing_ok=True)
+        return False
+
+
+def _start(text: str, key: str, folder: Path) -> subprocess.Popen | None:
+    """Start the compile of ``key`` in a separate process that watches it (None: another took it)."""
+    lock = folder / f"{key}.compiling"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return None
+    model_file = folder / f".{key}.txt"
+    model_file.write_text(text)
+    process = subprocess.Popen([sys.executable, "-m", "contraband.models.compiled", "watch", str(model_file),
+                                str(folder), key], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    os.write(fd, str(process.pid).encode())
+    os.close(fd)
+    return process
 
 
 def _publish(fresh: Path, entry: Path, digest: Path) -> None:
@@ -122,3 +234,66 @@ def _publish(fresh: Path, entry: Path, digest: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
+
+
+def _watch(model_file: Path, folder: Path, key: str) -> int:
+    """Run the compile in a child process within the limits; when it fails, leave the note that
+    says why; then release the lock."""
+    seconds, megabytes = limits()
+
+    def bounded():  # in the child, before it runs
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+        resource.setrlimit(resource.RLIMIT_AS, (megabytes * 2**20, megabytes * 2**20))
+
+    try:
+        run = subprocess.run([sys.executable, "-m", "contraband.models.compiled", "compile", str(model_file),
+                              str(folder), key], preexec_fn=bounded, capture_output=True, text=True)
+        if run.returncode != 0 and not (folder / f"{key}.o").exists():
+            if run.returncode < 0:
+                why = (f"stopped by {signal.Signals(-run.returncode).name} beyond its limits of {seconds:,} s of "
+                       f"CPU and {megabytes:,} MB")
+            else:
+                last = [line for line in run.stderr.splitlines() if line.strip()]
+                why = (last[-1] if last else f"exit code {run.returncode}") + \
+                    f" (within {seconds:,} s of CPU and {megabytes:,} MB)"
+            (folder / f"{key}.failed").write_text(why + "\n")
+        return run.returncode
+    finally:
+        model_file.unlink(missing_ok=True)
+        (folder / f"{key}.compiling").unlink(missing_ok=True)
+
+
+def _compile_into(model_file: Path, folder: Path, key: str) -> None:
+    """Compile the model and publish its library (the child process's work)."""
+    import lleaves
+
+    with tempfile.TemporaryDirectory(prefix="contraband-trees-") as tmp:
+        fresh = Path(tmp) / "trees.o"
+        lleaves.Model(model_file=str(model_file)).compile(cache=str(fresh), raw_score=True)
+        _publish(fresh, folder / f"{key}.o", folder / f"{key}.o.sha256")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="compile a booster's trees (run by the service and the batch)")
+    parser.add_argument("step", choices=["watch", "compile"])
+    parser.add_argument("model_file", type=Path)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("key")
+    args = parser.parse_args(argv)
+    if args.step == "watch":
+        return _watch(args.model_file, args.folder, args.key)
+    try:
+        _compile_into(args.model_file, args.folder, args.key)
+    except MemoryError:
+        print("out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - said in the note the watcher leaves
+        print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

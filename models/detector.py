@@ -30,6 +30,7 @@ the same, but ties in the calibrated score do not blur the ranking).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -47,6 +48,7 @@ from sklearn.utils.validation import check_is_fitted
 from contraband.data.columns import as_columns
 from contraband.features import DeclarationFeatures
 from contraband.models.attribution import PathAttribution
+from contraband.models.compiled import PENDING
 from contraband.models.evidence import Blend, EvidenceModel, evidence_weight, reference_rows
 from contraband.models.reasons import MAX_REASONS, evidence_holds, novelty_rates, reasons, record_columns
 
@@ -390,22 +392,36 @@ class Detector(ClassifierMixin, BaseEstimator):
         blend = getattr(self, "blend_", None)
         return booster if blend is None else blend.margin(booster, self.evidence_.margin(values))
 
-    def compile_trees(self, folder=None) -> str:
+    def compile_trees(self, folder=None, wait: bool = True) -> str:
         """From now on evaluate the booster through compiled code (:mod:`~contraband.models.compiled`),
         here and wherever this detector is unpickled (a Dask worker compiles, or loads the cache,
-        on first use); LightGBM's own trees when the compiler is unavailable. Returns what was done."""
-        from contraband.models.compiled import compile_booster
+        on first use); LightGBM's own trees when the compiler is unavailable. Without ``wait`` a
+        library not in the cache yet is compiled in another process while LightGBM scores, and
+        picked up when it is ready. Returns what was done."""
+        from contraband.models.compiled import Compiling, compile_booster
 
         check_is_fitted(self, "model_")
-        self._compiled, self.trees_ = compile_booster(self.model_.booster_, folder)
+        found, self.trees_ = compile_booster(self.model_.booster_, folder, wait=wait)
         self._trees_folder, self._trees_wanted = folder, True
+        self._compiled = None if isinstance(found, Compiling) else found
+        if isinstance(found, Compiling):
+            threading.Thread(target=self._pick_up, args=(found,), daemon=True, name="contraband-trees").start()
         return self.trees_
+
+    def _pick_up(self, job) -> None:
+        """Wait for another process's compile, then score with its library (one assignment: a
+        request in flight keeps the trees it started with)."""
+        found, said = job.wait(poll=0.5)
+        if found is not None:
+            self._compiled = found
+        self.trees_ = said
+        logging.getLogger("contraband.models").warning("scoring with %s from now on", said)
 
     def _raw_margin(self, values: np.ndarray, threads: int) -> np.ndarray:
         if self._compile_pending():
             with _COMPILING:  # unpickled where it was asked for: compile (or load) once per process
-                if self._compile_pending():
-                    self.compile_trees(self._trees_folder)
+                if self._compile_pending():  # never waited for here: LightGBM scores meanwhile
+                    self.compile_trees(self._trees_folder, wait=False)
         compiled = getattr(self, "_compiled", None)
         if compiled is not None:
             return compiled.raw(values, threads)
@@ -419,7 +435,7 @@ class Detector(ClassifierMixin, BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ is the live __dict__
         state.pop("_compiled", None)  # native code is not pickled; compiled again where it is used
-        if state.get("trees_", "").startswith("compiled"):
+        if state.get("trees_", "").startswith(("compiled", PENDING)):
             state.pop("trees_")
         return state
 

@@ -64,8 +64,8 @@ class ContrabandModel(mlflow.pyfunc.PythonModel):
         self.detector = joblib.load(context.artifacts["detector"])
         self.config = dict(getattr(context, "model_config", None) or {})
         self._history = None
-        if self.config.get("compile_trees", True):
-            self.detector.compile_trees()
+        if self.config.get("compile_trees", True):  # LightGBM scores until the library is ready
+            self.detector.compile_trees(wait=False)
         if self.config.get("refresh_budget", True):
             from contraband.models.scoring import refresh_budget_reference
 

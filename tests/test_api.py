@@ -100,7 +100,14 @@ def test_model_description_names_version_windows_metrics_and_threshold(service, 
     assert set(info["windows"]) == {"train", "valid", "test"} and info["windows"]["train"]["from"]
     assert 0 <= info["metrics"]["recall_at_5pct"] <= 1
     assert 0 < info["budget_threshold"]["risk_score"] < 1 and info["budget_threshold"]["budget"] == 0.05
-    assert info["trees"].startswith("compiled trees (lleaves"), info["trees"]  # the booster runs as native code
+    # the booster runs as native code once the compile (another process) is done; LightGBM until then, said so
+    from contraband.models.compiled import PENDING
+
+    deadline = time.time() + 180
+    while info["trees"].startswith(PENDING) and time.time() < deadline:
+        time.sleep(0.5)
+        info = get(service, "/v1/model").json()
+    assert info["trees"].startswith("compiled trees (lleaves"), info["trees"]
 
 
 # --- access --------------------------------------------------------------------------------
@@ -372,8 +379,9 @@ def test_reload_under_concurrent_requests_swaps_without_a_failure(service, regis
     assert not failures, [f.text for f in failures[:3]]
     versions = [a.json()["summary"]["model"]["version"] for a in answers]
     assert set(versions) == {"1", str(new.version)} and versions[-1] == str(new.version)
-    scores = {round(a.json()["rows"][0]["risk_score"], 12) for a in answers}
-    assert len(scores) == 1  # the same fitted pipeline under both versions: the same score
+    scores = [a.json()["rows"][0]["risk_score"] for a in answers]
+    # the same fitted pipeline under both versions: the same score (compiled trees or LightGBM's, to 1e-12)
+    assert max(scores) - min(scores) <= 1e-9
     assert get(service, "/v1/model").json()["version"] == str(new.version)
 
 

@@ -3,8 +3,11 @@ LightGBM's margins, cached per model and machine, and LightGBM's own trees when 
 missing or its cache is damaged."""
 
 import copy
+import os
 import shutil
+import signal
 import sys
+import time
 
 import joblib
 import numpy as np
@@ -95,3 +98,69 @@ def test_a_pickled_detector_leaves_native_code_behind_and_compiles_where_it_is_u
     assert getattr(loaded, "_compiled", None) is None
     assert np.max(np.abs(loaded.margin(rows) - expected)) <= 1e-12
     assert loaded._compiled is not None and "cached" in loaded.trees_
+
+
+def _entries(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_first_score_never_waits_on_a_compile_and_the_library_is_picked_up_when_ready(trained, detector, tmp_path):
+    """Issue 40: without a library in the cache, scoring starts at once with LightGBM's trees and
+    says so; another process compiles, and the detector scores with the library once it is there,
+    without a restart."""
+    rows = _rows(trained, detector)[:500]
+    said = detector.compile_trees(tmp_path, wait=False)
+    assert said.startswith(compiled.PENDING) and "separate process" in said
+    assert detector._compiled is None and np.array_equal(detector._raw_margin(rows, 1), _lightgbm(detector, rows))
+    deadline = time.time() + 180
+    while time.time() < deadline and not detector.trees_.startswith("compiled"):
+        time.sleep(0.5)
+    assert detector.trees_.startswith("compiled") and detector._compiled is not None, detector.trees_
+    assert np.max(np.abs(detector._raw_margin(rows, 1) - _lightgbm(detector, rows))) <= 1e-12
+    assert [n for n in _entries(tmp_path) if not n.endswith((".o", ".o.sha256"))] == []  # no lock, no model text left
+
+
+def test_a_compile_killed_half_way_leaves_no_library_and_the_next_one_compiles(trained, detector, tmp_path):
+    job, said = compiled.compile_booster(detector.model_.booster_, tmp_path, wait=False)
+    assert isinstance(job, compiled.Compiling) and said.startswith(compiled.PENDING)
+    watcher = job.process.pid
+    deadline = time.time() + 30
+    while time.time() < deadline and not open(f"/proc/{watcher}/task/{watcher}/children").read().split():
+        time.sleep(0.01)  # until the compile itself has started (it then needs seconds to import and compile)
+    os.killpg(watcher, signal.SIGKILL)  # the watcher and the compile, at once
+    job.process.wait()
+    time.sleep(0.5)
+    assert not list(tmp_path.glob("*.o")) and not list(tmp_path.glob("*.failed"))  # nothing half-written is a library
+    again = copy.deepcopy(detector)
+    assert again.compile_trees(tmp_path).startswith("compiled trees")  # the dead compile's lock does not hold it up
+    rows = _rows(trained, detector)[:500]
+    assert np.max(np.abs(again._raw_margin(rows, 1) - _lightgbm(detector, rows))) <= 1e-12
+
+
+def test_a_compile_beyond_its_limits_is_served_by_lightgbm_which_says_why(trained, detector, tmp_path, monkeypatch):
+    monkeypatch.setenv(compiled.SECONDS, "1")  # a second of CPU: the compile is stopped
+    said = detector.compile_trees(tmp_path)
+    assert said.startswith("LightGBM's trees (the compiled trees could not be built: stopped by SIGXCPU") \
+        or said.startswith("LightGBM's trees (the compiled trees could not be built: stopped by SIGKILL"), said
+    assert "1 s of CPU" in said and not list(tmp_path.glob("*.o"))
+    rows = _rows(trained, detector)[:500]
+    assert np.array_equal(detector._raw_margin(rows, 1), _lightgbm(detector, rows))
+    monkeypatch.delenv(compiled.SECONDS)
+    t = time.perf_counter()
+    assert copy.deepcopy(detector).compile_trees(tmp_path) == said  # the note holds: not compiled again
+    assert time.perf_counter() - t < 5
+
+
+def test_a_library_built_for_another_cpu_or_version_is_never_loaded(detector, compiled_once, tmp_path, monkeypatch):
+    warm = _warm(compiled_once, tmp_path)
+    found, said = compiled.compile_booster(detector.model_.booster_, warm, wait=False)
+    assert isinstance(found, compiled.CompiledTrees) and "cached" in said
+    host, version = compiled._host(), compiled.metadata.version
+    for owner, name, value in ((compiled, "_host", lambda: host + "|another-cpu"),
+                               (compiled.metadata, "version", lambda package: version(package) + ".other")):
+        with monkeypatch.context() as m:
+            m.setattr(owner, name, value)
+            job, said = compiled.compile_booster(detector.model_.booster_, warm, wait=False)
+        assert isinstance(job, compiled.Compiling) and said.startswith(compiled.PENDING), said  # not the library here
+        os.killpg(job.process.pid, signal.SIGKILL)
+        job.process.wait()

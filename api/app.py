@@ -3,13 +3,14 @@
 At start it opens the history store (which also keeps the API keys) and loads the model
 (registry, else its local cache; none: the worker answers 503 until one is registered); any other
 failure at start stops the service in one line (:mod:`~contraband.api.startup`). The mappings
-analysts may name are read when the app is built. Around every request: the security headers (:mod:`~contraband.api.headers`) and the
-body's limits (:mod:`~contraband.api.limits`: 413 before or as soon as a body passes them).
-Every error answers with the same small JSON body (:class:`~contraband.api.schemas.Problem`; a
-request that breaks the schema gets 422 with where each problem is, never the value sent); a
-failure nobody foresaw is a 500 Problem whose traceback goes to the log, never to the caller.
-API keys are never logged. ``/docs`` and ``/redoc`` are off (their pages load Swagger UI and
-ReDoc from a CDN, which this service must never need); the schema is ``/openapi.json``.
+analysts may name are read when the app is built. Around every request: the security headers
+(:mod:`~contraband.api.headers`) and the body's limits (:mod:`~contraband.api.limits`: 413
+before or as soon as a body passes them). Every error answers with the same small JSON body
+(:class:`~contraband.api.schemas.Problem`; a request that breaks the schema gets 422 with where
+each problem is, never the value sent); a failure nobody foresaw is a 500 Problem whose
+traceback goes to the log, never to the caller. API keys are never logged. ``/docs`` and
+``/redoc`` are off (their pages load Swagger UI and ReDoc from a CDN, which this service must
+never need); the schema is ``/openapi.json``.
 """
 
 from __future__ import annotations

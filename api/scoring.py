@@ -196,8 +196,9 @@ def score_manifest(request: Request,
     issues = issues_by_row(loaded.rejected_first(REJECTED_SHOWN))  # the first rows alone: bounded work
     shown = sorted(issues)
     raw = None if loaded.rejected_raw is None else loaded.rejected_raw.reindex(shown)
+    names = [] if raw is None else [str(c) for c in raw.columns]
     cells = [{}] * len(shown) if raw is None else [
-        {str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)) for k, v in zip(raw.columns, r)}
+        {k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)) for k, v in zip(names, r)}
         for r in raw.astype(object).itertuples(index=False, name=None)]
     rejected = [{"line": int(line), "row": row, "problems": issues[row], "cells": c,
                  "declaration_id": None if row_id is None or pd.isna(row_id) else str(row_id)}

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contraband.data import normalise as norm
 
@@ -162,3 +164,24 @@ def test_identifiers_have_one_spelling_and_look_alikes_are_refused_with_the_char
             if i in named:
                 assert p.reason[k].startswith("identifier holds an invisible or control character") \
                        and named[i] in p.reason[k], p.reason[k]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(min_size=0, max_size=30))
+def test_any_text_is_one_spelled_identifier_or_refused_naming_a_character_it_holds(raw):
+    """Generated text of any characters: an identifier read back has no invisible or control
+    character, is already in its one spelling (reading it again changes nothing), and equals its
+    NFKC form stripped; a refusal names a character the NFKC form holds."""
+    import unicodedata
+
+    value, problem = norm.identifier_text(raw)
+    spelt = unicodedata.normalize("NFKC", raw)
+    if problem is None:
+        assert value == (spelt.strip() or None)
+        if value is not None:
+            assert not any(unicodedata.category(c) in norm._INVISIBLE for c in value)
+            assert norm.identifier_text(value) == (value, None)
+    else:
+        assert value is None
+        code = problem.split("(U+", 1)[1].split(" ", 1)[0].rstrip(")")
+        assert chr(int(code, 16)) in spelt

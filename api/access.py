@@ -36,6 +36,8 @@ api_keys = Table(
     Column("revoked_at", Text),
 )
 CACHE_SECONDS = 1.0
+#: :meth:`KeyRing.known`'s answer when only the store can tell
+UNKNOWN = object()
 _NOBODY = hashlib.sha256(b"no such key").hexdigest()  # compared against when the id is unknown
 
 
@@ -85,14 +87,20 @@ class KeyRing:
                 audit.record(conn, actor, "key.revoke", f"key:{key_id}", {"revoked_at": None}, {"revoked_at": _now()})
         return done.rowcount > 0
 
-    def identify(self, key: str | None) -> tuple[str, str] | None:
-        """(key id, role) of a valid, unrevoked key; None otherwise."""
+    def known(self, key: str | None):
+        """:meth:`identify`'s verdict when it needs no read of the store (no key, or one seen
+        within ``CACHE_SECONDS``); :data:`UNKNOWN` otherwise."""
         if not key:
             return None
+        cached = self._seen.get(_digest(key))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else UNKNOWN
+
+    def identify(self, key: str | None) -> tuple[str, str] | None:
+        """(key id, role) of a valid, unrevoked key; None otherwise."""
+        verdict = self.known(key)
+        if verdict is not UNKNOWN:
+            return verdict
         digest, now = _digest(key), time.monotonic()
-        cached = self._seen.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         verdict = self._lookup(key, digest)
         if len(self._seen) > 10_000:  # many wrong keys: forget them all rather than grow
             self._seen.clear()

@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.store = store
             app.state.keys = KeyRing(store)
             app.state.desk = Desk(store)
+            app.state.few_declarations = scoring.few_declarations()
             app.state.champion = Champion(settings.model_uri, settings.model_cache, store, settings.follow_seconds)
             app.state.load_error = None
             try:
@@ -157,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=500, headers=security_headers())
 
     @app.get("/healthz", response_model=Health, tags=["service"], summary="The process answers")
-    def healthz():
+    async def healthz():  # on the event loop itself: it answers when the loop does, not when a thread is free
         return {"status": "ok", "worker": os.getpid()}
 
     @app.get("/readyz", response_model=Health, tags=["service"], summary="A model is loaded",

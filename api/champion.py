@@ -221,20 +221,20 @@ class Champion:
     # --- following other workers' reloads --------------------------------------------------
     def follow(self) -> None:
         """Reload in the background when another worker has reloaded since (checked at most
-        every ``follow_seconds``; never blocks a request)."""
+        every ``follow_seconds``, in a thread of its own: never a request's wait, never the
+        event loop's, whatever a batch is writing)."""
         now = time.monotonic()
         if self._following or now - self._checked < self.follow_seconds:
             return
-        self._checked = now
-        if counters.read(self.store, RELOADS) > self._reloads_seen:
-            self._following = True
+        self._checked, self._following = now, True
 
-            def run():
-                try:
+        def run():
+            try:
+                if counters.read(self.store, RELOADS) > self._reloads_seen:
                     self.load(cache=False)
-                except Exception:  # keep serving the current model; the next check tries again
-                    pass
-                finally:
-                    self._following = False
+            except Exception:  # keep serving the current model; the next check tries again
+                pass
+            finally:
+                self._following = False
 
-            threading.Thread(target=run, daemon=True, name="follow-reload").start()
+        threading.Thread(target=run, daemon=True, name="follow-reload").start()

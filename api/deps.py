@@ -7,7 +7,9 @@ from typing import Optional
 from fastapi import Depends, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
+from contraband.api.access import UNKNOWN
 from contraband.api.schemas import InvalidRequest, Problem
 
 
@@ -44,7 +46,10 @@ class Caller:
 
 
 async def _caller(request: Request, x_api_key: Optional[str] = Security(API_KEY)) -> Caller:
-    found = request.app.state.keys.identify(x_api_key)
+    keys = request.app.state.keys
+    found = keys.known(x_api_key)
+    if found is UNKNOWN:  # the store's read in a thread: the event loop never waits on the store
+        found = await run_in_threadpool(keys.identify, x_api_key)
     if found is None:
         raise ApiError(401, "unauthorized", "missing or unknown API key: send it in the X-API-Key header "
                                             "(an administrator creates one with: contraband keys create --role analyst)")

@@ -574,6 +574,65 @@ def test_other_writers_go_on_while_a_batch_is_recording_and_nothing_is_counted_t
     assert consistent(store)
 
 
+def test_a_batch_of_amendments_is_worked_out_outside_the_lock_and_one_changed_meanwhile_goes_the_general_way(
+        world, history_location, monkeypatch):
+    """Amendments in a batch are worked out together from one snapshot, then written a short
+    transaction at a time. Between the two, another writer amends one of them and records an
+    inspection of another: the store, the versions and the report must be those of the other
+    writer's changes followed by the batch through the general path (the one amended again, the
+    inspected one refused), and the series those of a rebuild."""
+    from contraband.data.history import recording as recording_module
+    from contraband.data.history.versions import LOCKED
+
+    monkeypatch.setattr(recording_module, "_SLICE_OTHERS", 7)  # several short transactions
+    past = world[world["declaration_date"] < "2026-09-01"].tail(1_500).drop(columns=["seized_value_usd"])
+    resent = past.drop(columns=["inspected", "contraband"]).tail(400).astype({"consignee_id": object})
+    resent["gross_weight_kg"] = resent["gross_weight_kg"] * 1.5 + 1  # 400 amendments
+    resent.loc[resent.index[:3], "consignee_id"] = "a consignee never seen"
+    amended_meanwhile, inspected_meanwhile = resent["declaration_id"].iloc[[10, 200]]
+    other = resent[resent["declaration_id"] == amended_meanwhile].assign(exporter_id="ANOTHER WRITER")
+    inspection = pd.DataFrame({"declaration_id": [inspected_meanwhile], "inspected": [1], "contraband": [0],
+                               "recorded_at": ["2026-11-02"]})
+
+    expected = open_history(history_location("expected"))
+    expected.ingest(past, outcomes=True)
+    store = clone(expected, history_location("bulk"))
+    expected.ingest(other, source="other")
+    expected.record_outcomes(inspection)
+    want = expected.ingest(resent, source="batch")
+
+    planned = store._changes
+    def then_another_writer(*args, **kwargs):
+        changes = planned(*args, **kwargs)
+        if not getattr(then_another_writer, "done", False):
+            then_another_writer.done = True
+            store.ingest(other, source="other")
+            store.record_outcomes(inspection)
+        return changes
+    monkeypatch.setattr(store, "_changes", then_another_writer)
+    with store.recording("batch") as recording:
+        got = recording.add(resent)
+    assert then_another_writer.done
+    assert (got.amended, got.unchanged, got.new) == (want.amended, want.unchanged, want.new)
+    assert got.amended + len(got.refused) == len(resent) and got.amended > 300
+    assert sorted(got.refused["declaration_id"]) == sorted(want.refused["declaration_id"])
+    assert inspected_meanwhile in set(got.refused["declaration_id"]) and set(got.refused["reason"]) == {LOCKED}
+    assert [v["version"] for v in store.declaration_versions(amended_meanwhile)] == [1, 2, 3]
+    assert snapshot(store) == snapshot(expected)
+    pd.testing.assert_frame_equal(_every_version(store), _every_version(expected))
+    assert consistent(store)
+    store.close()
+    expected.close()
+
+
+def _every_version(store) -> pd.DataFrame:
+    """Every stored version of every declaration (entity fields, measures, version, record day)."""
+    with store.reading() as conn:
+        ids = [r[0] for r in conn.exec_driver_sql("SELECT declaration_id FROM declarations").fetchall()]
+        versions = store._stored(conn, ids).drop(columns=["ingest"])
+    return versions.sort_values(["declaration_id", "version"]).reset_index(drop=True)
+
+
 _KILLED_RECORDING = """
 import sys, time
 import pandas as pd

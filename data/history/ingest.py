@@ -5,6 +5,7 @@ scoring request, the general path under the writers' lock, and the ingests' own 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from contraband.data.history.connection import (
     _tuples,
     _upsert,
 )
-from contraband.data.history.moves import _PendingSeries
+from contraband.data.history.moves import SeriesMoves, _PendingSeries
 from contraband.data.history.reads import _busy_outcomes
 from contraband.data.history.rows import (
     _ENTITY_FIELDS,
@@ -47,6 +48,29 @@ from contraband.data.keys import DISTINCT, SEP
 ONE_TRANSACTION_ROWS = 2_000
 _ONE_DECLARATION = np.array([[1, 0, 0]], dtype=np.int64)
 _WRITE_ROWS = 50_000  # declarations per statement of a bulk write (bounds the driver's Python rows)
+
+
+@dataclass
+class Changes:
+    """What an ingest of declarations and outcome versions writes (:meth:`Ingest._changes`)."""
+
+    rows: pd.DataFrame  # the declarations that change, as sent
+    changed: pd.DataFrame  # their new rows (version and recorded day set; the ingest is the writer's)
+    stored_hash: np.ndarray  # per changed row, its current version's hash and number when read (0: new)
+    stored_version: np.ndarray
+    amended: np.ndarray  # ids whose current row becomes an earlier version
+    new_versions: pd.DataFrame  # outcome versions to write
+    old_decl: pd.DataFrame  # every version and outcome version of the declarations affected, before
+    new_decl: pd.DataFrame  # and after
+    old_v: pd.DataFrame
+    new_v: pd.DataFrame
+
+    def deltas(self, ids=None) -> dict[str, pd.DataFrame]:
+        """What the series gain (from the declarations ``ids`` only, when given)."""
+        frames = (self.new_decl, self.new_v, self.old_decl, self.old_v)
+        if ids is not None:
+            frames = tuple(f[_is_one_of(f["declaration_id"], ids)] if len(f) else f for f in frames)
+        return SeriesMoves._deltas(*frames)
 
 
 class Ingest:
@@ -222,6 +246,24 @@ class Ingest:
         declaration with a recorded inspection (unless ``amend_inspected``: an admin's), or of
         one a batch run is still recording, is refused with its outcome versions: nothing of it
         is written, and ``report.refused`` says why."""
+        changes = self._changes(conn, chunk, vchunk, report, existing_rows, ingest, pending is not None,
+                                amend_inspected, recorded_day)
+        if changes is None:
+            return
+        self._write_changes(conn, changes.changed, changes.amended, changes.new_versions, ingest)
+        deltas = changes.deltas()
+        if pending is None:
+            self._write_merged(conn, deltas)
+        else:
+            pending.add(deltas)
+
+    def _changes(self, conn, chunk: pd.DataFrame, vchunk: pd.DataFrame, report: IngestReport,
+                 existing_rows: pd.DataFrame | None, ingest: int, pending: bool, amend_inspected: bool,
+                 recorded_day: int | None) -> "Changes | None":
+        """What :meth:`_apply` writes, worked out from what ``conn`` reads, with the refusals and
+        counts in ``report``; None when nothing changes. It writes only the declarations whose
+        outcome versions replace another ingest's, in a recording (``pending``; see
+        :meth:`_apply_apart`)."""
         if not len(chunk):
             chunk = pd.DataFrame({c: pd.Series(dtype=object) for c in (*_ENTITY_FIELDS, "row_hash")})
         recorded_day = _today() if recorded_day is None else int(recorded_day)
@@ -233,7 +275,7 @@ class Ingest:
         # a declaration whose current version or any outcome version a batch run is still recording
         busy_ids = set(ids[known][np.isin(ingest_now[known], list(busy))]) | _busy_outcomes(conn, ids[known], busy) \
             if busy else set()
-        replacing = self._replacing(conn, vchunk, ingest) if pending is not None and len(vchunk) else set()
+        replacing = self._replacing(conn, vchunk, ingest) if pending and len(vchunk) else set()
         reasons = {}
         if amend.any():
             reasons = {i: BUSY for i in ids[amend] if i in busy_ids}
@@ -250,8 +292,8 @@ class Ingest:
             refused = np.array([i in reasons for i in ids], dtype=bool)
             report.refuse(ids[refused], [reasons[i] for i in ids[refused]])
             keep = ~refused
-            chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
-                                                           amend[keep], version_now[keep])
+            chunk, ids, known, same, amend, version_now, hashes = (chunk[keep], ids[keep], known[keep], same[keep],
+                                                                   amend[keep], version_now[keep], hashes[keep])
             if len(vchunk):
                 vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], reasons)]
         apart = _is_one_of(ids, replacing) if replacing else None
@@ -259,8 +301,8 @@ class Ingest:
             self._apply_apart(conn, chunk[apart], vchunk[_is_one_of(vchunk["declaration_id"], ids[apart])], report,
                               ingest, amend_inspected, recorded_day)
             keep = ~apart
-            chunk, ids, known, same, amend, version_now = (chunk[keep], ids[keep], known[keep], same[keep],
-                                                           amend[keep], version_now[keep])
+            chunk, ids, known, same, amend, version_now, hashes = (chunk[keep], ids[keep], known[keep], same[keep],
+                                                                   amend[keep], version_now[keep], hashes[keep])
             vchunk = vchunk[~_is_one_of(vchunk["declaration_id"], replacing)]
         changed = chunk[~same].assign(version=np.where(known[~same], version_now[~same] + 1, 1),
                                       recorded_day=recorded_day, ingest=ingest)
@@ -278,7 +320,7 @@ class Ingest:
         affected = pd.unique(np.concatenate([changed["declaration_id"].to_numpy(dtype=object),
                                              np.asarray(version_changed, dtype=object)]))
         if not len(affected):
-            return
+            return None
         stored_ids = pd.Index(np.concatenate([amended, np.asarray(version_changed, dtype=object)]))
         old_decl = existing_rows if existing_rows is not None else self._stored(
             conn, affected[pd.Index(affected).isin(stored_ids)])
@@ -293,24 +335,27 @@ class Ingest:
         unknown = pd.Index(new_v["declaration_id"]).difference(pd.Index(new_decl["declaration_id"]))
         if len(unknown):
             raise ValueError(f"outcomes for declarations not in the history: {list(unknown[:5])}")
+        return Changes(chunk[~same], changed, hashes[~same], version_now[~same], amended, new_versions_frame,
+                       old_decl, new_decl, old_v, new_v)
 
+    @staticmethod
+    def _write_changes(conn, changed: pd.DataFrame, amended: np.ndarray, new_versions: pd.DataFrame,
+                       ingest: int) -> None:
+        """Write new declaration rows (the current rows of ``amended`` kept as earlier versions
+        first) and outcome versions, as ``ingest``'s."""
+        nan_as_none = _nan_as_none(conn)
         if len(amended):
-            self._supersede(conn, amended)
+            Ingest._supersede(conn, amended)
         cols = S.DECLARATION_COLUMNS
         # in slices: the driver's rows are Python tuples, several times the frame's size
         for start in range(0, len(changed), _WRITE_ROWS):
             part = changed.iloc[start:start + _WRITE_ROWS]
-            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, _nan_as_none(conn)),
+            _upsert(conn, S.declarations, cols, _tuples(part, cols, {"ingest": ingest}, nan_as_none),
                     ("declaration_id",))
-        if len(new_versions_frame):
+        if len(new_versions):
             _upsert(conn, S.outcomes, S.OUTCOME_COLUMNS,
-                    _tuples(new_versions_frame, S.OUTCOME_COLUMNS, {"ingest": ingest}, nan_as_none=_nan_as_none(conn)),
+                    _tuples(new_versions, S.OUTCOME_COLUMNS, {"ingest": ingest}, nan_as_none=nan_as_none),
                     ("declaration_id", "recorded_at"))
-        deltas = self._deltas(new_decl, new_v, old_decl, old_v)
-        if pending is None:
-            self._write_merged(conn, deltas)
-        else:
-            pending.add(deltas)
 
     def _replacing(self, conn, vchunk: pd.DataFrame, ingest: int) -> set:
         """Declarations of which ``vchunk`` changes an outcome version another ingest wrote
@@ -338,7 +383,8 @@ class Ingest:
         self._end_ingest(conn, own, *counts)
         self._count_ingest(conn, ingest, -counts[0], -counts[1])  # the recording counts its report's change
 
-    def _supersede(self, conn, ids) -> None:
+    @staticmethod
+    def _supersede(conn, ids) -> None:
         """The current rows of ``ids`` kept as earlier versions (before new ones replace them)."""
         names = ", ".join(S.DECLARATION_COLUMNS)
         for batch in _batches(ids):

@@ -1,5 +1,5 @@
 """Inspection outcomes into the history store: an analyst's few results on a lean path (the few
-series they change, on the driver's cursor), others on the general one; the rules an outcome
+series they change, in a few plain statements), others on the general one; the rules an outcome
 version must keep (a known declaration, not before it was lodged, not while a batch records it)."""
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ class OutcomeRecords:
         declaration that had one)."""
         versions, problems = _outcome_versions(records, source)
         report = OutcomeReport()
-        if not (then is None and len(versions) <= _FEW
-                and self._record_outcomes_few(versions, problems, source, report)):
+        if not (len(versions) <= _FEW and self._record_outcomes_few(versions, problems, source, report, then)):
             with self._write() as conn:
                 known = self._declaration_days(conn, versions["declaration_id"].unique())
                 busy = self._recording_ingests(conn)
@@ -78,13 +77,16 @@ class OutcomeRecords:
 
     _RESULT = ("inspected", "contraband", "seized_value_usd", "material", "note")
 
-    def _record_outcomes_few(self, versions: pd.DataFrame, problems: list, source: str, report: OutcomeReport) -> bool:
+    def _record_outcomes_few(self, versions: pd.DataFrame, problems: list, source: str, report: OutcomeReport,
+                             then=None) -> bool:
         """A few outcome versions, each the latest of a declaration that was never amended: the
         inspection and seizure counts they change, added to the few series of each
         declaration's entities, read and written once, on the driver's cursor (the general
-        path builds frames for a handful of numbers, holding the lock ten times longer). False,
-        with nothing written, when the general path is needed: a version dated before the
-        declaration's current one, the same declaration twice, an amended declaration."""
+        path builds frames for a handful of numbers, holding the lock ten times longer); with
+        ``then`` (see :meth:`record_outcomes`), on a connection of its own, in the same
+        transaction. False, with nothing written, when the general path is needed: a version
+        dated before the declaration's current one, the same declaration twice, an amended
+        declaration."""
         ids = list(dict.fromkeys(versions["declaration_id"]))
         if len(ids) != len(versions):
             return False
@@ -92,7 +94,7 @@ class OutcomeRecords:
                         *(versions[c].to_numpy(dtype=object) for c in self._RESULT)))
         names = ("declaration_id", "day", "ingest", "version", *_ENTITY_FIELDS[2:])
         found = []
-        with self._direct(write=True) as cur:
+        with self._direct(write=True) if then is None else self._write() as cur:
             stored = {r[0]: r for r in _select_in(cur, f"SELECT {', '.join(names)} FROM declarations WHERE "
                                                        "declaration_id", ids)}
             if any(int(r[3]) > 1 for r in stored.values()):
@@ -127,6 +129,10 @@ class OutcomeRecords:
                                                                     nan_as_none=_nan_as_none(cur)),
                         ("declaration_id", "recorded_at"))
                 self._end_ingest(cur, ingest, 0, len(new))
+                if then is not None:
+                    earlier = [(rows[i][0], b[0], *b[1]) for i, b in new if b is not None]
+                    then(cur, chosen.reset_index(drop=True),
+                         pd.DataFrame(earlier, columns=["declaration_id", "recorded_at", *self._RESULT]))
         problems += found
         report.unchanged, report.recorded = unchanged, len(new)
         return True

@@ -1,5 +1,7 @@
-"""A batch's recording: chunks of declarations written in short transactions as they come, their
-series moved once per round, and the recovery that finishes a round whose writer died."""
+"""A batch's recording: chunks of declarations written in short transactions as they come (new
+declarations and amendments worked out outside the writers' lock, each transaction checking what
+it replaces), their series moved once per round, and the recovery that finishes a round whose
+writer died."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pandas as pd
 
 from contraband.data.columns import Columns
 from contraband.data.history import schema as S
-from contraband.data.history.connection import _nan_as_none, _tuples, _upsert
+from contraband.data.history.connection import _nan_as_none, _select_in, _tuples, _upsert
 from contraband.data.history.contributions import contributions, outcome_steps
 from contraband.data.history.ingest import _WRITE_ROWS
 from contraband.data.history.moves import (
@@ -22,6 +24,7 @@ from contraband.data.history.moves import (
     _negated,
     _PendingSeries,
 )
+from contraband.data.history.versions import BUSY
 from contraband.data.history.rows import (
     IngestReport,
     _day,
@@ -40,7 +43,7 @@ if TYPE_CHECKING:  # the store these parts make up
 TRANSACTION_ROWS = 1_000_000
 PENDING_CHANGES = 4_000_000
 _SLICE_ROWS = 512  # new declarations written in a recording's first slice (then adapted)
-_SLICE_OTHERS = 500  # re-sent declarations (amendments, new outcome versions) per transaction
+_SLICE_OTHERS = 500  # re-sent declarations per transaction (amendments: in the first, then adapted)
 #: new declarations turned into the driver's rows at once (then written a slice at a time)
 _ROW_BLOCK = 16_384
 #: the stored columns but the ingest (which a round's first transaction makes)
@@ -137,6 +140,7 @@ class Recording:
         self._pending: _PendingSeries | None = None
         self._rows = 0
         self._slice = _SLICE_ROWS
+        self._slice_amendments = _SLICE_OTHERS
 
     @contextmanager
     def _transaction(self):
@@ -165,9 +169,11 @@ class Recording:
 
         What is stored already is read first, outside the writers' lock. Declarations new to
         the store, nearly all of a batch, are worked out there too (their rows and series
-        changes), so that the lock is held only to check they are still new and write them. An
-        identical re-send writes nothing; the few others (amendments, new outcome versions for
-        stored declarations) go through :meth:`HistoryStore._apply`, under the lock."""
+        changes), so that the lock is held only to check they are still new and write them.
+        Amendments (stored declarations re-sent with other values) likewise: worked out outside
+        the lock, written with a check that what they replace is still what was read. An
+        identical re-send writes nothing; new outcome versions for stored declarations go
+        through :meth:`HistoryStore._apply`, under the lock."""
         t0 = time.perf_counter()
         rows = _stored_rows(_last_of_each(frame.X if isinstance(frame, Columns) else frame))
         versions = versions if versions is not None else _no_outcomes()
@@ -242,11 +248,7 @@ class Recording:
                     taken = present[at_row[va:vb] - at]
                     clash, clash_v = fresh.iloc[at:end][present], theirs.iloc[va:vb][taken]
                     pending.add(_negated(contributions(clash, outcome_steps(clash_v), +1)))
-                    before = (report.new + report.amended, report.outcome_versions)
-                    self.store._apply(conn, clash, clash_v, report, ingest=self._ingest, pending=pending,
-                                      amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
-                    self.store._count_ingest(conn, self._ingest, report.new + report.amended - before[0],
-                                             report.outcome_versions - before[1])
+                    self._apply(conn, clash, clash_v, report, pending)
                     part = [r for r, gone in zip(part, present) if not gone]
                     vpart = [r for r, gone in zip(vpart, taken) if not gone]
                 ingest = (self._ingest,)  # known once the round's first transaction has begun
@@ -264,19 +266,97 @@ class Recording:
 
     def _write_others(self, rows: pd.DataFrame, versions: pd.DataFrame, report: IngestReport,
                       pending: "_PendingSeries") -> None:
-        """Stored declarations re-sent with other values, or with outcome versions: the general
-        path, a slice per short transaction."""
+        """Stored declarations re-sent with other values, or with outcome versions. Those
+        re-sent without outcome versions (amendments) are worked out together outside the
+        writers' lock (:meth:`_write_amendments`); the others go the general way."""
+        if len(versions):
+            general = _is_one_of(rows["declaration_id"], versions["declaration_id"])
+            self._write_general(rows[general], versions, report, pending)
+            rows = rows[~general]
+        self._write_amendments(rows, report, pending)
+
+    def _write_general(self, rows: pd.DataFrame, versions: pd.DataFrame, report: IngestReport,
+                       pending: "_PendingSeries") -> None:
+        """Declarations through :meth:`HistoryStore._apply`, a slice per short transaction."""
         at = 0
         while at < len(rows):
             part = rows.iloc[at:at + _SLICE_OTHERS]
             vpart = versions[_is_one_of(versions["declaration_id"], part["declaration_id"])] if len(versions) else versions
             with self._transaction() as conn:
-                before = (report.new + report.amended, report.outcome_versions)
-                self.store._apply(conn, part, vpart, report, ingest=self._ingest, pending=pending,
-                                  amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
-                self.store._count_ingest(conn, self._ingest, report.new + report.amended - before[0],
-                                         report.outcome_versions - before[1])
+                self._apply(conn, part, vpart, report, pending)
             at += len(part)
+
+    def _apply(self, conn, rows: pd.DataFrame, versions: pd.DataFrame, report: IngestReport,
+               pending: "_PendingSeries") -> None:
+        """:meth:`HistoryStore._apply` in this round's transaction, counted in its ingest."""
+        before = (report.new + report.amended, report.outcome_versions)
+        self.store._apply(conn, rows, versions, report, ingest=self._ingest, pending=pending,
+                          amend_inspected=self.amend_inspected, recorded_day=self.recorded_day)
+        self.store._count_ingest(conn, self._ingest, report.new + report.amended - before[0],
+                                 report.outcome_versions - before[1])
+
+    def _write_amendments(self, rows: pd.DataFrame, report: IngestReport, pending: "_PendingSeries") -> None:
+        """Stored declarations re-sent with other values and no outcome versions: what they
+        change (:meth:`HistoryStore._changes`: refusals, new versions, series changes) worked out
+        at once from a snapshot, outside the writers' lock; then written a short transaction at
+        a time, each checking that every declaration it amends still has the version and the
+        outcome versions that were read. One that another writer changed meanwhile, or that a
+        batch run was recording, goes the general way instead, under the lock."""
+        if not len(rows):
+            return
+        planned = IngestReport()
+        with self.store.reading() as conn:  # one snapshot: the changes, and the outcome versions they rest on
+            changes = self.store._changes(conn, rows, _no_outcomes(), planned, None, self._ingest or 0, True,
+                                          self.amend_inspected, self.recorded_day)
+            outcomes = _outcome_rows(conn, changes.changed["declaration_id"]) if changes is not None else {}
+        report.unchanged += planned.unchanged
+        refused = planned.refused
+        busy = refused["reason"].to_numpy(dtype=object) == BUSY
+        if (~busy).any():
+            report.refuse(refused["declaration_id"][~busy], refused["reason"][~busy])
+        if busy.any():  # that batch run may have ended: the general way says
+            self._write_general(rows[_is_one_of(rows["declaration_id"], refused["declaration_id"][busy])],
+                                _no_outcomes(), report, pending)
+        if changes is None:
+            return
+        ids = changes.changed["declaration_id"].to_numpy(dtype=object)
+        nan_as_none = _nan_as_none(self.store.engine)
+        for block in range(0, len(ids), _ROW_BLOCK):  # rows for the driver a block at a time, sliced
+            end = min(block + _ROW_BLOCK, len(ids))
+            self._write_amended(changes, block, end, outcomes, report, pending, nan_as_none)
+        pending.add(changes.deltas())
+
+    def _write_amended(self, changes, block: int, end: int, outcomes: dict, report: IngestReport,
+                       pending: "_PendingSeries", nan_as_none: bool) -> None:
+        """Amendments ``block:end`` of ``changes`` in short transactions (see
+        :meth:`_write_amendments`): the rows for the driver made once, each transaction a slice."""
+        changed = changes.changed.iloc[block:end]
+        rows = _tuples(changed, _DECLARATION_COLUMNS, None, nan_as_none)
+        ids = changed["declaration_id"].to_numpy(dtype=object)
+        stored_hash, stored_version = changes.stored_hash[block:end], changes.stored_version[block:end]
+        at = 0
+        while at < len(ids):
+            end = min(at + self._slice_amendments, len(ids))
+            part, these = rows[at:end], ids[at:end]
+            t = time.perf_counter()
+            with self._transaction() as conn:
+                known, hashes, version, _ = self.store._current(conn, these)
+                now = _outcome_rows(conn, these)
+                as_read = known & (hashes == stored_hash[at:end]) & (version == stored_version[at:end]) \
+                    & np.array([outcomes.get(i) == now.get(i) for i in these], dtype=bool)
+                if not as_read.all():  # changed by another writer since they were read
+                    pending.add(_negated(changes.deltas(these[~as_read])))
+                    self._apply(conn, changes.rows.iloc[block + at:block + end][~as_read], _no_outcomes(), report,
+                                pending)
+                    part, these = [r for r, ok in zip(part, as_read) if ok], these[as_read]
+                self.store._supersede(conn, these)
+                ingest = (self._ingest,)
+                _upsert(conn, S.declarations, [*_DECLARATION_COLUMNS, "ingest"], [r + ingest for r in part],
+                        ("declaration_id",))
+                self.store._count_ingest(conn, self._ingest, len(part), 0)
+            report.amended += len(part)
+            at = end
+            self._slice_amendments = _adapt(self._slice_amendments, time.perf_counter() - t)
 
     def commit(self) -> None:
         """Move the series by what the round under way recorded (in short transactions), then
@@ -321,3 +401,12 @@ class Recording:
                 pass
             return
         self._give_up(error)
+
+
+def _outcome_rows(conn, ids) -> dict:
+    """Per declaration of ``ids`` with outcome versions, their stored rows (as a set)."""
+    out: dict = {}
+    for row in _select_in(conn, f"SELECT {', '.join(S.OUTCOME_COLUMNS)} FROM outcomes WHERE declaration_id",
+                          list(ids)):
+        out.setdefault(row[0], set()).add(tuple(row))
+    return out

@@ -18,7 +18,12 @@ import tempfile
 import time
 
 _LAUNCHER = """
-import os, subprocess, sys
+import os, resource, subprocess, sys
+limits = os.environ.pop("BENCH_LIMITS", "")
+if limits:  # CPU seconds and MB of address space, for the command (inherited from here)
+    seconds, megabytes = (int(v) for v in limits.split(","))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (megabytes * 2**20, megabytes * 2**20))
 child = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(child.pid, 0)
 with open(sys.argv[1], "w") as f:
@@ -39,13 +44,16 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_measured(args: list[str], env: dict | None = None) -> tuple[float, int, str, int]:
-    """Run a command; its wall seconds, its own peak resident MB, its output (stdout and stderr)
-    and its exit status."""
+def run_measured(args: list[str], env: dict | None = None, cwd=None,
+                 limits: tuple[int, int] | None = None) -> tuple[float, int, str, int]:
+    """Run a command (in ``cwd``; within ``limits``: CPU seconds and MB of address space); its
+    wall seconds, its own peak resident MB, its output (stdout and stderr) and its exit status."""
+    if limits is not None:
+        env = {**(os.environ if env is None else env), "BENCH_LIMITS": f"{limits[0]},{limits[1]}"}
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out:
         peak_file = os.path.join(tmp, "peak")
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", _LAUNCHER, peak_file, *args], env=env, stdout=out,
+        done = subprocess.run([sys.executable, "-c", _LAUNCHER, peak_file, *args], env=env, cwd=cwd, stdout=out,
                               stderr=subprocess.STDOUT, text=True)
         seconds = time.perf_counter() - t
         out.seek(0)

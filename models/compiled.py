@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -45,6 +46,8 @@ SWITCH = "CONTRABAND_COMPILED_TREES"
 SECONDS, MEGABYTES = "CONTRABAND_COMPILE_SECONDS", "CONTRABAND_COMPILE_MB"
 #: what scoring says while the library is being built
 PENDING = "LightGBM's trees until the compiled ones are ready"
+#: rows a compile predicts, compiled and with LightGBM, to choose between them (one thread each)
+PROBE_ROWS = 20_000
 
 
 def cache_folder() -> Path:
@@ -127,11 +130,13 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def compile_booster(booster, folder: str | os.PathLike | None = None,
-                    wait: bool = True) -> tuple[CompiledTrees | Compiling | None, str]:
+def compile_booster(booster, folder: str | os.PathLike | None = None, wait: bool = True,
+                    run_id: str | None = None) -> tuple[CompiledTrees | Compiling | None, str]:
     """The booster's compiled trees from the cache when there; else a compile in a separate
     process, waited for (``wait``) or left running (a :class:`Compiling` to ask later, and
-    LightGBM's trees meanwhile); None when there will be none. And what was done, in words."""
+    LightGBM's trees meanwhile); None when there will be none. And what was done, in words.
+    With ``run_id`` (a model being registered), the choice and its figures (:data:`FIGURES`)
+    are written in that MLflow run: now when they are known, else by the compile's process."""
     if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return None, f"LightGBM's trees ({SWITCH}=0)"
     try:
@@ -143,12 +148,14 @@ def compile_booster(booster, folder: str | os.PathLike | None = None,
         key = _key(text)
         folder = _writable(Path(folder) if folder is not None else cache_folder())
         found = _cached(text, key, folder)
+        failed = _failed(folder, key) if found is None else None
+        if run_id is not None and (found is not None or failed is not None):
+            _log_figures(folder, key, run_id)
         if found is not None:
             return found, found.describe()
-        failed = _failed(folder, key)
         if failed is not None:
             return None, failed
-        job = Compiling(text, key, folder, None if _compiling(folder, key) else _start(text, key, folder))
+        job = Compiling(text, key, folder, None if _compiling(folder, key) else _start(text, key, folder, run_id))
         if wait:
             found, said = job.wait()
             if found is not None:
@@ -192,7 +199,7 @@ def _failed(folder: Path, key: str) -> str | None:
     note = folder / f"{key}.failed"
     if not note.exists():
         return None
-    return f"LightGBM's trees (the compiled trees could not be built: {note.read_text().strip()})"
+    return f"LightGBM's trees ({note.read_text().strip()})"
 
 
 def _compiling(folder: Path, key: str) -> bool:
@@ -210,7 +217,7 @@ def _compiling(folder: Path, key: str) -> bool:
         return False
 
 
-def _start(text: str, key: str, folder: Path) -> subprocess.Popen | None:
+def _start(text: str, key: str, folder: Path, run_id: str | None = None) -> subprocess.Popen | None:
     """Start the compile of ``key`` in a separate process that watches it (None: another took it)."""
     lock = folder / f"{key}.compiling"
     try:
@@ -220,7 +227,8 @@ def _start(text: str, key: str, folder: Path) -> subprocess.Popen | None:
     model_file = folder / f".{key}.txt"
     model_file.write_text(text)
     process = subprocess.Popen([sys.executable, "-m", "contraband.models.compiled", "watch", str(model_file),
-                                str(folder), key], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                str(folder), key, *(["--run", run_id] if run_id else [])],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     os.write(fd, str(process.pid).encode())
     os.close(fd)
@@ -236,9 +244,9 @@ def _publish(fresh: Path, entry: Path, digest: Path) -> None:
         os.replace(tmp, path)
 
 
-def _watch(model_file: Path, folder: Path, key: str) -> int:
+def _watch(model_file: Path, folder: Path, key: str, run_id: str | None = None) -> int:
     """Run the compile in a child process within the limits; when it fails, leave the note that
-    says why; then release the lock."""
+    says why; then release the lock, and write the outcome in the model's run (``run_id``)."""
     seconds, megabytes = limits()
 
     def bounded():  # in the child, before it runs
@@ -258,21 +266,98 @@ def _watch(model_file: Path, folder: Path, key: str) -> int:
                 last = [line for line in run.stderr.splitlines() if line.strip()]
                 why = (last[-1] if last else f"exit code {run.returncode}") + \
                     f" (within {seconds:,} s of CPU and {megabytes:,} MB)"
-            (folder / f"{key}.failed").write_text(why + "\n")
+            (folder / f"{key}.failed").write_text(f"the compiled trees could not be built: {why}\n")
         return run.returncode
     finally:
         model_file.unlink(missing_ok=True)
         (folder / f"{key}.compiling").unlink(missing_ok=True)
+        if run_id is not None:
+            _log_figures(folder, key, run_id)
 
 
 def _compile_into(model_file: Path, folder: Path, key: str) -> None:
-    """Compile the model and publish its library (the child process's work)."""
+    """Compile the model, measure its predict against LightGBM's on the same rows, and publish
+    the library when it is the faster (else leave the note that LightGBM serves, and why); the
+    figures go beside it (the child process's work)."""
+    import lightgbm
     import lleaves
 
     with tempfile.TemporaryDirectory(prefix="contraband-trees-") as tmp:
         fresh = Path(tmp) / "trees.o"
-        lleaves.Model(model_file=str(model_file)).compile(cache=str(fresh), raw_score=True)
-        _publish(fresh, folder / f"{key}.o", folder / f"{key}.o.sha256")
+        t = time.perf_counter()
+        model = lleaves.Model(model_file=str(model_file))
+        model.compile(cache=str(fresh), raw_score=True)
+        figures = {"compile_seconds": round(time.perf_counter() - t, 3)}
+        booster = lightgbm.Booster(model_file=str(model_file))
+        rows = probe_rows(booster, PROBE_ROWS)
+        for engine, predict in (("lightgbm", lambda x: booster.predict(x, raw_score=True, num_threads=1)),
+                                ("lleaves", lambda x: model.predict(x, n_jobs=1))):
+            predict(rows[:1000])  # warm
+            t = time.perf_counter()
+            predict(rows)
+            figures[f"{engine}_rows_per_second"] = round(len(rows) / (time.perf_counter() - t))
+        faster = figures["lleaves_rows_per_second"] > figures["lightgbm_rows_per_second"]
+        figures["engine"] = "lleaves" if faster else "lightgbm"
+        (folder / f"{key}.json").write_text(json.dumps(figures))
+        if faster:
+            _publish(fresh, folder / f"{key}.o", folder / f"{key}.o.sha256")
+        else:
+            (folder / f"{key}.failed").write_text(
+                f"LightGBM's own predict is the faster on this model: {figures['lightgbm_rows_per_second']:,} rows/s "
+                f"against {figures['lleaves_rows_per_second']:,} compiled\n")
+
+
+def probe_rows(booster, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` rows on which every branch of the booster is taken, never on a threshold itself:
+    each numeric feature drawn among the midpoints of its split thresholds (and one value beyond
+    each end), each categorical one among the categories its splits name (and one they do not);
+    10 % of the values missing."""
+    rng = np.random.default_rng(seed)
+    splits = booster.trees_to_dataframe()
+    splits = splits[splits["split_feature"].notna()]
+    names = booster.feature_name()
+    rows = np.full((n, len(names)), np.nan)
+    for j, name in enumerate(names):
+        own = splits[splits["split_feature"] == name]
+        if not len(own):
+            continue
+        if (own["decision_type"] == "==").any():  # categories, as "3||7||12"
+            values = np.unique([int(float(v)) for t in own["threshold"] for v in str(t).split("||")])
+            values = np.concatenate([values, [values.max() + 1]])
+        else:
+            cuts = np.unique(own["threshold"].to_numpy(dtype=float))
+            values = np.concatenate([[cuts[0] - 1], (cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1]])
+        rows[:, j] = values[rng.integers(0, len(values), n)]
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    return rows
+
+
+def figures(folder: Path, key: str) -> dict:
+    """What the compile of ``key`` measured (empty when it measured nothing)."""
+    try:
+        return json.loads((folder / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _log_figures(folder: Path, key: str, run_id: str) -> None:
+    """The choice of trees and its figures into the model's MLflow run (``trees_*``): the engine
+    that serves, the compile's seconds, each engine's rows per second, and the note when
+    LightGBM serves. Never fails the caller: the run may be gone, the registry unreachable."""
+    try:
+        from mlflow.tracking import MlflowClient
+
+        found, note = figures(folder, key), _failed(folder, key)
+        engine = "lleaves" if (folder / f"{key}.o").exists() else "lightgbm"
+        client = MlflowClient()
+        client.set_tag(run_id, "trees_engine", engine)
+        if note is not None:
+            client.set_tag(run_id, "trees_note", note[:5000])
+        for name, value in found.items():
+            if isinstance(value, (int, float)):
+                client.log_metric(run_id, f"trees_{name}", float(value))
+    except Exception:  # noqa: BLE001 - the figures are a record, not a step of serving
+        pass
 
 
 def main(argv=None) -> int:
@@ -281,9 +366,10 @@ def main(argv=None) -> int:
     parser.add_argument("model_file", type=Path)
     parser.add_argument("folder", type=Path)
     parser.add_argument("key")
+    parser.add_argument("--run", help="the MLflow run of the model being registered (its figures go there)")
     args = parser.parse_args(argv)
     if args.step == "watch":
-        return _watch(args.model_file, args.folder, args.key)
+        return _watch(args.model_file, args.folder, args.key, args.run)
     try:
         _compile_into(args.model_file, args.folder, args.key)
     except MemoryError:

@@ -229,7 +229,8 @@ def _run(client, history, cut: pd.Timestamp, window_days: int, model_name: str, 
                                    champion_comparison(outcome, history), force=force)
         version = None
         if decision.promoted:
-            version = tracking.register(model_uri, model_name, tags={CUT_OFF_TAG: key, **tracking.decision_tags(decision)})
+            version = tracking.register(model_uri, model_name, tags={CUT_OFF_TAG: key, **tracking.decision_tags(decision)},
+                                        detector=outcome.detector, run_id=run_id)
             log(f"registered {model_name} version {version}")
             client.set_tag(run_id, "retrain.version", version)
         tracking.apply(client, run_id, model_name, version, decision, tag_version=False)

@@ -143,10 +143,19 @@ def log_training(detector, windows: dict[str, pd.DataFrame], results: dict[str, 
         return run.info.run_id, info.model_uri
 
 
-def register(model_uri: str, model_name: str, tags: dict[str, str] | None = None) -> str:
+def register(model_uri: str, model_name: str, tags: dict[str, str] | None = None, *, detector=None,
+             run_id: str | None = None) -> str:
     """Register a logged model (``models:/m-...``) with ``tags`` (in the same call) and return
-    its version."""
-    return str(mlflow.register_model(model_uri, model_name, tags=tags).version)
+    its version. With its ``detector`` and ``run_id``, its trees are compiled at once, in a
+    separate process within its limits (:mod:`~contraband.models.compiled`): the library is in the
+    cache, or LightGBM chosen and why, before a service or a batch loads the model, and the
+    choice and its figures are written in the run."""
+    version = str(mlflow.register_model(model_uri, model_name, tags=tags).version)
+    if detector is not None:
+        from contraband.models.compiled import compile_booster
+
+        compile_booster(detector.model_.booster_, wait=False, run_id=run_id)
+    return version
 
 
 def champion_version(client: MlflowClient, model_name: str) -> str | None:

@@ -177,7 +177,7 @@ def train(frame: pd.DataFrame, history, valid_from=None, test_from=None, experim
                   "model_name": model_name, "outcome_lag_days": lag_days, "history_store": history.url, **(params or {})}
     outcome.run_id, model_uri = tracking.log_training(outcome.detector, outcome.windows.as_dict(), outcome.results,
                                                       outcome.curves, run_params)
-    outcome.version = tracking.register(model_uri, model_name)
+    outcome.version = tracking.register(model_uri, model_name, detector=outcome.detector, run_id=outcome.run_id)
     log(f"logged run {outcome.run_id}, registered {model_name} version {outcome.version} "
         f"({time.perf_counter() - t0:.1f} s)")
     compare = champion_comparison(outcome, history)

@@ -261,3 +261,37 @@ def test_an_admin_amends_an_inspected_declaration_with_a_reason_and_every_versio
     mine = [e for e in trail["events"] if e["target"] == f"declaration:{seized['declaration_id']}"]
     assert len(mine) == 1 and mine[0]["actor"] == "api:" + service.keys["admin"].split("_")[1]
     assert (mine[0]["before"], mine[0]["after"]) == ({"version": 1}, {"version": 2, "reason": body["reason"]})
+
+
+def test_a_worker_answers_while_its_requests_wait_for_the_store_s_writers(service, world):
+    """Issue 40: nothing that waits on the store runs on the event loop. While another process
+    holds the writers' turn (a batch's transaction, drawn out here), a declaration sent for
+    scoring and an outcome wait for it, and the worker (one: the service runs one) answers
+    ``/healthz`` meanwhile; once the turn is free, both are recorded."""
+    import threading
+
+    row = world[world["declaration_date"] >= "2026-10-01"].iloc[0]
+    declaration = {**_as_sent(row), "declaration_id": "WAITS-FOR-THE-WRITERS"}
+    answers = {}
+    store = _store(service)
+    _post(service, "/v1/declarations/score", {"declarations": [{**declaration, "declaration_id": "WARM-UP"}]})
+    try:
+        with store._write():  # the writers' turn, held by this process
+            sent = [threading.Thread(target=lambda: answers.update(score=_post(
+                        service, "/v1/declarations/score", {"declarations": [declaration]}))),
+                    threading.Thread(target=lambda: answers.update(outcome=_post(
+                        service, "/v1/outcomes", {"outcomes": [{"declaration_id": "WARM-UP", "inspected": True,
+                                                                "contraband_found": False}]})))]
+            for thread in sent:
+                thread.start()
+            for _ in range(20):  # both requests reach the worker and wait
+                health = httpx.get(f"{service.url}/healthz", timeout=10)
+                assert health.status_code == 200
+            assert all(thread.is_alive() for thread in sent) and not answers  # still waiting for the turn
+    finally:
+        store.close()
+    for thread in sent:
+        thread.join(timeout=60)
+    assert answers["score"].status_code == 200, answers["score"].text
+    assert answers["score"].json()["rows"][0]["risk_score"] is not None
+    assert answers["outcome"].status_code == 200, answers["outcome"].text

@@ -118,9 +118,9 @@ def test_a_first_score_never_waits_on_a_compile_and_the_library_is_picked_up_whe
     assert detector.trees_.startswith("compiled") and detector._compiled is not None, detector.trees_
     assert np.max(np.abs(detector._raw_margin(rows, 1) - _lightgbm(detector, rows))) <= 1e-12
     deadline = time.time() + 30  # the compile's process lets go of its lock and model text just after publishing
-    while time.time() < deadline and [n for n in _entries(tmp_path) if not n.endswith((".o", ".o.sha256"))]:
+    while time.time() < deadline and [n for n in _entries(tmp_path) if not n.endswith((".o", ".o.sha256", ".json"))]:
         time.sleep(0.1)
-    assert [n for n in _entries(tmp_path) if not n.endswith((".o", ".o.sha256"))] == []  # no lock, no model text left
+    assert [n for n in _entries(tmp_path) if not n.endswith((".o", ".o.sha256", ".json"))] == []  # no lock, no model text left
 
 
 def test_a_compile_killed_half_way_leaves_no_library_and_the_next_one_compiles(trained, detector, tmp_path):
@@ -167,3 +167,37 @@ def test_a_library_built_for_another_cpu_or_version_is_never_loaded(detector, co
         assert isinstance(job, compiled.Compiling) and said.startswith(compiled.PENDING), said  # not the library here
         os.killpg(job.process.pid, signal.SIGKILL)
         job.process.wait()
+
+
+def test_a_model_s_compile_at_registration_writes_its_choice_and_figures_in_its_run(detector, tmp_path, monkeypatch):
+    """Issue 40: a model being registered is compiled at once in a separate process, which
+    measures the library against LightGBM's own predict on the same rows, keeps the faster, and
+    writes the choice and its figures in the model's MLflow run; registered again, the figures
+    come from the cache at once."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # the compile's process writes there
+    mlflow.set_tracking_uri(uri)  # and this one, as a registering process does
+    monkeypatch.chdir(tmp_path)
+    client, folder = MlflowClient(tracking_uri=uri), tmp_path / "compiled"
+    experiment = client.create_experiment("trees")
+    runs = [client.create_run(experiment).info.run_id for _ in range(2)]
+    job, said = compiled.compile_booster(detector.model_.booster_, folder, wait=False, run_id=runs[0])
+    assert isinstance(job, compiled.Compiling) and said.startswith(compiled.PENDING)
+    found, said = job.wait()
+    deadline = time.time() + 60  # the compile's process writes the run once it has let go of its lock
+    while time.time() < deadline and "trees_engine" not in client.get_run(runs[0]).data.tags:
+        time.sleep(0.2)
+    first = client.get_run(runs[0]).data
+    engine = first.tags["trees_engine"]
+    assert engine == ("lleaves" if found is not None else "lightgbm"), (engine, said)  # the one that serves
+    assert first.metrics["trees_compile_seconds"] > 0
+    faster = first.metrics["trees_lleaves_rows_per_second"] > first.metrics["trees_lightgbm_rows_per_second"]
+    assert faster == (engine == "lleaves")
+    assert ("trees_note" in first.tags) == (engine == "lightgbm")
+    again, _ = compiled.compile_booster(detector.model_.booster_, folder, wait=False, run_id=runs[1])
+    assert not isinstance(again, compiled.Compiling)  # from the cache (or the note), no compile
+    second = client.get_run(runs[1]).data
+    assert second.tags["trees_engine"] == engine and second.metrics == first.metrics

@@ -11,7 +11,10 @@ digest does not match (a half-written or damaged file) is compiled again, never 
 A compile runs in a separate process, within limits of its own (``CONTRABAND_COMPILE_SECONDS``
 of CPU, 900 by default, and ``CONTRABAND_COMPILE_MB`` of address space, 6,144 by default): a model
 of a thousand deep trees can take LLVM many minutes and gigabytes, and a scoring request must
-never wait on that. Until the library exists, scoring uses LightGBM's own trees and says so
+never wait on that. It starts when a model is registered, tries lleaves' defaults and then lleaves
+without inlining (:data:`OPTIONS`), measures the library against LightGBM's own predict on the
+same rows and keeps it only when it is the faster; the choice and its figures are kept beside it
+(``KEY.json``) and written in the model's MLflow run. Until the library exists, scoring uses LightGBM's own trees and says so
 once; the library is picked up, without a restart, as soon as the compile ends. A compile killed
 half-way leaves no library (nothing is renamed into place); one stopped by its limits leaves a
 note (``KEY.failed``) so that the model is served by LightGBM from then on, and the note says why.
@@ -48,6 +51,11 @@ SECONDS, MEGABYTES = "CONTRABAND_COMPILE_SECONDS", "CONTRABAND_COMPILE_MB"
 PENDING = "LightGBM's trees until the compiled ones are ready"
 #: rows a compile predicts, compiled and with LightGBM, to choose between them (one thread each)
 PROBE_ROWS = 20_000
+#: the ways of compiling tried, in order, each in a process of its own within the limits, until
+#: one gives a library: lleaves' defaults (functions inlined: the fastest predict where it fits),
+#: then without inlining (a model of a thousand deep trees needs over 6 GB inlined, about 1.4 GB
+#: and a minute without: ``bench/compiled.py``)
+OPTIONS = {"lleaves": {}, "lleaves without inlining": {"finline": False}}
 
 
 def cache_folder() -> Path:
@@ -191,7 +199,7 @@ def _cached(text: str, key: str, folder: Path, cached: bool = True) -> CompiledT
         model_file = Path(tmp) / "model.txt"
         model_file.write_text(text)
         model = lleaves.Model(model_file=str(model_file))
-        model.compile(cache=str(entry), raw_score=True)
+        model.compile(cache=str(entry), raw_score=True, **OPTIONS.get(figures(folder, key).get("engine"), {}))
     return CompiledTrees(model, key, cached=cached)
 
 
@@ -245,28 +253,36 @@ def _publish(fresh: Path, entry: Path, digest: Path) -> None:
 
 
 def _watch(model_file: Path, folder: Path, key: str, run_id: str | None = None) -> int:
-    """Run the compile in a child process within the limits; when it fails, leave the note that
-    says why; then release the lock, and write the outcome in the model's run (``run_id``)."""
+    """Run the compile in a child process within the limits, each of :data:`OPTIONS` in turn
+    until one gives a library (or finds LightGBM the faster); when none does, leave the note that
+    says why for each; then release the lock, and write the outcome in the model's run
+    (``run_id``). The limits hold for each try."""
     seconds, megabytes = limits()
 
-    def bounded():  # in the child, before it runs
+    def bounded():  # in the child, before it runs: its limits, and the lowest CPU priority (scoring first)
         import resource
 
+        os.nice(19)
         resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
         resource.setrlimit(resource.RLIMIT_AS, (megabytes * 2**20, megabytes * 2**20))
 
+    tried = []
     try:
-        run = subprocess.run([sys.executable, "-m", "contraband.models.compiled", "compile", str(model_file),
-                              str(folder), key], preexec_fn=bounded, capture_output=True, text=True)
-        if run.returncode != 0 and not (folder / f"{key}.o").exists():
+        for option in OPTIONS:
+            run = subprocess.run([sys.executable, "-m", "contraband.models.compiled", "compile", str(model_file),
+                                  str(folder), key, "--option", option], preexec_fn=bounded, capture_output=True,
+                                 text=True)
+            if (folder / f"{key}.o").exists() or (folder / f"{key}.failed").exists():
+                return run.returncode  # a library, or LightGBM the faster: no other option is tried
             if run.returncode < 0:
                 why = (f"stopped by {signal.Signals(-run.returncode).name} beyond its limits of {seconds:,} s of "
                        f"CPU and {megabytes:,} MB")
             else:
                 last = [line for line in run.stderr.splitlines() if line.strip()]
-                why = (last[-1] if last else f"exit code {run.returncode}") + \
+                why = (last[-1].strip() if last else f"exit code {run.returncode}") + \
                     f" (within {seconds:,} s of CPU and {megabytes:,} MB)"
-            (folder / f"{key}.failed").write_text(f"the compiled trees could not be built: {why}\n")
+            tried.append(f"{option}: {why}")
+        (folder / f"{key}.failed").write_text(f"the compiled trees could not be built: {'; '.join(tried)}\n")
         return run.returncode
     finally:
         model_file.unlink(missing_ok=True)
@@ -275,7 +291,7 @@ def _watch(model_file: Path, folder: Path, key: str, run_id: str | None = None) 
             _log_figures(folder, key, run_id)
 
 
-def _compile_into(model_file: Path, folder: Path, key: str) -> None:
+def _compile_into(model_file: Path, folder: Path, key: str, option: str = "lleaves") -> None:
     """Compile the model, measure its predict against LightGBM's on the same rows, and publish
     the library when it is the faster (else leave the note that LightGBM serves, and why); the
     figures go beside it (the child process's work)."""
@@ -286,7 +302,7 @@ def _compile_into(model_file: Path, folder: Path, key: str) -> None:
         fresh = Path(tmp) / "trees.o"
         t = time.perf_counter()
         model = lleaves.Model(model_file=str(model_file))
-        model.compile(cache=str(fresh), raw_score=True)
+        model.compile(cache=str(fresh), raw_score=True, **OPTIONS[option])
         figures = {"compile_seconds": round(time.perf_counter() - t, 3)}
         booster = lightgbm.Booster(model_file=str(model_file))
         rows = probe_rows(booster, PROBE_ROWS)
@@ -297,7 +313,7 @@ def _compile_into(model_file: Path, folder: Path, key: str) -> None:
             predict(rows)
             figures[f"{engine}_rows_per_second"] = round(len(rows) / (time.perf_counter() - t))
         faster = figures["lleaves_rows_per_second"] > figures["lightgbm_rows_per_second"]
-        figures["engine"] = "lleaves" if faster else "lightgbm"
+        figures["engine"] = option if faster else "lightgbm"
         (folder / f"{key}.json").write_text(json.dumps(figures))
         if faster:
             _publish(fresh, folder / f"{key}.o", folder / f"{key}.o.sha256")
@@ -347,9 +363,11 @@ def _log_figures(folder: Path, key: str, run_id: str) -> None:
     try:
         from mlflow.tracking import MlflowClient
 
+        from contraband.models.registry import tracking_uri
+
         found, note = figures(folder, key), _failed(folder, key)
-        engine = "lleaves" if (folder / f"{key}.o").exists() else "lightgbm"
-        client = MlflowClient()
+        engine = found.get("engine", "lleaves") if (folder / f"{key}.o").exists() else "lightgbm"
+        client = MlflowClient(tracking_uri=tracking_uri())  # the product's store, as the registering process's
         client.set_tag(run_id, "trees_engine", engine)
         if note is not None:
             client.set_tag(run_id, "trees_note", note[:5000])
@@ -367,11 +385,12 @@ def main(argv=None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("key")
     parser.add_argument("--run", help="the MLflow run of the model being registered (its figures go there)")
+    parser.add_argument("--option", choices=list(OPTIONS), default="lleaves", help="how to compile")
     args = parser.parse_args(argv)
     if args.step == "watch":
         return _watch(args.model_file, args.folder, args.key, args.run)
     try:
-        _compile_into(args.model_file, args.folder, args.key)
+        _compile_into(args.model_file, args.folder, args.key, args.option)
     except MemoryError:
         print("out of memory", file=sys.stderr)
         return 1

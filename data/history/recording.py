@@ -336,17 +336,17 @@ class Recording:
         stored_hash, stored_version = changes.stored_hash[block:end], changes.stored_version[block:end]
         at = 0
         while at < len(ids):
-            end = min(at + self._slice_amendments, len(ids))
-            part, these = rows[at:end], ids[at:end]
+            stop = min(at + self._slice_amendments, len(ids))
+            part, these = rows[at:stop], ids[at:stop]
             t = time.perf_counter()
             with self._transaction() as conn:
                 known, hashes, version, _ = self.store._current(conn, these)
                 now = _outcome_rows(conn, these)
-                as_read = known & (hashes == stored_hash[at:end]) & (version == stored_version[at:end]) \
+                as_read = known & (hashes == stored_hash[at:stop]) & (version == stored_version[at:stop]) \
                     & np.array([outcomes.get(i) == now.get(i) for i in these], dtype=bool)
                 if not as_read.all():  # changed by another writer since they were read
                     pending.add(_negated(changes.deltas(these[~as_read])))
-                    self._apply(conn, changes.rows.iloc[block + at:block + end][~as_read], _no_outcomes(), report,
+                    self._apply(conn, changes.rows.iloc[block + at:block + stop][~as_read], _no_outcomes(), report,
                                 pending)
                     part, these = [r for r, ok in zip(part, as_read) if ok], these[as_read]
                 self.store._supersede(conn, these)
@@ -355,7 +355,7 @@ class Recording:
                         ("declaration_id",))
                 self.store._count_ingest(conn, self._ingest, len(part), 0)
             report.amended += len(part)
-            at = end
+            at = stop
             self._slice_amendments = _adapt(self._slice_amendments, time.perf_counter() - t)
 
     def commit(self) -> None:

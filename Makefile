@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/service.py
 	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/compiled.py
 
 # Re-resolve the pins from pyproject.toml (needs the registry); review the diff before committing.
 lock:

@@ -9,9 +9,9 @@ process, and the largest difference of their raw margins. The options:
 - ``lightgbm``: LightGBM's tree walker (``Booster.predict(raw_score=True)``), no compile;
 - ``lleaves``: lleaves' defaults (what the product compiles: functions inlined, cache blocks of
   34 trees);
-- ``lleaves, no inlining`` (``finline=False``: compiles much faster, predicts slower, says its
+- ``lleaves without inlining`` (``finline=False``: compiles much faster, predicts slower, says its
   documentation);
-- ``lleaves, no cache blocks`` (``fblocksize`` = the number of trees);
+- ``lleaves without cache blocks`` (``fblocksize`` = the number of trees);
 - ``treelite + tl2cgen`` (C through the machine's compiler), when both are installed: they are
   not dependencies of the product; this bench says whether they would pay for themselves.
 
@@ -44,8 +44,8 @@ KCS = ROOT.parent / "shared" / "data" / "kcs"
 THREADS = 2
 
 #: option -> lleaves.Model.compile's keywords (None: not lleaves)
-OPTIONS = {"lleaves": {}, "lleaves, no inlining": {"finline": False}, "lleaves, no cache blocks": {"fblocksize": -1},
-           "treelite + tl2cgen": None}
+OPTIONS = {"lleaves": {}, "lleaves without inlining": {"finline": False},
+           "lleaves without cache blocks": {"fblocksize": -1}, "treelite + tl2cgen": None}
 
 _COMPILE = """
 import sys, time

@@ -303,7 +303,7 @@ def _compile_into(model_file: Path, folder: Path, key: str, option: str = "lleav
         t = time.perf_counter()
         model = lleaves.Model(model_file=str(model_file))
         model.compile(cache=str(fresh), raw_score=True, **OPTIONS[option])
-        figures = {"compile_seconds": round(time.perf_counter() - t, 3)}
+        measured = {"compile_seconds": round(time.perf_counter() - t, 3)}
         booster = lightgbm.Booster(model_file=str(model_file))
         rows = probe_rows(booster, PROBE_ROWS)
         for engine, predict in (("lightgbm", lambda x: booster.predict(x, raw_score=True, num_threads=1)),
@@ -311,16 +311,16 @@ def _compile_into(model_file: Path, folder: Path, key: str, option: str = "lleav
             predict(rows[:1000])  # warm
             t = time.perf_counter()
             predict(rows)
-            figures[f"{engine}_rows_per_second"] = round(len(rows) / (time.perf_counter() - t))
-        faster = figures["lleaves_rows_per_second"] > figures["lightgbm_rows_per_second"]
-        figures["engine"] = option if faster else "lightgbm"
-        (folder / f"{key}.json").write_text(json.dumps(figures))
+            measured[f"{engine}_rows_per_second"] = round(len(rows) / (time.perf_counter() - t))
+        faster = measured["lleaves_rows_per_second"] > measured["lightgbm_rows_per_second"]
+        measured["engine"] = option if faster else "lightgbm"
+        (folder / f"{key}.json").write_text(json.dumps(measured))
         if faster:
             _publish(fresh, folder / f"{key}.o", folder / f"{key}.o.sha256")
         else:
             (folder / f"{key}.failed").write_text(
-                f"LightGBM's own predict is the faster on this model: {figures['lightgbm_rows_per_second']:,} rows/s "
-                f"against {figures['lleaves_rows_per_second']:,} compiled\n")
+                f"LightGBM's own predict is the faster on this model: {measured['lightgbm_rows_per_second']:,} rows/s "
+                f"against {measured['lleaves_rows_per_second']:,} compiled\n")
 
 
 def probe_rows(booster, n: int, seed: int = 0) -> np.ndarray:

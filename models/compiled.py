@@ -361,6 +361,7 @@ def _log_figures(folder: Path, key: str, run_id: str) -> None:
     that serves, the compile's seconds, each engine's rows per second, and the note when
     LightGBM serves. Never fails the caller: the run may be gone, the registry unreachable."""
     try:
+        from mlflow.entities import Metric, RunTag
         from mlflow.tracking import MlflowClient
 
         from contraband.models.registry import tracking_uri
@@ -368,12 +369,11 @@ def _log_figures(folder: Path, key: str, run_id: str) -> None:
         found, note = figures(folder, key), _failed(folder, key)
         engine = found.get("engine", "lleaves") if (folder / f"{key}.o").exists() else "lightgbm"
         client = MlflowClient(tracking_uri=tracking_uri())  # the product's store, as the registering process's
-        client.set_tag(run_id, "trees_engine", engine)
-        if note is not None:
-            client.set_tag(run_id, "trees_note", note[:5000])
-        for name, value in found.items():
-            if isinstance(value, (int, float)):
-                client.log_metric(run_id, f"trees_{name}", float(value))
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(f"trees_{name}", float(value), now, 0)
+                                          for name, value in found.items() if isinstance(value, (int, float))],
+                         tags=[] if note is None else [RunTag("trees_note", note[:5000])])
+        client.set_tag(run_id, "trees_engine", engine)  # last: a reader that sees the engine sees all its figures
     except Exception:  # noqa: BLE001 - the figures are a record, not a step of serving
         pass
 

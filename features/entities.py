@@ -104,7 +104,7 @@ class EntityHistory(Family):
                 age[missing] = np.nan
                 out[f"{e}_age_days"] = age
             if e == "exporter":
-                recent = table.before(code, days - self.recent_days)[:, 0]
+                recent = table.before(code, days - self.recent_days, count=0)
                 out["exporter_declarations_30d"] = counts[:, 0] - recent
         if "exporter" in self.entities_:
             out["exporter_hs4_diversity"] = lookup("exporter_hs4s")[1][:, 0]

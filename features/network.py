@@ -87,7 +87,7 @@ def network_seizures(history, owner: Coded, partner: Coded, days: np.ndarray, ou
     row = np.repeat(rows, n)
     offset = np.arange(len(row)) - np.repeat(np.cumsum(n) - n, n)
     link = order[start[owner.codes[row]] + offset]
-    counts = table.before(link_series[link], outcome_days[row])[:, 2]
+    counts = table.before(link_series[link], outcome_days[row], count=2)
     linked_before = link_first[link] < days[row]
     other = (link_partner[link] < 0) | (link_partner[link] != partner.codes[row])
     out += np.bincount(row, weights=counts * (linked_before & other), minlength=len(days))
@@ -136,7 +136,7 @@ class NetworkHistory(Family):
                     table = tables[kind]
                     code = np.append(table.codes(coded.values), -1)[np.where(coded.codes < 0, len(coded.values),
                                                                              coded.codes)]
-                    counts = (table.before(code, days) - table.before(code, days - self.window_days))[:, 0]
+                    counts = table.before(code, days, count=0) - table.before(code, days - self.window_days, count=0)
                     recent[kind] = np.where(coded.codes < 0, np.nan, counts.astype("float64"))
                 new, lodged = recent[distinct], recent[owner]
                 out[f"{owner}_new_exporters_{self.window_days}d"] = new

@@ -48,10 +48,8 @@ def own_counts(table, owner_codes: np.ndarray, owners: np.ndarray, days: np.ndar
     empty = np.zeros(0, dtype=np.int64)
     if not len(table):
         return empty, empty, empty
-    split = [k.rsplit(SEP, 1) for k in table.keys]
-    series_owner = pd.Index(np.asarray(owners, dtype=object)).get_indexer(
-        np.array([s[0] for s in split], dtype=object)).astype(np.int64)
-    series_bin = np.array([int(s[1]) for s in split], dtype=np.int64)
+    owner_of, series_bin = _owner_and_bin(table.keys)
+    series_owner = pd.Index(np.asarray(owners, dtype=object)).get_indexer(owner_of).astype(np.int64)
     mine = np.flatnonzero(series_owner >= 0)
     order = mine[np.lexsort((series_bin[mine], series_owner[mine]))]
     per_owner = np.bincount(series_owner[order], minlength=len(owners))
@@ -62,9 +60,19 @@ def own_counts(table, owner_codes: np.ndarray, owners: np.ndarray, days: np.ndar
     row = np.repeat(rows, n_pairs)
     first = np.repeat(start[owner_codes[rows]] - (np.cumsum(n_pairs) - n_pairs), n_pairs)
     series = order[first + np.arange(len(row))]
-    counts = table.before(series, days[row])[:, 0]
+    counts = table.before(series, days[row], count=0)
     keep = counts > 0
     return row[keep], series_bin[series][keep], counts[keep]
+
+
+def _owner_and_bin(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each key's owner (all before its last ``SEP``) and bin (the integer after it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = pc.split_pattern(pa.array(keys, type=pa.string()), SEP, max_splits=1, reverse=True).flatten()
+    owner = parts.take(pa.array(np.arange(0, len(parts), 2))).to_numpy(zero_copy_only=False)
+    return owner.astype(object), pc.cast(parts.take(pa.array(np.arange(1, len(parts), 2))), pa.int64()).to_numpy()
 
 
 def _quantile_bins(row: np.ndarray, bins: np.ndarray, counts: np.ndarray, n: int, q: float) -> np.ndarray:
@@ -133,7 +141,7 @@ class TraderNorms(Family):
     @staticmethod
     def _before(table, coded, days: np.ndarray) -> np.ndarray:
         code = np.append(table.codes(coded.values), -1)[np.where(coded.codes < 0, len(coded.values), coded.codes)]
-        return table.before(code, days)[:, 0].astype(float)
+        return table.before(code, days, count=0).astype(float)
 
     def _measure(self, history, m: str, values: np.ndarray, owner, days: np.ndarray) -> dict[str, np.ndarray]:
         n, width = len(values), OWN_BINS[m]

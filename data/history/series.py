@@ -12,7 +12,7 @@ of declarations currently recorded on it), so the first day with a declaration i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ class SeriesTable:
     offsets: np.ndarray  # int64, len(keys) + 1: series i is rows offsets[i]:offsets[i+1]
     day: np.ndarray  # int64, sorted within each series
     cum: np.ndarray  # int64 (rows, 3): cumulative counts up to and including the day
+    _sorted_keys: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def empty(cls, kind: str) -> "SeriesTable":
@@ -86,10 +87,12 @@ class SeriesTable:
             return np.array([where.get(k, -1) for k in keys], dtype=np.int64)
         return pd.Index(self.keys).get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
 
-    def before(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """Cumulative counts of each series strictly before each day (0 where there is none)."""
+    def before(self, codes: np.ndarray, days: np.ndarray, count: int | None = None) -> np.ndarray:
+        """Cumulative counts of each series strictly before each day (0 where there is none):
+        all of :data:`COUNTS` per row, or only the one at position ``count`` (one value per row)."""
         codes = np.asarray(codes, dtype=np.int64)
-        out = np.zeros((len(codes), len(COUNTS)), dtype=np.int64)
+        which = slice(None) if count is None else count
+        out = np.zeros((len(codes), len(COUNTS)) if count is None else len(codes), dtype=np.int64)
         known = codes >= 0
         if not known.any() or not len(self.day):
             return out
@@ -99,16 +102,26 @@ class SeriesTable:
                     start, end = self.offsets[c], self.offsets[c + 1]
                     pos = start + np.searchsorted(self.day[start:end], d, side="left") - 1
                     if pos >= start:
-                        out[i] = self.cum[pos]
+                        out[i] = self.cum[pos, which]
             return out
-        composite = self.series_of_row * _SHIFT + self.day
-        c = codes[known]
-        pos = np.searchsorted(composite, c * _SHIFT + np.asarray(days, dtype=np.int64)[known], side="left") - 1
+        every = bool(known.all())
+        c = codes if every else codes[known]
+        pos = np.searchsorted(self._composite(), c * _SHIFT + np.asarray(days, dtype=np.int64)[known if not every else
+                                                                                                 slice(None)],
+                              side="left") - 1
         inside = pos >= self.offsets[c]
-        values = np.zeros((len(c), len(COUNTS)), dtype=np.int64)
-        values[inside] = self.cum[pos[inside]]
+        values = np.zeros((len(c), len(COUNTS)) if count is None else len(c), dtype=np.int64)
+        values[inside] = self.cum[pos[inside], which]
+        if every:
+            return values
         out[known] = values
         return out
+
+    def _composite(self) -> np.ndarray:
+        """Each row's (series, day) as one sorted int64 (the key :meth:`before` searches), made once."""
+        if self._sorted_keys is None:
+            self._sorted_keys = self.series_of_row * _SHIFT + self.day
+        return self._sorted_keys
 
     def first_days(self) -> np.ndarray:
         """Per series: the first day with a declaration (``NEVER`` if none)."""

@@ -105,7 +105,7 @@ def _item(result: tuple, i: int):
 def _margins(declarations: pd.DataFrame, detector, address: dict, seed: int) -> pd.DataFrame:
     if not len(declarations):
         return pd.DataFrame({"margin": np.zeros(0), "draw": np.zeros(0)})
-    margin, draw = chunk_margins(detector, declarations, worker_store(address), seed)
+    margin, draw, _ = chunk_margins(detector, declarations, worker_store(address), seed)
     return pd.DataFrame({"margin": margin, "draw": draw}, index=declarations.index)
 
 

@@ -40,29 +40,43 @@ from contraband.features.base import Family, as_of_days
 HEAVIER = ("kg_per_unit", "kg_per_package", "gross_to_net")
 
 
-def own_counts(table, owner_codes: np.ndarray, owners: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per (row, bin of its owner) pair: the row, the bin and the declarations before its day.
+#: rows whose (row, bin) pairs are worked out at once: the pairs of a 200,000-row part held whole
+#: took 500 MB (an exporter's code has tens of bins); a block of rows bounds them
+PAIR_ROWS = 32_768
 
-    ``table`` holds series keyed owner + SEP + bin; ``owner_codes`` index each row's owner in
-    ``owners`` (-1: none). Pairs come sorted by row, then bin."""
-    empty = np.zeros(0, dtype=np.int64)
-    if not len(table):
-        return empty, empty, empty
-    owner_of, series_bin = _owner_and_bin(table.keys)
-    series_owner = pd.Index(np.asarray(owners, dtype=object)).get_indexer(owner_of).astype(np.int64)
-    mine = np.flatnonzero(series_owner >= 0)
-    order = mine[np.lexsort((series_bin[mine], series_owner[mine]))]
-    per_owner = np.bincount(series_owner[order], minlength=len(owners))
-    start = np.zeros(len(owners) + 1, dtype=np.int64)
-    np.cumsum(per_owner, out=start[1:])
-    rows = np.flatnonzero(owner_codes >= 0)
-    n_pairs = per_owner[owner_codes[rows]]
-    row = np.repeat(rows, n_pairs)
-    first = np.repeat(start[owner_codes[rows]] - (np.cumsum(n_pairs) - n_pairs), n_pairs)
-    series = order[first + np.arange(len(row))]
-    counts = table.before(series, days[row], count=0)
-    keep = counts > 0
-    return row[keep], series_bin[series][keep], counts[keep]
+
+class OwnSeries:
+    """The series of one kind keyed owner + SEP + bin, grouped by owner (``owners``: the owners
+    rows name, by code): each owner's series in bin order, worked out once for every block of
+    rows."""
+
+    def __init__(self, table, owners: np.ndarray):
+        self.table = table
+        self.n_owners = len(owners)
+        if not len(table):
+            return
+        owner_of, self.series_bin = _owner_and_bin(table.keys)
+        series_owner = pd.Index(np.asarray(owners, dtype=object)).get_indexer(owner_of).astype(np.int64)
+        mine = np.flatnonzero(series_owner >= 0)
+        self.order = mine[np.lexsort((self.series_bin[mine], series_owner[mine]))]
+        self.per_owner = np.bincount(series_owner[self.order], minlength=len(owners))
+        self.start = np.zeros(len(owners) + 1, dtype=np.int64)
+        np.cumsum(self.per_owner, out=self.start[1:])
+
+    def counts(self, owner_codes: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per (row, bin of its owner) pair: the row, the bin and the declarations before its
+        day (``owner_codes``: each row's owner, -1 for none). Pairs come sorted by row, then bin."""
+        empty = np.zeros(0, dtype=np.int64)
+        if not len(self.table):
+            return empty, empty, empty
+        rows = np.flatnonzero(owner_codes >= 0)
+        n_pairs = self.per_owner[owner_codes[rows]]
+        row = np.repeat(rows, n_pairs)
+        first = np.repeat(self.start[owner_codes[rows]] - (np.cumsum(n_pairs) - n_pairs), n_pairs)
+        series = self.order[first + np.arange(len(row))]
+        counts = self.table.before(series, days[row], count=0)
+        keep = counts > 0
+        return row[keep], self.series_bin[series][keep], counts[keep]
 
 
 def _owner_and_bin(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,16 +159,19 @@ class TraderNorms(Family):
 
     def _measure(self, history, m: str, values: np.ndarray, owner, days: np.ndarray) -> dict[str, np.ndarray]:
         n, width = len(values), OWN_BINS[m]
-        table = history.partners(f"exporter_hs6_{m}", owner.values)
-        row, bins, counts = own_counts(table, owner.codes, owner.values, days)
-        counts = counts.astype(float)
-        total = np.bincount(row, weights=counts, minlength=n)
-        here = bin_of(values, width)
-        near = np.abs(bins - here[row]) <= 1 if len(row) else np.zeros(0, dtype=bool)
-        share = np.bincount(row, weights=counts * near, minlength=n) / np.maximum(total, 1.0)
-        median = _quantile_bins(row, bins, counts, n, 0.5)
-        spread = (_quantile_bins(row, bins, counts, n, 0.75) - _quantile_bins(row, bins, counts, n, 0.25) + 1) \
-            * width / 1.349
+        series = OwnSeries(history.partners(f"exporter_hs6_{m}", owner.values), owner.values)
+        total, share, median, spread = (np.zeros(n) for _ in range(4))
+        for a in range(0, n, PAIR_ROWS):  # a block of rows at a time: their pairs, then per-row figures
+            b = min(n, a + PAIR_ROWS)
+            row, bins, counts = series.counts(owner.codes[a:b], days[a:b])
+            counts = counts.astype(float)
+            total[a:b] = np.bincount(row, weights=counts, minlength=b - a)
+            here = bin_of(values[a:b], width)
+            near = np.abs(bins - here[row]) <= 1 if len(row) else np.zeros(0, dtype=bool)
+            share[a:b] = np.bincount(row, weights=counts * near, minlength=b - a) / np.maximum(total[a:b], 1.0)
+            median[a:b] = _quantile_bins(row, bins, counts, b - a, 0.5)
+            spread[a:b] = (_quantile_bins(row, bins, counts, b - a, 0.75)
+                           - _quantile_bins(row, bins, counts, b - a, 0.25) + 1) * width / 1.349
         spread = np.maximum(spread, width)
         with np.errstate(invalid="ignore"):
             z = np.clip((values - (median + 0.5) * width) / spread, -self.max_z, self.max_z)

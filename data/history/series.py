@@ -151,6 +151,7 @@ class Changes:
     key: np.ndarray  # object
     day: np.ndarray  # int64
     counts: np.ndarray  # int64 (rows, 3)
+    in_key_order: bool = False  # known to be in key order already (as :meth:`total` gives them)
 
     @classmethod
     def of(cls, deltas) -> "Changes":
@@ -168,6 +169,8 @@ class Changes:
 
     def by_key(self) -> "Changes":
         """The same changes in key order (ties keep their order)."""
+        if self.in_key_order:
+            return self
         return self.take(np.argsort(key_ranks(self.key), kind="stable"))
 
     def keys(self) -> np.ndarray:
@@ -176,14 +179,15 @@ class Changes:
 
     @staticmethod
     def total(parts: list["Changes"]) -> "Changes | None":
-        """The parts summed by (key, day), zero rows dropped (None if nothing is left)."""
+        """The parts summed by (key, day), zero rows dropped (None if nothing is left), in key
+        then day order."""
         parts = [c for c in parts if len(c)]
         if not parts:
             return None
         key = np.concatenate([c.key for c in parts])
         day = np.concatenate([c.day for c in parts])
         counts = np.vstack([c.counts for c in parts])
-        codes, keys = pd.factorize(key)
+        codes, keys = pd.factorize(key, sort=True)  # codes in key order
         composite = codes.astype(np.int64) * _SHIFT + day
         order = np.argsort(composite, kind="stable")
         composite = composite[order]
@@ -194,7 +198,7 @@ class Changes:
             return None
         first = composite[starts][keep]
         return Changes(np.asarray(keys, dtype=object)[first // _SHIFT], first % _SHIFT,
-                       summed[keep].astype(np.int64))
+                       summed[keep].astype(np.int64), in_key_order=True)
 
 
 def key_ranks(keys: np.ndarray) -> np.ndarray:

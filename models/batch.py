@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from contraband.data.columns import Columns
+from contraband.data.history.kept import KeptSeries
 from contraband.data.contract import is_truth_column
 from contraband.models.output import OUTPUT_COLUMNS, REJECTED, rejected_lines
 from contraband.models.ranking import global_ranks
@@ -51,6 +52,9 @@ from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags, exploration_draws, margins, scored_columns
 
 _RUN_BATCH = 65_536  # rows per block of the merge
+#: declarations whose features are worked out at once (a part is scored in blocks of these):
+#: the features of 214,000 at once peaked 250 MB above two blocks of 107,000
+SCORE_ROWS = 65_536
 #: rows per record batch of a sorted run: the merge holds one pending batch per run (per chunk
 #: of the input), so memory during the merge is this times the number of runs times a row's
 #: width (about 2 kB with its reasons): 45 runs of 4,096 rows held 180 MB more than of 1,024
@@ -182,11 +186,12 @@ class _Spool:
 
         return feather.read_table(path, columns=columns, memory_map=False).to_pandas()
 
-    def put_features(self, matrix: np.ndarray) -> None:
-        """A part's feature matrix, as it was scored (read back for its flagged rows' reasons)."""
+    def features_file(self, rows: int, width: int) -> "_FeatureFile":
+        """A part's feature matrix as it is scored, a piece at a time (read back for its flagged
+        rows' reasons)."""
         path = self.path / f"features-{len(self.features)}.npy"
-        np.save(path, np.ascontiguousarray(matrix, dtype="float64"))
         self.features.append(path)
+        return _FeatureFile(path, rows, width)
 
     @staticmethod
     def get_features(path: Path) -> np.ndarray:
@@ -203,6 +208,25 @@ class _Spool:
         if self._lock is not None:
             os.close(self._lock)  # the lock goes with its file descriptor
             self._lock = None
+
+
+class _FeatureFile:
+    """A feature matrix written a block of rows at a time, as an ``.npy`` file (mapped back by
+    :meth:`_Spool.get_features`)."""
+
+    def __init__(self, path: Path, rows: int, width: int):
+        self.file = open(path, "wb")
+        np.lib.format.write_array_header_1_0(self.file, {"descr": "<f8", "fortran_order": False,
+                                                         "shape": (rows, width)})
+
+    def write(self, matrix: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(matrix, dtype="<f8").tobytes())
+
+    def __enter__(self) -> "_FeatureFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
 
 
 def _hold(path: Path) -> int | None:
@@ -495,16 +519,25 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         t1 = time.perf_counter()
         margins, draws, sizes = [], [], []
         bar = progress("scoring", report.scored, "rows")
+        # more than one block: every kind read whole once and kept for the blocks (a small file
+        # reads the series of its own keys instead)
+        scoring = KeptSeries(history) if report.scored > SCORE_ROWS else history
+        width = len(detector.features_.feature_names_out_)
         for part in work.parts:
             frame = work.get(part)
-            margin, draw, features = chunk_margins(detector, frame, history, seed)
-            work.put_features(features)
-            margins.append(margin)
-            draws.append(draw)
+            with work.features_file(len(frame), width) as sink:
+                for a in range(0, len(frame), SCORE_ROWS):  # the features' memory follows these rows
+                    margin, draw, features = chunk_margins(detector, frame.iloc[a:a + SCORE_ROWS].reset_index(drop=True),
+                                                           scoring, seed)
+                    sink.write(features)
+                    margins.append(margin)
+                    draws.append(draw)
+                    bar.update(len(margin))
+                    del features
+                    release_freed_memory()
             sizes.append(len(frame))
-            bar.update(len(frame))
-            del frame, features
-            release_freed_memory()
+            del frame
+        del scoring
         bar.close()
         margin = np.concatenate(margins) if margins else np.zeros(0)
         draw = np.concatenate(draws) if draws else np.zeros(0)

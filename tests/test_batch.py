@@ -119,7 +119,12 @@ def manifest_csv(world, tmp_path_factory):
     return path
 
 
-def test_streamed_scores_are_the_whole_input_scores(trained, world_history, manifest_csv, tmp_path):
+@pytest.mark.parametrize("score_rows", [None, 1_000])
+def test_streamed_scores_are_the_whole_input_scores(trained, world_history, manifest_csv, tmp_path, monkeypatch,
+                                                    score_rows):
+    """With parts scored whole, and in blocks of 1,000 rows through the batch's kept series."""
+    if score_rows is not None:
+        monkeypatch.setattr("contraband.models.batch.SCORE_ROWS", score_rows)
     detector = trained.detector
     whole_store = clone(world_history, tmp_path / "whole.db")
     loaded = load_declarations(manifest_csv)

@@ -227,3 +227,18 @@ def test_only_a_heavier_weight_per_unit_counts_as_excess():
     assert excess[0] == z[0] > 3 and excess[1] == 0 and z[1] < -3 and abs(excess[2]) < 1
     assert np.isnan(excess[3])  # no weight per unit where kilograms are declared
     assert deviation.monotone()["kg_per_unit_excess"] == 1
+
+
+@pytest.mark.parametrize("budget", [1 << 40, 300_000])
+def test_a_batch_s_kept_series_give_the_store_s_features(fitted, windows, world_history, budget):
+    """Issue 40: a large batch scores through every kind read whole once and kept (within a
+    memory budget; the others read by keys at each request): the same features as the store's
+    own reads, block after block, whatever the budget keeps."""
+    from contraband.data.history.kept import KeptSeries
+
+    _, batch, _ = windows
+    kept = KeptSeries(world_history, budget=budget)
+    for block in (batch.iloc[:1500], batch.iloc[1500:1530], batch.iloc[1530:]):
+        np.testing.assert_array_equal(fitted.matrix(block, kept), fitted.matrix(block, world_history))
+    assert kept.held <= budget and kept.kept  # some kinds kept, never more than the budget
+    assert bool(kept.too_large) == (budget < 1 << 40)  # a small budget leaves some kinds to the store

@@ -38,6 +38,7 @@ class SeriesTable:
     day: np.ndarray  # int64, sorted within each series
     cum: np.ndarray  # int64 (rows, 3): cumulative counts up to and including the day
     _sorted_keys: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _index: pd.Index | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def empty(cls, kind: str) -> "SeriesTable":
@@ -85,7 +86,9 @@ class SeriesTable:
         if len(self.keys) <= 256 and len(keys) <= 256:  # a request's few keys: a dict beats an index
             where = {k: i for i, k in enumerate(self.keys)}
             return np.array([where.get(k, -1) for k in keys], dtype=np.int64)
-        return pd.Index(self.keys).get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
+        if self._index is None:  # made once: a batch's parts look their keys up in the same table
+            self._index = pd.Index(self.keys)
+        return self._index.get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
 
     def before(self, codes: np.ndarray, days: np.ndarray, count: int | None = None) -> np.ndarray:
         """Cumulative counts of each series strictly before each day (0 where there is none):

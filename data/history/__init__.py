@@ -19,6 +19,7 @@ model holds none of this: it reads the store as of the day before each declarati
   - ``outcomes``     inspection outcomes in (an analyst's lean path, the general one);
   - ``moves``        the series moved by what was recorded, and the rebuild;
   - ``reads``        as-of reads: series, declarations as they stood, versions, outcomes, labels.
+- ``kept``           a large batch's series reads: every kind read whole once, kept within a budget.
 
 Declarations are versioned, never overwritten: an identical re-send changes nothing, a re-send
 with other values is an amendment that counts from the day it arrives (the past stays as it

@@ -52,7 +52,6 @@ class OwnSeries:
 
     def __init__(self, table, owners: np.ndarray):
         self.table = table
-        self.n_owners = len(owners)
         if not len(table):
             return
         owner_of, self.series_bin = _owner_and_bin(table.keys)

@@ -20,12 +20,15 @@ over it, so that every score, rank and flag is the one scoring the whole input a
 3. **list and explain**: ranks, flags and exploration picks come from all the margins at once
    (the budget is the top n % of the whole input, exactly; ties broken by declaration id);
    each chunk then gets its risk scores and, for its flagged rows only, their reasons from the
-   spooled features (not computed again: at 3,000,000 rows that took a third of this step), and is spooled sorted by rank. A k-way merge of these sorted runs
-   writes the output highest risk first, rejected rows last, as the whole-input list does.
+   spooled features (not computed again: at 3,000,000 rows that was half of this step), and is
+   spooled sorted by rank. A k-way merge of these sorted runs writes the output highest risk
+   first, rejected rows last, as the whole-input list does.
 
-Memory: one chunk of declarations, about 40 bytes per declaration of the input (ids met, margins,
-exploration draws, then ranks and flags; ties read 16 bytes of each tied id, whole ids only where
-those coincide), and one batch (4,096 rows) per run during the merge. Disk: the input once more
+Memory: one chunk of declarations, the features of one block of it (:data:`SCORE_ROWS`) and, for
+an input of more than one block, every kind's series read once (at most
+:data:`~contraband.data.history.kept.KEPT_BYTES`), about 40 bytes per declaration of the input
+(ids met, margins, exploration draws, then ranks and flags; ties read 16 bytes of each tied id,
+whole ids only where those coincide), and one batch (4,096 rows) per run during the merge. Disk: the input once more
 (compressed), twice for the runs, and 8 bytes per feature per declaration (about 800 bytes).
 """
 
@@ -403,7 +406,8 @@ def refused_rows(declarations: pd.DataFrame, refused: pd.DataFrame) -> tuple[pd.
     return declarations[~out].reset_index(drop=True), rows
 
 
-def chunk_margins(detector, declarations: pd.DataFrame, history, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def chunk_margins(detector, declarations: pd.DataFrame, history,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Margins, exploration draws and feature matrix of a chunk's declarations (as
     :meth:`CheckedChunk.declarations`)."""
     chunk = _canonical(declarations)
@@ -527,13 +531,13 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
             frame = work.get(part)
             with work.features_file(len(frame), width) as sink:
                 for a in range(0, len(frame), SCORE_ROWS):  # the features' memory follows these rows
-                    margin, draw, features = chunk_margins(detector, frame.iloc[a:a + SCORE_ROWS].reset_index(drop=True),
-                                                           scoring, seed)
+                    block = frame.iloc[a:a + SCORE_ROWS].reset_index(drop=True)
+                    margin, draw, features = chunk_margins(detector, block, scoring, seed)
                     sink.write(features)
                     margins.append(margin)
                     draws.append(draw)
                     bar.update(len(margin))
-                    del features
+                    del block, features
                     release_freed_memory()
             sizes.append(len(frame))
             del frame

@@ -75,3 +75,21 @@ def test_a_persistent_oddity_is_not_news(tmp_path):
     assert _own(store, {**probe, "hs_code": "220190"}, dense)["exporter_hs6_new"] == 1
     assert _own(store, {**probe, "exporter_id": "NEW", "consignee_id": "C9"}, dense)["exporter_consignee_new"] == 0
     store.close()
+
+
+def test_the_norm_worked_out_a_block_of_rows_at_a_time_is_the_norm_of_all_at_once(tmp_path, monkeypatch):
+    """Issue 40: the (row, bin) pairs are worked out a block of rows at a time to bound their
+    memory; blocks of 3 rows give every row the figures of all rows at once."""
+    import contraband.features.trader as trader
+
+    past = _tiles("E1", 30, 21.0) + _tiles("E2", 20, 12.0) + _tiles("E3", 3, 40.0)
+    store = _history(past, tmp_path)
+    probes = declarations([{**r, "declaration_id": f"P{i}", "declaration_date": "2025-02-25",
+                            "quantity": round(r["quantity"] * (0.8 + 0.05 * i))}
+                           for i, r in enumerate(past[::4])])
+    family = TraderNorms().fit(declarations(past))
+    whole = family.transform(probes, store)
+    monkeypatch.setattr(trader, "PAIR_ROWS", 3)
+    blocks = family.transform(probes, store)
+    pd.testing.assert_frame_equal(blocks, whole)
+    assert whole["own_kg_per_unit_z"].notna().sum() > 5  # established exporters: figures to compare

@@ -842,3 +842,37 @@ def test_a_recordings_changes_sum_by_key_and_day_as_a_frame_would_and_sort_by_ke
     assert list(ordered.day) == list(frames[0].sort_values("key", kind="stable")["day"])
     cancel = Changes.of(frames[1])
     assert Changes.total([cancel, Changes(cancel.key, cancel.day, -cancel.counts)]) is None
+
+
+def test_a_series_lookup_of_one_count_is_that_count_of_every_lookup():
+    """Issue 40: ``SeriesTable.before(..., count=k)`` (one count per row, what most features
+    read) is column k of the full lookup, and both are the last day strictly before each row's
+    day, on generated tables, rows and days (the few-rows path and the vectorised one)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from contraband.data.history.series import COUNTS, SeriesTable
+
+    series = st.lists(st.lists(st.integers(0, 400), max_size=12, unique=True).map(sorted), min_size=1, max_size=8)
+
+    @settings(max_examples=60, deadline=None)
+    @given(series, st.lists(st.tuples(st.integers(-1, 7), st.integers(0, 420)), min_size=1, max_size=150),
+           st.integers(0, 2**16))
+    def check(days_of, lookups, seed):
+        rng = np.random.default_rng(seed)
+        rows = [np.column_stack([np.asarray(d, dtype=np.int64),
+                                 np.cumsum(rng.integers(0, 4, (len(d), len(COUNTS))), axis=0)]).reshape(-1, 4)
+                for d in days_of]
+        table = SeriesTable.from_rows("exporter", [f"E{i}" for i in range(len(rows))], rows)
+        codes = np.array([c if c < len(rows) else -1 for c, _ in lookups], dtype=np.int64)
+        days = np.array([d for _, d in lookups], dtype=np.int64)
+        expected = np.zeros((len(codes), len(COUNTS)), dtype=np.int64)
+        for i, (c, d) in enumerate(zip(codes, days)):
+            earlier = rows[c][rows[c][:, 0] < d] if c >= 0 else rows[0][:0]
+            if len(earlier):
+                expected[i] = earlier[-1, 1:]
+        np.testing.assert_array_equal(table.before(codes, days), expected)
+        for k in range(len(COUNTS)):
+            np.testing.assert_array_equal(table.before(codes, days, count=k), expected[:, k])
+
+    check()

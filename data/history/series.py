@@ -107,11 +107,11 @@ class SeriesTable:
                     if pos >= start:
                         out[i] = self.cum[pos, which]
             return out
-        every = bool(known.all())
-        c = codes if every else codes[known]
-        pos = np.searchsorted(self._composite(), c * _SHIFT + np.asarray(days, dtype=np.int64)[known if not every else
-                                                                                                 slice(None)],
-                              side="left") - 1
+        every = bool(known.all())  # (then no copies of the rows known)
+        c, d = codes, np.asarray(days, dtype=np.int64)
+        if not every:
+            c, d = c[known], d[known]
+        pos = np.searchsorted(self._composite(), c * _SHIFT + d, side="left") - 1
         inside = pos >= self.offsets[c]
         values = np.zeros((len(c), len(COUNTS)) if count is None else len(c), dtype=np.int64)
         values[inside] = self.cum[pos[inside], which]

@@ -14,7 +14,7 @@ The world: 2,000,000 declarations over 36 months (seed 11); the detector is trai
 last 1,000,000 declarations before 2026-05-01 (recorded in the store, registered in a SQLite
 MLflow store), the manifest is the next ``--rows`` declarations, without outcomes.
 
-    python bench/batch.py [--rows 1000000] [--large 0] [--keep]
+    python bench/batch.py [--rows 1000000] [--large 0] [--keep] [--processes N]
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--large", type=int, default=0, help="also score an input of this many rows (peak memory)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="CONTRABAND_BATCH_PROCESSES for the scoring commands (default: the product's, one)")
     args = parser.parse_args()
 
     from contraband.data.history import open_history
@@ -56,6 +58,8 @@ def main() -> None:
     with scratch_folder(args.keep, "contraband-bench-batch-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "CONTRABAND_MODEL_CACHE": str(tmp / "cache")}
+        if args.processes is not None:
+            env["CONTRABAND_BATCH_PROCESSES"] = str(args.processes)
         os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
         t = time.perf_counter()
         manifest, outcome = trained_world(tmp, args.rows)

@@ -204,7 +204,7 @@ def score_on_cluster(client, detector, paths, history, output, *, mapping=None, 
         runs = client.gather(client.map(
             _run, parts, [shared] * len(parts), [address] * len(parts), [margin[c] for c in cuts],
             [rank[c] for c in cuts], [flagged[c] for c in cuts], [explored[c] for c in cuts],
-            [max_reasons] * len(parts), [str(work.path / f"run-{p}.arrow") for p in range(len(parts))]))
+            [max_reasons] * len(parts), [str(work.run_path(p)) for p in range(len(parts))]))
         bar.update(report.scored)
         bar.close()
         report.seconds["explain"] = time.perf_counter() - t2

@@ -14,9 +14,11 @@ over it, so that every score, rank and flag is the one scoring the whole input a
    once per round of up to a million declarations, not once per chunk. Recording every chunk before scoring any is
    what the scoring contract asks: the input's earlier days are history for its later days,
    whatever the order of its rows.
-2. **score**: each spooled chunk's point-in-time features and margin. Only the margins and
-   exploration draws stay in memory (16 bytes a declaration); the feature matrix is spooled as
-   it was scored (uncompressed, so that its flagged rows alone are read back).
+2. **score**: each spooled chunk's point-in-time features and margin, an input of more than one
+   block in :func:`~contraband.models.processes.batch_processes` processes side by side (forked
+   once the series are kept, so that they share them). Only the margins and exploration draws
+   stay in memory (16 bytes a declaration); the feature matrix is spooled as it was scored
+   (uncompressed, so that its flagged rows alone are read back).
 3. **list and explain**: ranks, flags and exploration picks come from all the margins at once
    (the budget is the top n % of the whole input, exactly; ties broken by declaration id);
    each chunk then gets its risk scores and, for its flagged rows only, their reasons from the
@@ -24,7 +26,8 @@ over it, so that every score, rank and flag is the one scoring the whole input a
    spooled sorted by rank. A k-way merge of these sorted runs writes the output highest risk
    first, rejected rows last, as the whole-input list does.
 
-Memory: one chunk of declarations, the features of one block of it (:data:`SCORE_ROWS`) and, for
+Memory: one chunk of declarations, the features of :data:`SCORE_ROWS` declarations (one block, or
+one smaller block per process) and, for
 an input of more than one block, every kind's series read once (at most
 :data:`~contraband.data.history.kept.KEPT_BYTES`), about 40 bytes per declaration of the input
 (ids met, margins, exploration draws, then ranks and flags; ties read 16 bytes of each tied id,
@@ -50,18 +53,23 @@ from contraband.data.columns import Columns
 from contraband.data.history.kept import KeptSeries
 from contraband.data.contract import is_truth_column
 from contraband.models.output import OUTPUT_COLUMNS, REJECTED, rejected_lines
+from contraband.models.processes import batch_processes, in_parts
 from contraband.models.ranking import global_ranks
 from contraband.models.reasons import MAX_REASONS
 from contraband.models.scoring import _check, budget_flags, exploration_draws, margins, scored_columns
 
 _RUN_BATCH = 65_536  # rows per block of the merge
-#: declarations whose features are worked out at once (a part is scored in blocks of these):
-#: the features of 214,000 at once peaked 250 MB above two blocks of 107,000
+#: declarations whose features are worked out at once (a part is scored in blocks of these; with
+#: n processes, blocks of SCORE_ROWS / n each): the features of 214,000 at once peaked 250 MB
+#: above two blocks of 107,000
 SCORE_ROWS = 65_536
 #: rows per record batch of a sorted run: the merge holds one pending batch per run (per chunk
 #: of the input), so memory during the merge is this times the number of runs times a row's
 #: width (about 2 kB with its reasons): 45 runs of 4,096 rows held 180 MB more than of 1,024
 _RUN_PIECE = 1_024
+#: rows whose features are worked out before the processes fork, so that every kind of series
+#: they read is read once, by the batch, and shared
+_WARM_ROWS = 1_000
 
 
 class _NoProgress:
@@ -173,7 +181,6 @@ class _Spool:
         self.parts: list[Path] = []
         self.rejected: list[Path] = []
         self.runs: list[Path] = []
-        self.features: list[Path] = []
 
     def put(self, kind: list, frame: pd.DataFrame) -> None:
         import pyarrow as pa
@@ -184,27 +191,34 @@ class _Spool:
         kind.append(path)
 
     @staticmethod
-    def get(path: Path, columns=None) -> pd.DataFrame:
+    def get(path: Path, columns=None, head: int | None = None) -> pd.DataFrame:
+        """A spooled frame (its first ``head`` rows)."""
+        table = _Spool.get_table(path, columns)
+        return (table if head is None else table.slice(0, head)).to_pandas()
+
+    @staticmethod
+    def get_table(path: Path, columns=None):
+        """A spooled frame as Arrow (a few times smaller than as pandas, whose strings are objects)."""
         import pyarrow.feather as feather
 
-        return feather.read_table(path, columns=columns, memory_map=False).to_pandas()
+        return feather.read_table(path, columns=columns, memory_map=False)
 
-    def features_file(self, rows: int, width: int) -> "_FeatureFile":
-        """A part's feature matrix as it is scored, a piece at a time (read back for its flagged
-        rows' reasons)."""
-        path = self.path / f"features-{len(self.features)}.npy"
-        self.features.append(path)
-        return _FeatureFile(path, rows, width)
+    def features_file(self, part: int, rows: int, width: int) -> "_FeatureFile":
+        """Part ``part``'s feature matrix as it is scored, a piece at a time (read back for its
+        flagged rows' reasons)."""
+        return _FeatureFile(self.features_path(part), rows, width)
+
+    def features_path(self, part: int) -> Path:
+        return self.path / f"features-{part}.npy"
 
     @staticmethod
     def get_features(path: Path) -> np.ndarray:
         """A part's feature matrix, mapped from disk: only the rows taken are read."""
         return np.load(path, mmap_mode="r")
 
-    def put_run(self, table) -> None:
-        path = self.path / f"run-{len(self.runs)}.arrow"
-        write_run(table, path)
-        self.runs.append(path)
+    def run_path(self, part: int) -> Path:
+        """Where part ``part``'s sorted run is written."""
+        return self.path / f"run-{part}.arrow"
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -460,15 +474,18 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
                 budget: float = 0.05, exploration: float = 0.1, seed: int = 0, mode: str = "random",
                 record: bool = True, source: str = "score", chunk_bytes: int | None = None,
                 chunk_rows: int | None = None, spool: str | None = None, progress=no_progress,
-                top: int = 0, max_reasons: int = MAX_REASONS) -> BatchReport:
+                top: int = 0, max_reasons: int = MAX_REASONS, processes: int | None = None) -> BatchReport:
     """Score declaration files into one ranked list at ``output`` (see the module's docstring).
 
     ``progress(label, total, unit)`` returns an object with ``update(n, **info)`` and
     ``close()`` (a bar on a terminal, lines in a log); ``top``: keep that many rows of the list's
-    head in the report (for printing)."""
+    head in the report (for printing); ``processes``: how many score the parts of an
+    input of more than one block (:mod:`~contraband.models.processes`; default
+    :func:`~contraband.models.processes.batch_processes`)."""
     from contraband.data.chunks import CHUNK_BYTES, CHUNK_ROWS, manifest_files, read_chunks
 
     _check(budget, exploration, mode, "budget")
+    processes = batch_processes() if processes is None else processes  # a bad setting said before any work
     files = manifest_files(paths)
     report = BatchReport(files=[str(f) for f in files])
     work = _Spool(spool)
@@ -521,28 +538,45 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
 
         # 2. margins ----------------------------------------------------------------------------
         t1 = time.perf_counter()
-        margins, draws, sizes = [], [], []
         bar = progress("scoring", report.scored, "rows")
+        large = report.scored > SCORE_ROWS
         # more than one block: every kind read whole once and kept for the blocks (a small file
-        # reads the series of its own keys instead)
-        scoring = KeptSeries(history) if report.scored > SCORE_ROWS else history
+        # reads the series of its own keys instead), and the parts scored side by side
+        scoring = KeptSeries(history) if large else history
+        processes = processes if large else 1
+        if processes > 1 and work.parts:  # the kinds the features read, read here: the processes share them
+            detector.features_.matrix(_canonical(work.get(work.parts[0], head=_WARM_ROWS)), scoring)
+            scoring.prepare()
+            history.release_connections()  # the store's mapped pages would count in every process
         width = len(detector.features_.feature_names_out_)
-        for part in work.parts:
-            frame = work.get(part)
-            with work.features_file(len(frame), width) as sink:
-                for a in range(0, len(frame), SCORE_ROWS):  # the features' memory follows these rows
-                    block = frame.iloc[a:a + SCORE_ROWS].reset_index(drop=True)
+        block_rows = max(1, SCORE_ROWS // processes)  # the processes' features together: SCORE_ROWS rows
+
+        def score_part(p: int) -> tuple[np.ndarray, np.ndarray]:
+            """Part ``p``'s margins and exploration draws; its features spooled as scored."""
+            table = work.get_table(work.parts[p])
+            margins, draws = [], []
+            with work.features_file(p, len(table), width) as sink:
+                for a in range(0, len(table), block_rows):  # the features' memory follows these rows
+                    block = table.slice(a, block_rows).to_pandas()
                     margin, draw, features = chunk_margins(detector, block, scoring, seed)
                     sink.write(features)
                     margins.append(margin)
                     draws.append(draw)
-                    bar.update(len(margin))
                     del block, features
                     release_freed_memory()
-            sizes.append(len(frame))
-            del frame
-        del scoring
+            return np.concatenate(margins), np.concatenate(draws)
+
+        def one_thread() -> None:
+            detector.n_jobs = 1
+
+        margins, draws = [], []
+        for margin, draw in in_parts(score_part, len(work.parts), processes, one_thread):
+            margins.append(margin)
+            draws.append(draw)
+            bar.update(len(margin))
+        del scoring  # the kept series: not needed to explain (the features are spooled)
         bar.close()
+        sizes = [len(m) for m in margins]
         margin = np.concatenate(margins) if margins else np.zeros(0)
         draw = np.concatenate(draws) if draws else np.zeros(0)
         del margins, draws
@@ -559,11 +593,18 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         flagged, explored = budget_flags(margin, rank, draw, budget, exploration, mode)
         report.flagged, report.exploration = int(flagged.sum()), int(explored.sum())
         bar = progress("explaining", report.scored, "rows")
-        for p, part in enumerate(work.parts):
+
+        def explain_part(p: int) -> int:
+            """Part ``p``'s sorted run written, its flagged rows' reasons from its spooled features."""
             a, b = offsets[p], offsets[p + 1]
-            work.put_run(ranked_run(detector, work.get(part), history, margin[a:b], rank[a:b], flagged[a:b],
-                                    explored[a:b], max_reasons, features=work.get_features(work.features[p])))
-            bar.update(b - a)
+            write_run(ranked_run(detector, work.get(work.parts[p]), history, margin[a:b], rank[a:b], flagged[a:b],
+                                 explored[a:b], max_reasons, features=work.get_features(work.features_path(p))),
+                      work.run_path(p))
+            return b - a
+
+        for p in range(len(work.parts)):  # here: a part's output rows in two processes took 2 x 970 MB
+            bar.update(explain_part(p))
+        work.runs = [work.run_path(p) for p in range(len(work.parts))]
         bar.close()
         report.seconds["explain"] = time.perf_counter() - t2
 

@@ -119,10 +119,11 @@ def manifest_csv(world, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("score_rows", [None, 1_000])
+@pytest.mark.parametrize("score_rows, processes", [(None, None), (1_000, 1), (1_000, 2)])
 def test_streamed_scores_are_the_whole_input_scores(trained, world_history, manifest_csv, tmp_path, monkeypatch,
-                                                    score_rows):
-    """With parts scored whole, and in blocks of 1,000 rows through the batch's kept series."""
+                                                    score_rows, processes):
+    """With parts scored whole, and in blocks of 1,000 rows through the batch's kept series, here
+    or in two forked processes."""
     if score_rows is not None:
         monkeypatch.setattr("contraband.models.batch.SCORE_ROWS", score_rows)
     detector = trained.detector
@@ -134,7 +135,7 @@ def test_streamed_scores_are_the_whole_input_scores(trained, world_history, mani
     stream_store = clone(world_history, tmp_path / "stream.db")
     out = tmp_path / "scored.csv"
     report = score_batch(detector, [manifest_csv], stream_store, out, budget=0.05, exploration=0.1,
-                         chunk_bytes=60_000)
+                         chunk_bytes=60_000, processes=processes)
     assert report.chunks > 10 and report.scored == len(whole) == 3998 and report.rejected == 2
     written = pd.read_csv(out, dtype={"declaration_id": str}, keep_default_na=False, na_values=[""])
     assert len(written) == 4000  # nothing lost
@@ -467,3 +468,67 @@ def test_a_batch_killed_midway_leaves_neither_its_spool_nor_half_moved_series_af
     store.rebuild()
     assert snapshot(store) == state  # every declaration the killed run wrote counts, once
     assert not list(tmp_path.glob("h.db-recording-*"))
+
+
+def test_a_scoring_process_killed_outright_fails_the_batch_in_one_line_and_leaves_no_spool(
+        registry, world_history, manifest_csv, tmp_path, monkeypatch):
+    """A forked process that dies mid-part (killed, out of memory) ends the command with a
+    sentence, never a hang or a traceback; the spool goes; the recorded declarations stay."""
+    import signal
+
+    from click.testing import CliRunner
+
+    import contraband.models.batch as batch
+    from contraband.cli import main
+    from contraband.data.history import open_history
+
+    clone(world_history, tmp_path / "h.db").close()
+    parent, margins = os.getpid(), batch.chunk_margins
+
+    def dies_in_a_child(*args, **kwargs):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return margins(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "chunk_margins", dies_in_a_child)
+    monkeypatch.setattr(batch, "SCORE_ROWS", 1_000)  # more than one block: the parts are forked
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.uri)
+    monkeypatch.setenv("CONTRABAND_BATCH_PROCESSES", "2")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "out.csv"), "--history",
+                                       str(tmp_path / "h.db"), "--spool", str(spool), "--progress", "none",
+                                       "--chunk-mb", "0.1"])  # parts, worked on in the forked processes
+    assert result.exit_code == 1, result.output
+    said = result.output.strip().splitlines()[-1]
+    assert said.startswith("error: a process scoring the batch") and "CONTRABAND_BATCH_PROCESSES=1" in said
+    assert "Traceback" not in result.output and not list(spool.iterdir())
+    store = open_history(tmp_path / "h.db")
+    assert store.summary()["declarations"] == len(world_history.declarations()) + 3998  # recorded before scoring
+    store.close()
+
+
+@pytest.mark.parametrize("said, expected", [("", None), ("1", 1), (" 3 ", 3), ("0", "at least 1"),
+                                            ("two", "whole number")])
+def test_the_batch_s_processes_come_from_the_environment_or_are_one(said, expected, monkeypatch):
+    from contraband.models.processes import ENV, batch_processes
+
+    monkeypatch.setenv(ENV, said)
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match=expected):
+            batch_processes()
+    else:
+        assert batch_processes() == (expected or 1)
+
+
+def test_a_bad_processes_setting_is_said_before_anything_is_read(manifest_csv, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from contraband.cli import main
+
+    monkeypatch.setenv("CONTRABAND_BATCH_PROCESSES", "two")
+    result = CliRunner().invoke(main, ["score", str(manifest_csv), "-o", str(tmp_path / "out.csv"), "--history",
+                                       str(tmp_path / "h.db"), "--progress", "none"])
+    assert result.exit_code == 1 and result.output.strip() == (
+        "error: CONTRABAND_BATCH_PROCESSES must be a whole number of processes, not 'two'")
+    assert not (tmp_path / "h.db").exists() and not (tmp_path / "out.csv").exists()

@@ -151,12 +151,14 @@ def _score_files(engine, paths, output, model_uri, mapping, fx, budget, explorat
     from contraband.data.intake import IntakeError
     from contraband.data.load import ContractError
     from contraband.data.mapping import MappingError, load_mapping
+    from contraband.models.processes import ProcessFailed, batch_processes
 
     t0 = time.perf_counter()
     check_output(output)
     try:
         m = load_mapping(mapping) if mapping else None
-    except MappingError as exc:
+        batch_processes()  # a bad CONTRABAND_BATCH_PROCESSES, said before anything is read
+    except (MappingError, ValueError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     from contraband.data.history import BATCH_MEMORY_MAP
@@ -169,7 +171,7 @@ def _score_files(engine, paths, output, model_uri, mapping, fx, budget, explorat
                               source="score:" + ",".join(Path(p).name for p in paths),
                               chunk_bytes=int(chunk_mb * 2**20) if chunk_mb else None, spool=spool,
                               progress=reporter(progress), top=top)
-    except (ContractError, IntakeError, MappingError, FileNotFoundError) as exc:
+    except (ContractError, IntakeError, MappingError, FileNotFoundError, ProcessFailed) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except OSError as exc:

@@ -417,6 +417,12 @@ class Connections:
         if self._writers is not None:
             self._writers.close()
 
+    def release_connections(self) -> None:
+        """Close the connections this process holds open (SQLite's memory map of the database
+        file goes with them: up to its ``mmap_size`` of resident pages); the next read or write
+        opens one again. A batch does this before it forks its scoring processes."""
+        self.engine.dispose()
+
     def checkpoint(self, wait: bool = False) -> None:
         """Copy the write-ahead log into the database now (SQLite; nothing to do elsewhere).
         With ``wait``, wait for readers to finish so that everything is copied and the next

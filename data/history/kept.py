@@ -59,5 +59,10 @@ class KeptSeries:
         table = self._whole(pair)
         return table if table is not None else self.store.partners(pair, owners)
 
+    def prepare(self) -> None:
+        """Every kept table's lookups made now (:meth:`SeriesTable.prepare`), before processes fork."""
+        for table in self.kept.values():
+            table.prepare()
+
     def __getattr__(self, name: str):
         return getattr(self.store, name)

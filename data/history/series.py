@@ -86,9 +86,7 @@ class SeriesTable:
         if len(self.keys) <= 256 and len(keys) <= 256:  # a request's few keys: a dict beats an index
             where = {k: i for i, k in enumerate(self.keys)}
             return np.array([where.get(k, -1) for k in keys], dtype=np.int64)
-        if self._index is None:  # made once: a batch's parts look their keys up in the same table
-            self._index = pd.Index(self.keys)
-        return self._index.get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
+        return self._key_index().get_indexer(pd.Index(np.asarray(keys, dtype=object))).astype(np.int64)
 
     def before(self, codes: np.ndarray, days: np.ndarray, count: int | None = None) -> np.ndarray:
         """Cumulative counts of each series strictly before each day (0 where there is none):
@@ -119,6 +117,19 @@ class SeriesTable:
             return values
         out[known] = values
         return out
+
+    def _key_index(self) -> pd.Index:
+        """The keys' index, made once: a batch's parts look their keys up in the same table."""
+        if self._index is None:
+            self._index = pd.Index(self.keys)
+        return self._index
+
+    def prepare(self) -> None:
+        """Make now what lookups make on first use (the keys' hash table, the sorted days), so
+        that processes forked afterwards share them instead of each making its own."""
+        if len(self.keys):
+            self._key_index().is_unique  # builds the index's hash table
+            self._composite()
 
     def _composite(self) -> np.ndarray:
         """Each row's (series, day) as one sorted int64 (the key :meth:`before` searches), made once."""

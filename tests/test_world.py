@@ -336,3 +336,46 @@ def test_hard_drift_brings_two_new_typologies_after_the_shift(hard):
     assert 0.25 < new.mean() < 0.45
     motor = after[after["truth_typology"] == MOTOR_PARTS]
     assert len(motor) > 20 and hs6(motor).isin(["850300", "850519"]).all()
+
+
+def test_the_family_draws_each_seed_s_mechanics_within_their_ranges_and_keeps_its_halves_apart():
+    from contraband.data.world.family import HELD_BACK_SEEDS, RANGES, TUNING_SEEDS, family_mechanics, family_world
+
+    assert not set(TUNING_SEEDS) & set(HELD_BACK_SEEDS) and len(TUNING_SEEDS) >= 12 <= len(HELD_BACK_SEEDS)
+    drawn = {seed: family_mechanics(seed) for seed in TUNING_SEEDS + HELD_BACK_SEEDS}
+    for seed, mechanics in drawn.items():
+        assert mechanics == family_mechanics(seed)  # a seed is its world
+        config = family_world(seed, rows=50_000)
+        assert (config.shift_from is not None) == bool(config.shift)
+        for name, (kind, *args) in RANGES.items():
+            value = mechanics[name]
+            if kind in ("uniform", "log"):
+                assert args[0] <= value <= args[1], (seed, name, value)
+            elif kind == "choice":
+                assert value in args
+    # the family varies what matters: labels, fronts, physics, drift
+    tuning = [drawn[s] for s in TUNING_SEEDS]
+    assert len({m["inspection_policy"] for m in tuning}) >= 2 and len({m["physics"] for m in tuning}) == 2
+    assert max(m["front_share"] for m in tuning) - min(m["front_share"] for m in tuning) > 0.3
+    assert any(m["shift"] for m in tuning) and len({m["shift"] for m in tuning}) >= 3
+
+
+def test_the_physics_strength_and_the_normal_net_share_shape_the_contraband():
+    def world(**mechanics):
+        w = generate(hard_world(rows=80_000, seed=3, start="2025-01-01", prevalence=0.008, decoys=0.0, **mechanics))
+        s = smuggled(w)
+        per_unit = s[hs6(s).isin(["690721", "690722", "690723", "220190"]) & (s["quantity_unit"].astype(str) != "KG")]
+        h = honest(w)
+        usual = kg_per_unit(h).groupby(hs6(h)).median()
+        excess = (kg_per_unit(per_unit) / hs6(per_unit).map(usual)).median()
+        gross_net = w["gross_weight_kg"] / w["net_weight_kg"]
+        hiding = s[s["truth_typology"] != "origin_relabel"]
+        heavy = (gross_net[hiding.index] > gross_net[h.index].quantile(0.99)).mean()
+        return excess, heavy
+
+    weak, strong = world(physics_strength=0.5), world(physics_strength=1.5)
+    assert 1.0 < weak[0] < strong[0]  # a heavier load shows more per unit
+    few, many = world(normal_net_share=0.05), world(normal_net_share=0.8)
+    assert few[1] < 0.1 < 0.4 < many[1]  # a normal net weight declared: the gross weight shows the load
+    with pytest.raises(ValueError, match="physics_strength"):
+        WorldConfig(physics_strength=0)

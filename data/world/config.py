@@ -71,6 +71,11 @@ class WorldConfig:
     #: honest cover-good declarations with a legitimate oddity, as a multiple of the contraband
     #: under the same goods (0: none)
     decoys: float = 0.0
+    #: mild physics: the concealed material's excess weight over the cover's usual, scaled
+    #: (0.5: half as heavy an excess; 1: the reference ranges)
+    physics_strength: float = 1.0
+    #: mild physics: share of the cover goods' consignments that declare the cover's normal net weight
+    normal_net_share: float = 1 / 3
 
     def __post_init__(self):
         if self.rows < 1000:
@@ -99,6 +104,10 @@ class WorldConfig:
             raise ValueError(f"physics must be one of {', '.join(PHYSICS)}")
         if not 0 <= self.decoys <= 100:
             raise ValueError("decoys must be in [0, 100]")
+        if not 0 < self.physics_strength <= 3:
+            raise ValueError("physics_strength must be in (0, 3]")
+        if not 0 <= self.normal_net_share <= 1:
+            raise ValueError("normal_net_share must be in [0, 1]")
 
     @property
     def shift_day(self) -> int | None:

@@ -133,7 +133,8 @@ def generate(config: WorldConfig | None = None, log=None) -> pd.DataFrame:
     sm, nets = smuggling.contraband(rng, n_smuggle, pop, pressure, materials, n_exp, n_con,
                                     config.shift_day, config.shift, new_share=config.new_typology_share,
                                     front_share=config.front_share, fronts_in_cover=config.fronts_in_cover,
-                                    physics=config.physics)
+                                    physics=config.physics, physics_strength=config.physics_strength,
+                                    normal_net_share=config.normal_net_share)
     n_bg, n_sm = len(bg["day"]), len(sm["day"])
     say(f"shipments: {n_bg:,} honest, {n_sm:,} carrying contraband")
     decoy = None

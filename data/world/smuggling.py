@@ -289,7 +289,8 @@ def sample_shipments(rng: np.random.Generator, n: int, pressure: np.ndarray, mat
 def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.ndarray, materials: list[str],
                n_exporters: int, n_consignees: int, shift_day: int | None = None,
                shift: tuple[str, ...] = (), new_share: float = NEW_TYPOLOGY_SHARE, front_share: float = 0.25,
-               fronts_in_cover: bool = False, physics: str = "impossible") -> tuple[dict, Networks]:
+               fronts_in_cover: bool = False, physics: str = "impossible", physics_strength: float = 1.0,
+               normal_net_share: float = NORMAL_NET_SHARE) -> tuple[dict, Networks]:
     """``n`` contraband declarations as column arrays, plus the networks behind them.
 
     New shell exporters are numbered from ``n_exporters``; new consignees from ``n_consignees``.
@@ -393,7 +394,8 @@ def contraband(rng: np.random.Generator, n: int, pop: Population, pressure: np.n
     physical = rng.random(n) < np.array([p.p_physical for p in prof])
     true_net_kg = net_kg
     if physics == "mild":
-        kg_per_unit, net_kg = _mild_physics(rng, kg_per_unit, net_kg, cover_hs, typology)
+        kg_per_unit, net_kg = _mild_physics(rng, kg_per_unit, net_kg, cover_hs, typology, physics_strength,
+                                            normal_net_share)
         value = np.round(net_kg * usd_per_kg, 2)  # on the net weight declared
         package_kg = np.full(n, np.nan)
     else:
@@ -520,10 +522,12 @@ def _fronts_own_goods(rng: np.random.Generator, pop: Population, front: np.ndarr
 
 
 def _mild_physics(rng: np.random.Generator, kg_per_unit: np.ndarray, net_kg: np.ndarray, cover_hs: np.ndarray,
-                  typology: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The weight per unit the concealed material gives a cover (a little over its usual), and
-    the net weight declared: the one shipped, or for a third of the cover goods' consignments
-    the cover's normal one (the gross weight, from the weight shipped, shows the difference)."""
+                  typology: np.ndarray, strength: float = 1.0,
+                  normal_net_share: float = NORMAL_NET_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """The weight per unit the concealed material gives a cover (a little over its usual, the
+    excess scaled by ``strength``), and the net weight declared: the one shipped, or for a share
+    ``normal_net_share`` of the cover goods' consignments the cover's normal one (the gross
+    weight, from the weight shipped, shows the difference)."""
     n = len(net_kg)
     excess = np.ones(n)
     for code, (lo, hi) in MILD_EXCESS.items():
@@ -532,7 +536,9 @@ def _mild_physics(rng: np.random.Generator, kg_per_unit: np.ndarray, net_kg: np.
     per_unit = excess > 1
     hides = typology != "origin_relabel"
     excess = np.where(hides & ~per_unit, rng.uniform(*MILD_HIDDEN_WEIGHT, n), excess)
-    normal_net = hides & (rng.random(n) < NORMAL_NET_SHARE)
+    if strength != 1.0:  # (the default leaves every draw as it was)
+        excess = np.where(excess > 1, 1 + strength * (excess - 1), excess)
+    normal_net = hides & (rng.random(n) < normal_net_share)
     shown = np.where(normal_net, 1.0, excess)  # the weight per unit declared, against the cover's own
     declared = np.where(normal_net, net_kg / excess, net_kg)
     return kg_per_unit * np.where(per_unit, shown, 1.0), np.maximum(np.round(declared, 1), 1.0)

@@ -162,7 +162,7 @@ FAMILY_TARGETS = {"mean recall at 5 %": 0.85, "mean recall at 1 %": 0.65, "worst
 FAMILY_RANKINGS = ("model", "plain_lightgbm", "anomaly", "deviation")
 
 
-def family(half: str, worlds: int, rows: int) -> bool:
+def family_half(half: str, worlds: int, rows: int) -> bool:
     """Every world of one half of the family trained and scored blind (see the module's docstring);
     whether the goals are met."""
     seeds = (TUNING_SEEDS if half == "tuning" else HELD_BACK_SEEDS)[:worlds]
@@ -179,10 +179,8 @@ def family(half: str, worlds: int, rows: int) -> bool:
             print(f"world {seed}: {describe(config)}; {positives} labelled seizures in training; detector recall "
                   f"{got['recall_at_5pct']:.3f} at 5 %, {got['recall_at_1pct']:.3f} at 1 % "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(f"
-## the family's {half} half: {len(seeds)} worlds of {rows:,} declarations, test window {TEST_FROM} on, "
-          f"scored blind against the hidden truth
-")
+    print(f"\n## the family's {half} half: {len(seeds)} worlds of {rows:,} declarations, test window {TEST_FROM} on, "
+          f"scored blind against the hidden truth\n")
     print("| world | " + " | ".join(f"{RANKINGS[r]} at 5 % | at 1 %" for r in FAMILY_RANKINGS) + " |")
     print("|---" * (1 + 2 * len(FAMILY_RANKINGS)) + "|")
     for seed, results in per_world.items():
@@ -202,8 +200,7 @@ def family(half: str, worlds: int, rows: int) -> bool:
     for goal, target in FAMILY_TARGETS.items():
         met &= summary[goal] >= target
         print(f"goal {goal} >= {target}: {summary[goal]:.3f} {'met' if summary[goal] >= target else 'MISSED'}")
-    print(f"
-{time.perf_counter() - t0:.0f} s")
+    print(f"\n{time.perf_counter() - t0:.0f} s")
     return met
 
 
@@ -225,7 +222,7 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, default=12, help="with --family: the half's first N worlds")
     args = parser.parse_args()
     if args.family:
-        sys.exit(0 if family(args.family, args.worlds, args.rows) else 1)
+        sys.exit(0 if family_half(args.family, args.worlds, args.rows) else 1)
     chosen = args.only or list(SCENARIOS) + ["zero-shot"]
     t0 = time.perf_counter()
     tables, seizures, ablations, sources = {}, {}, {}, {}

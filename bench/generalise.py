@@ -92,10 +92,11 @@ def world_and_history(config: WorldConfig, path: Path):
     return frame, history
 
 
-def scenario(frame, history):
+def scenario(frame, history, detector_params: dict | None = None):
     """Truth metrics of every ranking on the test window, the labelled seizures trained on, and
     the training outcome."""
-    out = fit_and_evaluate(frame, history, valid_from=VALID_FROM, test_from=TEST_FROM, log=lambda m: None)
+    out = fit_and_evaluate(frame, history, valid_from=VALID_FROM, test_from=TEST_FROM, log=lambda m: None,
+                           detector_params=detector_params)
     test = out.windows.test
     extra = evaluate_scores({"deviation": out.test_features["deviation_score"].to_numpy()}, test)
     results = against_truth({**out.results, **extra})
@@ -162,17 +163,18 @@ FAMILY_TARGETS = {"mean recall at 5 %": 0.85, "mean recall at 1 %": 0.65, "worst
 FAMILY_RANKINGS = ("model", "plain_lightgbm", "anomaly", "deviation")
 
 
-def family_half(half: str, worlds: int, rows: int) -> bool:
-    """Every world of one half of the family trained and scored blind (see the module's docstring);
-    whether the goals are met."""
+def family_half(half: str, worlds: int, rows: int, without: tuple[str, ...] = ()) -> bool:
+    """Every world of one half of the family trained and scored blind (see the module's docstring),
+    the detector without the feature families ``without``; whether the goals are met."""
     seeds = (TUNING_SEEDS if half == "tuning" else HELD_BACK_SEEDS)[:worlds]
+    params = {"families": tuple(f for f in FAMILIES if f not in without)} if without else None
     t0 = time.perf_counter()
     per_world = {}
     with tempfile.TemporaryDirectory(prefix="contraband-family-") as tmp:
         for seed in seeds:
             config = family_world(seed, rows=rows, start=START, shift_from=TEST_FROM)
             frame, history = world_and_history(config, Path(tmp) / f"family-{seed}.db")
-            results, positives, _ = scenario(frame, history)
+            results, positives, _ = scenario(frame, history, params)
             history.close()
             per_world[seed] = {r: results[r] for r in FAMILY_RANKINGS if r in results}
             got = per_world[seed]["model"]
@@ -180,7 +182,8 @@ def family_half(half: str, worlds: int, rows: int) -> bool:
                   f"{got['recall_at_5pct']:.3f} at 5 %, {got['recall_at_1pct']:.3f} at 1 % "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     print(f"\n## the family's {half} half: {len(seeds)} worlds of {rows:,} declarations, test window {TEST_FROM} on, "
-          f"scored blind against the hidden truth\n")
+          f"scored blind against the hidden truth" + (f"; the detector without {', '.join(without)}" if without else "")
+          + "\n")
     print("| world | " + " | ".join(f"{RANKINGS[r]} at 5 % | at 1 %" for r in FAMILY_RANKINGS) + " |")
     print("|---" * (1 + 2 * len(FAMILY_RANKINGS)) + "|")
     for seed, results in per_world.items():
@@ -220,9 +223,11 @@ def main() -> None:
     parser.add_argument("--family", choices=["tuning", "held-back"],
                         help="instead, every world of this half of the family of worlds")
     parser.add_argument("--worlds", type=int, default=12, help="with --family: the half's first N worlds")
+    parser.add_argument("--without", nargs="+", default=[], choices=list(FAMILIES),
+                        help="with --family: the detector without these feature families (an ablation)")
     args = parser.parse_args()
     if args.family:
-        sys.exit(0 if family_half(args.family, args.worlds, args.rows) else 1)
+        sys.exit(0 if family_half(args.family, args.worlds, args.rows, tuple(args.without)) else 1)
     chosen = args.only or list(SCENARIOS) + ["zero-shot"]
     t0 = time.perf_counter()
     tables, seizures, ablations, sources = {}, {}, {}, {}

@@ -67,6 +67,13 @@ def group_medians(keys: Coded, values: np.ndarray) -> tuple[dict[str, float], di
             {str(keys.values[c]): int(v) for c, v in size.items()})
 
 
+def counts_before(table, coded: Coded, days: np.ndarray) -> np.ndarray:
+    """Declarations of each row's key in ``table`` (a :class:`SeriesTable`; ``coded``: the rows'
+    keys) strictly before the row's day, as float (0 without a key or a series)."""
+    code = np.append(table.codes(coded.values), -1)[np.where(coded.codes < 0, len(coded.values), coded.codes)]
+    return table.before(code, days, count=0).astype(float)
+
+
 def as_of_days(frame: Columns, history, family: str) -> tuple[np.ndarray, np.ndarray]:
     """The day of each declaration, and the day outcomes count until for it (with a blind view
     of the store, not past ``history.outcomes_until``)."""

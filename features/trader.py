@@ -34,7 +34,7 @@ import pandas as pd
 from contraband.data.columns import Columns
 from contraband.data.keys import SEP
 from contraband.data.measures import OWN_BINS, bin_of
-from contraband.features.base import Family, as_of_days
+from contraband.features.base import Family, as_of_days, counts_before
 
 #: measures whose own excess is a feature (the heavier, the riskier)
 HEAVIER = ("kg_per_unit", "kg_per_package", "gross_to_net")
@@ -137,12 +137,12 @@ class TraderNorms(Family):
         tables = history.series_many({"exporter_hs6": owner.values, "exporter": exporter.values,
                                       "exporter_consignee": keys["exporter_consignee"].values}, frame)
         out = {}
-        prior = self._before(tables["exporter_hs6"], owner, days)
-        exporter_prior = self._before(tables["exporter"], exporter, days)
+        prior = counts_before(tables["exporter_hs6"], owner, days)
+        exporter_prior = counts_before(tables["exporter"], exporter, days)
         out["exporter_hs6_prior_declarations"] = np.log1p(prior)
         out["exporter_hs6_new"] = ((exporter_prior >= self.min_declarations) & (prior == 0)).astype(float)
         out["exporter_hs6_new"][exporter.codes < 0] = np.nan
-        pair = self._before(tables["exporter_consignee"], keys["exporter_consignee"], days)
+        pair = counts_before(tables["exporter_consignee"], keys["exporter_consignee"], days)
         established = exporter_prior >= self.min_declarations
         out["exporter_consignee_new"] = np.where(keys["exporter_consignee"].codes >= 0,
                                                  (established & (pair == 0)).astype(float), np.nan)
@@ -150,11 +150,6 @@ class TraderNorms(Family):
         for m in self.measures_:
             out.update(self._measure(history, m, measures[m], owner, days))
         return out
-
-    @staticmethod
-    def _before(table, coded, days: np.ndarray) -> np.ndarray:
-        code = np.append(table.codes(coded.values), -1)[np.where(coded.codes < 0, len(coded.values), coded.codes)]
-        return table.before(code, days, count=0).astype(float)
 
     def _measure(self, history, m: str, values: np.ndarray, owner, days: np.ndarray) -> dict[str, np.ndarray]:
         n, width = len(values), OWN_BINS[m]

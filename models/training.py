@@ -91,16 +91,17 @@ class TrainOutcome:
 
 def fit_and_evaluate(frame: pd.DataFrame, history, valid_from=None, test_from=None, baselines: bool = True,
                      plain_params: dict | None = None, log=print, n_jobs: int = 2,
-                     before_day: int | None = None, engine=None) -> TrainOutcome:
+                     before_day: int | None = None, engine=None, detector_params: dict | None = None) -> TrainOutcome:
     """Fit on the training and validation windows, score the test window blind, beside the
     baselines. ``frame`` must already be recorded in ``history`` (see :func:`record`). With
     ``before_day`` the budget reference comes from the days before it (a retraining cut-off).
-    ``engine``: where the detector is fitted (:mod:`contraband.engines`; default: this process)."""
+    ``engine``: where the detector is fitted (:mod:`contraband.engines`; default: this process);
+    ``detector_params``: the detector's own (its feature families, say), for a comparison."""
     t0 = time.perf_counter()
     w = split_by_time(frame, valid_from, test_from)
     log(f"windows: train {len(w.train):,} rows < {w.valid_from:%Y-%m-%d} <= valid {len(w.valid):,} rows "
         f"< {w.test_from:%Y-%m-%d} <= test {len(w.test):,} rows")
-    detector = Detector(log=log, n_jobs=n_jobs)
+    detector = Detector(log=log, n_jobs=n_jobs, **(detector_params or {}))
     detector = engine.fit(detector, w.train, w.valid, history) if engine else detector.fit(w.train, w.valid, history)
     detector.log = None  # the fitted object is logged and served: keep no reference to a printer
     used = refresh_budget_reference(detector, history, before_day=before_day)

@@ -157,6 +157,23 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
     return pd.to_numeric(frame["contraband"], errors="coerce").fillna(0).to_numpy().astype(int)
 
 
+def seizure_in_validation(train: pd.DataFrame, valid: pd.DataFrame):
+    """``(train, valid, first day)`` with the validation window moved back in time to start on
+    the day of the last seizure of the training window, when the validation window holds none
+    and the training window holds seizures on at least two days (so that both keep one); None
+    otherwise. Every validation row still comes after every training row: early stopping and
+    calibration stay out of time, on the most recent period that holds a seizure."""
+    lab = labelled(train)
+    seized = lab & (labels(train) == 1)
+    dates = pd.to_datetime(train["declaration_date"]).dt.normalize()
+    seizure_days = np.unique(dates[seized].to_numpy())
+    if len(seizure_days) < 2:
+        return None
+    first = pd.Timestamp(seizure_days[-1])
+    before = (dates < first).to_numpy()
+    return train[before], pd.concat([train[~before], valid]), first
+
+
 def daily_volume(frame: pd.DataFrame) -> float:
     """Median declarations per day (days with at least one declaration)."""
     counts = pd.to_datetime(frame["declaration_date"]).value_counts()
@@ -220,6 +237,12 @@ class Detector(ClassifierMixin, BaseEstimator):
         if "contraband" not in train or "contraband" not in valid:
             raise ValueError("training needs inspection outcomes: a 'contraband' column (and 'inspected')")
         trainer = trainer or LocalTrainer()
+        if not (labelled(valid) & (labels(valid) == 1)).any():
+            moved = seizure_in_validation(train, valid)
+            if moved is not None:  # no seizure to stop early or calibrate on: the window moves back to one
+                train, valid, first = moved
+                self._say(f"the validation window held no seizure: it starts on {first:%Y-%m-%d} instead, the "
+                          "day of the last seizure before it")
         lab_t, lab_v = labelled(train), labelled(valid)
         y_t, y_v = labels(train)[lab_t], labels(valid)[lab_v]
         for name, y in (("training", y_t), ("validation", y_v)):

@@ -461,3 +461,32 @@ def test_the_detector_learns_how_common_a_first_time_trader_is(trained, world):
         rates = novelty[entity]
         assert 0 < rates["all"] < 1 and rates["rows"] > 100
         assert all(0 <= share <= 1 for share in rates["chapters"].values()) and rates["chapters"]
+
+
+def test_a_validation_window_without_a_seizure_moves_back_to_the_last_seizure_and_stays_out_of_time(
+        world, world_history):
+    """An administration whose recent inspections found nothing still gets a model: validation
+    starts on the day of the last seizure, after every training row; with seizures on one day
+    only there is nothing to validate on, and training says so."""
+    from contraband.models.detector import labelled, labels, seizure_in_validation
+    from contraband.models.training import split_by_time
+
+    w = split_by_time(world)
+    clean = w.valid.assign(contraband=np.where(labelled(w.valid), 0.0, np.nan))  # every inspection clean
+    train, valid, first = seizure_in_validation(w.train, clean)
+    seized_days = pd.to_datetime(w.train.loc[labelled(w.train) & (labels(w.train) == 1), "declaration_date"])
+    assert first == seized_days.max().normalize() and len(train) + len(valid) == len(w.train) + len(w.valid)
+    assert pd.to_datetime(train["declaration_date"]).max() < first <= pd.to_datetime(valid["declaration_date"]).min()
+    assert (labels(valid)[labelled(valid)] == 1).any() and (labels(train)[labelled(train)] == 1).any()
+    said = []
+    detector = Detector(log=said.append).fit(w.train, clean, world_history)
+    assert any(f"starts on {first:%Y-%m-%d} instead" in m for m in said)
+    assert detector.train_summary_["valid_positives"] >= 1
+    # every seizure on one day: no window can hold one on each side
+    one_day = w.train.assign(contraband=np.where(labelled(w.train), 0.0, np.nan))
+    day = w.train.index[labelled(w.train)][:2]
+    one_day.loc[day, "contraband"] = 1.0
+    one_day.loc[day, "declaration_date"] = one_day.loc[day[0], "declaration_date"]
+    assert seizure_in_validation(one_day, clean) is None
+    with pytest.raises(ValueError, match="validation window needs inspected rows with and without contraband"):
+        Detector().fit(one_day, clean, world_history)

@@ -10,7 +10,7 @@ through a small launcher, whose own peak (about 15 MB) is all its child can inhe
 A command that forks processes of its own (a batch scoring its parts side by side) uses the sum
 of their memory, which no single high-water mark shows (``wait4`` gives the largest process's).
 The launcher therefore also samples, every 250 ms (reading a process's PSS walks its page
-tables: more often slowed the command measurably), the proportional set size (PSS: each shared
+tables, a cost to the command; a first version sampled every 50 ms), the proportional set size (PSS: each shared
 page counted once, split between the processes sharing it) summed over the command and all its
 descendants; the peak reported is the larger of the two.
 """

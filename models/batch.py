@@ -544,7 +544,7 @@ def score_batch(detector, paths, history, output, *, mapping=None, fx=None, enco
         # reads the series of its own keys instead), and the parts scored side by side
         scoring = KeptSeries(history) if large else history
         processes = processes if large else 1
-        if processes > 1 and work.parts:  # the kinds the features read, read here: the processes share them
+        if processes > 1 and len(work.parts) > 1:  # the kinds the features read, read here: the processes share them
             detector.features_.matrix(_canonical(work.get(work.parts[0], head=_WARM_ROWS)), scoring)
             scoring.prepare()
             history.release_connections()  # the store's mapped pages would count in every process

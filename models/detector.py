@@ -163,6 +163,8 @@ def seizure_in_validation(train: pd.DataFrame, valid: pd.DataFrame):
     and the training window holds seizures on at least two days (so that both keep one); None
     otherwise. Every validation row still comes after every training row: early stopping and
     calibration stay out of time, on the most recent period that holds a seizure."""
+    if (labelled(valid) & (labels(valid) == 1)).any():
+        return None
     lab = labelled(train)
     seized = lab & (labels(train) == 1)
     dates = pd.to_datetime(train["declaration_date"]).dt.normalize()
@@ -237,12 +239,11 @@ class Detector(ClassifierMixin, BaseEstimator):
         if "contraband" not in train or "contraband" not in valid:
             raise ValueError("training needs inspection outcomes: a 'contraband' column (and 'inspected')")
         trainer = trainer or LocalTrainer()
-        if not (labelled(valid) & (labels(valid) == 1)).any():
-            moved = seizure_in_validation(train, valid)
-            if moved is not None:  # no seizure to stop early or calibrate on: the window moves back to one
-                train, valid, first = moved
-                self._say(f"the validation window held no seizure: it starts on {first:%Y-%m-%d} instead, the "
-                          "day of the last seizure before it")
+        moved = seizure_in_validation(train, valid)
+        if moved is not None:  # no seizure to stop early or calibrate on: the window moves back to one
+            train, valid, first = moved
+            self._say(f"the validation window held no seizure: it starts on {first:%Y-%m-%d} instead, the "
+                      "day of the last seizure before it")
         lab_t, lab_v = labelled(train), labelled(valid)
         y_t, y_v = labels(train)[lab_t], labels(valid)[lab_v]
         for name, y in (("training", y_t), ("validation", y_v)):

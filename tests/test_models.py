@@ -490,3 +490,38 @@ def test_a_validation_window_without_a_seizure_moves_back_to_the_last_seizure_an
     assert seizure_in_validation(one_day, clean) is None
     with pytest.raises(ValueError, match="validation window needs inspected rows with and without contraband"):
         Detector().fit(one_day, clean, world_history)
+
+
+def test_the_moved_validation_window_keeps_every_row_out_of_time_with_a_seizure_on_each_side():
+    """Generated label layouts: the window moves only when validation holds no seizure and the
+    training window has seizures on two days or more; then no row is lost, every validation row
+    comes after every training row, and each window holds a seizure."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from contraband.models.detector import seizure_in_validation
+
+    outcome = st.sampled_from([None, 0.0, 1.0])  # not inspected, clean, seized
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.integers(0, 30), outcome), min_size=1, max_size=40),
+           st.lists(st.tuples(st.integers(31, 45), outcome), min_size=1, max_size=20))
+    def check(train_rows, valid_rows):
+        def frame(rows):
+            return pd.DataFrame({"declaration_date": [pd.Timestamp("2026-01-01") + pd.Timedelta(days=d) for d, _ in rows],
+                                 "inspected": [0 if o is None else 1 for _, o in rows],
+                                 "contraband": [np.nan if o is None else o for _, o in rows]})
+
+        train, valid = frame(train_rows), frame(valid_rows)
+        moved = seizure_in_validation(train, valid)
+        seized_days = {d for d, o in train_rows if o == 1.0}
+        if any(o == 1.0 for _, o in valid_rows) or len(seized_days) < 2:
+            assert moved is None
+            return
+        new_train, new_valid, first = moved
+        assert len(new_train) + len(new_valid) == len(train) + len(valid)
+        assert first == pd.Timestamp("2026-01-01") + pd.Timedelta(days=max(seized_days))
+        assert (new_train["declaration_date"] < first).all() and (new_valid["declaration_date"] >= first).all()
+        assert (new_train["contraband"] == 1).any() and (new_valid["contraband"] == 1).any()
+
+    check()

@@ -379,3 +379,27 @@ def test_the_physics_strength_and_the_normal_net_share_shape_the_contraband():
     assert few[1] < 0.1 < 0.4 < many[1]  # a normal net weight declared: the gross weight shows the load
     with pytest.raises(ValueError, match="physics_strength"):
         WorldConfig(physics_strength=0)
+
+
+def test_any_seed_of_the_family_is_a_valid_world_within_the_ranges():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from contraband.data.world.config import SHIFTS
+    from contraband.data.world.family import RANGES, family_world
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(0, 2**32 - 1))
+    def check(seed):
+        config = family_world(seed, rows=10_000)  # WorldConfig checks every value
+        for name, (kind, *args) in RANGES.items():
+            value = getattr(config, name)
+            if kind in ("uniform", "log"):
+                assert args[0] * 0.999 <= value <= args[1] * 1.001, (name, value)
+            elif kind == "choice":
+                assert value in args
+            elif kind == "subset":
+                assert set(value) <= set(SHIFTS)
+        assert (config.shift_day is None) == (not config.shift)
+
+    check()
